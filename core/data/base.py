@@ -1,0 +1,111 @@
+"""The one shape every dataset source returns, and the registry of named sources.
+
+A source is a function `(DataConfig, seed) -> Dataset` registered under a name with
+`@register_source`. Path datasets (image folders, manifests, .npz) are resolved by
+`core.data.load_dataset` from the path itself, so users never name a source for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.config import DataConfig
+from core.errors import DataError
+
+IMAGE = "image"
+TABULAR = "tabular"
+
+
+@dataclass
+class Dataset:
+    """A labelled train split and a held-out test split, in memory.
+
+    Inputs are either images, uint8 of shape (n, channels, height, width), or
+    tabular features, float32 of shape (n, n_features); `kind` says which.
+    Labels are int64 class indices into `class_names`.
+    """
+
+    name: str
+    kind: str
+    x_train: np.ndarray
+    given_train: np.ndarray
+    """(n_train,) int64: the labels training sees, possibly noisy."""
+    true_train: np.ndarray | None
+    """(n_train,) int64 clean labels when known (injected noise, CIFAR-N), else None."""
+    x_test: np.ndarray
+    y_test: np.ndarray
+    """(n_test,) int64 test labels: clean ones whenever the source knows them."""
+    class_names: list[str]
+    source_train: list[str]
+    """Per training sample: file path relative to the dataset root, or 'row N' of the file."""
+    default_model: str = "mlp"
+    notes: list[str] = field(default_factory=list)
+    """Human-readable remarks made while loading (resizing, carved splits, injected noise)."""
+
+    def __post_init__(self) -> None:
+        n = len(self.x_train)
+        if n == 0:
+            raise DataError(f"dataset {self.name!r}: the training split is empty")
+        if len(self.x_test) == 0:
+            raise DataError(f"dataset {self.name!r}: the test split is empty")
+        for label_name, labels, expected in (
+            ("given_train", self.given_train, n),
+            ("true_train", self.true_train, n),
+            ("y_test", self.y_test, len(self.x_test)),
+        ):
+            if labels is None:
+                continue
+            if labels.shape != (expected,):
+                raise DataError(
+                    f"dataset {self.name!r}: {label_name} has shape {labels.shape}, expected ({expected},)"
+                )
+            if labels.min() < 0 or labels.max() >= len(self.class_names):
+                raise DataError(
+                    f"dataset {self.name!r}: {label_name} has values outside [0, {len(self.class_names) - 1}]"
+                )
+        if len(self.source_train) != n:
+            raise DataError(f"dataset {self.name!r}: {len(self.source_train)} sources for {n} samples")
+        if len(np.unique(self.given_train)) < 2:
+            raise DataError(f"dataset {self.name!r}: training labels hold a single class; need at least 2")
+        self.given_train = self.given_train.astype(np.int64)
+        self.y_test = self.y_test.astype(np.int64)
+        if self.true_train is not None:
+            self.true_train = self.true_train.astype(np.int64)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def fingerprint(self) -> str:
+        """Hash of inputs and labels: a changed file on disk is detected on resume."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.given_train, self.x_test, self.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        if self.true_train is not None:
+            digest.update(self.true_train.tobytes())
+        digest.update("\x00".join(self.class_names).encode())
+        return digest.hexdigest()[:16]
+
+
+SourceFn = Callable[[DataConfig, int], Dataset]
+SOURCES: dict[str, SourceFn] = {}
+SOURCE_HELP: dict[str, str] = {}
+
+
+def register_source(name: str, help: str) -> Callable[[SourceFn], SourceFn]:
+    """Register a named dataset source; adding a dataset is one function and this decorator."""
+
+    def wrap(fn: SourceFn) -> SourceFn:
+        SOURCES[name] = fn
+        SOURCE_HELP[name] = help
+        return fn
+
+    return wrap

@@ -1,0 +1,171 @@
+"""Model builders by name.
+
+Every model is a `FeatureModel`: a backbone that maps inputs to a feature vector h
+(n, feature_dim) and a final `nn.Linear` head that maps h to logits. That split is
+what makes the last-layer gradient available in closed form, and what lets a
+linear probe retrain only the head on cached features.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+
+
+class FeatureModel(nn.Module):
+    """backbone(x) -> h of shape (n, feature_dim); head(h) -> logits of shape (n, n_classes)."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(feature_dim, n_classes)
+        self.feature_dim = feature_dim
+        self.n_classes = n_classes
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build a model for a dataset of the given input shape and class count."""
+
+    build: Callable[[tuple[int, ...], int, bool], FeatureModel]
+    help: str
+    kinds: tuple[str, ...]
+    """Dataset kinds ('image', 'tabular') the model accepts."""
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, help: str, kinds: tuple[str, ...]):
+    def wrap(build: Callable[[tuple[int, ...], int, bool], FeatureModel]):
+        MODELS[name] = ModelSpec(build=build, help=help, kinds=kinds)
+        return build
+
+    return wrap
+
+
+def _flat_dim(input_shape: tuple[int, ...]) -> int:
+    size = 1
+    for side in input_shape:
+        size *= side
+    return size
+
+
+@register_model("logreg", "multinomial logistic regression on the flattened input (convex)", ("image", "tabular"))
+def _logreg(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+    return FeatureModel(nn.Flatten(), _flat_dim(input_shape), n_classes)
+
+
+@register_model("mlp", "two hidden ReLU layers of 64 units (the paper's moons model)", ("image", "tabular"))
+def _mlp(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+    hidden = 64
+    backbone = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(_flat_dim(input_shape), hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+    )
+    return FeatureModel(backbone, hidden, n_classes)
+
+
+@register_model("cnn", "small CNN: two conv blocks + 64-unit layer (default for small images)", ("image",))
+def _cnn(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+    channels, height, width = input_shape
+    pool_twice = min(height, width) >= 16
+    layers: list[nn.Module] = [
+        nn.Conv2d(channels, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2) if pool_twice else nn.Identity(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+    ]
+    reduced = (height // 4, width // 4) if pool_twice else (height // 2, width // 2)
+    hidden = 64
+    layers += [nn.Linear(32 * reduced[0] * reduced[1], hidden), nn.ReLU()]
+    return FeatureModel(nn.Sequential(*layers), hidden, n_classes)
+
+
+def _resnet(depth: int):
+    def build(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+        from torchvision import models as tv_models
+
+        factory = {18: tv_models.resnet18, 34: tv_models.resnet34}[depth]
+        weights_enum = {18: tv_models.ResNet18_Weights, 34: tv_models.ResNet34_Weights}[depth].DEFAULT
+        net = None
+        if pretrained:
+            net = _load_cached_resnet(factory, weights_enum)
+        if net is None:
+            net = factory(weights=None)
+        channels, height, _ = input_shape
+        if height <= 64:
+            # CIFAR-style stem: 3x3 conv, no max-pool, so 32x32 inputs keep spatial detail.
+            net.conv1 = nn.Conv2d(channels, 64, 3, 1, 1, bias=False)
+            net.maxpool = nn.Identity()
+        elif channels != 3:
+            net.conv1 = nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
+        feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        return FeatureModel(net, feature_dim, n_classes)
+
+    return build
+
+
+def _load_cached_resnet(factory, weights_enum):
+    """Pretrained weights only if torch's hub cache already holds them: gradsift never downloads."""
+    import os
+
+    from torch.hub import get_dir
+
+    file_name = os.path.basename(weights_enum.url)
+    path = os.path.join(get_dir(), "checkpoints", file_name)
+    if not os.path.exists(path):
+        warnings.warn(
+            f"pretrained weights {file_name} not found in {os.path.dirname(path)}; training from scratch",
+            stacklevel=3,
+        )
+        return None
+    net = factory(weights=None)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net
+
+
+register_model("resnet18", "torchvision ResNet-18 (for CIFAR-size images)", ("image",))(_resnet(18))
+register_model("resnet34", "torchvision ResNet-34 (the paper's CIFAR-N model)", ("image",))(_resnet(34))
+
+
+def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, kind: str,
+                pretrained: bool = True) -> FeatureModel:
+    """Build a registered model; unknown names and kind mismatches are ConfigErrors listing the options."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
+    spec = MODELS[name]
+    if kind not in spec.kinds:
+        fitting = [m for m, s in MODELS.items() if kind in s.kinds]
+        raise ConfigError(f"model {name!r} does not accept {kind} data; use one of: {', '.join(fitting)}")
+    return spec.build(tuple(input_shape), n_classes, pretrained)
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu when 'auto'; otherwise the named device."""
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
