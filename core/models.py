@@ -27,12 +27,24 @@ class FeatureModel(nn.Module):
         self.head = nn.Linear(feature_dim, n_classes)
         self.feature_dim = feature_dim
         self.n_classes = n_classes
+        # Input standardization lives in the model (as buffers), so the checkpoint, the
+        # gradient code and retraining all see the same inputs without a side channel.
+        self.register_buffer("input_mean", torch.zeros(()))
+        self.register_buffer("input_std", torch.ones(()))
+
+    def set_input_stats(self, x: torch.Tensor) -> None:
+        """Standardize per channel (images, (n, C, H, W)) or per feature (tabular, (n, d))."""
+        dims = (0, 2, 3) if x.ndim == 4 else (0,)
+        mean = x.mean(dim=dims, keepdim=True)
+        std = x.std(dim=dims, keepdim=True).clamp_min(1e-6)
+        self.input_mean = mean.to(self.input_mean.device)
+        self.input_std = std.to(self.input_std.device)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.backbone((x - self.input_mean) / self.input_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.head(self.features(x))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,282 @@
+"""The `gradsift` command: parse options into a RunConfig and hand it to core.
+
+Thin on purpose: no computation here. Heavy modules are imported inside commands so
+`gradsift --help` answers instantly. Errors caused by input (GradsiftError) print one
+line and exit with status 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import GradsiftError
+
+app = typer.Typer(
+    name="gradsift",
+    help="Find the training samples that hurt a model (Outlier Gradient Analysis), review them, prove the clean-up.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+_state = {"debug": False}
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def friendly(command):
+    """Turn GradsiftError into a one-line message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GradsiftError as exc:
+            if _state["debug"]:
+                raise
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+class ConsoleReporter:
+    """Prints stage lines; tqdm draws the per-epoch bars underneath."""
+
+    show_bars = True
+
+    def stage(self, name: str, index: int, total: int, skipped: bool) -> None:
+        state = "[dim]cached[/]" if skipped else "running"
+        console.print(f"[bold][{index + 1}/{total}][/] {name}: {state}")
+
+    def message(self, text: str) -> None:
+        console.print(f"      {text}", highlight=False)
+
+
+def _default_out(dataset: str) -> Path:
+    name = Path(dataset).stem if os.path.sep in dataset or "." in dataset else dataset
+    return DEFAULT_RUNS_DIR / name
+
+
+@app.command()
+@friendly
+def analyze(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `gradsift datasets`) or a path: image folder, .csv/.parquet manifest, .npz.")] = "digits",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<dataset>).")] = None,
+    model: Annotated[str, typer.Option(help="Model name (see `gradsift models`); auto picks the dataset's default.")] = "auto",
+    detector: Annotated[Optional[list[str]], typer.Option("--detector", help="Detector(s) to run; repeat the option. Default: iforest, l1, l2.")] = None,
+    primary: Annotated[Optional[str], typer.Option(help="Detector whose flags fill is_flagged (default: the first).")] = None,
+    budget: Annotated[float, typer.Option(help="Fraction k of training samples to flag.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed for splits, noise, training, detectors and UMAP.")] = 0,
+    noise: Annotated[Optional[str], typer.Option(help="Injected label-noise model: symmetric, pairflip, human.")] = None,
+    noise_rate: Annotated[Optional[float], typer.Option(help="Fraction of training labels to corrupt.")] = None,
+    label_set: Annotated[Optional[str], typer.Option(help="CIFAR-N label set: aggregate, random1..3, worst, noisy100.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Directory with downloaded files (CIFAR-N).")] = None,
+    test_fraction: Annotated[float, typer.Option(help="Test split carved out when the source has none.")] = 0.2,
+    image_size: Annotated[Optional[int], typer.Option(help="Resize images of mixed sizes to this side.")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs (early stopping may end sooner).")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = "adam",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    gradient_mode: Annotated[str, typer.Option(help="cross_fit (K-fold, out-of-sample gradients) or in_sample.")] = "cross_fit",
+    folds: Annotated[int, typer.Option(help="Folds for cross-fitted gradients.")] = 5,
+    layers: Annotated[str, typer.Option(help="last (closed form), all, or comma-separated parameter prefixes.")] = "last",
+    weight_only: Annotated[bool, typer.Option("--weight-only", help="Last-layer weight gradient only, no bias (as the reference code).")] = False,
+    projection: Annotated[str, typer.Option(help="auto, none, sparse, kronecker.")] = "auto",
+    projection_dim: Annotated[int, typer.Option(help="Width gradients are projected to when wider.")] = 2048,
+    embed: Annotated[str, typer.Option(help="2-D map of gradient space: umap or pca.")] = "umap",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run made with another config (old files are moved to replaced-*/).")] = False,
+    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Skip the evaluate stage (retraining without the flagged samples).")] = False,
+) -> None:
+    """Train, compute per-sample gradients, score them with outlier detectors, and write a run directory."""
+    from core.config import DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
+    from core.pipeline import analyze as run_analysis
+
+    detectors = tuple(detector) if detector else ("iforest", "l1", "l2")
+    config = RunConfig(
+        data=DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, label_set=label_set,
+                        noise=noise, noise_rate=noise_rate, test_fraction=test_fraction, image_size=image_size),
+        train=TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, device=device),
+        gradients=GradientConfig(mode=gradient_mode, folds=folds, layers=layers, include_bias=not weight_only,
+                                 projection=projection, projection_dim=projection_dim),
+        detect=DetectConfig(detectors=detectors, primary=primary or detectors[0], budget=budget),
+        embed=EmbedConfig(method=embed),
+        seed=seed,
+    )
+    for name in detectors:
+        from core.detectors import get_detector
+
+        get_detector(name)
+    run_dir = out_dir or _default_out(dataset)
+    console.print(f"analyzing [bold]{dataset}[/] into {run_dir}")
+    run = run_analysis(config, run_dir, overwrite=overwrite, reporter=ConsoleReporter(), retrain_after=not no_retrain)
+    _print_info(run.path)
+
+
+@app.command()
+@friendly
+def info(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Summarize a run: data, noise, per-detector precision/recall at the budget, AUROC, AP, accuracy."""
+    _print_info(run_dir)
+
+
+def _print_info(run_dir: Path) -> None:
+    from core.report import run_summary
+
+    summary = run_summary(run_dir)
+    out.print(f"[bold]{summary['path']}[/]")
+    for line in summary["lines"]:
+        out.print(f"  {line}", highlight=False)
+    if summary["detectors"]:
+        table = Table(title=f"detection at budget {summary['budget']:.1%}" +
+                      ("" if summary["has_truth"] else " (no true labels: truth metrics unavailable)"))
+        for column in ("method", "flagged", "precision", "recall", "F1", "AUROC", "AP", "P@#noisy"):
+            table.add_column(column, justify="right" if column != "method" else "left")
+        for row in summary["detectors"]:
+            table.add_row(row["method"], str(row["n_flagged"]), *(_fmt(row[k]) for k in (
+                "precision", "recall", "f1", "auroc", "ap", "precision_at_truth")))
+        out.print(table)
+    if summary["retrain"]:
+        table = Table(title="test accuracy after pruning")
+        for column in ("detector", "budget", "mode", "removed", "truly noisy removed", "test accuracy"):
+            table.add_column(column)
+        for row in summary["retrain"]:
+            table.add_row(row["detector"], f"{row['budget']:.1%}", row["mode"], str(row["n_removed"]),
+                          _fmt_int(row["n_removed_noisy"]), f"{row['test_accuracy']:.4f}")
+        out.print(table)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"
+
+
+def _fmt_int(value) -> str:
+    return "-" if value is None or value != value else str(int(value))
+
+
+@app.command()
+@friendly
+def retrain(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    detector: Annotated[str, typer.Option(help="Whose flags to remove.")] = "iforest",
+    budget: Annotated[float, typer.Option(help="Fraction of training samples to remove (0 = baseline).")] = 0.05,
+    mode: Annotated[str, typer.Option(help="full (retrain the model) or probe (refit the last layer only).")] = "full",
+    seed: Annotated[Optional[int], typer.Option(help="Training seed (default: the run's).")] = None,
+) -> None:
+    """Retrain without the flagged samples and record test accuracy in the run directory."""
+    from core.cache import RunDir
+    from core.retrain import retrain as do_retrain
+
+    row = do_retrain(RunDir(run_dir), detector, budget, mode=mode, seed=seed, reporter=ConsoleReporter())
+    out.print(f"{detector} budget {budget:.1%} ({mode}): removed {row['n_removed']}, "
+              f"test accuracy {row['test_accuracy']:.4f}", highlight=False)
+
+
+@app.command()
+@friendly
+def sweep(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    detector: Annotated[Optional[list[str]], typer.Option("--detector", help="Detector(s); default: the run's primary.")] = None,
+    mode: Annotated[str, typer.Option(help="full or probe.")] = "full",
+) -> None:
+    """Test accuracy for budgets 0-12.5% in 2.5% steps (the paper's Fig. 5)."""
+    from core.cache import RunDir
+    from core.retrain import sweep as do_sweep
+
+    run = RunDir(run_dir)
+    detectors = detector or [run.config().detect.primary]
+    table = Table(title="test accuracy vs budget")
+    table.add_column("detector")
+    for name in detectors:
+        frame = do_sweep(run, name, mode=mode, reporter=ConsoleReporter())
+        if len(table.columns) == 1:
+            for budget in frame["budget"]:
+                table.add_column(f"{budget:.1%}", justify="right")
+        table.add_row(name, *(f"{acc:.4f}" for acc in frame["test_accuracy"]))
+    out.print(table)
+
+
+@app.command()
+def datasets() -> None:
+    """List the registered datasets and the path formats."""
+    from core.data import SOURCE_HELP
+
+    for name, text in sorted(SOURCE_HELP.items()):
+        out.print(f"[bold]{name:12}[/] {text}")
+    out.print("[bold]PATH        [/] a folder of class sub-folders of images, a .csv/.parquet manifest, or an .npz")
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from core.models import MODELS
+
+    for name, spec in MODELS.items():
+        out.print(f"[bold]{name:10}[/] {spec.help} ({', '.join(spec.kinds)})")
+
+
+@app.command()
+def detectors() -> None:
+    """List the registered outlier detectors (scores: higher = more outlying)."""
+    from core.detectors import DETECTORS
+
+    for name, spec in DETECTORS.items():
+        out.print(f"[bold]{name:8}[/] {spec.help}")
+
+
+def _launch_dashboard(runs_dir: Path, address: str, port: int) -> None:
+    app_path = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    env = dict(os.environ, GRADSIFT_RUNS_DIR=str(runs_dir.resolve()))
+    command = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", address,
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    console.print(f"dashboard on http://{address}:{port} (runs from {runs_dir}); Ctrl+C stops it")
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+@app.command()
+@friendly
+def dashboard(
+    runs_dir: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = DEFAULT_RUNS_DIR,
+    address: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8501,
+) -> None:
+    """Start the data-inspection dashboard on the runs in RUNS_DIR."""
+    _launch_dashboard(runs_dir, address, port)
+
+
+@app.command()
+@friendly
+def demo(
+    runs_dir: Annotated[Path, typer.Option(help="Where the demo run is stored.")] = DEFAULT_RUNS_DIR,
+    address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8501,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Only analyze; don't start the dashboard.")] = False,
+) -> None:
+    """Analyze the embedded digits dataset (cached after the first time) and open the dashboard."""
+    from core.config import RunConfig
+    from core.pipeline import analyze as run_analysis
+
+    run = run_analysis(RunConfig(), runs_dir / "digits", reporter=ConsoleReporter())
+    _print_info(run.path)
+    if not no_dashboard:
+        _launch_dashboard(runs_dir, address, port)
+
+
+if __name__ == "__main__":
+    app()

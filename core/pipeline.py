@@ -1,0 +1,411 @@
+"""Config in, run directory out: the resumable analysis pipeline.
+
+Stages, in order (each records its timing in the manifest when its files are in place):
+
+1. data       load the dataset, store thumbnails, record its fingerprint
+2. train      ERM model on the given labels; features and probabilities
+3. gradients  per-sample gradients (cross-fitted or in-sample), their L1/L2 norms
+              in closed form, and the (projected) gradient matrix
+4. scores     every requested detector; higher = more outlying
+5. embedding  2-D UMAP/PCA map of gradient space
+6. samples    samples.parquet, the table the dashboard reads
+7. evaluate   test accuracy before and after pruning the primary detector's flags
+
+A rerun on the same directory and config skips the stages already complete, so a
+killed run resumes where it stopped and gives the same result.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import PCA
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from core import schema
+from core.cache import AtomicNpyWriter, RunDir, atomic_write, write_npy, write_npz, write_parquet
+from core.config import RunConfig
+from core.data import IMAGE, Dataset, load_dataset
+from core.detectors import flag, get_detector, outlier_scores
+from core.embedding import embed_2d
+from core.errors import RunDirError
+from core.gradients import (
+    LastLayerFactors,
+    closed_form_norms,
+    func_gradients,
+    iter_closed_form_chunks,
+    last_layer_factors,
+    select_parameters,
+)
+from core.models import FeatureModel, build_model
+from core.projection import make_projector
+from core.train import (
+    TrainResult,
+    extract_features,
+    load_model_state,
+    predict_probs,
+    to_tensor,
+    train_model,
+)
+
+STAGES = ("data", "train", "gradients", "scores", "embedding", "samples", "evaluate")
+
+
+class Reporter:
+    """Receives progress; the CLI prints it, the dashboard draws it. The default is silent."""
+
+    show_bars = False
+
+    def stage(self, name: str, index: int, total: int, skipped: bool) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class _Context:
+    run: RunDir
+    config: RunConfig
+    manifest: dict
+    dataset: Dataset
+    reporter: Reporter
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+
+def resolve_model_name(config: RunConfig, dataset: Dataset) -> str:
+    return dataset.default_model if config.train.model == "auto" else config.train.model
+
+
+def load_run_dataset(run: RunDir, manifest: dict, config: RunConfig) -> Dataset:
+    """Reload the run's dataset and refuse if it changed since the run was made."""
+    dataset = load_dataset(config.data, config.seed)
+    recorded = manifest.get("dataset", {}).get("fingerprint")
+    if recorded and recorded != dataset.fingerprint():
+        raise RunDirError(
+            f"the dataset {config.data.dataset!r} changed since {run.path} was analyzed "
+            f"(fingerprint {recorded} -> {dataset.fingerprint()}); analyze it into a new directory"
+        )
+    return dataset
+
+
+def load_run_model(run: RunDir, manifest: dict, dataset: Dataset) -> FeatureModel:
+    """The analyzed model from model.pt, loaded with weights_only=True (no pickle)."""
+    path = run.file(schema.MODEL)
+    if not path.exists():
+        raise RunDirError(f"{path} is missing; rerun `gradsift analyze` on this directory")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RunDirError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); "
+                          "delete it and rerun `gradsift analyze`") from exc
+    model = build_model(manifest["model"]["name"], dataset.input_shape, dataset.n_classes, dataset.kind,
+                        pretrained=False)
+    try:
+        return load_model_state(model, state)
+    except (RuntimeError, KeyError) as exc:
+        raise RunDirError(f"{path} does not match model {manifest['model']['name']!r}: {exc}") from exc
+
+
+# -- stages -----------------------------------------------------------------------------
+def _stage_data(ctx: _Context) -> dict:
+    dataset = ctx.dataset
+    if dataset.kind == IMAGE:
+        # (n, C, H, W) -> (n, H, W, C): the layout image widgets expect.
+        write_npy(ctx.run.file(schema.THUMBNAILS), np.transpose(dataset.x_train, (0, 2, 3, 1)))
+    noisy = None if dataset.true_train is None else int((dataset.true_train != dataset.given_train).sum())
+    ctx.manifest["dataset"] = {
+        "name": dataset.name,
+        "kind": dataset.kind,
+        "fingerprint": dataset.fingerprint(),
+        "n_train": len(dataset.x_train),
+        "n_test": len(dataset.x_test),
+        "input_shape": list(dataset.input_shape),
+        "class_names": dataset.class_names,
+        "n_noisy": noisy,
+        "noise_rate": None if noisy is None else noisy / len(dataset.x_train),
+        "notes": dataset.notes,
+    }
+    return {}
+
+
+def _train(ctx: _Context, x: np.ndarray, labels: np.ndarray, seed: int, description: str) -> TrainResult:
+    return train_model(ctx.model_name, ctx.dataset.kind, x, labels, ctx.dataset.n_classes, ctx.config.train,
+                       seed, description=description, show_bar=ctx.reporter.show_bars)
+
+
+def _stage_train(ctx: _Context) -> dict:
+    data = ctx.dataset
+    result = _train(ctx, data.x_train, data.given_train, ctx.config.seed, "train")
+    model = result.model
+
+    def save(handle) -> None:
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        handle.write(buffer.getvalue())
+
+    atomic_write(ctx.run.file(schema.MODEL), save)
+    train_probs = predict_probs(model, data.x_train)
+    test_probs = predict_probs(model, data.x_test)
+    write_npy(ctx.run.file(schema.FEATURES), extract_features(model, data.x_train))
+    write_npy(ctx.run.file(schema.TEST_FEATURES), extract_features(model, data.x_test))
+    write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs)
+    test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
+    ctx.manifest["model"].update({
+        "feature_dim": model.feature_dim,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "test_accuracy": test_accuracy,
+        "train_accuracy_given": float((train_probs.argmax(1) == data.given_train).mean()),
+    })
+    ctx.reporter.message(f"test accuracy {test_accuracy:.4f} (best epoch {result.best_epoch}/{result.epochs_run})")
+    return {"test_accuracy": test_accuracy}
+
+
+def _fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """(n,) int fold of each sample: stratified when every class has at least `folds` samples."""
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    counts = np.bincount(labels)
+    splitter = (StratifiedKFold if counts[counts > 0].min() >= folds else KFold)(
+        n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        fold_of[held_out] = fold
+    return fold_of
+
+
+def _gradient_models(ctx: _Context) -> tuple[list[FeatureModel], np.ndarray]:
+    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample)."""
+    data, grad_cfg = ctx.dataset, ctx.config.gradients
+    if grad_cfg.mode == "in_sample":
+        return [load_run_model(ctx.run, ctx.manifest, data)], np.full(len(data.x_train), -1, dtype=np.int64)
+    fold_of = _fold_assignment(data.given_train, grad_cfg.folds, ctx.config.seed)
+    models = []
+    for fold in range(grad_cfg.folds):
+        keep = fold_of != fold
+        ctx.reporter.message(f"cross-fitting: fold {fold + 1}/{grad_cfg.folds}")
+        result = _train(ctx, data.x_train[keep], data.given_train[keep], ctx.config.seed + 1 + fold,
+                        f"fold {fold + 1}/{grad_cfg.folds}")
+        models.append(result.model)
+    return models, fold_of
+
+
+def _stage_gradients(ctx: _Context) -> dict:
+    data, grad_cfg, seed = ctx.dataset, ctx.config.gradients, ctx.config.seed
+    n = len(data.x_train)
+    models, fold_of = _gradient_models(ctx)
+    groups = [np.flatnonzero(fold_of == (-1 if len(models) == 1 else f)) for f in range(len(models))]
+
+    factors: list[LastLayerFactors] = []
+    for model, rows in zip(models, groups):
+        factors.append(last_layer_factors(model, data.x_train[rows], data.given_train[rows],
+                                          input_transform=to_tensor))
+    probs = np.zeros((n, data.n_classes), np.float32)
+    loss = np.zeros(n, np.float32)
+    residual_dir = np.zeros((n, data.n_classes), np.float32)
+    for rows, fac in zip(groups, factors):
+        probs[rows], loss[rows] = fac.probs, fac.loss
+        residual_dir[rows] = fac.residual
+
+    last_layer = grad_cfg.layers == "last"
+    if last_layer:
+        width = factors[0].width(grad_cfg.include_bias)
+        feat_dim = models[0].feature_dim
+    else:
+        names = select_parameters(models[0], grad_cfg.layers)
+        params = dict(models[0].named_parameters())
+        width = int(sum(params[name].numel() for name in names))
+        feat_dim = None
+    projector = make_projector(
+        grad_cfg.projection, n, width, n_classes=data.n_classes if last_layer else None,
+        feat_dim=feat_dim if last_layer else None, include_bias=grad_cfg.include_bias,
+        out_dim=grad_cfg.projection_dim, seed=seed)
+    out_width = projector.out_dim if projector is not None else width
+
+    grad_l1 = np.zeros(n, np.float64)
+    grad_l2 = np.zeros(n, np.float64)
+    writer = AtomicNpyWriter(ctx.run.file(schema.GRADIENTS), (n, out_width))
+    try:
+        for model, rows, fac in zip(models, groups, factors):
+            if last_layer:
+                grad_l1[rows], grad_l2[rows] = closed_form_norms(fac, grad_cfg.include_bias)
+                if projector is not None and hasattr(projector, "project_factors"):
+                    for start in range(0, len(rows), grad_cfg.chunk_size):
+                        stop = start + grad_cfg.chunk_size
+                        features = fac.features[start:stop]
+                        if grad_cfg.include_bias:
+                            features = np.column_stack([features, np.ones(len(features), np.float32)])
+                        writer.array[rows[start:stop]] = projector.project_factors(fac.residual[start:stop], features)
+                    continue
+                chunks = iter_closed_form_chunks(fac, grad_cfg.include_bias, grad_cfg.chunk_size)
+            else:
+                chunks = func_gradients(model, data.x_train[rows], data.given_train[rows], param_names=names,
+                                        chunk_size=grad_cfg.chunk_size, input_transform=to_tensor)
+            for start, chunk in chunks:
+                chunk_rows = rows[start:start + len(chunk)]
+                if not last_layer:
+                    grad_l1[chunk_rows] = np.abs(chunk).sum(axis=1)
+                    grad_l2[chunk_rows] = np.linalg.norm(chunk, axis=1)
+                writer.array[chunk_rows] = projector.project(chunk) if projector is not None else chunk
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+    write_npz(ctx.run.file(schema.FACTORS), probs=probs, loss=loss, fold=fold_of, grad_l1=grad_l1,
+              grad_l2=grad_l2, residual=residual_dir)
+    ctx.manifest["gradients"] = {
+        "mode": grad_cfg.mode,
+        "layers": grad_cfg.layers,
+        "width": width,
+        "stored_width": out_width,
+        "projection": type(projector).__name__ if projector is not None else None,
+        "layout": "kron(p - e_y, [h, 1])" if last_layer and grad_cfg.include_bias else
+                  ("kron(p - e_y, h)" if last_layer else "parameters in named_parameters order"),
+    }
+    return {"width": width, "stored_width": out_width}
+
+
+def _stage_scores(ctx: _Context) -> dict:
+    factors = ctx.run.read_npz(schema.FACTORS)
+    gradients = None
+    columns: dict[str, np.ndarray] = {}
+    detect = ctx.config.detect
+    for name in detect.detectors:
+        spec = get_detector(name)
+        if spec.norm_column is not None:
+            columns[schema.score_column(name)] = factors[spec.norm_column]
+            continue
+        if gradients is None:
+            gradients = ctx.run.read_npy(schema.GRADIENTS, mmap=True)
+        scores = np.zeros(len(gradients), np.float64)
+        fold_of = factors["fold"]
+        # Cross-fitted gradients of different folds live in different models' parameter
+        # spaces, so a fitted detector is fitted per fold (IsolationForest's scores are
+        # normalized by the expected path length, so equal-size folds are comparable).
+        for fold in np.unique(fold_of):
+            rows = np.flatnonzero(fold_of == fold)
+            scores[rows] = outlier_scores(name, np.asarray(gradients[rows]), ctx.config.seed, detect.iforest_trees)
+        columns[schema.score_column(name)] = scores
+    write_parquet(ctx.run.file(schema.SCORES), pd.DataFrame(columns))
+    return {}
+
+
+def _stage_embedding(ctx: _Context) -> dict:
+    factors = ctx.run.read_npz(schema.FACTORS)
+    if ctx.config.gradients.mode == "in_sample":
+        vectors = np.asarray(ctx.run.read_npy(schema.GRADIENTS, mmap=True))
+        source = "gradients"
+    else:
+        # Fold models have unrelated hidden spaces; the logit-space direction of the gradient,
+        # scaled to its norm, is the part whose coordinates mean the same under every fold.
+        residual = factors["residual"]
+        norm = np.linalg.norm(residual, axis=1, keepdims=True)
+        vectors = residual / np.where(norm > 0, norm, 1.0) * factors["grad_l2"][:, None]
+        source = "logit-space gradient direction x gradient L2 norm"
+    coords = embed_2d(vectors, ctx.config.embed, ctx.config.seed)
+    flat_inputs = ctx.dataset.x_train.reshape(len(ctx.dataset.x_train), -1).astype(np.float32)
+    if flat_inputs.shape[1] > 2:
+        feature_map = PCA(n_components=2, random_state=ctx.config.seed).fit_transform(flat_inputs)
+    else:
+        feature_map = np.column_stack([flat_inputs, np.zeros((len(flat_inputs), 2 - flat_inputs.shape[1]))])
+    write_parquet(ctx.run.file(schema.EMBEDDING), pd.DataFrame({
+        schema.UMAP_X: coords[:, 0], schema.UMAP_Y: coords[:, 1],
+        schema.FEATURE_X: feature_map[:, 0].astype(np.float32), schema.FEATURE_Y: feature_map[:, 1].astype(np.float32),
+    }))
+    ctx.manifest["embedding"] = {"method": ctx.config.embed.method, "input": source}
+    return {}
+
+
+def _stage_samples(ctx: _Context) -> dict:
+    data, detect = ctx.dataset, ctx.config.detect
+    factors = ctx.run.read_npz(schema.FACTORS)
+    scores = ctx.run.read_parquet(schema.SCORES)
+    embedding = ctx.run.read_parquet(schema.EMBEDDING)
+    n = len(data.x_train)
+    probs = factors["probs"]
+    pred = probs.argmax(axis=1)
+    true = pd.array(data.true_train, dtype="Int64") if data.true_train is not None else pd.array([pd.NA] * n, dtype="Int64")
+    noisy = (pd.array(data.true_train != data.given_train, dtype="boolean") if data.true_train is not None
+             else pd.array([pd.NA] * n, dtype="boolean"))
+    frame = pd.DataFrame({
+        schema.SAMPLE_ID: np.arange(n, dtype=np.int64),
+        schema.SOURCE: data.source_train,
+        schema.SPLIT: "train",
+        schema.GIVEN_LABEL: data.given_train,
+        schema.TRUE_LABEL: true,
+        schema.IS_NOISY: noisy,
+        schema.PRED_LABEL: pred.astype(np.int64),
+        schema.CONFIDENCE: probs.max(axis=1),
+        schema.GIVEN_PROB: probs[np.arange(n), data.given_train],
+        schema.LOSS: factors["loss"],
+        schema.FOLD: factors["fold"],
+        schema.GRAD_L1: factors["grad_l1"],
+        schema.GRAD_L2: factors["grad_l2"],
+    })
+    for column in scores.columns:
+        frame[column] = scores[column].to_numpy()
+    frame[schema.IS_FLAGGED] = flag(frame[schema.score_column(detect.primary)].to_numpy(), detect.budget)
+    for column in embedding.columns:
+        frame[column] = embedding[column].to_numpy()
+    frame[schema.THUMBNAIL_ROW] = pd.array(np.arange(n) if data.kind == IMAGE else [pd.NA] * n, dtype="Int64")
+    write_parquet(ctx.run.file(schema.SAMPLES), frame)
+    return {"n_flagged": int(frame[schema.IS_FLAGGED].sum())}
+
+
+def _stage_evaluate(ctx: _Context) -> dict:
+    from core.retrain import retrain  # retrain imports this module
+
+    detect = ctx.config.detect
+    row = retrain(ctx.run, detect.primary, detect.budget, mode="full", dataset=ctx.dataset,
+                  reporter=ctx.reporter)
+    ctx.reporter.message(
+        f"test accuracy after removing {row['n_removed']} flagged samples: {row['test_accuracy']:.4f}")
+    return {"test_accuracy_after": row["test_accuracy"]}
+
+
+_STAGE_FUNCTIONS: dict[str, tuple[Callable[[_Context], dict], tuple[str, ...]]] = {
+    "data": (_stage_data, ()),
+    "train": (_stage_train, (schema.MODEL, schema.FEATURES, schema.TEST_FEATURES, schema.ERM_OUTPUTS)),
+    "gradients": (_stage_gradients, (schema.GRADIENTS, schema.FACTORS)),
+    "scores": (_stage_scores, (schema.SCORES,)),
+    "embedding": (_stage_embedding, (schema.EMBEDDING,)),
+    "samples": (_stage_samples, (schema.SAMPLES,)),
+    "evaluate": (_stage_evaluate, (schema.RETRAIN,)),
+}
+
+
+def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, reporter: Reporter | None = None,
+            retrain_after: bool = True) -> RunDir:
+    """Run (or resume) every stage for `config` into directory `out`; returns the run directory."""
+    reporter = reporter or Reporter()
+    run = RunDir(out)
+    manifest = run.start(config, overwrite=overwrite)
+    if overwrite:
+        manifest["stages"] = {}
+    dataset = load_run_dataset(run, manifest, config)
+    manifest.setdefault("model", {})["name"] = resolve_model_name(config, dataset)
+    build_model(manifest["model"]["name"], dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
+    ctx = _Context(run, config, manifest, dataset, reporter)
+    stages = STAGES if retrain_after else STAGES[:-1]
+    invalidated = False
+    for index, name in enumerate(stages):
+        function, files = _STAGE_FUNCTIONS[name]
+        if not invalidated and run.stage_done(manifest, name, files):
+            reporter.stage(name, index, len(stages), skipped=True)
+            continue
+        invalidated = True  # every later stage depends on this one's output
+        reporter.stage(name, index, len(stages), skipped=False)
+        started = time.perf_counter()
+        facts = function(ctx)
+        run.finish_stage(manifest, name, time.perf_counter() - started, **facts)
+    return run

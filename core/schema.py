@@ -1,0 +1,80 @@
+"""The one place that names the run directory's files and columns.
+
+A run directory (written by `gradsift analyze`) holds:
+
+- `manifest.json`: schema version, full config, package versions, dataset facts and
+  fingerprint, class names, per-stage timings and results.
+- `samples.parquet`: one row per training sample, columns below.
+- `gradients.npy`: float32 (n_train, width), the gradient matrix the fitted detectors
+  saw (randomly projected when wider than `gradients.projection_dim`; the manifest's
+  `gradients` entry says how). Row i is sample_id i. In cross-fit mode each row lives
+  in the parameter space of its own fold model (column `fold`).
+- `features.npy` / `test_features.npy`: float32 penultimate features of the analyzed
+  model, used by linear-probe retraining; `erm_outputs.npz`: its probabilities.
+- `model.pt`: the analyzed model's state dict (loaded with weights_only=True).
+- `thumbnails.npy`: uint8 (n_train, H, W, channels) images for image datasets; row =
+  `thumbnail_row`.
+- `retrain.parquet`: one row per retraining request (columns RETRAIN_COLUMNS).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+MANIFEST = "manifest.json"
+SAMPLES = "samples.parquet"
+GRADIENTS = "gradients.npy"
+FEATURES = "features.npy"
+TEST_FEATURES = "test_features.npy"
+ERM_OUTPUTS = "erm_outputs.npz"
+FACTORS = "gradient_factors.npz"
+SCORES = "scores.parquet"
+EMBEDDING = "embedding.parquet"
+MODEL = "model.pt"
+THUMBNAILS = "thumbnails.npy"
+RETRAIN = "retrain.parquet"
+
+# samples.parquet
+SAMPLE_ID = "sample_id"
+SOURCE = "source"
+SPLIT = "split"
+GIVEN_LABEL = "given_label"
+TRUE_LABEL = "true_label"
+IS_NOISY = "is_noisy"
+PRED_LABEL = "pred_label"
+CONFIDENCE = "confidence"
+GIVEN_PROB = "given_label_prob"
+LOSS = "loss"
+FOLD = "fold"
+GRAD_L1 = "grad_l1"
+GRAD_L2 = "grad_l2"
+IS_FLAGGED = "is_flagged"
+UMAP_X = "umap_x"
+UMAP_Y = "umap_y"
+FEATURE_X = "feature_x"
+FEATURE_Y = "feature_y"
+THUMBNAIL_ROW = "thumbnail_row"
+
+SCORE_PREFIX = "score_"
+
+REQUIRED_SAMPLE_COLUMNS = (
+    SAMPLE_ID, SOURCE, SPLIT, GIVEN_LABEL, TRUE_LABEL, IS_NOISY, PRED_LABEL, CONFIDENCE, GIVEN_PROB,
+    LOSS, FOLD, GRAD_L1, GRAD_L2, IS_FLAGGED, UMAP_X, UMAP_Y, FEATURE_X, FEATURE_Y, THUMBNAIL_ROW,
+)
+"""Besides these, one `score_<name>` column per detector (and per baseline) that was run."""
+
+# retrain.parquet
+RETRAIN_COLUMNS = (
+    "request_key", "detector", "budget", "seed", "mode", "reviews_key", "n_train", "n_removed",
+    "n_relabelled", "n_removed_noisy", "test_accuracy", "seconds", "created",
+)
+
+
+def score_column(name: str) -> str:
+    """Column holding method `name`'s scores (higher = more outlying / harmful)."""
+    return f"{SCORE_PREFIX}{name}"
+
+
+def score_names(columns) -> list[str]:
+    """Method names that have a score column, in column order."""
+    return [c[len(SCORE_PREFIX):] for c in columns if c.startswith(SCORE_PREFIX)]
