@@ -241,10 +241,8 @@ def _stage_gradients(ctx: _Context) -> dict:
                 if projector is not None and hasattr(projector, "project_factors"):
                     for start in range(0, len(rows), grad_cfg.chunk_size):
                         stop = start + grad_cfg.chunk_size
-                        features = fac.features[start:stop]
-                        if grad_cfg.include_bias:
-                            features = np.column_stack([features, np.ones(len(features), np.float32)])
-                        writer.array[rows[start:stop]] = projector.project_factors(fac.residual[start:stop], features)
+                        writer.array[rows[start:stop]] = projector.project_factors(
+                            fac.residual[start:stop], fac.features[start:stop])
                     continue
                 chunks = iter_closed_form_chunks(fac, grad_cfg.include_bias, grad_cfg.chunk_size)
             else:

@@ -1,0 +1,89 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import schema
+from core.cache import AtomicNpyWriter, RunDir, atomic_write, write_parquet
+from core.config import RunConfig, TrainConfig
+from core.errors import RunDirError
+
+
+def test_atomic_write_keeps_previous_content_when_writer_fails(tmp_path):
+    target = tmp_path / "table.bin"
+    atomic_write(target, lambda f: f.write(b"complete"))
+
+    def broken(handle):
+        handle.write(b"half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.bin"]
+
+
+def test_npy_writer_is_invisible_until_commit(tmp_path):
+    target = tmp_path / "g.npy"
+    writer = AtomicNpyWriter(target, (4, 3))
+    writer.array[:] = 1.5
+    assert not target.exists()
+    writer.commit()
+    assert np.load(target).sum() == 18.0
+    second = AtomicNpyWriter(target, (2, 2))
+    second.abort()
+    assert np.load(target).shape == (4, 3)
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_start_refuses_a_directory_made_with_another_config(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start(RunConfig())
+    with pytest.raises(RunDirError, match=r"train.epochs: 40 -> 3"):
+        run.start(RunConfig(train=TrainConfig(epochs=3)))
+
+
+def test_overwrite_sets_the_old_run_aside_instead_of_deleting_it(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start(RunConfig())
+    (run.path / "reviews.sqlite").write_bytes(b"precious")
+    run.start(RunConfig(seed=5), overwrite=True)
+    backups = [p for p in run.path.iterdir() if p.name.startswith("replaced-")]
+    assert len(backups) == 1
+    assert (backups[0] / "reviews.sqlite").read_bytes() == b"precious"
+    assert run.config().seed == 5
+
+
+def test_refuses_a_non_run_directory_with_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not a gradsift run"):
+        RunDir(tmp_path).start(RunConfig())
+
+
+def test_schema_version_mismatch_is_refused(tmp_path):
+    run = RunDir(tmp_path)
+    manifest = run.start(RunConfig())
+    manifest["schema_version"] = 999
+    run.write_manifest(manifest)
+    with pytest.raises(RunDirError, match="schema 999"):
+        run.read_manifest()
+
+
+def test_corrupted_manifest_and_truncated_parquet_are_named(tmp_path):
+    run = RunDir(tmp_path)
+    run.start(RunConfig())
+    write_parquet(run.file(schema.SCORES), pd.DataFrame({"score_l2": np.arange(1000.0)}))
+    data = run.file(schema.SCORES).read_bytes()
+    run.file(schema.SCORES).write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunDirError, match="scores.parquet is corrupted or truncated"):
+        run.read_parquet(schema.SCORES)
+    run.file(schema.MANIFEST).write_text("{not json")
+    with pytest.raises(RunDirError, match="manifest.json is corrupted"):
+        run.read_manifest()
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        RunDir(tmp_path / "nope").read_manifest()

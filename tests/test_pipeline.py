@@ -1,0 +1,124 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import schema
+from core.cache import RunDir
+from core.config import DataConfig, DetectConfig, GradientConfig, TrainConfig
+from core.errors import ConfigError, RunDirError
+from core.pipeline import STAGES, analyze
+from core.report import run_summary
+from core.retrain import read_results, retrain
+from tests.conftest import fast_config
+
+
+def test_run_directory_holds_the_contract(digits_run):
+    manifest = digits_run.read_manifest()
+    assert manifest["schema_version"] == schema.SCHEMA_VERSION
+    assert set(manifest["stages"]) == set(STAGES)
+    assert all(stage["complete"] and stage["seconds"] >= 0 for stage in manifest["stages"].values())
+    assert manifest["dataset"]["class_names"] == [str(i) for i in range(10)]
+    samples = digits_run.read_samples()
+    n = manifest["dataset"]["n_train"]
+    assert len(samples) == n and samples[schema.SAMPLE_ID].tolist() == list(range(n))
+    for detector in ("iforest", "l1", "l2"):
+        assert samples[schema.score_column(detector)].notna().all()
+    assert samples[schema.IS_FLAGGED].sum() == round(0.05 * n)
+    assert samples[schema.IS_NOISY].sum() == manifest["dataset"]["n_noisy"] > 0
+    gradients = digits_run.read_npy(schema.GRADIENTS)
+    assert gradients.shape == (n, manifest["gradients"]["stored_width"])
+    thumbs = digits_run.read_npy(schema.THUMBNAILS)
+    assert thumbs.shape == (n, 8, 8, 1) and thumbs.dtype == np.uint8
+
+
+def test_norm_columns_equal_norms_of_the_stored_gradients(digits_run):
+    samples = digits_run.read_samples()
+    gradients = digits_run.read_npy(schema.GRADIENTS).astype(np.float64)
+    assert digits_run.read_manifest()["gradients"]["projection"] is None
+    np.testing.assert_allclose(samples[schema.GRAD_L2], np.linalg.norm(gradients, axis=1), rtol=1e-4)
+    np.testing.assert_allclose(samples[schema.GRAD_L1], np.abs(gradients).sum(1), rtol=1e-4)
+
+
+def test_same_command_twice_gives_the_same_flagged_set(digits_run, tmp_path):
+    again = analyze(fast_config(), tmp_path / "again")
+    first, second = digits_run.read_samples(), again.read_samples()
+    assert np.array_equal(first[schema.IS_FLAGGED], second[schema.IS_FLAGGED])
+    np.testing.assert_allclose(first[schema.score_column("iforest")], second[schema.score_column("iforest")])
+
+
+def test_rerun_skips_complete_stages(digits_run):
+    before = digits_run.read_manifest()["stages"]
+    analyze(fast_config(), digits_run.path)
+    assert digits_run.read_manifest()["stages"] == before
+
+
+def test_resume_after_losing_a_stage_recomputes_the_same_result(digits_run, tmp_path):
+    run = analyze(fast_config(), tmp_path / "resume")
+    reference = run.read_samples()
+    manifest = run.read_manifest()
+    for stage in ("scores", "embedding", "samples", "evaluate"):
+        del manifest["stages"][stage]
+    run.write_manifest(manifest)
+    run.file(schema.SAMPLES).unlink()
+    analyze(fast_config(), run.path)
+    pd.testing.assert_frame_equal(run.read_samples(), reference)
+
+
+def test_info_reports_truth_metrics_and_accuracy(digits_run):
+    summary = run_summary(digits_run.path)
+    assert summary["has_truth"]
+    by_method = {row["method"]: row for row in summary["detectors"]}
+    assert set(by_method) == {"iforest", "l1", "l2"}
+    for row in by_method.values():
+        assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1
+    assert {row["budget"] for row in summary["retrain"]} == {0.05}
+
+
+def test_retrain_rows_are_cached_and_baseline_is_the_analyzed_model(digits_run):
+    manifest = digits_run.read_manifest()
+    baseline = retrain(digits_run, "l2", 0.0)
+    assert baseline["test_accuracy"] == pytest.approx(manifest["model"]["test_accuracy"])
+    probe = retrain(digits_run, "l2", 0.05, mode="probe")
+    again = retrain(digits_run, "l2", 0.05, mode="probe")
+    assert again["request_key"] == probe["request_key"]
+    table = read_results(digits_run)
+    assert (table["request_key"] == probe["request_key"]).sum() == 1
+    assert probe["n_removed"] == round(0.05 * manifest["dataset"]["n_train"])
+
+
+def test_retrain_refuses_unknown_detector_and_budget(digits_run):
+    with pytest.raises(ConfigError, match="was not run"):
+        retrain(digits_run, "lof", 0.05)
+    with pytest.raises(ConfigError, match="budget"):
+        retrain(digits_run, "l2", 1.0)
+
+
+def test_cross_fit_gives_every_sample_an_out_of_fold_gradient(tmp_path):
+    config = fast_config("blobs", gradients=GradientConfig(mode="cross_fit", folds=3))
+    run = analyze(config, tmp_path / "blobs", retrain_after=False)
+    samples = run.read_samples()
+    assert sorted(samples[schema.FOLD].unique()) == [0, 1, 2]
+    assert samples[schema.THUMBNAIL_ROW].isna().all()
+    assert run.read_manifest()["model"]["name"] == "logreg"
+
+
+def test_wide_gradients_are_projected(tmp_path):
+    config = fast_config(gradients=GradientConfig(mode="in_sample", projection_dim=64))
+    run = analyze(config, tmp_path / "projected", retrain_after=False)
+    manifest = run.read_manifest()
+    assert manifest["gradients"]["projection"] == "KroneckerProjector"
+    assert run.read_npy(schema.GRADIENTS).shape[1] <= 64
+
+
+def test_full_model_gradients_through_torch_func(tmp_path):
+    config = fast_config("moons", gradients=GradientConfig(mode="in_sample", layers="all"))
+    run = analyze(config, tmp_path / "moons", retrain_after=False)
+    manifest = run.read_manifest()
+    assert manifest["gradients"]["width"] == sum([2 * 64 + 64, 64 * 64 + 64, 64 * 2 + 2])
+
+
+def test_unknown_model_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="valid models"):
+        analyze(fast_config(train=TrainConfig(model="transformer")), tmp_path / "x")
