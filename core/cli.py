@@ -119,10 +119,6 @@ def analyze(
         embed=EmbedConfig(method=embed),
         seed=seed,
     )
-    for name in detectors:
-        from core.detectors import get_detector
-
-        get_detector(name)
     run_dir = out_dir or _default_out(dataset)
     console.print(f"analyzing [bold]{dataset}[/] into {run_dir}")
     run = run_analysis(config, run_dir, overwrite=overwrite, reporter=ConsoleReporter(), retrain_after=not no_retrain)

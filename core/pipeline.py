@@ -90,13 +90,17 @@ def resolve_model_name(config: RunConfig, dataset: Dataset) -> str:
 def load_run_dataset(run: RunDir, manifest: dict, config: RunConfig) -> Dataset:
     """Reload the run's dataset and refuse if it changed since the run was made."""
     dataset = load_dataset(config.data, config.seed)
+    _check_fingerprint(run, manifest, config, dataset)
+    return dataset
+
+
+def _check_fingerprint(run: RunDir, manifest: dict, config: RunConfig, dataset: Dataset) -> None:
     recorded = manifest.get("dataset", {}).get("fingerprint")
     if recorded and recorded != dataset.fingerprint():
         raise RunDirError(
             f"the dataset {config.data.dataset!r} changed since {run.path} was analyzed "
             f"(fingerprint {recorded} -> {dataset.fingerprint()}); analyze it into a new directory"
         )
-    return dataset
 
 
 def load_run_model(run: RunDir, manifest: dict, dataset: Dataset) -> FeatureModel:
@@ -386,13 +390,18 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
             retrain_after: bool = True) -> RunDir:
     """Run (or resume) every stage for `config` into directory `out`; returns the run directory."""
     reporter = reporter or Reporter()
+    for name in config.detect.detectors:
+        get_detector(name)
+    dataset = load_dataset(config.data, config.seed)
+    model_name = resolve_model_name(config, dataset)
+    build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
+    # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
     manifest = run.start(config, overwrite=overwrite)
     if overwrite:
         manifest["stages"] = {}
-    dataset = load_run_dataset(run, manifest, config)
-    manifest.setdefault("model", {})["name"] = resolve_model_name(config, dataset)
-    build_model(manifest["model"]["name"], dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
+    _check_fingerprint(run, manifest, config, dataset)
+    manifest.setdefault("model", {})["name"] = model_name
     ctx = _Context(run, config, manifest, dataset, reporter)
     stages = STAGES if retrain_after else STAGES[:-1]
     invalidated = False
