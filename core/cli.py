@@ -94,7 +94,7 @@ def analyze(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = "adam",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
-    gradient_mode: Annotated[str, typer.Option(help="cross_fit (K-fold, out-of-sample gradients) or in_sample.")] = "cross_fit",
+    gradient_mode: Annotated[str, typer.Option(help="in_sample (one early-stopped model) or cross_fit (K-fold, out-of-sample gradients).")] = "in_sample",
     folds: Annotated[int, typer.Option(help="Folds for cross-fitted gradients.")] = 5,
     layers: Annotated[str, typer.Option(help="last (closed form), all, or comma-separated parameter prefixes.")] = "last",
     weight_only: Annotated[bool, typer.Option("--weight-only", help="Last-layer weight gradient only, no bias (as the reference code).")] = False,

@@ -100,9 +100,10 @@ GRADIENT_MODES = ("cross_fit", "in_sample")
 class GradientConfig:
     """Which per-sample gradients are computed, from which model, and how they are compressed."""
 
-    mode: str = "cross_fit"
-    """cross_fit: each sample's gradient comes from a model trained on the other folds;
-    in_sample: from the one model trained on everything (the paper's setting)."""
+    mode: str = "in_sample"
+    """in_sample: from the one model trained (with early stopping) on everything, the paper's
+    setting and the best on digits (docs/gradient-modes.md); cross_fit: each sample's gradient
+    comes from a model trained on the other folds."""
     folds: int = 5
     layers: str = "last"
     """last (closed form), all (every parameter, torch.func), or comma-separated parameter-name prefixes."""

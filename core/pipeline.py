@@ -368,6 +368,7 @@ def _stage_evaluate(ctx: _Context) -> dict:
     from core.retrain import retrain  # retrain imports this module
 
     detect = ctx.config.detect
+    retrain(ctx.run, detect.primary, 0.0, mode="full", dataset=ctx.dataset)
     row = retrain(ctx.run, detect.primary, detect.budget, mode="full", dataset=ctx.dataset,
                   reporter=ctx.reporter)
     ctx.reporter.message(
