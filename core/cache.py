@@ -175,6 +175,8 @@ class RunDir:
                               "choose an empty or new directory")
         fingerprint = config.fingerprint()
         if self.exists():
+            for leftover in self.path.glob(".*.tmp"):
+                leftover.unlink()  # a write interrupted before its rename: never part of the run
             manifest = self.read_manifest()
             if manifest.get("config_fingerprint") == fingerprint:
                 return manifest

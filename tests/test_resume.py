@@ -1,0 +1,47 @@
+"""A run killed with SIGKILL at any point resumes to the same result as an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from core import schema
+from core.cache import RunDir
+from core.pipeline import analyze
+from tests.conftest import fast_config
+
+SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from core.pipeline import analyze
+from tests.conftest import fast_config
+analyze(fast_config(), sys.argv[1])
+"""
+
+
+def _completed_stages(path):
+    try:
+        return set(json.loads((path / schema.MANIFEST).read_text())["stages"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return set()
+
+
+@pytest.mark.parametrize("kill_after_stage", ["data", "train"])
+def test_kill_9_mid_run_then_resume(tmp_path, digits_run, kill_after_stage):
+    target = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT, str(target)], cwd=os.getcwd())
+    deadline = time.monotonic() + 120
+    while kill_after_stage not in _completed_stages(target) and process.poll() is None:
+        assert time.monotonic() < deadline, "the analysis never reached the stage"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed = analyze(fast_config(), target)
+    assert not list(target.glob(".*.tmp")), "interrupted temp files are cleared on resume"
+    pd.testing.assert_frame_equal(resumed.read_samples(), digits_run.read_samples())
+    assert set(resumed.read_manifest()["stages"]) == set(digits_run.read_manifest()["stages"])
