@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core.errors import ConfigError
 
@@ -32,14 +33,15 @@ class NormDetector(OutlierMixin, BaseEstimator):
         self.ord = ord
 
     def fit(self, X: np.ndarray, y=None) -> NormDetector:
-        X = np.asarray(X)
-        self.n_features_in_ = X.shape[1]
+        X = validate_data(self, X)
         self.offset_ = -float(np.quantile(np.linalg.norm(X, ord=self.ord, axis=1), 0.95))
         return self
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """(n,) minus the gradient norm: lower = more abnormal, as in sklearn."""
-        return -np.linalg.norm(np.asarray(X, dtype=np.float64), ord=self.ord, axis=1)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return -np.linalg.norm(X, ord=self.ord, axis=1)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         return self.score_samples(X) - self.offset_
