@@ -160,6 +160,42 @@ register_model("resnet18", "torchvision ResNet-18 (for CIFAR-size images)", ("im
 register_model("resnet34", "torchvision ResNet-34 (the paper's CIFAR-N model)", ("image",))(_resnet(34))
 
 
+class FrozenBackbone(nn.Module):
+    """A backbone whose weights never train and whose BatchNorm statistics never move."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        for parameter in self.inner.parameters():
+            parameter.requires_grad_(False)
+        self.inner.eval()
+
+    def train(self, mode: bool = True) -> FrozenBackbone:
+        super().train(mode)
+        self.inner.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+@register_model("probe_resnet18", "linear probe: frozen ResNet-18 features (pretrained when cached on this "
+                "machine, ImageNet stem) + a trained linear head", ("image",))
+def _probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+    from torchvision import models as tv_models
+
+    net = _load_cached_resnet(tv_models.resnet18, tv_models.ResNet18_Weights.DEFAULT) if pretrained else None
+    if net is None:
+        warnings.warn("linear probe on a randomly initialized, frozen ResNet-18: random features only",
+                      stacklevel=2)
+        net = tv_models.resnet18(weights=None)
+    if input_shape[0] != 3:
+        net.conv1 = nn.Conv2d(input_shape[0], 64, 7, 2, 3, bias=False)
+    feature_dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return FeatureModel(FrozenBackbone(net), feature_dim, n_classes)
+
+
 def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, kind: str,
                 pretrained: bool = True) -> FeatureModel:
     """Build a registered model; unknown names and kind mismatches are ConfigErrors listing the options."""

@@ -1,0 +1,171 @@
+"""A NumPy .npz archive: arrays a user already has in memory, saved with `np.savez`.
+
+Keys:
+- `X` (n, ...) numeric inputs and `y` (n,) labels (non-negative integers or strings): required.
+- `y_true` (n,): clean labels when known.
+- `X_test` and `y_test`: a held-out split (both or neither); without them one is carved.
+
+2-D `X` is tabular (float32). 3-D (n, H, W), 4-D (n, C, H, W) or (n, H, W, C) with C in {1, 3}
+is images (uint8 (n, C, H, W)): uint8 values, integers in 0..255 or floats in [0, 1] (scaled
+by 255). The file is read with `allow_pickle=False`, so it can never run code.
+`source_train` is `row N`, the index into `X`.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from core.config import DataConfig
+from core.data.base import IMAGE, TABULAR, Dataset
+from core.data.folder import default_image_model
+from core.data.manifest import encode_labels
+from core.data.split import carve_test_split, split_note
+from core.errors import DataError
+
+REQUIRED_KEYS = ("X", "y")
+OPTIONAL_KEYS = ("y_true", "X_test", "y_test")
+CHANNEL_COUNTS = (1, 3)
+
+
+def _read(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the archive, loaded without pickle."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: holds a single array, not an .npz archive of named arrays (X, y, ...)")
+        with archive:
+            return {key: archive[key] for key in archive.files}
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DataError(f"{path}: an array needs pickle to load (object dtype); save plain numeric "
+                            "or string arrays instead") from None
+        raise DataError(f"{path}: cannot read the .npz archive ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise DataError(f"{path}: cannot read the .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+def _check_finite(values: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(f"{where} holds NaN or infinite values in {len(rows)} rows, first at row {rows[0]}")
+
+
+def _channels_first(x: np.ndarray, where: str) -> np.ndarray:
+    """View of image array x as (n, C, H, W)."""
+    if x.ndim == 3:
+        return x[:, None, :, :]
+    if x.shape[1] in CHANNEL_COUNTS:
+        return x
+    if x.shape[3] in CHANNEL_COUNTS:
+        return np.transpose(x, (0, 3, 1, 2))
+    raise DataError(f"{where} has shape {x.shape}: a 4-D image array needs 1 or 3 channels, "
+                    "as (n, C, H, W) or (n, H, W, C)")
+
+
+def _to_uint8(x: np.ndarray, where: str) -> np.ndarray:
+    """Pixels as uint8: uint8 unchanged, integers in 0..255 cast, floats in [0, 1] scaled by 255."""
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype.kind in "bui" or x.dtype.kind == "f":
+        if x.dtype.kind == "f":
+            _check_finite(x, where)
+        low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        if x.dtype.kind == "f" and 0 <= low and high <= 1:
+            return np.round(x.astype(np.float64) * 255).astype(np.uint8)
+        if x.dtype.kind in "bui" and 0 <= low and high <= 255:
+            return x.astype(np.uint8)
+        raise DataError(f"{where}: image values must be uint8, integers in 0..255 or floats in [0, 1]; "
+                        f"found dtype {x.dtype} ranging over [{low:g}, {high:g}]")
+    raise DataError(f"{where}: image values must be numeric, found dtype {x.dtype}")
+
+
+def _inputs(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
+    """(inputs, kind): float32 (n, d) for 2-D arrays, uint8 (n, C, H, W) for image arrays."""
+    if x.dtype.kind not in "buif":
+        raise DataError(f"{where} must be numeric, found dtype {x.dtype}")
+    if x.ndim == 2:
+        if x.shape[1] == 0:
+            raise DataError(f"{where} has shape {x.shape}: no feature columns")
+        features = x.astype(np.float64)
+        _check_finite(features, where)
+        too_large = np.abs(features) > np.finfo(np.float32).max
+        if too_large.any():
+            raise DataError(f"{where} overflows float32 in row {np.argwhere(too_large)[0][0]}")
+        return features.astype(np.float32), TABULAR
+    if x.ndim in (3, 4):
+        images = _channels_first(x, where)
+        if 0 in images.shape[2:]:
+            raise DataError(f"{where} has shape {x.shape}: images with no pixels")
+        return np.ascontiguousarray(_to_uint8(images, where)), IMAGE
+    raise DataError(f"{where} has shape {x.shape}; expected 2-D (n, features), 3-D (n, H, W) or "
+                    "4-D (n, C, H, W) / (n, H, W, C)")
+
+
+def _check_keys(arrays: dict[str, np.ndarray], path: Path) -> None:
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {', '.join(missing)}; found keys: {', '.join(arrays) or 'none'}")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        present, absent = ("X_test", "y_test") if "X_test" in arrays else ("y_test", "X_test")
+        raise DataError(f"{path}: has {present} but not {absent}; give both or neither")
+    for x_key, y_keys in (("X", ("y", "y_true")), ("X_test", ("y_test",))):
+        if x_key not in arrays:
+            continue
+        if arrays[x_key].ndim == 0:
+            raise DataError(f"{path}: key {x_key} is a scalar, expected an array of samples")
+        for y_key in y_keys:
+            if y_key in arrays and np.shape(arrays[y_key]) != (len(arrays[x_key]),):
+                raise DataError(f"{path}: key {y_key} has shape {np.shape(arrays[y_key])}, expected "
+                                f"({len(arrays[x_key])},) to match {x_key}")
+    if len(arrays["X"]) == 0:
+        raise DataError(f"{path}: key X holds no samples")
+
+
+def load_npz(path: Path, cfg: DataConfig, seed: int) -> Dataset:
+    """Dataset from an .npz archive (see the module docstring for keys and shapes)."""
+    path = Path(path)
+    arrays = _read(path)
+    _check_keys(arrays, path)
+    inputs, kind = _inputs(arrays["X"], f"{path}: key X")
+    label_keys = [key for key in ("y", "y_true", "y_test") if key in arrays]
+    codes, class_names = encode_labels({key: arrays[key] for key in label_keys}, str(path),
+                                       unit="position", units="positions")
+    notes = []
+    ignored = sorted(set(arrays) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if ignored:
+        notes.append(f"ignored keys: {', '.join(ignored)}")
+    given, truth = codes["y"], codes.get("y_true")
+    if "X_test" in arrays:
+        x_test, test_kind = _inputs(arrays["X_test"], f"{path}: key X_test")
+        if test_kind != kind or x_test.shape[1:] != inputs.shape[1:]:
+            raise DataError(f"{path}: key X_test has per-sample shape {x_test.shape[1:]} ({test_kind}), "
+                            f"expected {inputs.shape[1:]} ({kind}) to match X")
+        x_train, given_train, true_train, y_test = inputs, given, truth, codes["y_test"]
+        source_rows = np.arange(len(inputs))
+    else:
+        train_idx, test_idx = carve_test_split(len(given), given, cfg.test_fraction, seed)
+        notes.append(split_note(given, cfg.test_fraction, seed))
+        clean = truth if truth is not None else given
+        x_train, x_test = inputs[train_idx], inputs[test_idx]
+        given_train, y_test = given[train_idx], clean[test_idx]
+        true_train = None if truth is None else truth[train_idx]
+        source_rows = train_idx
+    return Dataset(
+        name=path.name,
+        kind=kind,
+        x_train=x_train,
+        given_train=given_train,
+        true_train=true_train,
+        x_test=x_test,
+        y_test=y_test,
+        class_names=class_names,
+        source_train=[f"row {i}" for i in source_rows],
+        default_model=default_image_model(*inputs.shape[2:]) if kind == IMAGE else "mlp",
+        notes=notes,
+    )

@@ -1,0 +1,50 @@
+"""Carve a held-out test split from a source that ships none.
+
+Retraining after pruning is judged on this split, so it is stratified (every class keeps
+its share) whenever that is possible, and seeded so a resumed run sees the same split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from core.errors import DataError
+
+
+def _test_size(n: int, fraction: float) -> int:
+    """Number of test samples scikit-learn carves for a float `test_size` (ceil)."""
+    return int(np.ceil(fraction * n))
+
+
+def can_stratify(labels: np.ndarray, fraction: float) -> bool:
+    """True when a stratified split exists: every class has >= 2 samples and both sides can hold every class."""
+    counts = np.unique(labels, return_counts=True)[1]
+    n_test = _test_size(len(labels), fraction)
+    return bool(counts.min() >= 2 and n_test >= len(counts) and len(labels) - n_test >= len(counts))
+
+
+def carve_test_split(n: int, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, test_idx): sorted int64 indices into the n samples; ceil(fraction * n) go to test.
+
+    Stratified on `labels` (n,) when `can_stratify`, otherwise a plain seeded shuffle.
+    Sorting keeps the source's order inside each split, so `source_train` stays readable.
+    """
+    labels = np.asarray(labels)
+    if len(labels) != n:
+        raise DataError(f"cannot split: {len(labels)} labels for {n} samples")
+    if not 0 < fraction < 1:
+        raise DataError(f"test fraction must be in (0, 1), got {fraction}")
+    n_test = _test_size(n, fraction)
+    if n < 2 or n_test >= n:
+        raise DataError(f"cannot carve a {fraction:g} test split from {n} samples: too few samples")
+    stratify = labels if can_stratify(labels, fraction) else None
+    train_idx, test_idx = train_test_split(np.arange(n), test_size=n_test, random_state=seed, stratify=stratify)
+    return np.sort(train_idx).astype(np.int64), np.sort(test_idx).astype(np.int64)
+
+
+def split_note(labels: np.ndarray, fraction: float, seed: int) -> str:
+    """The `Dataset.notes` line describing what `carve_test_split` did with these arguments."""
+    stratified = can_stratify(np.asarray(labels), fraction)
+    kind = "stratified" if stratified else "unstratified (too few samples per class to stratify)"
+    return f"carved a {kind} {fraction * 100:g}% test split (seed {seed})"
