@@ -43,7 +43,7 @@ class DataConfig:
     test_fraction: float = 0.2
     """Share of samples carved out (stratified, seeded) as the test split when the source has none."""
     image_size: int | None = None
-    """Side length images are resized to when a folder holds mixed sizes; None = most common size."""
+    """Side length every image is resized to; None keeps the size (mixed sizes: the most common one)."""
 
     def __post_init__(self) -> None:
         if not self.dataset:
