@@ -73,7 +73,7 @@ def test_info_reports_truth_metrics_and_accuracy(digits_run):
     assert set(by_method) == {"iforest", "l1", "l2"}
     for row in by_method.values():
         assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1
-    assert {row["budget"] for row in summary["retrain"]} == {0.05}
+    assert {row["budget"] for row in summary["retrain"]} == {0.0, 0.05}
 
 
 def test_retrain_rows_are_cached_and_baseline_is_the_analyzed_model(digits_run):
