@@ -245,12 +245,16 @@ def _launch_dashboard(runs_dir: Path, address: str, port: int) -> None:
     raise typer.Exit(subprocess.call(command, env=env))
 
 
+AddressOption = Annotated[str, typer.Option(help="Address the dashboard listens on (loopback by default).")]
+PortOption = Annotated[int, typer.Option(help="Dashboard port.")]
+
+
 @app.command()
 @friendly
 def dashboard(
     runs_dir: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = DEFAULT_RUNS_DIR,
-    address: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8501,
+    address: AddressOption = "127.0.0.1",
+    port: PortOption = 8501,
 ) -> None:
     """Start the data-inspection dashboard on the runs in RUNS_DIR."""
     _launch_dashboard(runs_dir, address, port)
@@ -260,8 +264,8 @@ def dashboard(
 @friendly
 def demo(
     runs_dir: Annotated[Path, typer.Option(help="Where the demo run is stored.")] = DEFAULT_RUNS_DIR,
-    address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8501,
+    address: AddressOption = "127.0.0.1",
+    port: PortOption = 8501,
     no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Only analyze; don't start the dashboard.")] = False,
 ) -> None:
     """Analyze the embedded digits dataset (cached after the first time) and open the dashboard."""
