@@ -154,6 +154,33 @@ class DetectConfig:
             raise ConfigError(f"detect.iforest_trees must be >= 1, got {self.iforest_trees}")
 
 
+INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_datainf")
+"""self_lissa is left out by default: it runs one LiSSA solve per training sample (minutes on
+digits on a 2-core CPU); self_exact computes the same quantity exactly for last layers this small."""
+LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+
+
+@dataclass
+class BaselineConfig:
+    """Influence-function and label-quality scores computed next to the detectors, for comparison."""
+
+    enabled: bool = True
+    influence: tuple[str, ...] = INFLUENCE_DEFAULTS
+    """Influence methods (core.influence), on the analyzed model's last-layer gradients."""
+    label_quality: tuple[str, ...] = LABEL_QUALITY_DEFAULTS
+    """cleanlab label-quality methods, on out-of-fold predicted probabilities."""
+    folds: int = 5
+    """Folds for the out-of-fold probabilities cleanlab needs (reused from cross_fit gradients)."""
+    max_gradient_values: int = 50_000_000
+    """Influence baselines are skipped (with a note) when n_train x width exceeds this."""
+
+    def __post_init__(self) -> None:
+        self.influence = tuple(dict.fromkeys(self.influence))
+        self.label_quality = tuple(dict.fromkeys(self.label_quality))
+        if self.folds < 2:
+            raise ConfigError(f"baselines.folds must be >= 2, got {self.folds}")
+
+
 @dataclass
 class EmbedConfig:
     """The 2-D map of gradient space shown by the dashboard."""
@@ -178,19 +205,22 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     gradients: GradientConfig = field(default_factory=GradientConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    baselines: BaselineConfig = field(default_factory=BaselineConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["detect"]["detectors"] = list(self.detect.detectors)
+        out["baselines"]["influence"] = list(self.baselines.influence)
+        out["baselines"]["label_quality"] = list(self.baselines.label_quality)
         return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Rebuild a config from `to_dict` output; unknown keys are an error, not ignored."""
         sections = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
-                    "detect": DetectConfig, "embed": EmbedConfig}
+                    "detect": DetectConfig, "baselines": BaselineConfig, "embed": EmbedConfig}
         unknown = set(raw) - set(sections) - {"seed"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
@@ -201,8 +231,9 @@ class RunConfig:
             extra = set(values) - allowed
             if extra:
                 raise ConfigError(f"unknown field(s) in config section {name!r}: {', '.join(sorted(extra))}")
-            if name == "detect" and "detectors" in values:
-                values["detectors"] = tuple(values["detectors"])
+            for key, value in values.items():
+                if isinstance(value, list):
+                    values[key] = tuple(value)
             kwargs[name] = klass(**values)
         return cls(**kwargs)
 

@@ -7,9 +7,10 @@ Stages, in order (each records its timing in the manifest when its files are in 
 3. gradients  per-sample gradients (cross-fitted or in-sample), their L1/L2 norms
               in closed form, and the (projected) gradient matrix
 4. scores     every requested detector; higher = more outlying
-5. embedding  2-D UMAP/PCA map of gradient space
-6. samples    samples.parquet, the table the dashboard reads
-7. evaluate   test accuracy before and after pruning the primary detector's flags
+5. baselines  influence-function and label-quality scores, for comparison (core.baselines)
+6. embedding  2-D UMAP/PCA map of gradient space
+7. samples    samples.parquet, the table the dashboard reads
+8. evaluate   test accuracy before and after pruning the primary detector's flags
 
 A rerun on the same directory and config skips the stages already complete, so a
 killed run resumes where it stopped and gives the same result.
@@ -30,6 +31,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from core import schema
+from core.baselines import LastLayerState, check_baseline_names, influence_baselines, label_quality_baselines
 from core.cache import AtomicNpyWriter, RunDir, atomic_write, write_npy, write_npz, write_parquet
 from core.config import RunConfig
 from core.data import IMAGE, Dataset, load_dataset
@@ -55,7 +57,7 @@ from core.train import (
     train_model,
 )
 
-STAGES = ("data", "train", "gradients", "scores", "embedding", "samples", "evaluate")
+STAGES = ("data", "train", "gradients", "scores", "baselines", "embedding", "samples", "evaluate")
 
 
 class Reporter:
@@ -187,20 +189,27 @@ def _fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold_of
 
 
-def _gradient_models(ctx: _Context) -> tuple[list[FeatureModel], np.ndarray]:
-    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample)."""
-    data, grad_cfg = ctx.dataset, ctx.config.gradients
-    if grad_cfg.mode == "in_sample":
-        return [load_run_model(ctx.run, ctx.manifest, data)], np.full(len(data.x_train), -1, dtype=np.int64)
-    fold_of = _fold_assignment(data.given_train, grad_cfg.folds, ctx.config.seed)
+def _fold_models(ctx: _Context, folds: int) -> tuple[list[FeatureModel], np.ndarray]:
+    """K models, model k trained (same recipe, seed + 1 + k) on every fold but k; and each sample's fold."""
+    data = ctx.dataset
+    fold_of = _fold_assignment(data.given_train, folds, ctx.config.seed)
     models = []
-    for fold in range(grad_cfg.folds):
+    for fold in range(folds):
         keep = fold_of != fold
-        ctx.reporter.message(f"cross-fitting: fold {fold + 1}/{grad_cfg.folds}")
+        ctx.reporter.message(f"cross-fitting: fold {fold + 1}/{folds}")
         result = _train(ctx, data.x_train[keep], data.given_train[keep], ctx.config.seed + 1 + fold,
-                        f"fold {fold + 1}/{grad_cfg.folds}")
+                        f"fold {fold + 1}/{folds}")
         models.append(result.model)
     return models, fold_of
+
+
+def _gradient_models(ctx: _Context) -> tuple[list[FeatureModel], np.ndarray]:
+    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample)."""
+    grad_cfg = ctx.config.gradients
+    if grad_cfg.mode == "in_sample":
+        model = load_run_model(ctx.run, ctx.manifest, ctx.dataset)
+        return [model], np.full(len(ctx.dataset.x_train), -1, dtype=np.int64)
+    return _fold_models(ctx, grad_cfg.folds)
 
 
 def _stage_gradients(ctx: _Context) -> dict:
@@ -302,6 +311,49 @@ def _stage_scores(ctx: _Context) -> dict:
     return {}
 
 
+def _out_of_fold_probs(ctx: _Context) -> np.ndarray:
+    """(n, C) probabilities from models that never saw the sample: cross-fitted ones when available."""
+    if ctx.config.gradients.mode == "cross_fit":
+        return ctx.run.read_npz(schema.FACTORS)["probs"]
+    models, fold_of = _fold_models(ctx, ctx.config.baselines.folds)
+    probs = np.zeros((len(fold_of), ctx.dataset.n_classes), np.float32)
+    for fold, model in enumerate(models):
+        rows = np.flatnonzero(fold_of == fold)
+        probs[rows] = predict_probs(model, ctx.dataset.x_train[rows])
+    return probs
+
+
+def _stage_baselines(ctx: _Context) -> dict:
+    cfg, data = ctx.config.baselines, ctx.dataset
+    columns: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+    if cfg.enabled:
+        erm = ctx.run.read_npz(schema.ERM_OUTPUTS)
+        state = LastLayerState(
+            features=ctx.run.read_npy(schema.FEATURES), probs=erm["train_probs"], labels=data.given_train,
+            test_features=ctx.run.read_npy(schema.TEST_FEATURES), test_probs=erm["test_probs"],
+            test_labels=data.y_test, include_bias=ctx.config.gradients.include_bias,
+            weight_decay=ctx.config.train.weight_decay)
+        influence = influence_baselines(state, cfg.influence, cfg.max_gradient_values)
+        columns.update(influence.columns)
+        notes += influence.notes
+        if cfg.label_quality:
+            quality = label_quality_baselines(data.given_train, _out_of_fold_probs(ctx), cfg.label_quality)
+            columns.update(quality.columns)
+    frame = pd.DataFrame({schema.score_column(name): values for name, values in columns.items()},
+                         index=pd.RangeIndex(len(data.x_train)))
+    write_parquet(ctx.run.file(schema.BASELINES), frame)
+    ctx.manifest["baselines"] = {
+        "influence": [m for m in cfg.influence if m in columns],
+        "label_quality": [m for m in cfg.label_quality if m in columns],
+        "validation": "test split (influence)",
+        "notes": notes,
+    }
+    for note in notes:
+        ctx.reporter.message(note)
+    return {}
+
+
 def _stage_embedding(ctx: _Context) -> dict:
     factors = ctx.run.read_npz(schema.FACTORS)
     if ctx.config.gradients.mode == "in_sample":
@@ -331,7 +383,7 @@ def _stage_embedding(ctx: _Context) -> dict:
 def _stage_samples(ctx: _Context) -> dict:
     data, detect = ctx.dataset, ctx.config.detect
     factors = ctx.run.read_npz(schema.FACTORS)
-    scores = ctx.run.read_parquet(schema.SCORES)
+    scores = pd.concat([ctx.run.read_parquet(schema.SCORES), ctx.run.read_parquet(schema.BASELINES)], axis=1)
     embedding = ctx.run.read_parquet(schema.EMBEDDING)
     n = len(data.x_train)
     probs = factors["probs"]
@@ -381,6 +433,7 @@ _STAGE_FUNCTIONS: dict[str, tuple[Callable[[_Context], dict], tuple[str, ...]]] 
     "train": (_stage_train, (schema.MODEL, schema.FEATURES, schema.TEST_FEATURES, schema.ERM_OUTPUTS)),
     "gradients": (_stage_gradients, (schema.GRADIENTS, schema.FACTORS)),
     "scores": (_stage_scores, (schema.SCORES,)),
+    "baselines": (_stage_baselines, (schema.BASELINES,)),
     "embedding": (_stage_embedding, (schema.EMBEDDING,)),
     "samples": (_stage_samples, (schema.SAMPLES,)),
     "evaluate": (_stage_evaluate, (schema.RETRAIN,)),
@@ -393,6 +446,7 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
     reporter = reporter or Reporter()
     for name in config.detect.detectors:
         get_detector(name)
+    check_baseline_names(config.baselines)
     dataset = load_dataset(config.data, config.seed)
     model_name = resolve_model_name(config, dataset)
     build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)

@@ -14,6 +14,9 @@ A run directory (written by `gradsift analyze`) holds:
 - `model.pt`: the analyzed model's state dict (loaded with weights_only=True).
 - `thumbnails.npy`: uint8 (n_train, H, W, channels) images for image datasets; row =
   `thumbnail_row`.
+- `scores.parquet` / `baselines.parquet`: detector and baseline score columns (merged
+  into samples.parquet; the manifest's `baselines` entry says which are influence and
+  which label-quality methods).
 - `retrain.parquet`: one row per retraining request (columns RETRAIN_COLUMNS).
 """
 
@@ -29,6 +32,7 @@ TEST_FEATURES = "test_features.npy"
 ERM_OUTPUTS = "erm_outputs.npz"
 FACTORS = "gradient_factors.npz"
 SCORES = "scores.parquet"
+BASELINES = "baselines.parquet"
 EMBEDDING = "embedding.parquet"
 MODEL = "model.pt"
 THUMBNAILS = "thumbnails.npy"

@@ -70,7 +70,9 @@ def test_info_reports_truth_metrics_and_accuracy(digits_run):
     summary = run_summary(digits_run.path)
     assert summary["has_truth"]
     by_method = {row["method"]: row for row in summary["detectors"]}
-    assert set(by_method) == {"iforest", "l1", "l2"}
+    baselines = digits_run.read_manifest()["baselines"]
+    assert set(by_method) == {"iforest", "l1", "l2", *baselines["influence"], *baselines["label_quality"]}
+    assert len(baselines["influence"]) == 7 and len(baselines["label_quality"]) == 3
     for row in by_method.values():
         assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1
     assert {row["budget"] for row in summary["retrain"]} == {0.0, 0.05}
@@ -122,3 +124,9 @@ def test_full_model_gradients_through_torch_func(tmp_path):
 def test_unknown_model_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="valid models"):
         analyze(fast_config(train=TrainConfig(model="transformer")), tmp_path / "x")
+
+
+def test_baselines_find_the_injected_noise(digits_run):
+    by_method = {row["method"]: row for row in run_summary(digits_run.path)["detectors"]}
+    for method in ("self_confidence", "normalized_margin", "self_exact", "lissa"):
+        assert by_method[method]["auroc"] > 0.9, (method, by_method[method]["auroc"])
