@@ -100,12 +100,14 @@ def analyze(
     weight_only: Annotated[bool, typer.Option("--weight-only", help="Last-layer weight gradient only, no bias (as the reference code).")] = False,
     projection: Annotated[str, typer.Option(help="auto, none, sparse, kronecker.")] = "auto",
     projection_dim: Annotated[int, typer.Option(help="Width gradients are projected to when wider.")] = 2048,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also compute influence and label-quality baseline scores.")] = True,
     embed: Annotated[str, typer.Option(help="2-D map of gradient space: umap or pca.")] = "umap",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run made with another config (old files are moved to replaced-*/).")] = False,
     no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Skip the evaluate stage (retraining without the flagged samples).")] = False,
 ) -> None:
     """Train, compute per-sample gradients, score them with outlier detectors, and write a run directory."""
-    from core.config import DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
+    from core.config import (
+        BaselineConfig, DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig)
     from core.pipeline import analyze as run_analysis
 
     detectors = tuple(detector) if detector else ("iforest", "l1", "l2")
@@ -116,6 +118,7 @@ def analyze(
         gradients=GradientConfig(mode=gradient_mode, folds=folds, layers=layers, include_bias=not weight_only,
                                  projection=projection, projection_dim=projection_dim),
         detect=DetectConfig(detectors=detectors, primary=primary or detectors[0], budget=budget),
+        baselines=BaselineConfig(enabled=baselines),
         embed=EmbedConfig(method=embed),
         seed=seed,
     )

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from core.cli import app
 
 runner = CliRunner()
-FAST = ["--epochs", "3", "--gradient-mode", "in_sample", "--embed", "pca"]
+FAST = ["--epochs", "3", "--gradient-mode", "in_sample", "--embed", "pca", "--no-baselines"]
 
 
 def invoke(*args):

@@ -6,7 +6,7 @@ import pytest
 
 from core import schema
 from core.cache import RunDir
-from core.config import DataConfig, DetectConfig, GradientConfig, TrainConfig
+from core.config import BaselineConfig, DataConfig, DetectConfig, GradientConfig, TrainConfig
 from core.errors import ConfigError, RunDirError
 from core.pipeline import STAGES, analyze
 from core.report import run_summary
@@ -107,7 +107,8 @@ def test_cross_fit_gives_every_sample_an_out_of_fold_gradient(tmp_path):
 
 
 def test_wide_gradients_are_projected(tmp_path):
-    config = fast_config(gradients=GradientConfig(mode="in_sample", projection_dim=64))
+    config = fast_config(gradients=GradientConfig(mode="in_sample", projection_dim=64),
+                         baselines=BaselineConfig(enabled=False))
     run = analyze(config, tmp_path / "projected", retrain_after=False)
     manifest = run.read_manifest()
     assert manifest["gradients"]["projection"] == "KroneckerProjector"

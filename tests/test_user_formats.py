@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from core import schema
-from core.config import DataConfig, DetectConfig, TrainConfig
+from core.config import BaselineConfig, DataConfig, DetectConfig, TrainConfig
 from core.pipeline import analyze
 from core.report import run_summary
 from tests.conftest import fast_config
@@ -100,6 +100,7 @@ def test_cifar10n_files_through_resnet18(tmp_path):
         data=DataConfig(dataset="cifar10n", data_dir=str(tmp_path / "cifar"), label_set="aggregate"),
         train=TrainConfig(epochs=1, batch_size=8, val_fraction=0.0, pretrained=False),
         detect=DetectConfig(budget=0.1),
+        baselines=BaselineConfig(enabled=False),
     )
     run = analyze(config, tmp_path / "run", retrain_after=False)
     samples = run.read_samples()
