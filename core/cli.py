@@ -281,5 +281,106 @@ def demo(
         _launch_dashboard(runs_dir, address, port)
 
 
+reproduce_app = typer.Typer(help="Reproduce the paper's experiments (Table 1, Fig. 5, Table 2).", no_args_is_help=True)
+app.add_typer(reproduce_app, name="reproduce")
+
+
+def _pm(mean: float, std: float) -> str:
+    return f"{mean:.1f} ± {0 if std != std else std:.1f}"
+
+
+@reproduce_app.command("table1")
+@friendly
+def reproduce_table1(
+    seeds: Annotated[int, typer.Option(help="Seeds (data, noise, training) to average over.")] = 3,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where runs, CSV and plot go.")] = DEFAULT_RUNS_DIR / "reproduce" / "table1",
+) -> None:
+    """Both synthetic setups, all 12 methods, mean ± std over seeds, next to the paper's numbers."""
+    from core.reproduce import plot_table1, summarize_table1, table1
+
+    results = table1(out_dir, seeds=seeds, reporter=ConsoleReporter() if _state["debug"] else None)
+    summary = summarize_table1(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out_dir / "table1_runs.csv", index=False)
+    summary.to_csv(out_dir / "table1.csv", index=False)
+    plot_table1(summary, out_dir / "table1.png")
+    for setup, part in summary.groupby("setup", sort=False):
+        table = Table(title=f"{setup} (base test accuracy {_pm(part.base_test_accuracy_mean.iloc[0], part.base_test_accuracy_std.iloc[0])}"
+                      + (f"; paper {part.paper_base_test_accuracy.iloc[0]:.1f}" if part.paper_base_test_accuracy.notna().any() else "") + ")")
+        for column in ("method", "detection acc. %", "paper", "test acc. % after trimming", "paper", "AUROC"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for row in part.itertuples():
+            table.add_row(row.method, _pm(row.detection_accuracy_mean, row.detection_accuracy_std),
+                          _fmt_paper(row.paper_detection_accuracy),
+                          _pm(row.test_accuracy_mean, row.test_accuracy_std), _fmt_paper(row.paper_test_accuracy),
+                          f"{row.auroc_mean:.3f}")
+        out.print(table)
+    out.print(f"wrote {out_dir / 'table1.csv'}, {out_dir / 'table1_runs.csv'} and {out_dir / 'table1.png'}")
+
+
+def _fmt_paper(value: float, digits: int = 1) -> str:
+    return "-" if value != value else f"{value:.{digits}f}"
+
+
+@reproduce_app.command("budget-curve")
+@friendly
+def reproduce_budget_curve(
+    run_dir: Annotated[Optional[Path], typer.Option("--run", help="An analyzed run (default: analyze digits).")] = None,
+    detector: Annotated[Optional[list[str]], typer.Option("--detector", help="Detector(s); default iforest, l1, l2.")] = None,
+    mode: Annotated[str, typer.Option(help="full (retrain the model) or probe (last layer only).")] = "full",
+    out_dir: Annotated[Path, typer.Option("--out", help="Where CSV and plot go.")] = DEFAULT_RUNS_DIR / "reproduce" / "budget-curve",
+) -> None:
+    """Test accuracy vs budget k from 0 to 12.5% in 2.5% steps (the paper's Fig. 5)."""
+    from core.config import RunConfig
+    from core.pipeline import analyze as run_analysis
+    from core.reproduce import budget_curve, plot_budget_curve
+
+    if run_dir is None:
+        run_dir = run_analysis(RunConfig(), DEFAULT_RUNS_DIR / "digits", reporter=ConsoleReporter()).path
+    curve = budget_curve(run_dir, tuple(detector or ("iforest", "l1", "l2")), mode=mode, reporter=ConsoleReporter())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curve.to_csv(out_dir / "budget_curve.csv", index=False)
+    plot_budget_curve(curve, out_dir / "budget_curve.png", f"{run_dir} ({mode} retraining)")
+    table = Table(title="test accuracy vs budget")
+    table.add_column("detector")
+    budgets = sorted(curve.budget.unique())
+    for budget in budgets:
+        table.add_column(f"{budget:.1%}", justify="right")
+    for name, part in curve.groupby("detector", sort=False):
+        table.add_row(name, *(f"{acc:.4f}" for acc in part.sort_values("budget").test_accuracy))
+    out.print(table)
+    out.print(f"wrote {out_dir / 'budget_curve.csv'} and {out_dir / 'budget_curve.png'}")
+
+
+@reproduce_app.command("cifar-n")
+@friendly
+def reproduce_cifar_n(
+    data_dir: Annotated[Path, typer.Option(help="Directory with cifar-10-batches-py/ (or cifar-100-python/) and the CIFAR-N .pt file.")],
+    noise: Annotated[str, typer.Option(help="aggregate, random1, random2, random3, worst, or noisy100 (CIFAR-100N).")] = "worst",
+    epochs: Annotated[int, typer.Option(help="Training epochs (the paper: 100; needs a GPU).")] = 100,
+    model: Annotated[str, typer.Option(help="resnet34 (the paper) or any image model.")] = "resnet34",
+    seeds: Annotated[int, typer.Option(help="Runs to average (the paper: 5).")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Batch size (the paper: 128).")] = 128,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where runs and CSV go.")] = DEFAULT_RUNS_DIR / "reproduce" / "cifar-n",
+) -> None:
+    """Table 2's protocol: ResNet-34, SGD 0.1/0.9/5e-4, batch 128, prune k = 5% and retrain."""
+    from core.reproduce import PAPER_TABLE2, cifar_n
+
+    results = cifar_n(out_dir, str(data_dir), noise, epochs, model, seeds, batch_size, reporter=ConsoleReporter())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out_dir / f"cifar_n_{noise}.csv", index=False)
+    summary = results.groupby("method", sort=False).test_accuracy.agg(["mean", "std"])
+    paper = PAPER_TABLE2.get(noise)
+    table = Table(title=f"CIFAR-N {noise}, {model}, {epochs} epochs, {seeds} seed(s)")
+    for column in ("method", "test accuracy %", "paper"):
+        table.add_column(column)
+    paper_values = {"no trimming": paper[1], "iforest": paper[2]} if paper else {}
+    for method, row in summary.iterrows():
+        best = paper[3] if paper and method in ("l1", "l2") and paper[3].endswith(f"({method.upper()})") else None
+        table.add_row(method, _pm(row["mean"], row["std"]),
+                      best.split()[0] if best else _fmt_paper(paper_values.get(method, float("nan")), 2))
+    out.print(table)
+
+
 if __name__ == "__main__":
     app()
