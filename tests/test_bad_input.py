@@ -1,0 +1,148 @@
+"""Table-driven: every user mistake gets one specific line, exit status 2, no traceback, nothing lost."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from core import schema
+from core.cli import app
+
+FAST = ["--epochs", "2", "--embed", "pca", "--no-baselines", "--no-retrain"]
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _folder(root, corrupt=None):
+    for label in ("a", "b"):
+        for i in range(4):
+            (root / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / label / f"{i}.png")
+    if corrupt:
+        (root / "a" / "broken.png").write_bytes(corrupt)
+    return root
+
+
+def _csv(path, frame):
+    frame.to_csv(path, index=False)
+    return path
+
+
+rng = np.random.default_rng(0)
+CASES = {
+    "missing path": (lambda d: d / "nowhere.npz", "neither a registered dataset"),
+    "empty dataset": (lambda d: _npz(d / "empty.npz", X=np.zeros((0, 3)), y=np.zeros(0, int)), "empty.npz"),
+    "single class": (lambda d: _npz(d / "one.npz", X=rng.normal(size=(20, 2)), y=np.zeros(20, int)), "class"),
+    "negative labels": (lambda d: _npz(d / "neg.npz", X=rng.normal(size=(20, 2)), y=-np.ones(20, int)), "neg.npz"),
+    "NaN features": (lambda d: _npz(d / "nan.npz", X=np.full((20, 2), np.nan), y=np.arange(20) % 2), "nan.npz"),
+    "corrupt image": (lambda d: _folder(d / "imgs", corrupt=b"\x89PNG\r\n\x1a\nnot really"), "broken.png"),
+    "non-image file with image suffix": (lambda d: _folder(d / "imgs", corrupt=b"hello, I am text"), "broken.png"),
+    "manifest without label column": (
+        lambda d: _csv(d / "m.csv", pd.DataFrame({"f": [1.0, 2.0], "class": [0, 1]})), "label"),
+    "manifest with missing labels": (
+        lambda d: _csv(d / "m.csv", pd.DataFrame({"f": np.arange(10.0), "label": [0, 1, None] + [1] * 7})), "label"),
+    "manifest paths that do not exist": (
+        lambda d: _csv(d / "m.csv", pd.DataFrame({"path": ["x.png", "y.png"], "label": [0, 1]})), "x.png"),
+    "duplicated sample ids": (
+        lambda d: _csv(d / "m.csv", pd.DataFrame({"sample_id": [1, 1, 2, 3], "f": [0.0, 1, 2, 3],
+                                                  "label": [0, 1, 0, 1]})), "sample_id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_dataset(tmp_path, case):
+    make, fragment = CASES[case]
+    dataset = make(tmp_path)
+    result = CliRunner().invoke(app, ["analyze", "--dataset", str(dataset), "--out", str(tmp_path / "run"), *FAST])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output, result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 3, "one error line (after the 'analyzing' line)"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--budget", "0"], "detect.budget"), (["--budget", "1"], "detect.budget"), (["--budget", "-0.2"], "detect.budget"),
+    (["--budget", "0.001"], "flags round"), (["--detector", "zscore"], "valid detectors"),
+    (["--model", "bert"], "valid models"), (["--dataset", "imagenet"], "registered dataset"),
+    (["--dataset", "cifar10n", "--data-dir", "."], "CIFAR-10_human.pt"),
+    (["--gradient-mode", "sometimes"], "gradients.mode"),
+])
+def test_bad_options(tmp_path, args, fragment):
+    base = ["analyze", "--dataset", "blobs", "--out", str(tmp_path / "run"), *FAST]
+    result = CliRunner().invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def blobs_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bad") / "blobs"
+    result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_directory_of_another_config_is_refused_and_untouched(blobs_run):
+    before = (blobs_run / schema.SAMPLES).read_bytes()
+    result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(blobs_run), *FAST, "--seed", "9"])
+    assert result.exit_code == 2 and "seed: 0 -> 9" in result.output
+    assert (blobs_run / schema.SAMPLES).read_bytes() == before
+
+
+def test_damaged_run_files_are_named(blobs_run, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(blobs_run, damaged)
+    data = (damaged / schema.SAMPLES).read_bytes()
+    (damaged / schema.SAMPLES).write_bytes(data[: len(data) // 3])
+    result = CliRunner().invoke(app, ["info", str(damaged)])
+    assert result.exit_code == 2 and "samples.parquet is corrupted or truncated" in result.output
+
+    (damaged / schema.SAMPLES).write_bytes(data)
+    (damaged / schema.MODEL).write_bytes(b"not a checkpoint")
+    manifest = json.loads((damaged / schema.MANIFEST).read_text())
+    for stage in ("gradients", "scores", "baselines", "embedding", "samples"):
+        manifest["stages"].pop(stage)
+    (damaged / schema.MANIFEST).write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(damaged), *FAST])
+    assert result.exit_code == 2 and "model.pt is not a readable checkpoint" in result.output, result.output
+    assert (damaged / schema.SAMPLES).read_bytes() == data, "the complete table is kept until replaced"
+
+    manifest = json.loads((damaged / schema.MANIFEST).read_text())
+    manifest["schema_version"] = 0
+    (damaged / schema.MANIFEST).write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["info", str(damaged)])
+    assert result.exit_code == 2 and "schema 0" in result.output
+
+
+def test_checkpoint_is_never_unpickled(blobs_run, tmp_path):
+    """A checkpoint that would run code when unpickled is refused by weights_only loading."""
+    import shutil
+
+    import torch
+
+    from core.cache import RunDir
+    from core.data import load_dataset
+    from core.errors import RunDirError
+    from core.pipeline import load_run_model
+
+    class Payload:
+        def __reduce__(self):
+            return (shutil.rmtree, (str(tmp_path / "victim"),))
+
+    (tmp_path / "victim").mkdir()
+    copy = tmp_path / "copy"
+    shutil.copytree(blobs_run, copy)
+    torch.save({"evil": Payload()}, copy / schema.MODEL)
+    run = RunDir(copy)
+    with pytest.raises(RunDirError, match="not a readable checkpoint"):
+        load_run_model(run, run.read_manifest(), load_dataset(run.config().data, 0))
+    assert (tmp_path / "victim").exists()
