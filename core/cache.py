@@ -217,34 +217,29 @@ class RunDir:
         self.write_manifest(manifest)
 
     # -- tables and arrays ----------------------------------------------------------
-    def read_parquet(self, name: str) -> pd.DataFrame:
+    def _load(self, name: str, loader: Callable[[Path], Any]) -> Any:
+        """Load a run file, turning absence and damage into RunDirErrors that say what to do."""
         path = self.file(name)
         if not path.exists():
             raise RunDirError(f"{path} is missing; rerun `gradsift analyze` on this directory to finish it")
         try:
-            return pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for damaged files
+            return loader(path)
+        except Exception as exc:  # pyarrow and numpy raise many types for damaged files
             raise RunDirError(f"{path} is corrupted or truncated ({type(exc).__name__}: {exc}); "
-                              f"delete it and rerun `gradsift analyze` to recompute it") from exc
+                              "delete it and rerun `gradsift analyze` to recompute it") from exc
+
+    def read_parquet(self, name: str) -> pd.DataFrame:
+        return self._load(name, pd.read_parquet)
 
     def read_npy(self, name: str, mmap: bool = False) -> np.ndarray:
-        path = self.file(name)
-        if not path.exists():
-            raise RunDirError(f"{path} is missing; rerun `gradsift analyze` on this directory to finish it")
-        try:
-            return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-        except Exception as exc:
-            raise RunDirError(f"{path} is corrupted or truncated ({exc}); delete it and rerun `gradsift analyze`") from exc
+        return self._load(name, lambda path: np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None))
 
     def read_npz(self, name: str) -> dict[str, np.ndarray]:
-        path = self.file(name)
-        if not path.exists():
-            raise RunDirError(f"{path} is missing; rerun `gradsift analyze` on this directory to finish it")
-        try:
+        def load(path: Path) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
-        except Exception as exc:
-            raise RunDirError(f"{path} is corrupted or truncated ({exc}); delete it and rerun `gradsift analyze`") from exc
+
+        return self._load(name, load)
 
     def read_samples(self) -> pd.DataFrame:
         """samples.parquet, checked against the schema."""
