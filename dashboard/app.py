@@ -1,0 +1,31 @@
+"""gradsift dashboard entry point: page config, the shared sidebar (run, reviewer), navigation.
+
+Started by `gradsift dashboard RUNS_DIR` (env GRADSIFT_RUNS_DIR names the runs directory).
+Each page is one module in dashboard/pages/.
+"""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import components  # noqa: E402
+
+st.set_page_config(page_title="gradsift", page_icon="🔎", layout="wide")
+
+pages = [
+    st.Page(components.PAGES["overview"], title="Runs / overview", icon=":material/dashboard:", default=True),
+    st.Page(components.PAGES["gradient_space"], title="Gradient space", icon=":material/scatter_plot:"),
+    st.Page(components.PAGES["outlier_vs_influence"], title="Outlier vs influence", icon=":material/compare_arrows:"),
+    st.Page(components.PAGES["flagged_review"], title="Flagged review", icon=":material/fact_check:"),
+    st.Page(components.PAGES["budget_retrain"], title="Budget & retrain", icon=":material/tune:"),
+    st.Page(components.PAGES["sample_detail"], title="Sample detail", icon=":material/image_search:"),
+]
+navigation = st.navigation(pages)
+components.run_picker_ui()
+components.reviewer_ui()
+navigation.run()

@@ -1,0 +1,105 @@
+"""Budget & retrain: does removing the flagged samples help? Test accuracy against budget k.
+
+The slider sits in a form, so nothing trains until *Retrain* is pressed; the retraining
+runs in a background thread (the page stays usable) and core caches every result in
+retrain.parquet by (run, detector, budget, seed, mode, reviews).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from core import schema
+from core.errors import GradsiftError
+from dashboard import components, data
+
+RETRAIN_JOBS = "retrain_jobs"
+SHOW_MODE = "retrain_show_mode"
+MODES = {"probe": "probe: refit the last layer on cached features (seconds)",
+         "full": "full: retrain the whole model with the run's recipe (the paper's protocol)"}
+
+
+def form_ui(run_path: str, frame: pd.DataFrame) -> None:
+    manifest = data.manifest(run_path)
+    scores = schema.score_names(frame.columns)
+    primary = manifest["config"]["detect"]["primary"]
+    with st.form("retrain_form"):
+        left, right = st.columns([2, 1])
+        budget_pct = left.slider("Budget k: % of training samples removed (highest scores first)", 0.0, 15.0,
+                                 value=float(round(manifest["config"]["detect"]["budget"] * 100, 1)), step=0.5,
+                                 format="%.1f%%", key="retrain_budget")
+        detector = right.selectbox("Detector", scores, index=scores.index(primary) if primary in scores else 0,
+                                   key="retrain_detector")
+        mode = left.radio("Mode", list(MODES), format_func=MODES.get, key="retrain_mode", horizontal=True)
+        seed = right.number_input("Seed", value=int(manifest["config"]["seed"]), step=1, key="retrain_seed")
+        buttons = st.columns([1, 2, 3])
+        plain = buttons[0].form_submit_button("Retrain", type="primary")
+        reviewed = buttons[1].form_submit_button("Retrain with my reviews applied",
+                                                 help="Confirmed-mislabeled samples removed and relabels applied, "
+                                                      "on top of the budget.")
+    if plain or reviewed:
+        busy = data.running_job_for(run_path, "retrain")
+        if busy is not None:
+            st.warning(f"A retraining of this run is already running ({busy.title}); wait for it to finish.")
+            return
+        budget = budget_pct / 100
+        n_removed = round(budget * len(frame))
+        if budget > 0 and n_removed == 0:
+            st.warning(f"k = {budget_pct:.1f}% removes no sample of {len(frame)}; choose a larger budget.")
+            return
+        title = f"{mode} retraining: {detector}, k = {budget_pct:.1f}%" + (" + my reviews" if reviewed else "")
+        job = data.start_job("retrain", title, run_path,
+                             data.retrain_work(run_path, detector, budget, mode, int(seed), bool(reviewed)))
+        st.session_state.setdefault(RETRAIN_JOBS, []).append(job.id)
+        st.session_state[SHOW_MODE] = mode  # the curve below shows the mode just requested
+        time.sleep(0.2)
+
+
+def results_ui(run_path: str) -> None:
+    results = data.retrain_results(run_path)
+    manifest = data.manifest(run_path)
+    if not len(results):
+        st.info("No retraining yet: press *Retrain* (probe mode takes seconds).")
+        return
+    recorded = set(results["mode"])
+    mode = st.segmented_control("Show mode", list(MODES), default="probe" if "probe" in recorded else "full",
+                                key=SHOW_MODE, required=True) or "probe"
+    shown = results[results["mode"] == mode]
+    if not len(shown):
+        st.info(f"No {mode} retraining recorded yet.")
+        return
+    baseline_rows = shown[(shown["budget"] == 0) & (shown["reviews_key"].fillna("") == "")]
+    baseline = float(baseline_rows["test_accuracy"].iloc[-1]) if len(baseline_rows) else (
+        manifest["model"].get("test_accuracy") if mode == "full" else None)
+    st.plotly_chart(components.accuracy_figure(shown, baseline, title=f"test accuracy vs k ({mode})"),
+                    key="retrain_curve")
+    columns = ["detector", "budget", "seed", "reviews_key", "n_train", "n_removed", "n_relabelled",
+               "n_removed_noisy", "test_accuracy", "seconds", "created"]
+    st.dataframe(shown[columns].sort_values(["detector", "budget", "created"]), hide_index=True,
+                 column_config={"budget": st.column_config.NumberColumn(format="percent"),
+                                "test_accuracy": st.column_config.NumberColumn(format="%.4f"),
+                                "reviews_key": st.column_config.TextColumn("reviews applied")})
+    if not data.has_truth(data.samples(run_path)):
+        st.caption("n_removed_noisy is empty: the run has no true labels.")
+
+
+@components.page
+def main() -> None:
+    st.title("Budget & retrain")
+    run_path = components.require_run()
+    frame = data.samples(run_path)
+    decisions = data.review_store(run_path).edits()
+    st.caption(f"{len(frame):,} training samples · reviews on record: {len(decisions.removed)} confirmed "
+               f"mislabeled, {len(decisions.relabelled)} relabelled.")
+    try:
+        form_ui(run_path, frame)
+    except GradsiftError as exc:
+        st.error(data.read_error(exc))
+    components.job_progress_ui(RETRAIN_JOBS)
+    results_ui(run_path)
+
+
+main()

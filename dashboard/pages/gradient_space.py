@@ -1,0 +1,101 @@
+"""Gradient space: a 2-D map of every sample's gradient, coloured by score, flags or labels.
+
+Box or lasso points on the map to see those samples below (thumbnails for image data,
+their place in feature space and a table for tabular data).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core import schema
+from dashboard import components, data
+
+MAP_KEY = "gradient_map"
+STORED, PCA, FEATURES = "stored", "pca", "features"
+GRID_PER_PAGE = 36
+
+
+def map_coordinates(run_path: str, frame, choice: str) -> tuple[np.ndarray, np.ndarray, str]:
+    if choice == PCA:
+        coords = data.gradient_pca(run_path)
+        return coords[:, 0], coords[:, 1], "PCA"
+    if choice == FEATURES:
+        return frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), "feature"
+    method = data.manifest(run_path).get("embedding", {}).get("method", "umap").upper()
+    return frame[schema.UMAP_X].to_numpy(), frame[schema.UMAP_Y].to_numpy(), method
+
+
+def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagged: np.ndarray) -> None:
+    chosen = frame.iloc[ids] if len(ids) else frame.iloc[:0]
+    st.markdown(f"#### {len(ids):,} selected sample(s)")
+    if not len(ids):
+        st.caption("Use the box or lasso tool on the map to select samples.")
+        return
+    truth = data.has_truth(chosen)
+    facts = [f"flagged: {int(flagged[ids].sum())}"]
+    if truth:
+        facts.append(f"truly noisy: {int(chosen[schema.IS_NOISY].sum())}")
+    facts.append(f"mean {score_column.removeprefix(schema.SCORE_PREFIX)} score: {chosen[score_column].mean():.4g}")
+    st.caption(" · ".join(facts))
+    ordered = chosen.sort_values(score_column, ascending=False)
+    if data.is_image_run(run_path):
+        page = components.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
+        components.image_grid_ui(run_path, ordered.iloc[page], key_prefix="map", columns=6,
+                                 score_column=score_column)
+    else:
+        highlight = ordered[schema.SAMPLE_ID].to_numpy()
+        custom, hover = components.hover_data(frame, score_column)
+        st.plotly_chart(components.scatter_figure(
+            frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), custom,
+            color=flagged.astype(np.int64), categories=("no", "yes"), color_title="flagged", hover_names=hover,
+            highlight=highlight, x_title="feature x", y_title="feature y", height=380), key="map_features")
+        columns = [schema.SAMPLE_ID, schema.SOURCE, schema.GIVEN_LABEL, schema.PRED_LABEL, score_column,
+                   schema.FEATURE_X, schema.FEATURE_Y]
+        if truth:
+            columns[3:3] = [schema.TRUE_LABEL, schema.IS_NOISY]
+        st.dataframe(ordered[columns].head(1000), hide_index=True)
+    picked = st.selectbox("Open a selected sample in Sample detail", ordered[schema.SAMPLE_ID].tolist()[:1000],
+                          key="map_open_choice")
+    if st.button("Open sample", key="map_open"):
+        components.open_detail(int(picked))
+
+
+@components.page
+def main() -> None:
+    st.title("Gradient space")
+    run_path = components.require_run()
+    frame = data.samples(run_path)
+    names = data.class_names(run_path)
+    truth = data.has_truth(frame)
+    scores = schema.score_names(frame.columns)
+    primary = data.manifest(run_path)["config"]["detect"]["primary"]
+
+    left, middle, right = st.columns([1.4, 1, 1])
+    embed_method = data.manifest(run_path).get("embedding", {}).get("method", "umap").upper()
+    choice = left.segmented_control(
+        "Map", [STORED, PCA, FEATURES], default=STORED, key="map_kind", required=True,
+        format_func={STORED: f"stored map ({embed_method})", PCA: "PCA of gradients", FEATURES: "input features"}.get)
+    colour = middle.selectbox("Colour by", components.colour_options(truth), key="map_colour")
+    detector = right.selectbox("Score / flags of", scores, index=scores.index(primary) if primary in scores else 0,
+                               key="map_detector")
+    score_column = schema.score_column(detector)
+    flagged = data.flagged_mask(run_path, detector)
+    decisions = data.decisions_array(run_path) if colour == components.COLOUR_REVIEW else None
+
+    x, y, axis = map_coordinates(run_path, frame, choice or STORED)
+    values, categories, title = components.colour_values(frame, colour, names, score_column=score_column,
+                                                         flagged=flagged, decisions=decisions)
+    custom, hover = components.hover_data(frame, score_column)
+    figure = components.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
+                                       hover_names=hover, x_title=f"{axis} 1", y_title=f"{axis} 2",
+                                       marker_size=4 if len(frame) > 20_000 else 6)
+    event = st.plotly_chart(figure, key=MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
+    st.caption(f"{len(frame):,} samples; flagged = top {data.config_budget(run_path):.1%} by {detector}. "
+               "Higher scores = more outlying.")
+    ids = [i for i in components.selected_ids(event) if 0 <= i < len(frame)]
+    selection_ui(run_path, frame, ids, score_column, flagged)
+
+
+main()

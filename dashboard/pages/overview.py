@@ -1,0 +1,184 @@
+"""Runs / overview: what a run is, how well each detector found the noise, accuracy before and
+after pruning, a comparison of several runs, and launching a new analysis in the background."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import ConfigError, GradsiftError
+from dashboard import components, data
+
+ANALYSIS_JOBS = "analysis_jobs"
+METRIC_COLUMNS = {"method": "method", "n_flagged": "flagged", "precision": "precision@k", "recall": "recall@k",
+                  "f1": "F1@k", "auroc": "AUROC", "ap": "AP", "precision_at_truth": "P@#noisy"}
+
+
+def _fmt(value, pattern: str = "{:.4f}") -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
+
+
+def summary_ui(run_path: str) -> None:
+    manifest = data.manifest(run_path)
+    frame = data.samples(run_path)
+    dataset, model = manifest.get("dataset", {}), manifest.get("model", {})
+    config = manifest["config"]
+    after = manifest.get("stages", {}).get("evaluate", {}).get("test_accuracy_after")
+    before = model.get("test_accuracy")
+    st.subheader(Path(run_path).name)
+    cols = st.columns(5)
+    cols[0].metric("dataset", f"{dataset.get('name', '?')}", help=f"{dataset.get('kind', '?')} data")
+    cols[1].metric("training samples", f"{len(frame):,}", help=f"{dataset.get('n_test', '?')} test samples")
+    cols[2].metric("model", model.get("name", "?"))
+    cols[3].metric("noise rate", _fmt(dataset.get("noise_rate"), "{:.1%}") if dataset.get("n_noisy") is not None
+                   else "unknown", help="share of training labels that differ from the true labels")
+    cols[4].metric("test accuracy", _fmt(before),
+                   delta=None if after is None or before is None else f"{after - before:+.4f} after pruning",
+                   help=f"before → after removing the {config['detect']['primary']} detector's top "
+                        f"{config['detect']['budget']:.1%} ({_fmt(after)})")
+    st.caption(f"{len(dataset.get('class_names', []))} classes · gradients {config['gradients']['mode']} "
+               f"({config['gradients']['layers']} layer) · map {manifest.get('embedding', {}).get('method', '?')} · "
+               f"detectors {', '.join(config['detect']['detectors'])} (primary {config['detect']['primary']}) · "
+               f"budget {config['detect']['budget']:.1%} · seed {config['seed']}")
+    for note in dataset.get("notes", []):
+        st.caption(f"• {note}")
+
+    st.markdown(f"#### Detection at budget k = {config['detect']['budget']:.1%}")
+    kinds = data.score_kinds(run_path)
+    table = data.detection_table(run_path)
+    table.insert(1, "kind", table["method"].map(kinds))
+    table = table.iloc[table["method"].map(list(kinds).index).argsort()]
+    truth = data.has_truth(frame)
+    shown = table[["method", "kind", *[c for c in METRIC_COLUMNS if c in table.columns and c != "method"]]] \
+        if truth else table[["method", "kind", "n_flagged"]]
+    st.dataframe(shown.rename(columns=METRIC_COLUMNS), hide_index=True, height=components.table_height(len(shown)),
+                 column_config={label: st.column_config.NumberColumn(format="%.3f")
+                                for key, label in METRIC_COLUMNS.items() if key not in ("method", "n_flagged")})
+    if not truth:
+        st.info("This run has no true labels, so precision, recall, AUROC and AP cannot be measured; "
+                "review the flagged samples to judge the detectors.")
+
+    results = data.retrain_results(run_path)
+    if len(results):
+        st.markdown("#### Retraining results")
+        st.dataframe(results[["detector", "budget", "mode", "reviews_key", "n_removed", "n_relabelled",
+                              "n_removed_noisy", "test_accuracy", "seconds", "created"]]
+                     .sort_values(["detector", "mode", "budget"]), hide_index=True,
+                     column_config={"budget": st.column_config.NumberColumn(format="percent"),
+                                    "test_accuracy": st.column_config.NumberColumn(format="%.4f")})
+    with st.expander("Full configuration (manifest)"):
+        st.json(config, expanded=False)
+
+
+def compare_row(run_path: str) -> dict:
+    """One comparison row; a run that fails to read becomes a row naming the error."""
+    name = Path(run_path).name
+    try:
+        manifest = data.manifest(run_path)
+        frame = data.samples(run_path)
+        table = data.detection_table(run_path).set_index("method")
+    except GradsiftError as exc:
+        return {"run": name, "error": data.read_error(exc)}
+    dataset, model, detect = manifest["dataset"], manifest["model"], manifest["config"]["detect"]
+    primary = table.loc[detect["primary"]] if detect["primary"] in table.index else None
+    return {
+        "run": name, "dataset": dataset["name"], "model": model.get("name"), "n_train": len(frame),
+        "noise rate": dataset.get("noise_rate"), "primary": detect["primary"], "budget": detect["budget"],
+        "precision@k": None if primary is None else primary["precision"],
+        "recall@k": None if primary is None else primary["recall"],
+        "AUROC": None if primary is None else primary["auroc"], "AP": None if primary is None else primary["ap"],
+        "test acc before": model.get("test_accuracy"),
+        "test acc after": manifest.get("stages", {}).get("evaluate", {}).get("test_accuracy_after"),
+        "error": "",
+    }
+
+
+def compare_ui(current: str | None) -> None:
+    runs = data.list_runs()
+    if len(runs) < 2:
+        return
+    st.markdown("#### Compare runs")
+    names = {Path(run).name: run for run in runs}
+    default = [Path(current).name] if current else []
+    chosen = st.multiselect("Runs to compare", list(names), default=default, key="compare_runs")
+    if chosen:
+        st.dataframe(pd.DataFrame([compare_row(names[name]) for name in chosen]), hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("noise rate", "budget", "precision@k", "recall@k", "AUROC", "AP")})
+
+
+def launch_ui() -> None:
+    """A form that starts core.pipeline.analyze in a background thread."""
+    from core.config import DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
+    from core.data import SOURCE_HELP, SOURCES
+    from core.detectors import DETECTORS
+    from core.models import MODELS
+
+    st.markdown("#### Launch a new analysis")
+    with st.form("launch"):
+        left, right = st.columns(2)
+        source_kind = left.radio("Data", ["Embedded dataset", "Path"], horizontal=True, key="launch_source")
+        dataset_name = left.selectbox("Embedded dataset", sorted(SOURCES), key="launch_dataset",
+                                      index=sorted(SOURCES).index("digits") if "digits" in SOURCES else 0,
+                                      format_func=lambda name: f"{name}: {SOURCE_HELP.get(name, '')}"[:90])
+        path_text = left.text_input("…or a dataset path", key="launch_path",
+                                    placeholder="image folder, .csv/.parquet manifest or .npz",
+                                    help=f"Must lie inside {', '.join(map(str, data.allowed_roots()))} "
+                                         f"(env {data.DATA_ROOTS_ENV}).")
+        run_name = left.text_input("Run name", key="launch_name", placeholder="e.g. digits-iforest",
+                                   help=f"The run directory is created in {data.runs_dir()}.")
+        model = right.selectbox("Model", ["auto", *MODELS], key="launch_model")
+        detectors = right.multiselect("Detectors", list(DETECTORS), default=["iforest", "l1", "l2"],
+                                      key="launch_detectors")
+        budget = right.number_input("Budget k (%)", 0.5, 50.0, 5.0, 0.5, key="launch_budget")
+        epochs = right.number_input("Max epochs", 1, 500, 40, key="launch_epochs")
+        embed = right.selectbox("2-D map", ["umap", "pca"], key="launch_embed")
+        gradient_mode = right.selectbox("Gradients", ["in_sample", "cross_fit"], key="launch_gradients")
+        submitted = st.form_submit_button("Analyze", type="primary")
+    if submitted:
+        try:
+            dataset = str(data.resolve_dataset_path(path_text)) if source_kind == "Path" else dataset_name
+            out = data.new_run_path(run_name or (Path(dataset).stem if source_kind == "Path" else dataset))
+            config = RunConfig(
+                data=DataConfig(dataset=dataset),
+                train=TrainConfig(model=model, epochs=int(epochs)),
+                gradients=GradientConfig(mode=gradient_mode),
+                detect=DetectConfig(detectors=tuple(detectors), primary=(detectors or ["?"])[0],
+                                    budget=float(budget) / 100),
+                embed=EmbedConfig(method=embed),
+            )
+        except ConfigError as exc:
+            st.error(str(exc))
+        else:
+            busy = data.running_job_for(str(out), "analysis")
+            if busy is not None:
+                st.warning(f"An analysis into {out} is already running ({busy.stage}).")
+            else:
+                job = data.start_job("analysis", f"analysis of {dataset} → {out.name}", str(out),
+                                     data.analysis_work(config, out))
+                st.session_state.setdefault(ANALYSIS_JOBS, []).append(job.id)
+                time.sleep(0.2)
+    components.job_progress_ui(ANALYSIS_JOBS)
+
+
+@components.page
+def main() -> None:
+    st.title("Runs / overview")
+    run_path = components.current_run()
+    if run_path is None:
+        components.no_runs_ui()
+    else:
+        try:
+            summary_ui(run_path)
+        except GradsiftError as exc:
+            st.error(f"Cannot read run **{Path(run_path).name}**: {data.read_error(exc)}")
+    compare_ui(run_path)
+    st.divider()
+    launch_ui()
+
+
+main()

@@ -1,0 +1,213 @@
+"""What the person does on the pages changes the run directory: reviews, exports, retraining,
+a new analysis."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from core import reviews, schema
+from core.cache import RunDir
+from core.retrain import read_results
+from dashboard import data
+from tests.dashboard.conftest import open_page, problems
+
+REVIEWER = {"reviewer": "alice"}
+
+
+def review_rows(run_path) -> list[tuple]:
+    with sqlite3.connect(run_path / reviews.REVIEWS) as connection:
+        return connection.execute(
+            "SELECT sample_id, action, new_label, reviewer FROM reviews ORDER BY review_id").fetchall()
+
+
+def wait_for_jobs(app, key: str, timeout: float = 120) -> list[data.Job]:
+    jobs = [data.get_job(job_id) for job_id in app.session_state[key]]
+    for job in jobs:
+        assert job.wait(timeout), f"{job.title} still running"
+    return jobs
+
+
+def test_review_page_actions_write_sqlite(writable_runs):
+    run_path = writable_runs / "digits"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    menus = app.menu_button
+    assert len(menus) == 24  # one page of flagged samples
+    first, second = (int(menu.key.rsplit("_", 1)[1]) for menu in menus[:2])
+    menus[0].click("Confirm mislabeled").run()
+    app.menu_button(key=f"review_menu_{second}").click("Relabel to 3").run()
+    assert review_rows(run_path) == [(first, "mislabeled", None, "alice"), (second, "relabel", 3, "alice")]
+
+    # Bulk: tick two cards, relabel them in one transaction.
+    ticked = [int(box.key.rsplit("_", 1)[1]) for box in app.checkbox[2:4]]
+    for box in app.checkbox[2:4]:
+        box.check()
+    app.selectbox(key="bulk_action").select(reviews.RELABEL).run()  # enables the class choice
+    app.selectbox(key="bulk_target").select(7)
+    app.button(key="bulk_apply").click().run()
+    assert not problems(app)
+    rows = review_rows(run_path)
+    assert rows[2:] == [(ticked[0], "relabel", 7, "alice"), (ticked[1], "relabel", 7, "alice")]
+    assert not any(box.value for box in app.checkbox)  # unticked after the action
+
+    # Bulk on the whole page; the status filter then hides them.
+    app.radio(key="bulk_scope").set_value("this page")
+    app.selectbox(key="bulk_action").select(reviews.KEEP)
+    app.button(key="bulk_apply").click().run()
+    assert len(review_rows(run_path)) == 4 + 24
+    app.button_group(key="review_status").set_value("unreviewed").run()
+    shown = {int(menu.key.rsplit("_", 1)[1]) for menu in app.menu_button}
+    assert not shown & {row[0] for row in review_rows(run_path)}
+    decisions = reviews.ReviewStore(run_path).decisions()
+    assert set(decisions[reviews.ACTION]) == {reviews.KEEP}
+
+
+def test_reviews_need_a_name(writable_runs):
+    app = open_page(writable_runs / "digits", "flagged_review")
+    assert any("Reviewer name" in warning.value for warning in app.warning)
+    assert app.menu_button[0].disabled and app.button(key="bulk_apply").disabled
+    assert not (writable_runs / "digits" / reviews.REVIEWS).exists()
+
+
+def test_review_filters(writable_runs):
+    run_path = writable_runs / "digits"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.multiselect(key="review_classes").set_value([4]).run()
+    assert not problems(app)
+    samples = RunDir(run_path).read_samples()
+    shown = [int(menu.key.rsplit("_", 1)[1]) for menu in app.menu_button]
+    assert shown and set(samples.loc[shown, schema.GIVEN_LABEL]) == {4}
+    scores = samples.loc[shown, schema.score_column("iforest")].to_numpy()
+    assert (scores[:-1] >= scores[1:]).all()  # highest score first
+    app.selectbox(key="review_detector").select("l2").run()
+    assert not problems(app)
+
+
+def test_review_on_tabular_run_uses_the_table(writable_runs):
+    run_path = writable_runs / "moons"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    assert len(app.get("image")) == 0
+    table = app.dataframe[0].value
+    app.radio(key="bulk_scope").set_value("this page")
+    app.selectbox(key="bulk_action").select(reviews.MISLABELED)
+    app.button(key="bulk_apply").click().run()
+    assert {row[0] for row in review_rows(run_path)} == set(table["sample"])
+
+
+def test_exports_never_overwrite(writable_runs):
+    run_path = writable_runs / "digits"
+    store = reviews.ReviewStore(run_path)
+    store.record([0, 1], reviews.MISLABELED, "bob")
+    store.record([2], reviews.RELABEL, "bob", new_label=5)
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button(key="export_save").click().run()
+    assert not problems(app)
+    app.button(key="export_save").click().run()
+    manifests = sorted(run_path.glob("cleaned-manifest-*.csv"))
+    logs = sorted(run_path.glob("reviews-*.csv"))
+    assert len(manifests) == 2 and len(logs) == 2  # the second save took new names
+    cleaned = pd.read_csv(manifests[0])
+    n = len(RunDir(run_path).read_samples())
+    assert len(cleaned) == n - 2 and 0 not in set(cleaned[schema.SAMPLE_ID])
+    assert cleaned.loc[cleaned[schema.SAMPLE_ID] == 2, "label"].item() == 5
+    log = pd.read_csv(logs[0])
+    assert list(log[schema.SAMPLE_ID]) == [0, 1, 2] and set(log[reviews.REVIEWER]) == {"bob"}
+    assert {button.label for button in app.get("download_button")} == {
+        "Download review log (CSV)", "Download cleaned manifest (CSV)"}
+
+
+def test_sample_detail_review(writable_runs):
+    run_path = writable_runs / "digits"
+    app = open_page(run_path, "sample_detail", detail_sample=42, **REVIEWER)
+    app.menu_button(key="detail_review_42").click("Keep (false alarm)").run()
+    assert review_rows(run_path) == [(42, "keep", None, "alice")]
+    assert app.dataframe[0].value[reviews.ACTION].tolist() == ["keep"]
+
+
+@pytest.mark.parametrize("run_name", ["digits", "moons"])
+def test_retrain_button_adds_a_result_row(writable_runs, run_name):
+    run = RunDir(writable_runs / run_name)
+    before = len(read_results(run))
+    app = open_page(run.path, "budget_retrain")
+    app.slider(key="retrain_budget").set_value(7.5)  # inside the form: nothing happens yet
+    app.run()
+    assert len(read_results(run)) == before and "retrain_jobs" not in app.session_state
+    app.slider(key="retrain_budget").set_value(7.5)  # form values travel with the submit
+    app.radio(key="retrain_mode").set_value("probe")
+    next(b for b in app.button if b.label == "Retrain").click().run()
+    assert not problems(app)
+    (job,) = wait_for_jobs(app, "retrain_jobs")
+    assert job.status == "done", job.error
+    app.run()
+    assert not problems(app)
+    results = read_results(run)
+    probe = results[results["mode"] == "probe"]
+    assert set(probe["budget"]) == {0.0, 0.075}  # the baseline and the chosen budget
+    assert probe.loc[probe["budget"] == 0.075, "n_removed"].item() == round(0.075 * len(run.read_samples()))
+    assert any("finished" in success.value for success in app.success)
+    assert len(app.get("plotly_chart")) == 1
+
+
+def test_retrain_with_reviews_applied(writable_runs):
+    run = RunDir(writable_runs / "digits")
+    reviews.ReviewStore(run.path).record([3, 4, 5], reviews.MISLABELED, "carol")
+    reviews.ReviewStore(run.path).record([6], reviews.RELABEL, "carol", new_label=1)
+    app = open_page(run.path, "budget_retrain")
+    app.radio(key="retrain_mode").set_value("probe")
+    app.slider(key="retrain_budget").set_value(0.0)
+    next(b for b in app.button if b.label == "Retrain with my reviews applied").click().run()
+    (job,) = wait_for_jobs(app, "retrain_jobs")
+    assert job.status == "done", job.error
+    row = job.result
+    assert row["reviews_key"] and row["n_relabelled"] == 1 and row["n_train"] == len(run.read_samples()) - 3
+    app.run()
+    assert not problems(app)
+
+
+def test_retrain_with_no_reviews_explains(writable_runs):
+    app = open_page(writable_runs / "digits", "budget_retrain")
+    app.radio(key="retrain_mode").set_value("probe")
+    next(b for b in app.button if b.label == "Retrain with my reviews applied").click().run()
+    (job,) = wait_for_jobs(app, "retrain_jobs")
+    app.run()
+    assert job.status == "failed" and "no review decisions" in app.error[0].value
+
+
+def test_launch_analysis_from_the_overview(writable_runs):
+    app = open_page(writable_runs / "digits", "overview")
+    app.radio(key="launch_source").set_value("Embedded dataset")
+    app.selectbox(key="launch_dataset").select("blobs")
+    app.text_input(key="launch_name").input("launched")
+    app.number_input(key="launch_epochs").set_value(2)
+    app.selectbox(key="launch_embed").select("pca")
+    app.multiselect(key="launch_detectors").set_value(["l2", "iforest"])
+    next(b for b in app.button if b.label == "Analyze").click().run()
+    assert not problems(app)
+    (job,) = wait_for_jobs(app, "analysis_jobs", timeout=300)
+    assert job.status == "done", job.error
+    manifest = RunDir(writable_runs / "launched").read_manifest()
+    assert manifest["config"]["data"]["dataset"] == "blobs"
+    assert manifest["config"]["detect"]["detectors"] == ["l2", "iforest"]
+    assert manifest["stages"]["evaluate"]["complete"]
+    app.run()
+    assert any("finished" in success.value for success in app.success)
+    assert str(writable_runs / "launched") in data.list_runs(writable_runs)
+
+
+def test_launch_refuses_paths_outside_the_allowed_roots(writable_runs, tmp_path, monkeypatch):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv(data.DATA_ROOTS_ENV, str(allowed))
+    app = open_page(writable_runs / "digits", "overview")
+    app.radio(key="launch_source").set_value("Path")
+    app.text_input(key="launch_path").input("/etc/passwd")
+    next(b for b in app.button if b.label == "Analyze").click().run()
+    assert "outside the allowed data directories" in app.error[0].value
+    app.text_input(key="launch_path").input(str(allowed / "missing.npz"))
+    next(b for b in app.button if b.label == "Analyze").click().run()
+    assert "does not exist" in app.error[0].value
+    assert "analysis_jobs" not in app.session_state

@@ -1,0 +1,182 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright.
+
+Starts `gradsift dashboard RUNS --port <free port>` on 127.0.0.1, opens every page, lassoes
+points on the gradient map (the browser's own selection event, customdata included),
+records a review, moves the budget slider, presses Retrain, waits for the result, and
+saves a screenshot of each step to $GRADSIFT_SCREENSHOTS (default: the test's tmp dir).
+
+Skipped only when /usr/bin/chromium or the playwright package is missing. Install with
+`apt-get install chromium` and `pip install playwright` (never `playwright install`:
+the Debian browser is used as is).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core import reviews
+from core.cache import RunDir
+from core.retrain import read_results
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {  # url path: (title, an element the finished page shows, how many of them at least)
+    "": ("Runs / overview", "stDataFrame", 1),
+    "gradient_space": ("Gradient space", "stPlotlyChart", 1),
+    "outlier_vs_influence": ("Outlier vs influence", "stPlotlyChart", 3),
+    "flagged_review": ("Flagged review", "stImage", 24),
+    "budget_retrain": ("Budget & retrain", "stPlotlyChart", 1),
+    "sample_detail": ("Sample detail", "stDataFrame", 2),
+}
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed "
+                                "(apt-get install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(runs_dir, tmp_path):
+    """`gradsift dashboard` on a copy of the session runs; yields (base url, runs dir)."""
+    root = tmp_path / "runs"
+    for name in ("digits", "moons"):
+        shutil.copytree(runs_dir / name, root / name)
+    port = _free_port()
+    gradsift = shutil.which("gradsift")
+    command = [gradsift] if gradsift else [sys.executable, "-m", "core.cli"]
+    log = open(tmp_path / "dashboard.log", "wb")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # Own process group: `gradsift dashboard` starts streamlit as a child, and both must stop.
+    process = subprocess.Popen([*command, "dashboard", str(root), "--port", str(port)], stdout=log,
+                               stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.time() > deadline:
+                    raise RuntimeError((tmp_path / "dashboard.log").read_text()) from None
+                time.sleep(0.3)
+        yield url, root
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    folder = Path(os.environ.get("GRADSIFT_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def settle(page, title: str, ready: str | None = None, count: int = 1, timeout: float = 60_000) -> None:
+    """Wait until the page shows `title` (and at least `count` elements with data-testid
+    `ready`) and Streamlit has finished running the script."""
+    page.get_by_role("heading", name=title, level=1).wait_for(timeout=timeout)
+    if ready:
+        page.locator(f'[data-testid="{ready}"]').nth(count - 1).wait_for(timeout=timeout)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stStatusWidgetRunningManIcon\"]')", timeout=timeout)
+    page.wait_for_timeout(1000)  # canvases (data grids, WebGL plots) paint after the script ends
+
+
+def test_every_page_in_a_real_browser(server, screenshots):
+    url, root = server
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            for path, (title, ready, count) in PAGES.items():
+                page.goto(f"{url}/{path}")
+                settle(page, title, ready, count)
+                page.screenshot(path=str(screenshots / f"{path or 'overview'}.png"))
+                assert page.locator('[data-testid="stException"]').count() == 0, path
+                assert page.locator('[data-testid="stSidebar"]').get_by_text("Reviewer name").count() == 1, path
+                if path == "":  # the detection table is drawn: a data grid with rows, not an empty box
+                    assert page.locator('[data-testid="stDataFrame"]').first.bounding_box()["height"] > 100
+
+            # Gradient space: lasso a region of the map; the selected samples appear as images.
+            page.goto(f"{url}/gradient_space")
+            settle(page, "Gradient space", "stPlotlyChart")
+            plot = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+            box = plot.bounding_box()
+            cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+            page.mouse.move(cx, cy - 0.45 * h)  # the right half of the plot area
+            page.mouse.down()
+            for fx, fy in ((0.45, -0.45), (0.45, 0.45), (0.0, 0.45), (0.0, -0.44)):
+                page.mouse.move(cx + fx * w, cy + fy * h, steps=8)
+            page.mouse.up()
+            settle(page, "Gradient space", "stImage")  # the selection's thumbnails
+            selected = int(page.get_by_text("selected sample(s)").inner_text().split()[0].replace(",", ""))
+            assert 0 < selected < len(RunDir(root / "digits").read_samples())
+            assert page.locator('[data-testid="stImage"]').count() > 0
+            page.screenshot(path=str(screenshots / "gradient_space_selection.png"))
+
+            # Flagged review: name the reviewer, confirm the first card as mislabeled.
+            page.goto(f"{url}/flagged_review")
+            settle(page, "Flagged review", "stImage", 24)
+            name = page.get_by_role("textbox", name="Reviewer name")
+            name.fill("browser")
+            name.press("Enter")
+            settle(page, "Flagged review")
+            page.locator('[data-testid="stMenuButton"] button').first.click()
+            page.get_by_text("Confirm mislabeled", exact=True).first.click()
+            deadline = time.time() + 30
+            while time.time() < deadline and not (root / "digits" / reviews.REVIEWS).exists():
+                time.sleep(0.2)
+            settle(page, "Flagged review")
+            with sqlite3.connect(root / "digits" / reviews.REVIEWS) as connection:
+                rows = connection.execute("SELECT action, reviewer FROM reviews").fetchall()
+            assert rows == [("mislabeled", "browser")]
+            page.screenshot(path=str(screenshots / "flagged_review_after_action.png"))
+
+            # Budget & retrain: move the slider, press Retrain, wait for the result.
+            before = len(read_results(RunDir(root / "digits")))
+            page.goto(f"{url}/budget_retrain")
+            settle(page, "Budget & retrain", "stPlotlyChart")
+            thumb = page.get_by_role("slider")
+            thumb.focus()
+            for _ in range(3):
+                thumb.press("ArrowRight")  # 5.0% -> 6.5%
+            page.wait_for_timeout(500)
+            assert len(read_results(RunDir(root / "digits"))) == before  # the slider alone trains nothing
+            page.get_by_role("button", name="Retrain", exact=True).click()
+            page.get_by_text("finished in").wait_for(timeout=120_000)
+            settle(page, "Budget & retrain")
+            results = read_results(RunDir(root / "digits"))
+            assert 0.065 in set(results.loc[results["mode"] == "probe", "budget"].round(4))
+            page.screenshot(path=str(screenshots / "budget_retrain_after.png"))
+        finally:
+            browser.close()
+    assert not errors, errors

@@ -1,0 +1,125 @@
+"""core.reviews: the SQLite review log, its decisions, exports, and concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import reviews, schema
+from core.errors import ConfigError
+from core.reviews import CLEAR, KEEP, MISLABELED, RELABEL, ReviewStore
+
+
+def test_record_and_decisions(tmp_path):
+    store = ReviewStore(tmp_path, n_samples=10, n_classes=3)
+    assert store.history().empty and store.decisions().empty and store.count() == 0
+    assert store.record([1, 2], MISLABELED, "ann") == 2
+    store.record([2], KEEP, "bob", detector="iforest")
+    store.record([3], RELABEL, "ann", new_label=2)
+    store.record([4], KEEP, "ann")
+    store.record([4], CLEAR, "ann")
+    history = store.history()
+    assert list(history.columns) == list(reviews.REVIEW_COLUMNS)
+    assert history[schema.SAMPLE_ID].tolist() == [1, 2, 2, 3, 4, 4]
+    assert history[reviews.CREATED].is_monotonic_increasing
+    decisions = store.decisions()
+    assert decisions[[schema.SAMPLE_ID, reviews.ACTION]].values.tolist() == [[1, MISLABELED], [2, KEEP], [3, RELABEL]]
+    edits = store.edits()
+    assert edits.removed == {1} and edits.relabelled == {3: 2} and edits.key()
+    assert store.journal_mode() == "wal"
+    per_sample = reviews.decision_per_sample(decisions, 10)
+    assert per_sample.tolist() == ["", MISLABELED, KEEP, RELABEL] + [""] * 6
+
+
+def test_survives_a_new_store_object(tmp_path):
+    ReviewStore(tmp_path).record([5], MISLABELED, "ann")
+    assert ReviewStore(tmp_path).edits().removed == {5}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(action="delete", reviewer="ann"), "unknown review action"),
+    (dict(action=MISLABELED, reviewer="  "), "reviewer's name"),
+    (dict(action=RELABEL, reviewer="ann"), "needs the new label"),
+    (dict(action=RELABEL, reviewer="ann", new_label=3), "not a class index"),
+    (dict(action=KEEP, reviewer="ann", new_label=1), "only a relabel"),
+])
+def test_invalid_reviews_are_refused(tmp_path, kwargs, message):
+    store = ReviewStore(tmp_path, n_samples=10, n_classes=3)
+    with pytest.raises(ConfigError, match=message):
+        store.record([1], **kwargs)
+    assert store.count() == 0
+
+
+def test_out_of_range_ids_refuse_the_whole_bulk_action(tmp_path):
+    store = ReviewStore(tmp_path, n_samples=10)
+    with pytest.raises(ConfigError, match="outside"):
+        store.record([1, 2, 99], MISLABELED, "ann")
+    assert store.count() == 0
+
+
+def test_missing_run_directory(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        ReviewStore(tmp_path / "nope").record([1], KEEP, "ann")
+
+
+def _write_reviews(run_path: str, worker: int, count: int) -> None:
+    store = ReviewStore(run_path, n_samples=1000)
+    for i in range(count):  # one transaction each: maximal interleaving with the other writer
+        store.record([worker * count + i], MISLABELED if i % 2 else KEEP, f"worker{worker}")
+
+
+def test_two_processes_reviewing_at_once_lose_nothing(tmp_path):
+    # fork starts in milliseconds; the children use only sqlite3 (no torch threads to inherit).
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    workers = [context.Process(target=_write_reviews, args=(str(tmp_path), w, 200)) for w in range(2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+        assert process.exitcode == 0
+    history = ReviewStore(tmp_path).history()
+    assert len(history) == 400
+    assert sorted(history[schema.SAMPLE_ID]) == list(range(400))
+    assert history[reviews.REVIEWER].value_counts().to_dict() == {"worker0": 200, "worker1": 200}
+    assert history[reviews.REVIEW_ID].is_unique
+
+
+def test_cleaned_manifest(tmp_path):
+    samples = pd.DataFrame({schema.SAMPLE_ID: np.arange(5), schema.SOURCE: ["a/0.png", "a/1.png", "b/2.png",
+                                                                             "b/3.png", "b/4.png"],
+                            schema.GIVEN_LABEL: [0, 0, 1, 1, 1]})
+    store = ReviewStore(tmp_path)
+    store.record([1], MISLABELED, "ann")
+    store.record([2], RELABEL, "ann", new_label=0)
+    store.record([3], KEEP, "ann")
+    dataset = tmp_path / "images"
+    dataset.mkdir()
+    cleaned = reviews.cleaned_manifest(samples, store.decisions(), ["cat", "dog"], dataset)
+    assert cleaned[schema.SAMPLE_ID].tolist() == [0, 2, 3, 4]
+    assert cleaned["label"].tolist() == ["cat", "cat", "dog", "dog"]
+    assert cleaned["original_label"].tolist() == ["cat", "dog", "dog", "dog"]
+    assert cleaned["review"].tolist() == ["", RELABEL, KEEP, ""]
+    assert cleaned["path"].iloc[0] == str(dataset.resolve() / "a/0.png")
+    no_files = reviews.cleaned_manifest(samples.assign(**{schema.SOURCE: [f"row {i}" for i in range(5)]}),
+                                        store.decisions(), ["cat", "dog"], "digits")
+    assert "path" not in no_files.columns
+
+
+def test_history_csv_names_the_new_class(tmp_path):
+    store = ReviewStore(tmp_path)
+    store.record([2], RELABEL, "ann", new_label=1)
+    store.record([3], KEEP, "ann")
+    text = reviews.history_csv(store.history(), ["cat", "dog"]).decode()
+    lines = text.strip().splitlines()
+    assert lines[0].endswith("new_label_name") and lines[1].endswith(",dog") and lines[2].endswith(",")
+
+
+def test_write_new_file_never_overwrites(tmp_path):
+    first = reviews.write_new_file(tmp_path, "export", ".csv", b"one")
+    second = reviews.write_new_file(tmp_path, "export", ".csv", b"two")
+    assert first.name == "export.csv" and second.name == "export-2.csv"
+    assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
