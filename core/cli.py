@@ -104,10 +104,13 @@ def analyze(
     embed: Annotated[str, typer.Option(help="2-D map of gradient space: umap or pca.")] = "umap",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run made with another config (old files are moved to replaced-*/).")] = False,
     no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Skip the evaluate stage (retraining without the flagged samples).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="Run gradients and scoring on the Dask cluster at this scheduler address (tcp://host:8786); the run directory must be on a filesystem its workers share. Results do not change.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Run gradients and scoring on a local Dask cluster of this many single-threaded worker processes. Results do not change.")] = None,
 ) -> None:
     """Train, compute per-sample gradients, score them with outlier detectors, and write a run directory."""
     from core.config import (
         BaselineConfig, DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig)
+    from core.distributed import open_client
     from core.pipeline import analyze as run_analysis
 
     detectors = tuple(detector) if detector else ("iforest", "l1", "l2")
@@ -124,7 +127,9 @@ def analyze(
     )
     run_dir = out_dir or _default_out(dataset)
     console.print(f"analyzing [bold]{dataset}[/] into {run_dir}")
-    run = run_analysis(config, run_dir, overwrite=overwrite, reporter=ConsoleReporter(), retrain_after=not no_retrain)
+    with open_client(scheduler, workers) as client:
+        run = run_analysis(config, run_dir, overwrite=overwrite, reporter=ConsoleReporter(),
+                           retrain_after=not no_retrain, client=client)
     _print_info(run.path)
 
 
@@ -242,10 +247,13 @@ def detectors() -> None:
 def _launch_dashboard(runs_dir: Path, address: str, port: int) -> None:
     app_path = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = dict(os.environ, GRADSIFT_RUNS_DIR=str(runs_dir.resolve()))
+    env.setdefault("GRADSIFT_DATA_ROOTS", os.getcwd())
     command = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", address,
-               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.enableXsrfProtection", "true"]
     console.print(f"dashboard on http://{address}:{port} (runs from {runs_dir}); Ctrl+C stops it")
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Streamlit reads .streamlit/config.toml (theme, loopback, XSRF) from its working directory.
+    raise typer.Exit(subprocess.call(command, env=env, cwd=app_path.parent.parent))
 
 
 AddressOption = Annotated[str, typer.Option(help="Address the dashboard listens on (loopback by default).")]

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,22 +31,15 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from core import schema
+from core import distributed, schema
 from core.baselines import LastLayerState, check_baseline_names, influence_baselines, label_quality_baselines
 from core.cache import AtomicNpyWriter, RunDir, atomic_write, write_npy, write_npz, write_parquet
 from core.config import RunConfig
 from core.data import IMAGE, Dataset, load_dataset
-from core.detectors import flag, get_detector, outlier_scores
+from core.detectors import flag, get_detector
 from core.embedding import embed_2d
 from core.errors import RunDirError
-from core.gradients import (
-    LastLayerFactors,
-    closed_form_norms,
-    func_gradients,
-    iter_closed_form_chunks,
-    last_layer_factors,
-    select_parameters,
-)
+from core.gradients import select_parameters
 from core.models import FeatureModel, build_model
 from core.projection import make_projector
 from core.train import (
@@ -53,7 +47,6 @@ from core.train import (
     extract_features,
     load_model_state,
     predict_probs,
-    to_tensor,
     train_model,
 )
 
@@ -79,6 +72,8 @@ class _Context:
     manifest: dict
     dataset: Dataset
     reporter: Reporter
+    client: Any = None
+    """A dask.distributed Client that runs the gradient and scoring shards, or None (this process)."""
 
     @property
     def model_name(self) -> str:
@@ -218,21 +213,11 @@ def _stage_gradients(ctx: _Context) -> dict:
     models, fold_of = _gradient_models(ctx)
     groups = [np.flatnonzero(fold_of == (-1 if len(models) == 1 else f)) for f in range(len(models))]
 
-    factors: list[LastLayerFactors] = []
-    for model, rows in zip(models, groups):
-        factors.append(last_layer_factors(model, data.x_train[rows], data.given_train[rows],
-                                          input_transform=to_tensor))
-    probs = np.zeros((n, data.n_classes), np.float32)
-    loss = np.zeros(n, np.float32)
-    residual_dir = np.zeros((n, data.n_classes), np.float32)
-    for rows, fac in zip(groups, factors):
-        probs[rows], loss[rows] = fac.probs, fac.loss
-        residual_dir[rows] = fac.residual
-
     last_layer = grad_cfg.layers == "last"
     if last_layer:
-        width = factors[0].width(grad_cfg.include_bias)
+        names = None
         feat_dim = models[0].feature_dim
+        width = data.n_classes * (feat_dim + int(grad_cfg.include_bias))
     else:
         names = select_parameters(models[0], grad_cfg.layers)
         params = dict(models[0].named_parameters())
@@ -244,29 +229,16 @@ def _stage_gradients(ctx: _Context) -> dict:
         out_dim=grad_cfg.projection_dim, seed=seed)
     out_width = projector.out_dim if projector is not None else width
 
+    probs = np.zeros((n, data.n_classes), np.float32)
+    loss = np.zeros(n, np.float32)
+    residual_dir = np.zeros((n, data.n_classes), np.float32)
     grad_l1 = np.zeros(n, np.float64)
     grad_l2 = np.zeros(n, np.float64)
     writer = AtomicNpyWriter(ctx.run.file(schema.GRADIENTS), (n, out_width))
     try:
-        for model, rows, fac in zip(models, groups, factors):
-            if last_layer:
-                grad_l1[rows], grad_l2[rows] = closed_form_norms(fac, grad_cfg.include_bias)
-                if projector is not None and hasattr(projector, "project_factors"):
-                    for start in range(0, len(rows), grad_cfg.chunk_size):
-                        stop = start + grad_cfg.chunk_size
-                        writer.array[rows[start:stop]] = projector.project_factors(
-                            fac.residual[start:stop], fac.features[start:stop])
-                    continue
-                chunks = iter_closed_form_chunks(fac, grad_cfg.include_bias, grad_cfg.chunk_size)
-            else:
-                chunks = func_gradients(model, data.x_train[rows], data.given_train[rows], param_names=names,
-                                        chunk_size=grad_cfg.chunk_size, input_transform=to_tensor)
-            for start, chunk in chunks:
-                chunk_rows = rows[start:start + len(chunk)]
-                if not last_layer:
-                    grad_l1[chunk_rows] = np.abs(chunk).sum(axis=1)
-                    grad_l2[chunk_rows] = np.linalg.norm(chunk, axis=1)
-                writer.array[chunk_rows] = projector.project(chunk) if projector is not None else chunk
+        for part in _gradient_parts(ctx, models, groups, projector, names, writer):
+            probs[part.rows], loss[part.rows], residual_dir[part.rows] = part.probs, part.loss, part.residual
+            grad_l1[part.rows], grad_l2[part.rows] = part.grad_l1, part.grad_l2
         writer.commit()
     except BaseException:
         writer.abort()
@@ -283,14 +255,40 @@ def _stage_gradients(ctx: _Context) -> dict:
         "layout": "kron(p - e_y, [h, 1])" if last_layer and grad_cfg.include_bias else
                   ("kron(p - e_y, h)" if last_layer else "parameters in named_parameters order"),
     }
-    return {"width": width, "stored_width": out_width}
+    return {"width": width, "stored_width": out_width, "executor": distributed.describe(ctx.client)}
+
+
+def _gradient_parts(ctx: _Context, models: list[FeatureModel], groups: list[np.ndarray], projector,
+                    names: list[str] | None, writer: AtomicNpyWriter) -> Iterator[distributed.GradientRows]:
+    """Each group's gradients into the writer's rows (model k for group k), yielding the small arrays.
+
+    In this process a group is one piece; on a cluster it is cut into shards aligned so that
+    every batch and chunk is the same as here (core.distributed), so the numbers are too.
+    """
+    data, grad_cfg = ctx.dataset, ctx.config.gradients
+    if ctx.client is None:
+        for model, rows in zip(models, groups):
+            yield distributed.gradient_rows(model, data.x_train[rows], data.given_train[rows], rows, grad_cfg,
+                                            projector, names, writer.array)
+        return
+    payloads = [distributed.ModelPayload.from_model(model, ctx.model_name, data.input_shape, data.n_classes,
+                                                    data.kind, ctx.config.train.device) for model in models]
+    writer.array.flush()  # the .npy header is on disk before a worker maps the file
+    yield from distributed.cluster_gradient_rows(ctx.client, payloads, data.x_train, data.given_train, groups,
+                                                 grad_cfg, projector, names, Path(writer.tmp_name))
 
 
 def _stage_scores(ctx: _Context) -> dict:
     factors = ctx.run.read_npz(schema.FACTORS)
     gradients = None
     columns: dict[str, np.ndarray] = {}
-    detect = ctx.config.detect
+    detect, seed = ctx.config.detect, ctx.config.seed
+    fold_of = factors["fold"]
+    # Cross-fitted gradients of different folds live in different models' parameter
+    # spaces, so a fitted detector is fitted per fold (IsolationForest's scores are
+    # normalized by the expected path length, so equal-size folds are comparable).
+    groups = [np.flatnonzero(fold_of == fold) for fold in np.unique(fold_of)]
+    fit_rows = [distributed.detector_fit_rows(rows, seed, group) for group, rows in enumerate(groups)]
     for name in detect.detectors:
         spec = get_detector(name)
         if spec.norm_column is not None:
@@ -299,16 +297,42 @@ def _stage_scores(ctx: _Context) -> dict:
         if gradients is None:
             gradients = ctx.run.read_npy(schema.GRADIENTS, mmap=True)
         scores = np.zeros(len(gradients), np.float64)
-        fold_of = factors["fold"]
-        # Cross-fitted gradients of different folds live in different models' parameter
-        # spaces, so a fitted detector is fitted per fold (IsolationForest's scores are
-        # normalized by the expected path length, so equal-size folds are comparable).
-        for fold in np.unique(fold_of):
-            rows = np.flatnonzero(fold_of == fold)
-            scores[rows] = outlier_scores(name, np.asarray(gradients[rows]), ctx.config.seed, detect.iforest_trees)
+        for rows, fit in zip(groups, fit_rows):
+            scores[rows] = _detector_scores(ctx, name, spec.build(seed, detect.iforest_trees), gradients, rows, fit)
         columns[schema.score_column(name)] = scores
     write_parquet(ctx.run.file(schema.SCORES), pd.DataFrame(columns))
-    return {}
+    ctx.manifest["scores"] = {"fit_cap": distributed.DETECT_FIT_SAMPLES,
+                              "fit_rows": [int(len(fit)) for fit in fit_rows]}
+    return {"executor": distributed.describe(ctx.client)}
+
+
+def _detector_scores(ctx: _Context, name: str, estimator, gradients: np.ndarray, rows: np.ndarray,
+                     fit_rows: np.ndarray) -> np.ndarray:
+    """(len(rows),) float64 scores of one fold group, higher = more outlying.
+
+    The estimator fits on `fit_rows` (every row of the group unless it exceeds
+    `distributed.DETECT_FIT_SAMPLES`). When it fitted on every row, this process scores
+    that same matrix at once, exactly as `outlier_scores` does; otherwise, and for every
+    row-wise detector on a cluster, rows are scored in shards read from gradients.npy.
+    """
+    fit_matrix = _gradient_block(gradients, fit_rows)
+    estimator.fit(fit_matrix)
+    if ctx.client is not None and name in distributed.ROW_WISE_DETECTORS:
+        del fit_matrix
+        return distributed.cluster_scores(ctx.client, estimator, ctx.run.file(schema.GRADIENTS), rows,
+                                          ctx.config.gradients.chunk_size)
+    if len(fit_rows) == len(rows):
+        return -np.asarray(estimator.score_samples(fit_matrix), dtype=np.float64)
+    del fit_matrix
+    return distributed.local_scores(estimator, gradients, rows, ctx.config.gradients.chunk_size)
+
+
+def _gradient_block(gradients: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """gradients[rows]: a view of the memory map when the rows are consecutive (a detector that
+    samples rows, like Isolation Forest, then reads only those), else an in-memory copy."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return gradients[rows[0]:rows[-1] + 1]
+    return np.asarray(gradients[rows])
 
 
 def _out_of_fold_probs(ctx: _Context) -> np.ndarray:
@@ -441,8 +465,14 @@ _STAGE_FUNCTIONS: dict[str, tuple[Callable[[_Context], dict], tuple[str, ...]]] 
 
 
 def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, reporter: Reporter | None = None,
-            retrain_after: bool = True) -> RunDir:
-    """Run (or resume) every stage for `config` into directory `out`; returns the run directory."""
+            retrain_after: bool = True, client: Any = None) -> RunDir:
+    """Run (or resume) every stage for `config` into directory `out`; returns the run directory.
+
+    client: a `dask.distributed.Client` (see `core.distributed.open_client`) to run the
+    gradient and scoring stages shard by shard on its workers, or None to run everything
+    in this process. Where the work runs never changes the results, so it is not part of
+    `config`; the run directory must then be on a filesystem every worker sees.
+    """
     reporter = reporter or Reporter()
     for name in config.detect.detectors:
         get_detector(name)
@@ -457,7 +487,7 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
         manifest["stages"] = {}
     _check_fingerprint(run, manifest, config, dataset)
     manifest.setdefault("model", {})["name"] = model_name
-    ctx = _Context(run, config, manifest, dataset, reporter)
+    ctx = _Context(run, config, manifest, dataset, reporter, client)
     stages = STAGES if retrain_after else STAGES[:-1]
     invalidated = False
     for index, name in enumerate(stages):
