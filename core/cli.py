@@ -289,7 +289,8 @@ def demo(
         _launch_dashboard(runs_dir, address, port)
 
 
-reproduce_app = typer.Typer(help="Reproduce the paper's experiments (Table 1, Fig. 5, Table 2).", no_args_is_help=True)
+reproduce_app = typer.Typer(help="Reproduce the paper's experiments (Table 1, Fig. 5, Table 2, Table 3).",
+                            no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
 
 
@@ -388,6 +389,11 @@ def reproduce_cifar_n(
         table.add_row(method, _pm(row["mean"], row["std"]),
                       best.split()[0] if best else _fmt_paper(paper_values.get(method, float("nan")), 2))
     out.print(table)
+
+
+from core.attribution_cli import reproduce_table3  # noqa: E402  (kept light: no torch at import)
+
+reproduce_app.command("table3")(friendly(reproduce_table3))
 
 
 if __name__ == "__main__":
