@@ -201,18 +201,19 @@ def sweep(
 ) -> None:
     """Test accuracy for budgets 0-12.5% in 2.5% steps (the paper's Fig. 5)."""
     from core.cache import RunDir
-    from core.retrain import sweep as do_sweep
+    from core.reproduce import budget_curve
 
-    run = RunDir(run_dir)
-    detectors = detector or [run.config().detect.primary]
+    detectors = tuple(detector or [RunDir(run_dir).config().detect.primary])
+    _print_budget_table(budget_curve(run_dir, detectors, mode=mode, reporter=ConsoleReporter()))
+
+
+def _print_budget_table(curve) -> None:
     table = Table(title="test accuracy vs budget")
     table.add_column("detector")
-    for name in detectors:
-        frame = do_sweep(run, name, mode=mode, reporter=ConsoleReporter())
-        if len(table.columns) == 1:
-            for budget in frame["budget"]:
-                table.add_column(f"{budget:.1%}", justify="right")
-        table.add_row(name, *(f"{acc:.4f}" for acc in frame["test_accuracy"]))
+    for budget in sorted(curve.budget.unique()):
+        table.add_column(f"{budget:.1%}", justify="right")
+    for name, part in curve.groupby("detector", sort=False):
+        table.add_row(name, *(f"{acc:.4f}" for acc in part.sort_values("budget").test_accuracy))
     out.print(table)
 
 
@@ -350,14 +351,7 @@ def reproduce_budget_curve(
     out_dir.mkdir(parents=True, exist_ok=True)
     curve.to_csv(out_dir / "budget_curve.csv", index=False)
     plot_budget_curve(curve, out_dir / "budget_curve.png", f"{run_dir} ({mode} retraining)")
-    table = Table(title="test accuracy vs budget")
-    table.add_column("detector")
-    budgets = sorted(curve.budget.unique())
-    for budget in budgets:
-        table.add_column(f"{budget:.1%}", justify="right")
-    for name, part in curve.groupby("detector", sort=False):
-        table.add_row(name, *(f"{acc:.4f}" for acc in part.sort_values("budget").test_accuracy))
-    out.print(table)
+    _print_budget_table(curve)
     out.print(f"wrote {out_dir / 'budget_curve.csv'} and {out_dir / 'budget_curve.png'}")
 
 
