@@ -218,6 +218,18 @@ def _print_budget_table(curve) -> None:
 
 
 @app.command()
+@friendly
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced sizes (a few minutes on 2 cores).")] = False,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write {name, value, unit, target, met} records here.")] = None,
+) -> None:
+    """Benchmarks that print speed and memory ratios measured in one run (docs/benchmarks.md)."""
+    from benchmarks.run import bench as run_bench
+
+    run_bench(quick=quick, json_path=json_path)
+
+
+@app.command()
 def datasets() -> None:
     """List the registered datasets and the path formats."""
     from core.data import SOURCE_HELP

@@ -184,11 +184,12 @@ def closed_form_norms(factors: LastLayerFactors, include_bias: bool = True) -> t
     ‖kron(r, h̃)‖₁ = ‖r‖₁‖h̃‖₁ and ‖kron(r, h̃)‖₂ = ‖r‖₂‖h̃‖₂, with h̃ = [h, 1] when
     `include_bias` (so ‖h̃‖₁ = ‖h‖₁ + 1, ‖h̃‖₂² = ‖h‖₂² + 1). Higher = larger gradient.
     """
-    residual = factors.residual.astype(np.float64)
-    features = factors.features.astype(np.float64)
+    residual, features = factors.residual, factors.features
     extra = float(include_bias)
-    l1 = np.abs(residual).sum(axis=1) * (np.abs(features).sum(axis=1) + extra)
-    l2 = np.sqrt((residual**2).sum(axis=1) * ((features**2).sum(axis=1) + extra))
+    # float64 accumulation straight from the float32 arrays: no float64 copies of (n, D).
+    l1 = np.abs(residual).sum(axis=1, dtype=np.float64) * (np.abs(features).sum(axis=1, dtype=np.float64) + extra)
+    l2 = np.sqrt(np.einsum("ij,ij->i", residual, residual, dtype=np.float64)
+                 * (np.einsum("ij,ij->i", features, features, dtype=np.float64) + extra))
     return l1, l2
 
 

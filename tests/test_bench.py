@@ -1,0 +1,98 @@
+"""Smoke test of `gradsift bench`'s machinery on tiny sizes (not a timed test: no figure is judged).
+
+Every section runs on tiny injected `Sizes` and the JSON it writes is checked for shape;
+the probe fit the benchmark times is checked against the implementation it replaced.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.common import Sizes, synthetic_features, target
+from benchmarks.retrain_latency import probe_objective, reference_linear_probe
+from benchmarks.run import SECTIONS, bench
+from core.train import train_linear_probe
+
+TINY = Sizes(
+    label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",
+    forward_n=4, repeats=1, mem_n=1000, mem_classes=128, infl_n=300, infl_classes=3, lissa_iterations=5,
+    self_lissa_targets=4, self_lissa_iterations=1, proj_n=300, proj_classes=(3,), proj_dims=(8,), proj_seeds=1,
+    e2e_dataset="blobs", e2e_args=("--epochs", "2", "--no-retrain", "--embed", "pca"), umap_workers=(),
+    help_repeats=0, probe_n=400, probe_classes=3,
+)
+"""mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100."""
+
+
+@pytest.fixture(scope="module")
+def bench_json(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    records = bench(json_path=path, sizes=TINY, echo=False)
+    return records, json.loads(path.read_text())
+
+
+def test_every_section_runs_and_writes_valid_records(bench_json):
+    records, payload = bench_json
+    failed = [record for record in records if record.name.endswith("_failed")]
+    assert not failed, [record.note for record in failed]
+    assert isinstance(payload, list) and len(payload) == len(records)
+    names = [item["name"] for item in payload]
+    assert len(set(names)) == len(names), "record names must be unique"
+    for item in payload:
+        assert set(item) == {"name", "value", "unit", "target", "met"}
+        assert item["value"] is None or (isinstance(item["value"], float) and math.isfinite(item["value"]))
+        assert isinstance(item["unit"], str)
+        if item["target"] is None:
+            assert item["met"] is None
+        else:
+            assert isinstance(item["met"], bool)
+
+
+def test_every_target_of_the_issue_has_a_record(bench_json):
+    _, payload = bench_json
+    targets = {item["name"] for item in payload if item["target"] is not None}
+    assert targets == {
+        "gradients_C3_closed_form_vs_loop", "gradients_C3_stage_over_forward", "memory_peak_rss_cifar100_shape",
+        "influence_iforest_vs_lissa", "influence_iforest_vs_datainf", "retrain_probe_seconds",
+    }
+    names = {item["name"] for item in payload}
+    assert {"e2e_analyze_wall", "e2e_stage_train", "retrain_probe_speedup"} <= names
+
+
+def test_target_evaluates_its_comparison():
+    assert target("x", 31.0, "x", ">= 30").met is True
+    assert target("x", 1.2, "x", "<= 1.1").met is False
+    assert target("x", float("nan"), "x", "<= 1.1").met is False
+
+
+def test_unknown_section_is_refused():
+    assert "gradients" in SECTIONS
+    with pytest.raises(ValueError, match="unknown benchmark section"):
+        bench(sizes=TINY, only=["nope"], echo=False)
+
+
+def test_linear_probe_reaches_the_previous_implementations_optimum():
+    data = synthetic_features(2000, 32, 4, seed=3, separation=0.3)
+    current = train_linear_probe(data.features, data.given, 4, weight_decay=1e-4, seed=0)
+    previous = reference_linear_probe(data.features, data.given, 4, weight_decay=1e-4, seed=0)
+    ours = probe_objective(current, data.features, data.given, 1e-4)
+    theirs = probe_objective(previous, data.features, data.given, 1e-4)
+    assert ours <= theirs + 1e-5
+    with torch.no_grad():
+        x = torch.as_tensor(data.features)
+        agree = (current(x).argmax(1) == previous(x).argmax(1)).float().mean().item()
+    assert agree > 0.99
+    again = train_linear_probe(data.features, data.given, 4, weight_decay=1e-4, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(current.state_dict().values(), again.state_dict().values()))
+
+
+def test_linear_probe_handles_constant_feature_columns():
+    data = synthetic_features(500, 8, 3, seed=1)
+    features = np.concatenate([data.features, np.full((500, 2), 3.0, np.float32)], axis=1)
+    head = train_linear_probe(features, data.given, 3, weight_decay=1e-4, seed=0)
+    assert torch.isfinite(head.weight).all() and torch.isfinite(head.bias).all()
+    previous = reference_linear_probe(features, data.given, 3, weight_decay=1e-4, seed=0)
+    assert probe_objective(head, features, data.given, 1e-4) <= probe_objective(previous, features, data.given,
+                                                                                1e-4) + 1e-5
