@@ -99,7 +99,7 @@ def analyze(
     layers: Annotated[str, typer.Option(help="last (closed form), all, or comma-separated parameter prefixes.")] = "last",
     weight_only: Annotated[bool, typer.Option("--weight-only", help="Last-layer weight gradient only, no bias (as the reference code).")] = False,
     projection: Annotated[str, typer.Option(help="auto, none, sparse, kronecker.")] = "auto",
-    projection_dim: Annotated[int, typer.Option(help="Width gradients are projected to when wider.")] = 2048,
+    projection_dim: Annotated[int, typer.Option(help="Width gradients are projected to when wider.")] = 1024,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also compute influence and label-quality baseline scores.")] = True,
     embed: Annotated[str, typer.Option(help="2-D map of gradient space: umap or pca.")] = "umap",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run made with another config (old files are moved to replaced-*/).")] = False,

@@ -111,7 +111,9 @@ class GradientConfig:
     """Include the last layer's bias gradient (p - e_y); the reference code uses the weight only."""
     projection: str = "auto"
     """auto (project only when wider than projection_dim), none, sparse (sparse JL) or kronecker (last layer)."""
-    projection_dim: int = 2048
+    projection_dim: int = 1024
+    """Output width when projecting; 1024 is the smallest width within 0.005 AUROC of the best in
+    docs/benchmarks.md (projection quality)."""
     chunk_size: int = 1024
     """Samples per chunk when computing and projecting gradients: bounds memory."""
 
