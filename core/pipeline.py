@@ -160,7 +160,8 @@ def _stage_train(ctx: _Context) -> dict:
     test_probs = predict_probs(model, data.x_test)
     write_npy(ctx.run.file(schema.FEATURES), extract_features(model, data.x_train))
     write_npy(ctx.run.file(schema.TEST_FEATURES), extract_features(model, data.x_test))
-    write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs)
+    write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs,
+              test_labels=data.y_test)
     test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,

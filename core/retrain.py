@@ -130,11 +130,15 @@ def retrain(
     if mode == "probe":
         features = run.read_npy(schema.FEATURES)
         test_features = run.read_npy(schema.TEST_FEATURES)
-        dataset = dataset or load_run_dataset(run, manifest, config)
-        head = train_linear_probe(features[keep], labels[keep], dataset.n_classes, config.train.weight_decay, seed)
+        erm = run.read_npz(schema.ERM_OUTPUTS)
+        # Cached test labels spare a dataset reload (a CIFAR pickle load) per slider request.
+        test_labels = erm["test_labels"] if "test_labels" in erm else (
+            dataset or load_run_dataset(run, manifest, config)).y_test
+        n_classes = len(manifest["dataset"]["class_names"])
+        head = train_linear_probe(features[keep], labels[keep], n_classes, config.train.weight_decay, seed)
         with torch.no_grad():
             test_pred = head(torch.as_tensor(test_features)).argmax(1).numpy()
-        test_accuracy = float((test_pred == dataset.y_test).mean())
+        test_accuracy = float((test_pred == test_labels).mean())
     elif budget == 0 and not reviews.key() and seed == config.seed:
         # The analyzed model *is* the unpruned model under the same recipe and seed.
         test_accuracy = float(manifest["model"]["test_accuracy"])

@@ -10,7 +10,8 @@ A run directory (written by `gradsift analyze`) holds:
   `gradients` entry says how). Row i is sample_id i. In cross-fit mode each row lives
   in the parameter space of its own fold model (column `fold`).
 - `features.npy` / `test_features.npy`: float32 penultimate features of the analyzed
-  model, used by linear-probe retraining; `erm_outputs.npz`: its probabilities.
+  model, used by linear-probe retraining; `erm_outputs.npz`: its train/test probabilities
+  and the test labels.
 - `model.pt`: the analyzed model's state dict (loaded with weights_only=True).
 - `thumbnails.npy`: uint8 (n_train, H, W, channels) images for image datasets; row =
   `thumbnail_row`.
