@@ -498,3 +498,23 @@ def attribute_run(run_path: str | Path, test_ids: Sequence[int] | None = None, *
     top_frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
     info.update(seed=inputs.seed, n_trees=inputs.n_trees, n_test=len(selected))
     return RunAttribution(top=top_frame[list(ATTRIBUTION_COLUMNS)], metrics=pd.DataFrame(metric_rows), info=info)
+
+
+def class_heatmap(run_path: str | Path, method: str = "oga") -> np.ndarray:
+    """(C, C) mean influence of training samples of class j (columns, given labels) on test
+    samples of class i (rows, test labels) under `method` — the run's class heat map."""
+    from core.cache import RunDir
+
+    get_attribution(method)
+    config = RunDir(run_path).config()
+    train_grads, train_labels, test_grads, test_labels, _ = run_gradients(run_path)
+    inputs = AttributionInputs(train_grads, train_labels, test_grads, seed=config.seed,
+                               n_trees=config.detect.iforest_trees)
+    matrix = influence_matrices(inputs, [method])[method]
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    heat = np.full((n_classes, n_classes), np.nan)
+    for i in np.unique(test_labels):
+        rows = matrix[test_labels == i]
+        for j in np.unique(train_labels):
+            heat[i, j] = rows[:, train_labels == j].mean()
+    return heat

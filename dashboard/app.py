@@ -24,6 +24,7 @@ pages = [
     st.Page(components.PAGES["flagged_review"], title="Flagged review", icon=":material/fact_check:"),
     st.Page(components.PAGES["budget_retrain"], title="Budget & retrain", icon=":material/tune:"),
     st.Page(components.PAGES["sample_detail"], title="Sample detail", icon=":material/image_search:"),
+    st.Page(components.PAGES["test_explorer"], title="Test-sample explorer", icon=":material/travel_explore:"),
 ]
 navigation = st.navigation(pages)
 components.run_picker_ui()

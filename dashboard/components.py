@@ -46,6 +46,7 @@ PAGES = {
     "flagged_review": "pages/flagged_review.py",
     "budget_retrain": "pages/budget_retrain.py",
     "sample_detail": "pages/sample_detail.py",
+    "test_explorer": "pages/test_explorer.py",
 }
 
 
@@ -509,3 +510,12 @@ def colour_values(frame: pd.DataFrame, option: str, names: Sequence[str], *, sco
         return codes, labels, "review"
     column = {COLOUR_GIVEN: schema.GIVEN_LABEL, COLOUR_TRUE: schema.TRUE_LABEL, COLOUR_PRED: schema.PRED_LABEL}[option]
     return label_codes(frame[column]), list(names), option
+
+
+def class_heatmap_figure(heat: np.ndarray, names: Sequence[str], method: str) -> go.Figure:
+    """Mean influence of each training class (columns) on each test class (rows)."""
+    figure = go.Figure(go.Heatmap(z=heat, x=list(names), y=list(names), colorscale="Viridis",
+                                  colorbar={"title": "mean influence"}))
+    figure.update_layout(title=f"class heat map ({method})", xaxis_title="training class (given label)",
+                         yaxis_title="test class", height=420, margin={"t": 40, "b": 40})
+    return figure

@@ -468,3 +468,29 @@ def retrain_work(run_path: str, detector: str, budget: float, mode: str, seed: i
 def read_error(exc: BaseException) -> str:
     """One line for st.error from a run-directory or input error."""
     return str(exc) if isinstance(exc, (RunDirError, GradsiftError)) else f"{type(exc).__name__}: {exc}"
+
+
+@st.cache_data(max_entries=64, show_spinner="Ranking the training samples for this test sample…")
+def _attribution(run_path: str, stamp: tuple[int, ...], test_id: int, top_k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from core.attribution import attribute_run
+
+    result = attribute_run(run_path, [test_id], top_k=top_k)
+    return result.top, result.metrics
+
+
+def attribution(run_path: str, test_id: int, top_k: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(top-k training samples per method, class-detection metrics) for one test sample (core.attribution)."""
+    return _attribution(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS),
+                        int(test_id), int(top_k))
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the class heat map…")
+def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.ndarray:
+    from core.attribution import class_heatmap
+
+    return class_heatmap(run_path, method)
+
+
+def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
+    """(C, C) mean influence of training classes on test classes (core.attribution.class_heatmap)."""
+    return _class_heatmap(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS), method)

@@ -39,6 +39,7 @@ PAGES = {  # url path: (title, an element the finished page shows, how many of t
     "flagged_review": ("Flagged review", "stImage", 24),
     "budget_retrain": ("Budget & retrain", "stPlotlyChart", 1),
     "sample_detail": ("Sample detail", "stDataFrame", 2),
+    "test_explorer": ("Test-sample explorer", "stDataFrame", 6),
 }
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed "

@@ -187,3 +187,16 @@ def test_reanalysis_invalidates_the_cache(writable_runs):
     samples.to_parquet(run.file(schema.SAMPLES), index=False)
     app.run()
     assert app.metric[1].value == "1,000"
+
+
+def test_test_explorer_ranks_training_samples_for_a_test_sample(app_env):
+    app = open_page(app_env / "digits", "test_explorer")
+    assert not problems(app)
+    assert app.number_input(key="explorer_test_input").value == 0
+    methods = set(app.dataframe[0].value["method"])
+    assert {"oga", "oga_class", "datainf", "tracing"} <= methods
+    assert len(app.dataframe) == 1 + 5  # the metrics and one top-k table per method
+    assert count(app, "image") >= 5  # thumbnails of the top training samples, per method
+    assert count(app, "plotly_chart") == 1  # the class heat map
+    app.number_input(key="explorer_test_input").set_value(5).run()
+    assert not problems(app)
