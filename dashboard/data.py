@@ -494,3 +494,20 @@ def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.nda
 def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
     """(C, C) mean influence of training classes on test classes (core.attribution.class_heatmap)."""
     return _class_heatmap(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS), method)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the test split…")
+def _test_images(run_path: str, stamp: tuple[int, ...]) -> np.ndarray:
+    from core.pipeline import load_run_dataset
+
+    run = RunDir(run_path)
+    dataset = load_run_dataset(run, run.read_manifest(), run.config())
+    return np.transpose(dataset.x_test, (0, 2, 3, 1))
+
+
+def test_image(run_path: str, test_id: int, min_side: int = 160) -> np.ndarray | None:
+    """The test sample's image (H, W, C) uint8 enlarged for display, or None for tabular runs."""
+    if not is_image_run(run_path):
+        return None
+    image = _test_images(run_path, _stamp(run_path, schema.MANIFEST))[test_id]
+    return analysis.upscale_nearest(image[None], min_side)[0]

@@ -49,6 +49,9 @@ def main() -> None:
                                   key=INPUT_KEY, width=240))
     top, metrics = data.attribution(run_path, test_id, TOP_K)
     first = top.iloc[0]
+    image = data.test_image(run_path, test_id)
+    if image is not None:
+        st.image(components.as_image(image), width=160)
     st.markdown(f"Test label **{names[int(first[TEST_LABEL])]}**, predicted "
                 f"**{names[int(first[TEST_PRED])]}**.")
     st.markdown("Class-detection metrics for this sample (1 = every top training sample is of its class):")

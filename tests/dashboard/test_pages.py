@@ -196,7 +196,13 @@ def test_test_explorer_ranks_training_samples_for_a_test_sample(app_env):
     methods = set(app.dataframe[0].value["method"])
     assert {"oga", "oga_class", "datainf", "tracing"} <= methods
     assert len(app.dataframe) == 1 + 5  # the metrics and one top-k table per method
-    assert count(app, "image") >= 5  # thumbnails of the top training samples, per method
+    assert count(app, "image") >= 1 + 5  # the test image, then top training samples per method
     assert count(app, "plotly_chart") == 1  # the class heat map
     app.number_input(key="explorer_test_input").set_value(5).run()
     assert not problems(app)
+
+
+def test_test_explorer_on_a_tabular_run(app_env):
+    app = open_page(app_env / "moons", "test_explorer")
+    assert not problems(app)
+    assert count(app, "image") == 0 and len(app.dataframe) == 1 + 5
