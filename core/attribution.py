@@ -392,12 +392,9 @@ class RunAttribution:
 
 def _closed_form(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool) -> np.ndarray:
     """(n, C·D̃) float32 kron(p − e_y, h̃): the last-layer gradient layout of core.gradients."""
-    from core.gradients import augment_features
+    from core.gradients import gradients_from_outputs
 
-    residual = np.asarray(probs, dtype=np.float32).copy()
-    residual[np.arange(len(labels)), labels] -= 1.0
-    h_aug = augment_features(features, include_bias)
-    return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
+    return gradients_from_outputs(features, probs, labels, include_bias)
 
 
 def run_gradients(run_path: str | Path, test_labels: np.ndarray | None = None, projection_dim: int | None = None

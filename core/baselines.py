@@ -22,7 +22,7 @@ import numpy as np
 
 from core.config import BaselineConfig
 from core.errors import ConfigError
-from core.gradients import augment_features
+from core.gradients import gradients_from_outputs
 from core.influence import INFLUENCE_METHODS, dense_hvp, influence_scores, last_layer_hessian, last_layer_hvp
 from core.label_quality import LABEL_QUALITY_METHODS, label_quality_scores
 
@@ -58,10 +58,7 @@ class LastLayerState:
 
     def gradients(self, features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(n, C·D̃) float64 last-layer gradients kron(p − e_y, h̃)."""
-        residual = probs.astype(np.float64).copy()
-        residual[np.arange(len(labels)), labels] -= 1.0
-        h_aug = augment_features(features, self.include_bias).astype(np.float64)
-        return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
+        return gradients_from_outputs(features, probs, labels, self.include_bias, np.float64)
 
     @property
     def width(self) -> int:

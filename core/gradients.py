@@ -178,6 +178,19 @@ def last_layer_factors(
                             loss=loss_all.astype(np.float32, copy=False))
 
 
+def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool = True,
+                           dtype: type = np.float32) -> np.ndarray:
+    """(n, C·D̃) kron(p − e_y, h̃) in `dtype` from stored features h (n, D), probabilities (n, C) and labels (n,).
+
+    For callers that hold a model's outputs rather than the model (influence baselines,
+    attribution on a run directory). Materializes every row: callers keep n·C·D̃ small.
+    """
+    residual = np.asarray(probs).astype(dtype)
+    residual[np.arange(len(labels)), labels] -= 1.0
+    h_aug = augment_features(features, include_bias).astype(dtype, copy=False)
+    return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
+
+
 def closed_form_norms(factors: LastLayerFactors, include_bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(grad_l1, grad_l2), each (n,) float64, of the last-layer gradients, in O(n(C + D)).
 

@@ -164,9 +164,3 @@ def retrain(
             table = pd.concat([table, pd.DataFrame([row])], ignore_index=True) if len(table) else pd.DataFrame([row])
             write_parquet(run.file(schema.RETRAIN), table[list(schema.RETRAIN_COLUMNS)])
     return row
-
-
-def sweep(run: RunDir, detector: str, budgets=SWEEP_BUDGETS, mode: str = "full", reporter=None) -> pd.DataFrame:
-    """Test accuracy for each budget (the paper's Fig. 5); cached rows are reused."""
-    rows = [retrain(run, detector, budget, mode=mode, reporter=reporter) for budget in budgets]
-    return pd.DataFrame(rows)
