@@ -13,7 +13,9 @@ figures, which also keeps the shared machine's stalled 2-thread BLAS regions fro
 deciding the ratios. The ratio grows with N: iForest
 has a fixed cost (building 100 trees, ~0.1 s) and DataInf none, so --quick keeps N = 50,000
 and shortens LiSSA instead.
-- OGA: `outlier_scores("iforest", G)`; the pipeline's path (Kronecker projection of the
+- OGA: `outlier_scores("iforest", G)` (gradsift's `FastIsolationForest`, whose compiled
+  scoring is warmed up before timing: a once-per-machine compile, cached on disk);
+  scikit-learn's own `IsolationForest` on G for comparison (same scores, asserted); the pipeline's path (Kronecker projection of the
   factors to `projection_dim`, then iForest); L1/L2 from `closed_form_norms`.
 - influence (`core.influence.influence_scores`): lissa (`lissa_iterations`: 1000, the
   library default, in the full run; 100 in --quick, which only flatters LiSSA; tol 1e-8;
@@ -35,6 +37,8 @@ from sklearn.metrics import roc_auc_score
 from benchmarks.common import Log, Record, Sizes, best_of, fmt_seconds, head_model, info, synthetic_features, \
     target, thread_limit, timed
 from core.config import GradientConfig, TrainConfig
+from sklearn.ensemble import IsolationForest
+
 from core.detectors import outlier_scores
 from core.gradients import closed_form_gradients, closed_form_norms, last_layer_factors
 from core.influence import influence_scores, last_layer_hvp
@@ -77,8 +81,13 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
                                                               factors.features[start:stop])
         return outlier_scores("iforest", projected, 0)
 
+    def iforest_sklearn() -> np.ndarray:
+        return -IsolationForest(n_estimators=100, random_state=0, n_jobs=1).fit(gradients).score_samples(gradients)
+
+    outlier_scores("iforest", gradients[:2000], 0)  # compile (or load) the scoring kernel outside the timing
     cheap = {
         "oga_iforest": lambda: outlier_scores("iforest", gradients, 0),
+        "oga_iforest_sklearn": iforest_sklearn,
         "oga_iforest_projected": iforest_projected,
         "oga_l1_l2": lambda: closed_form_norms(factors),
         "datainf": lambda: influence_scores("datainf", gradients, val_grad),
@@ -103,11 +112,14 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
         influence_log.setLevel(level)
     seconds["self_lissa"] = self_seconds / (targets * sizes.self_lissa_iterations) * n * iterations
 
+    if not np.array_equal(scores["oga_iforest"], scores["oga_iforest_sklearn"]):
+        raise AssertionError("FastIsolationForest and sklearn's IsolationForest disagree")
     l1, l2 = scores["oga_l1_l2"]
     scores.update(oga_l1=l1, oga_l2=l2)
     auroc = {name: roc_auc_score(data.is_noisy, value) for name, value in scores.items()
              if name not in ("oga_l1_l2", "self_lissa")}
-    order = ["oga_iforest", "oga_iforest_projected", "oga_l1_l2", "lissa", "datainf", "tracing", "self_lissa",
+    order = ["oga_iforest", "oga_iforest_sklearn", "oga_iforest_projected", "oga_l1_l2", "lissa", "datainf",
+             "tracing", "self_lissa",
              *[f"cleanlab_{name}" for name in LABEL_QUALITY_METHODS]]
     for name in order:
         quality = (f"AUROC {auroc[name]:.3f}" if name in auroc else
@@ -126,6 +138,10 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
         target("influence_iforest_vs_lissa", ratio_lissa, "x", ">= 10",
                note=f"N={n}, same (N, {factors.width()}) gradients; LiSSA ran {iterations} iterations"),
         target("influence_iforest_vs_datainf", ratio_datainf, "x", ">= 2", note=f"N={n}"),
+        info("influence_sklearn_iforest_vs_datainf", seconds["datainf"] / seconds["oga_iforest_sklearn"], "x",
+             note="scikit-learn's IsolationForest instead of gradsift's (same scores)"),
+        info("influence_iforest_speedup_over_sklearn", seconds["oga_iforest_sklearn"] / seconds["oga_iforest"], "x",
+             note="FastIsolationForest vs IsolationForest, fit + score, same scores"),
         info("influence_iforest_projected_vs_lissa", seconds["lissa"] / seconds["oga_iforest_projected"], "x",
              note="pipeline path: Kronecker projection of the factors + iForest"),
         info("influence_iforest_projected_vs_datainf", seconds["datainf"] / seconds["oga_iforest_projected"], "x",
