@@ -5,12 +5,14 @@ matrix would be N·C·(D+1) = 2.6 billion values, 10.3 GB in float32 — and 20.
 float64 weight-only matrix the reference code holds. The child runs the pipeline's
 steps with the real core functions, streaming in `GradientConfig().chunk_size` chunks:
 
-1. inputs     synthetic penultimate features (N, D) float32 stand in for the dataset
-2. factors    `last_layer_factors` (identity backbone: the head on those features)
+1. inputs     synthetic penultimate features (N, D) float32, saved as features.npy: what
+              the train stage's forward pass leaves behind
+2. factors    features.npy read back, `head_factors` (the head on them), as the pipeline's
+              in-sample gradient stage does
 3. projection `make_projector("auto", ...)` → Kronecker; `project_factors` chunk by chunk
               into `core.cache.AtomicNpyWriter` (a memory-mapped .npy), then commit
 4. iforest    `outlier_scores("iforest", ...)` on the projected matrix, read back the way
-              `core.pipeline._stage_scores` does (`np.asarray(memmap[rows])`)
+              `core.pipeline._stage_scores` does (`gradient_block` of the memory map)
 5. norms      `closed_form_norms`
 6. parquet    `core.cache.write_parquet` of the three score columns
 
@@ -58,7 +60,8 @@ def worker(n: int, n_classes: int, dim: int, out_dir: Path, seed: int = 0) -> di
     from core.cache import AtomicNpyWriter, write_parquet
     from core.config import GradientConfig
     from core.detectors import outlier_scores
-    from core.gradients import closed_form_norms, last_layer_factors
+    from core.gradients import closed_form_norms, head_factors
+    from core.pipeline import gradient_block
     from core.projection import make_projector
 
     grad_cfg = GradientConfig()
@@ -70,9 +73,11 @@ def worker(n: int, n_classes: int, dim: int, out_dir: Path, seed: int = 0) -> di
         block = rng.standard_normal((min(8192, n - start), dim), dtype=np.float32)
         features[start:start + len(block)] = np.maximum(block, 0.0)
     labels = rng.integers(0, n_classes, n)
+    np.save(out_dir / "features.npy", features)
+    del features
     mark("inputs")
 
-    factors = last_layer_factors(head_model(dim, n_classes, seed), features, labels)
+    factors = head_factors(head_model(dim, n_classes, seed).head, np.load(out_dir / "features.npy"), labels)
     mark("factors")
 
     width = factors.width(grad_cfg.include_bias)
@@ -91,7 +96,7 @@ def worker(n: int, n_classes: int, dim: int, out_dir: Path, seed: int = 0) -> di
 
     gradients = np.load(gradients_path, mmap_mode="r")
     rows = np.arange(n)
-    iforest = outlier_scores("iforest", np.asarray(gradients[rows]), seed)
+    iforest = outlier_scores("iforest", gradient_block(gradients, rows), seed)
     del gradients
     mark("iforest")
 

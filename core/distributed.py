@@ -49,6 +49,7 @@ import torch
 from core.config import GradientConfig
 from core.errors import ConfigError, RunDirError
 from core.gradients import (
+    LastLayerFactors,
     closed_form_norms,
     func_gradients,
     iter_closed_form_chunks,
@@ -167,27 +168,35 @@ def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: 
     otherwise `param_names` selects the parameters for `func_gradients`. Runs `chunk_size`
     rows at a time, so memory is one chunk of full-width gradients.
     """
-    chunk_size = grad_cfg.chunk_size
     factors = last_layer_factors(model, x, labels, batch_size=FACTOR_BATCH, input_transform=to_tensor)
     if grad_cfg.layers == "last":
-        grad_l1, grad_l2 = closed_form_norms(factors, grad_cfg.include_bias)
-        if projector is not None and hasattr(projector, "project_factors"):
-            for start in range(0, len(rows), chunk_size):
-                stop = start + chunk_size
-                out[rows[start:stop]] = projector.project_factors(factors.residual[start:stop],
-                                                                  factors.features[start:stop])
-        else:
-            for start, chunk in iter_closed_form_chunks(factors, grad_cfg.include_bias, chunk_size):
-                out[rows[start:start + len(chunk)]] = projector.project(chunk) if projector is not None else chunk
+        return factor_gradient_rows(factors, rows, grad_cfg, projector, out)
+    chunk_size = grad_cfg.chunk_size
+    grad_l1 = np.zeros(len(rows), np.float64)
+    grad_l2 = np.zeros(len(rows), np.float64)
+    for start, chunk in func_gradients(model, x, labels, param_names=param_names, chunk_size=chunk_size,
+                                       input_transform=to_tensor):
+        stop = start + len(chunk)
+        grad_l1[start:stop] = np.abs(chunk).sum(axis=1)
+        grad_l2[start:stop] = np.linalg.norm(chunk, axis=1)
+        out[rows[start:stop]] = projector.project(chunk) if projector is not None else chunk
+    return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
+                        residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)
+
+
+def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: GradientConfig,
+                         projector: Projector | None, out: np.ndarray) -> GradientRows:
+    """Last-layer gradients kron(r, [h, 1]) of `factors` into out[rows] (projected when asked), in closed form."""
+    chunk_size = grad_cfg.chunk_size
+    grad_l1, grad_l2 = closed_form_norms(factors, grad_cfg.include_bias)
+    if projector is not None and hasattr(projector, "project_factors"):
+        for start in range(0, len(rows), chunk_size):
+            stop = start + chunk_size
+            out[rows[start:stop]] = projector.project_factors(factors.residual[start:stop],
+                                                              factors.features[start:stop])
     else:
-        grad_l1 = np.zeros(len(rows), np.float64)
-        grad_l2 = np.zeros(len(rows), np.float64)
-        for start, chunk in func_gradients(model, x, labels, param_names=param_names, chunk_size=chunk_size,
-                                           input_transform=to_tensor):
-            stop = start + len(chunk)
-            grad_l1[start:stop] = np.abs(chunk).sum(axis=1)
-            grad_l2[start:stop] = np.linalg.norm(chunk, axis=1)
-            out[rows[start:stop]] = projector.project(chunk) if projector is not None else chunk
+        for start, chunk in iter_closed_form_chunks(factors, grad_cfg.include_bias, chunk_size):
+            out[rows[start:start + len(chunk)]] = projector.project(chunk) if projector is not None else chunk
     return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
                         residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)
 

@@ -153,29 +153,42 @@ def last_layer_factors(
     """
     transform = input_transform or default_transform
     device = _model_device(model, device)
-    labels_np = _check_labels(x, labels, model.head.out_features)
-    features, probs, loss = [], [], []
+    _check_labels(x, labels, model.head.out_features)
     with _eval_mode(model), torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            batch = transform(x[start:start + batch_size]).to(device)
-            h = model.features(batch)
-            log_probs = F.log_softmax(model.head(h).float(), dim=1)
-            targets = torch.as_tensor(labels_np[start:start + batch_size], device=device)
-            features.append(h.float().cpu().numpy())
-            probs.append(log_probs.exp().cpu().numpy())
-            loss.append((-log_probs.gather(1, targets[:, None])[:, 0]).cpu().numpy())
-    n_classes = model.head.out_features
-    if features:
-        h_all, p_all, loss_all = np.concatenate(features), np.concatenate(probs), np.concatenate(loss)
-    else:
-        h_all = np.zeros((0, model.head.in_features), np.float32)
-        p_all = np.zeros((0, n_classes), np.float32)
-        loss_all = np.zeros(0, np.float32)
-    residual = p_all.copy()
+        batches = [model.features(transform(x[start:start + batch_size]).to(device)).float().cpu().numpy()
+                   for start in range(0, len(x), batch_size)]
+    features = np.concatenate(batches) if batches else np.zeros((0, model.head.in_features), np.float32)
+    return head_factors(model.head, features, labels, batch_size=batch_size, device=device)
+
+
+def head_factors(
+    head: nn.Linear,
+    features: np.ndarray,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device | None = None,
+) -> LastLayerFactors:
+    """`LastLayerFactors` from penultimate features already computed (a run's features.npy).
+
+    Only the head runs, O(n·D·C): the backbone's forward pass, the expensive part, is
+    not repeated. features: (n, D) float32.
+    """
+    device = _model_device(head, device)
+    labels_np = _check_labels(features, labels, head.out_features)
+    features = np.asarray(features, dtype=np.float32)
+    probs = np.zeros((len(features), head.out_features), np.float32)
+    loss = np.zeros(len(features), np.float32)
+    with _eval_mode(head), torch.no_grad():
+        for start in range(0, len(features), batch_size):
+            stop = start + batch_size
+            log_probs = F.log_softmax(head(torch.from_numpy(features[start:stop]).to(device)).float(), dim=1)
+            targets = torch.as_tensor(labels_np[start:stop], device=device)
+            probs[start:stop] = log_probs.exp().cpu().numpy()
+            loss[start:stop] = (-log_probs.gather(1, targets[:, None])[:, 0]).cpu().numpy()
+    residual = probs.copy()
     residual[np.arange(len(labels_np)), labels_np] -= 1.0
-    return LastLayerFactors(features=h_all.astype(np.float32, copy=False), probs=p_all.astype(np.float32, copy=False),
-                            residual=residual.astype(np.float32, copy=False),
-                            loss=loss_all.astype(np.float32, copy=False))
+    return LastLayerFactors(features=features, probs=probs, residual=residual, loss=loss)
 
 
 def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool = True,

@@ -34,19 +34,19 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from core import distributed, schema
 from core.baselines import LastLayerState, check_baseline_names, influence_baselines, label_quality_baselines
 from core.cache import AtomicNpyWriter, RunDir, atomic_write, write_npy, write_npz, write_parquet
-from core.config import RunConfig
+from core.config import GradientConfig, RunConfig
 from core.data import IMAGE, Dataset, load_dataset
 from core.detectors import flag, get_detector
 from core.embedding import embed_2d
 from core.errors import RunDirError
-from core.gradients import select_parameters
+from core.gradients import head_factors, last_layer_factors, select_parameters
 from core.models import FeatureModel, build_model
 from core.projection import make_projector
 from core.train import (
     TrainResult,
-    extract_features,
     load_model_state,
     predict_probs,
+    to_tensor,
     train_model,
 )
 
@@ -156,10 +156,15 @@ def _stage_train(ctx: _Context) -> dict:
         handle.write(buffer.getvalue())
 
     atomic_write(ctx.run.file(schema.MODEL), save)
-    train_probs = predict_probs(model, data.x_train)
-    test_probs = predict_probs(model, data.x_test)
-    write_npy(ctx.run.file(schema.FEATURES), extract_features(model, data.x_train))
-    write_npy(ctx.run.file(schema.TEST_FEATURES), extract_features(model, data.x_test))
+    # One forward pass per split gives features and probabilities; the in-sample gradient
+    # stage reads these features back instead of running the backbone again.
+    train = last_layer_factors(model, data.x_train, data.given_train, batch_size=distributed.FACTOR_BATCH,
+                               input_transform=to_tensor)
+    test = last_layer_factors(model, data.x_test, data.y_test, batch_size=distributed.FACTOR_BATCH,
+                              input_transform=to_tensor)
+    train_probs, test_probs = train.probs, test.probs
+    write_npy(ctx.run.file(schema.FEATURES), train.features)
+    write_npy(ctx.run.file(schema.TEST_FEATURES), test.features)
     write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs,
               test_labels=data.y_test)
     test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
@@ -256,7 +261,14 @@ def _stage_gradients(ctx: _Context) -> dict:
         "layout": "kron(p - e_y, [h, 1])" if last_layer and grad_cfg.include_bias else
                   ("kron(p - e_y, h)" if last_layer else "parameters in named_parameters order"),
     }
-    return {"width": width, "stored_width": out_width, "executor": distributed.describe(ctx.client)}
+    executor = "this process, head on stored features" if _from_stored_features(grad_cfg) else \
+        distributed.describe(ctx.client)
+    return {"width": width, "stored_width": out_width, "executor": executor}
+
+
+def _from_stored_features(grad_cfg: GradientConfig) -> bool:
+    """In-sample last-layer gradients come from the train stage's features.npy: no second backbone pass."""
+    return grad_cfg.mode == "in_sample" and grad_cfg.layers == "last"
 
 
 def _gradient_parts(ctx: _Context, models: list[FeatureModel], groups: list[np.ndarray], projector,
@@ -267,6 +279,12 @@ def _gradient_parts(ctx: _Context, models: list[FeatureModel], groups: list[np.n
     every batch and chunk is the same as here (core.distributed), so the numbers are too.
     """
     data, grad_cfg = ctx.dataset, ctx.config.gradients
+    if _from_stored_features(grad_cfg):
+        # The train stage stored this model's features: only the head runs (cheap, so never sharded).
+        factors = head_factors(models[0].head, ctx.run.read_npy(schema.FEATURES), data.given_train,
+                               batch_size=distributed.FACTOR_BATCH)
+        yield distributed.factor_gradient_rows(factors, groups[0], grad_cfg, projector, writer.array)
+        return
     if ctx.client is None:
         for model, rows in zip(models, groups):
             yield distributed.gradient_rows(model, data.x_train[rows], data.given_train[rows], rows, grad_cfg,
@@ -316,7 +334,7 @@ def _detector_scores(ctx: _Context, name: str, estimator, gradients: np.ndarray,
     that same matrix at once, exactly as `outlier_scores` does; otherwise, and for every
     row-wise detector on a cluster, rows are scored in shards read from gradients.npy.
     """
-    fit_matrix = _gradient_block(gradients, fit_rows)
+    fit_matrix = gradient_block(gradients, fit_rows)
     estimator.fit(fit_matrix)
     if ctx.client is not None and name in distributed.ROW_WISE_DETECTORS:
         del fit_matrix
@@ -328,7 +346,7 @@ def _detector_scores(ctx: _Context, name: str, estimator, gradients: np.ndarray,
     return distributed.local_scores(estimator, gradients, rows, ctx.config.gradients.chunk_size)
 
 
-def _gradient_block(gradients: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def gradient_block(gradients: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """gradients[rows]: a view of the memory map when the rows are consecutive (a detector that
     samples rows, like Isolation Forest, then reads only those), else an in-memory copy."""
     if len(rows) and rows[-1] - rows[0] == len(rows) - 1:

@@ -41,6 +41,48 @@ def test_norm_columns_equal_norms_of_the_stored_gradients(digits_run):
     np.testing.assert_allclose(samples[schema.GRAD_L1], np.abs(gradients).sum(1), rtol=1e-4)
 
 
+def test_in_sample_gradients_equal_a_fresh_forward_pass_of_the_saved_model(digits_run):
+    """The gradient stage reads features.npy instead of rerunning the backbone; the numbers must not change."""
+    from core.data import load_dataset
+    from core.gradients import closed_form_gradients, last_layer_factors
+    from core.pipeline import load_run_model
+    from core.train import to_tensor
+
+    manifest = digits_run.read_manifest()
+    config = fast_config()
+    dataset = load_dataset(config.data, config.seed)
+    model = load_run_model(digits_run, manifest, dataset)
+    fresh = last_layer_factors(model, dataset.x_train, dataset.given_train, input_transform=to_tensor)
+    np.testing.assert_allclose(digits_run.read_npy(schema.GRADIENTS), closed_form_gradients(fresh),
+                               rtol=1e-4, atol=1e-6)
+    assert manifest["stages"]["gradients"]["executor"] == "this process, head on stored features"
+
+
+def test_gradient_stage_does_not_run_the_backbone(tmp_path, monkeypatch):
+    from core import pipeline
+    from core.models import FeatureModel
+
+    backbone_calls = []
+    real_features = FeatureModel.features
+
+    def counted(self, x):
+        backbone_calls.append(len(x))
+        return real_features(self, x)
+
+    stage, outputs = pipeline._STAGE_FUNCTIONS["gradients"]
+
+    def gradient_stage_counting_backbone_calls(ctx):
+        monkeypatch.setattr(FeatureModel, "features", counted)
+        try:
+            return stage(ctx)
+        finally:
+            monkeypatch.setattr(FeatureModel, "features", real_features)
+
+    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "gradients", (gradient_stage_counting_backbone_calls, outputs))
+    analyze(fast_config(baselines=BaselineConfig(enabled=False)), tmp_path / "run", retrain_after=False)
+    assert backbone_calls == []
+
+
 def test_same_command_twice_gives_the_same_flagged_set(digits_run, tmp_path):
     again = analyze(fast_config(), tmp_path / "again")
     first, second = digits_run.read_samples(), again.read_samples()
