@@ -400,8 +400,7 @@ def _stage_baselines(ctx: _Context) -> dict:
 def _stage_embedding(ctx: _Context) -> dict:
     factors = ctx.run.read_npz(schema.FACTORS)
     if ctx.config.gradients.mode == "in_sample":
-        vectors = np.asarray(ctx.run.read_npy(schema.GRADIENTS, mmap=True))
-        source = "gradients"
+        vectors, source = _map_inputs(ctx.run.read_npy(schema.GRADIENTS, mmap=True), ctx.config)
     else:
         # Fold models have unrelated hidden spaces; the logit-space direction of the gradient,
         # scaled to its norm, is the part whose coordinates mean the same under every fold.
@@ -421,6 +420,25 @@ def _stage_embedding(ctx: _Context) -> dict:
     }))
     ctx.manifest["embedding"] = {"method": ctx.config.embed.method, "input": source}
     return {}
+
+
+EMBED_MAX_WIDTH = 1024
+"""Widest gradient rows the 2-D map reads as they are. Wider stored gradients (`--projection
+none` on a wide head) are sparse-projected to this width chunk by chunk first, so the map
+never loads an (n, width) matrix of unbounded width into memory."""
+
+
+def _map_inputs(gradients: np.ndarray, config: RunConfig) -> tuple[np.ndarray, str]:
+    """The map's input rows from the stored (memory-mapped) gradients, and what they are."""
+    n, width = gradients.shape
+    if width <= EMBED_MAX_WIDTH:
+        return np.asarray(gradients), "gradients"
+    projector = make_projector("sparse", n, width, out_dim=EMBED_MAX_WIDTH, seed=config.seed)
+    vectors = np.empty((n, EMBED_MAX_WIDTH), np.float32)
+    chunk = config.gradients.chunk_size
+    for start in range(0, n, chunk):
+        vectors[start:start + chunk] = projector.project(np.asarray(gradients[start:start + chunk]))
+    return vectors, f"gradients, sparse-projected from {width} to {EMBED_MAX_WIDTH} dims"
 
 
 def _stage_samples(ctx: _Context) -> dict:

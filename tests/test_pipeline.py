@@ -173,3 +173,16 @@ def test_baselines_find_the_injected_noise(digits_run):
     by_method = {row["method"]: row for row in run_summary(digits_run.path)["detectors"]}
     for method in ("self_confidence", "normalized_margin", "self_exact", "lissa"):
         assert by_method[method]["auroc"] > 0.9, (method, by_method[method]["auroc"])
+
+
+def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path, monkeypatch):
+    from core import pipeline
+
+    monkeypatch.setattr(pipeline, "EMBED_MAX_WIDTH", 64)
+    run = analyze(fast_config(gradients=GradientConfig(mode="in_sample", projection="none"),
+                              baselines=BaselineConfig(enabled=False)), tmp_path / "wide", retrain_after=False)
+    manifest = run.read_manifest()
+    assert manifest["gradients"]["stored_width"] == 650
+    assert manifest["embedding"]["input"] == "gradients, sparse-projected from 650 to 64 dims"
+    embedding = run.read_parquet(schema.EMBEDDING)
+    assert len(embedding) == manifest["dataset"]["n_train"] and embedding.notna().all().all()
