@@ -10,6 +10,10 @@
   cached ones included); otherwise they use numba's default cache location as found.
   Each worker embeds the same (umap_n, 64) matrix twice with `embed_2d`: JIT = first
   call − second call. The maps of all workers must be bit-identical (asserted).
+- The Isolation Forest scoring kernel's cold start (core.isolation_forest): two processes
+  one after the other with a new, empty NUMBA_CACHE_DIR score the same (5,000, 1,024) matrix
+  twice; compile = first call − second call (the first process compiles, the second loads
+  the cached machine code). Scores must be identical across processes (asserted).
 - `gradsift analyze --dataset <e2e_dataset> <e2e_args>` in a subprocess, after the
   workers and with their numba cache (so UMAP is warm, as on every run after a machine's
   first): wall time, each stage's seconds from the run's manifest.json, and the rest
@@ -87,6 +91,49 @@ def umap_worker(mode: str, n: int) -> dict:
             "first": second_started - first_started, "second": done - second_started,
             "coords_sha": hashlib.sha256(coords.tobytes()).hexdigest(),
             "repeat_identical": bool(np.array_equal(coords, again))}
+
+
+def iforest_worker() -> dict:
+    """Runs in a child: fit once, score twice through the compiled kernel; numba import timed apart."""
+    import numpy as np
+
+    from core.isolation_forest import FastIsolationForest, _depth_kernel
+
+    X = np.random.default_rng(0).standard_normal((5000, 1024)).astype(np.float32)
+    forest = FastIsolationForest(n_estimators=100, random_state=0).fit(X)
+    started = time.perf_counter()
+    import numba  # noqa: F401  (timed on its own: umap imports it anyway)
+
+    imported = time.perf_counter()
+    _depth_kernel()
+    first = forest.score_samples(X)
+    first_done = time.perf_counter()
+    second = forest.score_samples(X)
+    second_done = time.perf_counter()
+    assert np.array_equal(first, second)
+    return {"import_numba": imported - started, "first": first_done - imported, "second": second_done - first_done,
+            "scores_sha": hashlib.sha256(first.tobytes()).hexdigest()}
+
+
+def iforest_records(log: Log, tmp: Path) -> list[Record]:
+    cache_dir = tmp / "numba-cache-iforest"
+    cache_dir.mkdir()
+    results = []
+    for index in range(2):
+        result_path = tmp / f"iforest-{index}.json"
+        _wall([sys.executable, "-m", "benchmarks.end_to_end", "--iforest-worker", "--result", str(result_path)],
+              _cache_env(cache_dir))
+        results.append(json.loads(result_path.read_text()))
+    assert len({result["scores_sha"] for result in results}) == 1, "iForest scores differ between processes"
+    records = []
+    for label, result in zip(("first", "second"), results):
+        compile_seconds = result["first"] - result["second"]
+        log(f"    iForest kernel, {label} process (fresh cache dir): import numba {result['import_numba']:.2f} s | "
+            f"first score {result['first']:.2f} s, second {result['second']:.2f} s -> compile/load "
+            f"{compile_seconds:.2f} s")
+        records.append(info(f"iforest_kernel_{label}_process_compile", compile_seconds, "s",
+                            note="first score_samples - second, (5000, 1024), fresh NUMBA_CACHE_DIR"))
+    return records
 
 
 def _cache_env(cache_dir: Path | None) -> dict[str, str]:
@@ -171,6 +218,8 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
         if cache_dir is not None:
             cache_dir.mkdir()
         records += umap_records(sizes, log, cache_dir, tmp)
+        if sizes.umap_workers:
+            records += iforest_records(log, tmp)
         analyze, run_dir = analyze_records(sizes, log, cache_dir, tmp / "run")
         records += analyze
         kept = None
@@ -183,11 +232,15 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--umap-worker", choices=("cached", "uncached"), help=argparse.SUPPRESS)
+    parser.add_argument("--iforest-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.umap_worker:
         args.result.write_text(json.dumps(umap_worker(args.umap_worker, args.n)))
+        return
+    if args.iforest_worker:
+        args.result.write_text(json.dumps(iforest_worker()))
         return
     from benchmarks.common import FULL
 
