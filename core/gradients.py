@@ -182,7 +182,9 @@ def head_factors(
     with _eval_mode(head), torch.no_grad():
         for start in range(0, len(features), batch_size):
             stop = start + batch_size
-            log_probs = F.log_softmax(head(torch.from_numpy(features[start:stop]).to(device)).float(), dim=1)
+            chunk = features[start:stop]  # shared with torch unless read-only (a memory map): then copied
+            inputs = torch.from_numpy(chunk) if chunk.flags.writeable else torch.tensor(chunk)
+            log_probs = F.log_softmax(head(inputs.to(device)).float(), dim=1)
             targets = torch.as_tensor(labels_np[start:stop], device=device)
             probs[start:stop] = log_probs.exp().cpu().numpy()
             loss[start:stop] = (-log_probs.gather(1, targets[:, None])[:, 0]).cpu().numpy()

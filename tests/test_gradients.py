@@ -254,3 +254,19 @@ def test_bad_labels_are_data_errors():
         last_layer_factors(model, x, np.full(len(x), 3))
     with pytest.raises(DataError, match="10 inputs but 9 labels"):
         last_layer_factors(model, x, labels[:9])
+
+
+def test_head_factors_read_only_features_match_and_do_not_warn(tmp_path, recwarn):
+    """features.npy opened as a read-only memory map gives the same factors as the array itself."""
+    from core.gradients import head_factors
+
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((50, 6)).astype(np.float32)
+    labels = rng.integers(0, 4, 50)
+    np.save(tmp_path / "features.npy", features)
+    head = torch.nn.Linear(6, 4)
+    mapped = head_factors(head, np.load(tmp_path / "features.npy", mmap_mode="r"), labels, batch_size=16)
+    direct = head_factors(head, features, labels, batch_size=16)
+    for name in ("features", "probs", "residual", "loss"):
+        np.testing.assert_array_equal(getattr(mapped, name), getattr(direct, name))
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
