@@ -62,13 +62,17 @@ def _depth_kernel():
 class FastIsolationForest(IsolationForest):
     """sklearn's IsolationForest with a single-pass `score_samples` (same numbers, see module doc).
 
-    Uses sklearn's scoring for small X, sparse X, or when trees see feature subsets
-    (`max_features < 1.0`, which gradsift never uses).
+    Uses sklearn's scoring for small X, sparse X, when trees see feature subsets
+    (`max_features < 1.0`, which gradsift never uses), or if a future scikit-learn no longer
+    keeps the per-tree path lengths this reads.
     """
 
     def fit(self, X, y=None, sample_weight=None) -> FastIsolationForest:
         super().fit(X, y, sample_weight)
-        self._flatten_trees()
+        try:
+            self._flatten_trees()
+        except AttributeError:  # sklearn's private per-tree path lengths moved: score the sklearn way
+            self._flat_trees_ = None
         return self
 
     def _flatten_trees(self) -> None:
@@ -102,7 +106,8 @@ class FastIsolationForest(IsolationForest):
         """(n,) sklearn's score: lower = more abnormal."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False, ensure_all_finite=False)
-        if not isinstance(X, np.ndarray) or self._max_features != X.shape[1] or X.size < COMPILED_SCORING_MIN_VALUES:
+        if (self._flat_trees_ is None or not isinstance(X, np.ndarray) or self._max_features != X.shape[1]
+                or X.size < COMPILED_SCORING_MIN_VALUES):
             return self._score_samples(X)
         depths = np.zeros(X.shape[0], dtype=np.float64)
         _depth_kernel()(np.ascontiguousarray(X), *self._flat_trees_, depths)

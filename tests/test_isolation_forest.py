@@ -95,3 +95,15 @@ def test_sklearn_estimator_contract():
 
     expected = not_passed(IsolationForest(n_estimators=10, random_state=0))
     assert not_passed(FastIsolationForest(n_estimators=10, random_state=0)) == expected
+
+
+def test_missing_sklearn_internals_fall_back_to_sklearn_scoring(monkeypatch):
+    def moved(self):
+        raise AttributeError("_decision_path_lengths")
+
+    monkeypatch.setattr(FastIsolationForest, "_flatten_trees", moved)
+    monkeypatch.setattr(isolation_forest, "_depth_kernel", lambda: pytest.fail("compiled path used"))
+    X = _gradients()
+    forest = FastIsolationForest(n_estimators=10, random_state=0).fit(X)
+    np.testing.assert_array_equal(forest.score_samples(X),
+                                  IsolationForest(n_estimators=10, random_state=0).fit(X).score_samples(X))
