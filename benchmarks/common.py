@@ -241,7 +241,7 @@ def synthetic_features(n: int, dim: int, n_classes: int, seed: int = 0, noise_ra
                      val_features=features[n:], val_labels=true[n:].astype(np.int64))
 
 
-def head_model(dim: int, n_classes: int, seed: int = 0, head=None):
+def head_model(dim: int, n_classes: int, seed: int = 0):
     """A FeatureModel with an identity backbone on (n, dim) features: the head on given features."""
     import torch
     from torch import nn
@@ -249,10 +249,7 @@ def head_model(dim: int, n_classes: int, seed: int = 0, head=None):
     from core.models import FeatureModel
 
     torch.manual_seed(seed)
-    model = FeatureModel(nn.Identity(), dim, n_classes)
-    if head is not None:
-        model.head.load_state_dict(head.state_dict())
-    return model.eval()
+    return FeatureModel(nn.Identity(), dim, n_classes).eval()
 
 
 def fmt_seconds(seconds: float) -> str:

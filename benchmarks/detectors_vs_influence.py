@@ -15,8 +15,9 @@ has a fixed cost (building 100 trees, ~0.1 s) and DataInf none, so --quick keeps
 and shortens LiSSA instead.
 - OGA: `outlier_scores("iforest", G)` (gradsift's `FastIsolationForest`, whose compiled
   scoring is warmed up before timing: a once-per-machine compile, cached on disk);
-  scikit-learn's own `IsolationForest` on G for comparison (same scores, asserted); the pipeline's path (Kronecker projection of the
-  factors to `projection_dim`, then iForest); L1/L2 from `closed_form_norms`.
+  scikit-learn's own `IsolationForest` on G for comparison (same scores, asserted); the
+  pipeline's path (Kronecker projection of the factors to `projection_dim`, then iForest);
+  L1/L2 from `closed_form_norms`.
 - influence (`core.influence.influence_scores`): lissa (`lissa_iterations`: 1000, the
   library default, in the full run; 100 in --quick, which only flatters LiSSA; tol 1e-8;
   plus 50 power iterations for its scale), datainf, tracing; self_lissa is one LiSSA solve
@@ -32,15 +33,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.common import Log, Record, Sizes, best_of, fmt_seconds, head_model, info, synthetic_features, \
+from benchmarks.common import Log, Record, Sizes, best_of, fmt_seconds, info, synthetic_features, \
     target, thread_limit, timed
 from core.config import GradientConfig, TrainConfig
-from sklearn.ensemble import IsolationForest
-
 from core.detectors import outlier_scores
-from core.gradients import closed_form_gradients, closed_form_norms, last_layer_factors
+from core.gradients import closed_form_gradients, closed_form_norms, head_factors
 from core.influence import influence_scores, last_layer_hvp
 from core.label_quality import LABEL_QUALITY_METHODS, label_quality_scores
 from core.projection import make_projector
@@ -62,10 +62,9 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
     weight_decay = TrainConfig().weight_decay
     data = synthetic_features(n, dim, n_classes, seed=4)
     head = train_linear_probe(data.features, data.given, n_classes, weight_decay, seed=0, max_iter=100)
-    model = head_model(dim, n_classes, head=head)
-    factors = last_layer_factors(model, data.features, data.given)
+    factors = head_factors(head, data.features, data.given)
     gradients = closed_form_gradients(factors)
-    val_grad = closed_form_gradients(last_layer_factors(model, data.val_features, data.val_labels)).mean(axis=0)
+    val_grad = closed_form_gradients(head_factors(head, data.val_features, data.val_labels)).mean(axis=0)
     hvp = last_layer_hvp(factors.features, factors.probs, True, weight_decay)
     grad_cfg = GradientConfig()
     projector = make_projector(grad_cfg.projection, n, factors.width(), n_classes=n_classes, feat_dim=dim,

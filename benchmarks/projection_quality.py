@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Log, Record, Sizes, head_model, info, synthetic_features, timed
+from benchmarks.common import Log, Record, Sizes, info, synthetic_features, timed
 from core import schema
 from core.config import DetectConfig, GradientConfig, TrainConfig
 from core.detectors import outlier_scores
-from core.gradients import LastLayerFactors, closed_form_gradients, iter_closed_form_chunks, last_layer_factors
+from core.gradients import LastLayerFactors, closed_form_gradients, head_factors, iter_closed_form_chunks
 from core.metrics import detection_metrics
 from core.projection import KroneckerProjector, SparseJLProjector
 from core.train import train_linear_probe
@@ -54,7 +54,7 @@ def run_factors(run_dir: Path) -> tuple[LastLayerFactors, np.ndarray]:
 def cifar_factors(n: int, dim: int, n_classes: int) -> tuple[LastLayerFactors, np.ndarray]:
     data = synthetic_features(n, dim, n_classes, seed=5 + n_classes)
     head = train_linear_probe(data.features, data.given, n_classes, TrainConfig().weight_decay, seed=0, max_iter=100)
-    return last_layer_factors(head_model(dim, n_classes, head=head), data.features, data.given), data.is_noisy
+    return head_factors(head, data.features, data.given), data.is_noisy
 
 
 def _kronecker(factors: LastLayerFactors, dim: int, seed: int, chunk: int) -> np.ndarray:

@@ -54,26 +54,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 from core.errors import ConfigError, DataError
+from core.isolation_forest import FastIsolationForest, average_path_length
 
 # --------------------------------------------------------------------------- per-class forests
-
-
-def average_path_length(n_samples: np.ndarray | int) -> np.ndarray:
-    """c(n): the expected path length of an unsuccessful search in a binary search tree of n items.
-
-    c(n) = 2(ln(n − 1) + γ) − 2(n − 1)/n for n > 2, c(2) = 1, c(n ≤ 1) = 0 (Liu et al.
-    2008; scikit-learn's IsolationForest normalization).
-    """
-    n = np.asarray(n_samples, dtype=np.float64)
-    out = np.zeros_like(n)
-    big = n > 2
-    out[n == 2] = 1.0
-    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
-    return out
 
 
 class ClassForests:
@@ -98,11 +84,11 @@ class ClassForests:
         self.classes_ = np.unique(y)
         self.n_train_ = len(y)
         self.rows_: list[np.ndarray] = []
-        self.forests_: list[IsolationForest] = []
+        self.forests_: list[FastIsolationForest] = []
         self.train_paths_: list[list[tuple[sparse.csr_matrix, np.ndarray]]] = []
         for label in self.classes_:
             rows = np.flatnonzero(y == label)
-            forest = IsolationForest(n_estimators=self.n_estimators, max_features=1.0,
+            forest = FastIsolationForest(n_estimators=self.n_estimators, max_features=1.0,
                                      random_state=self.random_state, n_jobs=1).fit(X[rows])
             self.rows_.append(rows)
             self.forests_.append(forest)
@@ -406,11 +392,11 @@ def run_gradients(run_path: str | Path, test_labels: np.ndarray | None = None, p
     may be projected or come from cross-fitted models. When C·D̃ exceeds `projection_dim`
     (default: the run's gradients.projection_dim), train and test are projected with one
     `KroneckerProjector` (seed = the run's seed), never forming the outer products.
-    Test labels: given, or reloaded from the run's dataset (which must still be readable).
+    Test labels: given, else the run's (cached in erm_outputs.npz; older runs reload the dataset).
     """
     from core import schema
     from core.cache import RunDir
-    from core.pipeline import load_run_dataset
+    from core.pipeline import run_test_labels
     from core.projection import KroneckerProjector
 
     run = RunDir(run_path)
@@ -423,7 +409,7 @@ def run_gradients(run_path: str | Path, test_labels: np.ndarray | None = None, p
     erm = run.read_npz(schema.ERM_OUTPUTS)
     train_probs, test_probs = erm["train_probs"], erm["test_probs"]
     if test_labels is None:
-        test_labels = load_run_dataset(run, manifest, config).y_test
+        test_labels = run_test_labels(run, manifest, config)
     test_labels = np.asarray(test_labels, dtype=np.int64).reshape(-1)
     if len(test_labels) != len(test_features):
         raise DataError(f"{len(test_labels)} test labels for {len(test_features)} test samples in {run.path}")

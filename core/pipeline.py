@@ -91,6 +91,15 @@ def load_run_dataset(run: RunDir, manifest: dict, config: RunConfig) -> Dataset:
     return dataset
 
 
+def run_test_labels(run: RunDir, manifest: dict, config: RunConfig, dataset: Dataset | None = None) -> np.ndarray:
+    """(n_test,) int64 test labels: cached in erm_outputs.npz by the train stage, else (older runs)
+    from `dataset` or a reload of the run's dataset, which spares a CIFAR pickle load per request."""
+    erm = run.read_npz(schema.ERM_OUTPUTS)
+    if "test_labels" in erm:
+        return erm["test_labels"].astype(np.int64, copy=False)
+    return (dataset or load_run_dataset(run, manifest, config)).y_test
+
+
 def _check_fingerprint(run: RunDir, manifest: dict, config: RunConfig, dataset: Dataset) -> None:
     recorded = manifest.get("dataset", {}).get("fingerprint")
     if recorded and recorded != dataset.fingerprint():

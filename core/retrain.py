@@ -96,7 +96,7 @@ def retrain(
 
     budget 0 gives the unpruned baseline under the same recipe. `seed` defaults to the run's.
     """
-    from core.pipeline import load_run_dataset, resolve_model_name  # pipeline imports this module
+    from core.pipeline import load_run_dataset, resolve_model_name, run_test_labels  # pipeline imports this module
 
     if mode not in RETRAIN_MODES:
         raise ConfigError(f"unknown retrain mode {mode!r}; valid modes: {', '.join(RETRAIN_MODES)}")
@@ -130,10 +130,7 @@ def retrain(
     if mode == "probe":
         features = run.read_npy(schema.FEATURES)
         test_features = run.read_npy(schema.TEST_FEATURES)
-        erm = run.read_npz(schema.ERM_OUTPUTS)
-        # Cached test labels spare a dataset reload (a CIFAR pickle load) per slider request.
-        test_labels = erm["test_labels"] if "test_labels" in erm else (
-            dataset or load_run_dataset(run, manifest, config)).y_test
+        test_labels = run_test_labels(run, manifest, config, dataset)
         n_classes = len(manifest["dataset"]["class_names"])
         head = train_linear_probe(features[keep], labels[keep], n_classes, config.train.weight_decay, seed)
         with torch.no_grad():

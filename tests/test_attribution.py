@@ -9,7 +9,6 @@ from core.attribution import (
     AttributionInputs,
     ClassForests,
     attribute_run,
-    average_path_length,
     class_detection_auc,
     class_detection_recall,
     datainf_matrix,
@@ -88,11 +87,6 @@ def test_isolation_similarity_of_a_training_sample_with_itself_is_its_path_lengt
                                for c, forest in zip(forests.classes_, forests.forests_)])
     np.testing.assert_allclose(own, expected, rtol=1e-6)
     assert np.all(similarity >= 0) and np.all(similarity <= own[None, :] + 1e-9)
-
-
-def test_average_path_length_matches_known_values():
-    np.testing.assert_allclose(average_path_length(np.array([0, 1, 2, 3])),
-                               [0, 0, 1, 2 * (np.log(2) + np.euler_gamma) - 4 / 3])
 
 
 def test_lexicographic_oga_puts_the_top_class_first_and_orders_it_by_similarity(clustered):

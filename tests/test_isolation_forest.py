@@ -7,7 +7,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from core.detectors import outlier_scores
 from core import isolation_forest
-from core.isolation_forest import FastIsolationForest
+from core.isolation_forest import FastIsolationForest, average_path_length
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +21,11 @@ def _gradients(n: int = 700, d: int = 40, seed: int = 0) -> np.ndarray:
     X = rng.standard_normal((n, d)).astype(np.float32)
     X[: n // 20] *= 4  # a few outliers, so the forest has something to isolate
     return X
+
+
+def test_average_path_length_matches_known_values():
+    np.testing.assert_allclose(average_path_length(np.array([0, 1, 2, 3])),
+                               [0, 0, 1, 2 * (np.log(2) + np.euler_gamma) - 4 / 3])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -186,3 +186,22 @@ def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path, 
     assert manifest["embedding"]["input"] == "gradients, sparse-projected from 650 to 64 dims"
     embedding = run.read_parquet(schema.EMBEDDING)
     assert len(embedding) == manifest["dataset"]["n_train"] and embedding.notna().all().all()
+
+
+def test_test_labels_come_from_the_cache_and_older_runs_reload_the_dataset(digits_run, tmp_path, monkeypatch):
+    import shutil
+
+    from core import pipeline
+    from core.cache import write_npz
+    from core.data import load_dataset
+
+    config = fast_config()
+    expected = load_dataset(config.data, config.seed).y_test
+    run = RunDir(shutil.copytree(digits_run.path, tmp_path / "run"))
+    manifest = run.read_manifest()
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "load_dataset", lambda *a: pytest.fail("dataset reloaded"))
+        np.testing.assert_array_equal(pipeline.run_test_labels(run, manifest, run.config()), expected)
+    erm = run.read_npz(schema.ERM_OUTPUTS)
+    write_npz(run.file(schema.ERM_OUTPUTS), train_probs=erm["train_probs"], test_probs=erm["test_probs"])
+    np.testing.assert_array_equal(pipeline.run_test_labels(run, manifest, run.config()), expected)
