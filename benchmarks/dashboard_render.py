@@ -2,7 +2,7 @@
 
 Builds a schema-valid run directory (manifest, samples.parquet, 28x28 thumbnails, a
 (n, 650) float32 gradient matrix, a few retraining rows, a few hundred reviews) with the
-core.cache writers, then drives every page through streamlit's AppTest and prints, per
+core.run.rundir writers, then drives every page through streamlit's AppTest and prints, per
 page, the first render in this process (cache cold: reads, PCA, neighbours) and the
 median of the next renders (cache warm: what a person clicking around sees).
 
@@ -25,10 +25,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import schema  # noqa: E402
-from core.cache import RunDir, now_iso, package_versions, write_json, write_npy, write_parquet  # noqa: E402
+from core.run import schema  # noqa: E402
+from core.run.rundir import RunDir, now_iso, package_versions, write_json, write_npy, write_parquet  # noqa: E402
 from core.config import DataConfig, EmbedConfig, RunConfig  # noqa: E402
-from core.reviews import KEEP, MISLABELED, RELABEL, ReviewStore  # noqa: E402
+from core.run.reviews import KEEP, MISLABELED, RELABEL, ReviewStore  # noqa: E402
 
 PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail")
 N_CLASSES = 10

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import load_average, synthetic_features
-from core import schema
-from core.cache import RunDir
+from core.bench.common import load_average, synthetic_features
+from core.run import schema
+from core.run.rundir import RunDir
 from core.config import BaselineConfig, DataConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
-from core.distributed import open_client
-from core.pipeline import STAGES, Reporter, analyze
+from core.pipeline.executors import open_client
+from core.pipeline.runner import STAGES, Reporter, analyze
 
 TIMED_STAGES = ("gradients", "scores")
 STAGE_AFTER = STAGES[STAGES.index(TIMED_STAGES[-1]) + 1]

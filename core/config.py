@@ -168,7 +168,7 @@ class BaselineConfig:
 
     enabled: bool = True
     influence: tuple[str, ...] = INFLUENCE_DEFAULTS
-    """Influence methods (core.influence), on the analyzed model's last-layer gradients."""
+    """Influence methods (core.influence.methods), on the analyzed model's last-layer gradients."""
     label_quality: tuple[str, ...] = LABEL_QUALITY_DEFAULTS
     """cleanlab label-quality methods, on out-of-fold predicted probabilities."""
     folds: int = 5

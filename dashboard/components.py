@@ -17,9 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import schema
+from core.run import schema
 from core.errors import GradsiftError
-from core.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
+from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
 from dashboard import data
 
 RUN_KEY = "run_path"

@@ -31,11 +31,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import analysis, schema
-from core.cache import RunDir
-from core.detectors import rank_of
+from core.evaluate import explore as analysis
+from core.run import schema
+from core.run.rundir import RunDir
+from core.detect.estimators import rank_of
 from core.errors import ConfigError, GradsiftError, RunDirError
-from core.reviews import ReviewStore, decision_per_sample
+from core.run.reviews import ReviewStore, decision_per_sample
 
 RUNS_DIR_ENV = "GRADSIFT_RUNS_DIR"
 DATA_ROOTS_ENV = "GRADSIFT_DATA_ROOTS"
@@ -144,13 +145,13 @@ def config_budget(run_path: str) -> float:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _detection_table(run_path: str, stamp: tuple[int, ...], budget: float) -> pd.DataFrame:
-    from core.report import detection_table
+    from core.evaluate.report import detection_table
 
     return detection_table(RunDir(run_path).read_samples(), budget)
 
 
 def detection_table(run_path: str, budget: float | None = None) -> pd.DataFrame:
-    """core.report.detection_table at `budget` (default: the run's)."""
+    """core.evaluate.report.detection_table at `budget` (default: the run's)."""
     budget = config_budget(run_path) if budget is None else budget
     return _detection_table(run_path, _stamp(run_path, schema.MANIFEST, schema.SAMPLES), budget)
 
@@ -266,7 +267,7 @@ def neighbors(run_path: str, sample_id: int, k: int = 10, metric: str = "cosine"
 # -- retraining results and reviews --------------------------------------------------------
 @st.cache_data(max_entries=16, show_spinner=False)
 def _retrain_results(run_path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
-    from core.retrain import read_results
+    from core.pipeline.retrain import read_results
 
     return read_results(RunDir(run_path))
 
@@ -421,10 +422,10 @@ def start_job(kind: str, title: str, run_path: str, work: Callable[[Job], Any]) 
 
 
 def analysis_work(config, out: Path) -> Callable[[Job], Any]:
-    """The job body of a new analysis: core.pipeline.analyze with a progress reporter."""
+    """The job body of a new analysis: core.pipeline.runner.analyze with a progress reporter."""
 
     def work(job: Job) -> str:
-        from core.pipeline import Reporter, analyze
+        from core.pipeline.runner import Reporter, analyze
 
         class JobReporter(Reporter):
             def stage(self, name: str, index: int, total: int, skipped: bool) -> None:
@@ -446,7 +447,7 @@ def retrain_work(run_path: str, detector: str, budget: float, mode: str, seed: i
     core after the first time), then the requested budget, optionally with the reviews applied."""
 
     def work(job: Job) -> dict:
-        from core.retrain import retrain
+        from core.pipeline.retrain import retrain
 
         run = RunDir(run_path)
         reviews = ReviewStore(run_path).edits() if with_reviews else None
@@ -472,33 +473,33 @@ def read_error(exc: BaseException) -> str:
 
 @st.cache_data(max_entries=64, show_spinner="Ranking the training samples for this test sample…")
 def _attribution(run_path: str, stamp: tuple[int, ...], test_id: int, top_k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from core.attribution import attribute_run
+    from core.influence.attribution import attribute_run
 
     result = attribute_run(run_path, [test_id], top_k=top_k)
     return result.top, result.metrics
 
 
 def attribution(run_path: str, test_id: int, top_k: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(top-k training samples per method, class-detection metrics) for one test sample (core.attribution)."""
+    """(top-k training samples per method, class-detection metrics) for one test sample (core.influence.attribution)."""
     return _attribution(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS),
                         int(test_id), int(top_k))
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the class heat map…")
 def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.ndarray:
-    from core.attribution import class_heatmap
+    from core.influence.attribution import class_heatmap
 
     return class_heatmap(run_path, method)
 
 
 def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
-    """(C, C) mean influence of training classes on test classes (core.attribution.class_heatmap)."""
+    """(C, C) mean influence of training classes on test classes (core.influence.attribution.class_heatmap)."""
     return _class_heatmap(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS), method)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the test split…")
 def _test_images(run_path: str, stamp: tuple[int, ...]) -> np.ndarray:
-    from core.pipeline import load_run_dataset
+    from core.pipeline.runner import load_run_dataset
 
     run = RunDir(run_path)
     dataset = load_run_dataset(run, run.read_manifest(), run.config())

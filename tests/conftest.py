@@ -23,6 +23,6 @@ def fast_config(dataset: str = "digits", **overrides) -> RunConfig:
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
-    from core.pipeline import analyze
+    from core.pipeline.runner import analyze
 
     return analyze(fast_config(), tmp_path_factory.mktemp("runs") / "digits")

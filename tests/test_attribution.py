@@ -1,9 +1,9 @@
-"""Attribution methods (core.attribution): per-class forests, baselines, metrics, run directories."""
+"""Attribution methods (core.influence.attribution): per-class forests, baselines, metrics, run directories."""
 
 import numpy as np
 import pytest
 
-from core.attribution import (
+from core.influence.attribution import (
     ATTRIBUTION_COLUMNS,
     ATTRIBUTION_METHODS,
     AttributionInputs,
@@ -18,7 +18,7 @@ from core.attribution import (
     run_gradients,
 )
 from core.errors import ConfigError, DataError
-from core.influence import influence_scores
+from core.influence.methods import influence_scores
 
 
 def clustered_gradients(n_classes=4, n_train=30, n_test=5, dim=12, spread=0.3, seed=0):
@@ -141,7 +141,7 @@ def test_inputs_are_validated():
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     from core.config import BaselineConfig, TrainConfig
-    from core.pipeline import analyze
+    from core.pipeline.runner import analyze
     from tests.conftest import fast_config
 
     config = fast_config("digits", train=TrainConfig(epochs=3, patience=2), baselines=BaselineConfig(enabled=False))
@@ -149,8 +149,8 @@ def small_run(tmp_path_factory):
 
 
 def test_run_gradients_are_the_closed_form_of_the_stored_model(small_run):
-    from core import schema
-    from core.pipeline import load_run_dataset
+    from core.run import schema
+    from core.pipeline.runner import load_run_dataset
 
     train, train_labels, test, test_labels, info = run_gradients(small_run.path)
     n_classes = small_run.read_npz(schema.ERM_OUTPUTS)["train_probs"].shape[1]

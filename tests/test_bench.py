@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.common import Sizes, synthetic_features, target
-from benchmarks.retrain_latency import probe_objective, reference_linear_probe
-from benchmarks.run import SECTIONS, bench
-from core.train import train_linear_probe
+from core.bench.common import Sizes, synthetic_features, target
+from core.bench.retrain_latency import probe_objective, reference_linear_probe
+from core.bench.run import SECTIONS, bench
+from core.models.training import train_linear_probe
 
 TINY = Sizes(
     label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",

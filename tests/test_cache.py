@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import schema
-from core.cache import AtomicNpyWriter, RunDir, atomic_write, write_parquet
+from core.run import schema
+from core.run.rundir import AtomicNpyWriter, RunDir, atomic_write, write_parquet
 from core.config import RunConfig, TrainConfig
 from core.errors import RunDirError
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from core.cli.main import app
 
 runner = CliRunner()
 FAST = ["--epochs", "3", "--gradient-mode", "in_sample", "--embed", "pca", "--no-baselines"]
@@ -56,7 +56,7 @@ def test_empty_npz_is_refused_clearly(tmp_path):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, core.cli; print('torch' in sys.modules, 'umap' in sys.modules)"
+    code = "import sys, core.cli.main; print('torch' in sys.modules, 'umap' in sys.modules)"
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert printed.split() == ["False", "False"]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
-from core.detectors import DETECTORS, NormDetector, flag, flag_count, outlier_scores, rank_of
+from core.detect.estimators import DETECTORS, NormDetector, flag, flag_count, outlier_scores, rank_of
 from core.errors import ConfigError
 
 

@@ -1,13 +1,14 @@
-"""A run on a Dask cluster gives the run directory a single-process run gives (core.distributed)."""
+"""A run on a Dask cluster gives the run directory a single-process run gives (core.pipeline.executors)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core import distributed, schema
+from core.pipeline import executors as distributed
+from core.run import schema
 from core.config import BaselineConfig, DetectConfig, GradientConfig, TrainConfig
 from core.errors import ConfigError, RunDirError
-from core.pipeline import analyze
+from core.pipeline.runner import analyze
 from tests.conftest import fast_config
 
 pytest.importorskip("distributed")
@@ -64,7 +65,7 @@ def test_cross_fit_all_layers_and_subsampled_fits_match(client, tmp_path, monkey
 def test_cli_runs_on_an_existing_scheduler(client, tmp_path):
     from typer.testing import CliRunner
 
-    from core.cli import app
+    from core.cli.main import app
 
     out = tmp_path / "blobs"
     result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(out), "--epochs", "3",
@@ -81,7 +82,7 @@ def test_cli_runs_on_an_existing_scheduler(client, tmp_path):
 def test_cli_refuses_bad_execution_options(tmp_path, args, message):
     from typer.testing import CliRunner
 
-    from core.cli import app
+    from core.cli.main import app
 
     result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(tmp_path / "run"), *args])
     assert result.exit_code == 2 and message in result.output

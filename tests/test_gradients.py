@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from core.errors import ConfigError, DataError
-from core.gradients import (
+from core.gradients.last_layer import (
     LastLayerFactors,
     closed_form_gradients,
     closed_form_norms,
@@ -22,7 +22,7 @@ from core.gradients import (
     loop_gradients,
     select_parameters,
 )
-from core.models import FeatureModel, build_model
+from core.models.nets import FeatureModel, build_model
 
 
 def _close(actual: np.ndarray, expected: np.ndarray) -> None:
@@ -258,7 +258,7 @@ def test_bad_labels_are_data_errors():
 
 def test_head_factors_read_only_features_match_and_do_not_warn(tmp_path, recwarn):
     """features.npy opened as a read-only memory map gives the same factors as the array itself."""
-    from core.gradients import head_factors
+    from core.gradients.last_layer import head_factors
 
     rng = np.random.default_rng(0)
     features = rng.standard_normal((50, 6)).astype(np.float32)

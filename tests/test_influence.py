@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 from torch.nn import functional as F
 
 from core.errors import ConfigError, DataError
-from core.influence import (
+from core.influence.methods import (
     INFLUENCE_METHODS,
     damped_eigh,
     empirical_fisher,
@@ -19,7 +19,7 @@ from core.influence import (
     model_hessian,
     model_hvp,
 )
-from core.models import build_model
+from core.models.nets import build_model
 
 ALL_METHODS = ["exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_lissa", "self_datainf"]
 
@@ -149,7 +149,7 @@ def _fit(x, y, weights, init):
 
     optimizer.step(closure)
     theta = theta.detach()
-    # Polish with Newton steps (autograd Hessian, independent of core.influence) so the optimum is exact.
+    # Polish with Newton steps (autograd Hessian, independent of core.influence.methods) so the optimum is exact.
     def objective(flat):
         return _objective(flat.reshape(theta.shape), x, y, weights)
 

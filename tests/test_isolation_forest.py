@@ -5,9 +5,9 @@ import pytest
 from sklearn.ensemble import IsolationForest
 from sklearn.utils.estimator_checks import check_estimator
 
-from core.detectors import outlier_scores
-from core import isolation_forest
-from core.isolation_forest import FastIsolationForest, average_path_length
+from core.detect.estimators import outlier_scores
+from core.detect import isolation_forest
+from core.detect.isolation_forest import FastIsolationForest, average_path_length
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import detection_metrics
+from core.evaluate.metrics import detection_metrics
 
 
 def test_known_answer():

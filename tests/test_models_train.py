@@ -7,8 +7,8 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import ConfigError
-from core.models import MODELS, build_model
-from core.train import load_model_state, predict_probs, train_linear_probe, train_model
+from core.models.nets import MODELS, build_model
+from core.models.training import load_model_state, predict_probs, train_linear_probe, train_model
 
 SHAPES = {"image": (3, 32, 32), "tabular": (6,)}
 

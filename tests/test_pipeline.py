@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import schema
-from core.cache import RunDir
+from core.run import schema
+from core.run.rundir import RunDir
 from core.config import BaselineConfig, DataConfig, DetectConfig, GradientConfig, TrainConfig
 from core.errors import ConfigError, RunDirError
-from core.pipeline import STAGES, analyze
-from core.report import run_summary
-from core.retrain import read_results, retrain
+from core.pipeline.runner import STAGES, analyze
+from core.evaluate.report import run_summary
+from core.pipeline.retrain import read_results, retrain
 from tests.conftest import fast_config
 
 
@@ -44,9 +44,9 @@ def test_norm_columns_equal_norms_of_the_stored_gradients(digits_run):
 def test_in_sample_gradients_equal_a_fresh_forward_pass_of_the_saved_model(digits_run):
     """The gradient stage reads features.npy instead of rerunning the backbone; the numbers must not change."""
     from core.data import load_dataset
-    from core.gradients import closed_form_gradients, last_layer_factors
-    from core.pipeline import load_run_model
-    from core.train import to_tensor
+    from core.gradients.last_layer import closed_form_gradients, last_layer_factors
+    from core.pipeline.runner import load_run_model
+    from core.models.training import to_tensor
 
     manifest = digits_run.read_manifest()
     config = fast_config()
@@ -59,8 +59,8 @@ def test_in_sample_gradients_equal_a_fresh_forward_pass_of_the_saved_model(digit
 
 
 def test_gradient_stage_does_not_run_the_backbone(tmp_path, monkeypatch):
-    from core import pipeline
-    from core.models import FeatureModel
+    from core.pipeline import runner as pipeline
+    from core.models.nets import FeatureModel
 
     backbone_calls = []
     real_features = FeatureModel.features
@@ -176,7 +176,7 @@ def test_baselines_find_the_injected_noise(digits_run):
 
 
 def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path, monkeypatch):
-    from core import pipeline
+    from core.pipeline import runner as pipeline
 
     monkeypatch.setattr(pipeline, "EMBED_MAX_WIDTH", 64)
     run = analyze(fast_config(gradients=GradientConfig(mode="in_sample", projection="none"),
@@ -191,8 +191,8 @@ def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path, 
 def test_test_labels_come_from_the_cache_and_older_runs_reload_the_dataset(digits_run, tmp_path, monkeypatch):
     import shutil
 
-    from core import pipeline
-    from core.cache import write_npz
+    from core.pipeline import runner as pipeline
+    from core.run.rundir import write_npz
     from core.data import load_dataset
 
     config = fast_config()

@@ -7,8 +7,8 @@ import pytest
 from scipy.spatial.distance import pdist
 
 from core.errors import ConfigError
-from core.gradients import LastLayerFactors, closed_form_gradients
-from core.projection import (
+from core.gradients.last_layer import LastLayerFactors, closed_form_gradients
+from core.gradients.projection import (
     KroneckerProjector,
     SparseJLProjector,
     jl_dim,

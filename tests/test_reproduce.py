@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
-from core.cli import app
+from core.cli.main import app
 from core.config import TrainConfig
-from core.reproduce import PAPER_TABLE1_MOONS, TABLE1_METHODS, plot_table1, summarize_table1, table1
+from core.protocols.paper import PAPER_TABLE1_MOONS, TABLE1_METHODS, plot_table1, summarize_table1, table1
 from tests.data.test_cifar import make_cifar10n
 
 

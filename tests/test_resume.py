@@ -10,15 +10,15 @@ import time
 import pandas as pd
 import pytest
 
-from core import schema
-from core.cache import RunDir
-from core.pipeline import analyze
+from core.run import schema
+from core.run.rundir import RunDir
+from core.pipeline.runner import analyze
 from tests.conftest import fast_config
 
 SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
-from core.pipeline import analyze
+from core.pipeline.runner import analyze
 from tests.conftest import fast_config
 analyze(fast_config(), sys.argv[1])
 """

@@ -1,4 +1,4 @@
-"""Text benchmarks (core.text.benchmarks), the small LM and its per-sample gradients (core.text.lm), Table 3."""
+"""Text benchmarks (core.data.textgen), the small LM and its per-sample gradients (core.gradients.lm), Table 3."""
 
 import numpy as np
 import pandas as pd
@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from core.errors import ConfigError
-from core.text.benchmarks import BENCHMARKS, MATH_TEMPLATES, TRANSFORMATIONS, make_benchmark
+from core.data.textgen import BENCHMARKS, MATH_TEMPLATES, TRANSFORMATIONS, make_benchmark
 
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from core.text.lm import (  # noqa: E402  (after the optional-dependency skip)
+from core.gradients.lm import (  # noqa: E402  (after the optional-dependency skip)
     LoraSettings,
     TinyLMConfig,
     add_lora,
@@ -21,7 +21,7 @@ from core.text.lm import (  # noqa: E402  (after the optional-dependency skip)
     per_sample_gradients,
     sequence_losses,
 )
-from core.text.table3 import (  # noqa: E402
+from core.protocols.table3 import (  # noqa: E402
     PAPER_TABLE3,
     TABLE3_METHODS,
     fast_config,
@@ -155,7 +155,7 @@ def test_fast_per_sample_gradients_match_the_loop_reference(tiny_lora):
 
 
 def test_projected_gradients_use_one_projector_chunk_by_chunk(tiny_lora):
-    from core.projection import SparseJLProjector
+    from core.gradients.projection import SparseJLProjector
 
     bench, tokenizer, lora = tiny_lora
     batch = encode(tokenizer, bench.train_texts[:5], max_length=128)
@@ -192,9 +192,9 @@ def test_table3_command_writes_outputs(tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner
 
-    from core import attribution_cli
-    from core.cli import friendly
-    from core.text import table3 as table3_module
+    from core.cli import table3_command as attribution_cli
+    from core.cli.main import friendly
+    from core.protocols import table3 as table3_module
 
     small = fast_config()
     monkeypatch.setattr(table3_module, "Table3Config", lambda: small)

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core import schema
+from core.run import schema
 from core.config import BaselineConfig, DataConfig, DetectConfig, TrainConfig
-from core.pipeline import analyze
-from core.report import run_summary
+from core.pipeline.runner import analyze
+from core.evaluate.report import run_summary
 from tests.conftest import fast_config
 from tests.data.test_cifar import make_cifar10n
 

@@ -12,7 +12,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import schema
+from core.run import schema
 from core.errors import GradsiftError
 from dashboard import components, data
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import reviews, schema
+from core.run import reviews
+from core.run import schema
 from dashboard import components, data
 
 PER_PAGE = 24

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import schema
+from core.run import schema
 from dashboard import components, data
 
 MAP_KEY = "gradient_map"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import schema
+from core.run import schema
 from dashboard import components, data
 
 

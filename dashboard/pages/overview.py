@@ -112,11 +112,11 @@ def compare_ui(current: str | None) -> None:
 
 
 def launch_ui() -> None:
-    """A form that starts core.pipeline.analyze in a background thread."""
+    """A form that starts core.pipeline.runner.analyze in a background thread."""
     from core.config import DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
     from core.data import SOURCE_HELP, SOURCES
-    from core.detectors import DETECTORS
-    from core.models import MODELS
+    from core.detect.estimators import DETECTORS
+    from core.models.nets import MODELS
 
     st.markdown("#### Launch a new analysis")
     with st.form("launch"):

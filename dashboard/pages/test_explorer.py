@@ -1,6 +1,6 @@
 """Test-sample explorer: which training samples shaped one test prediction.
 
-Rankings come from core.attribution: OGA with one Isolation Forest per class (class
+Rankings come from core.influence.attribution: OGA with one Isolation Forest per class (class
 first, then samples inside the class; and the reference code's class-level copy),
 DataInf and gradient tracing, each with higher = more influential.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import schema
-from core.attribution import INFLUENCE, METHOD, RANK, SAME_CLASS, TEST_LABEL, TEST_PRED
+from core.run import schema
+from core.influence.attribution import INFLUENCE, METHOD, RANK, SAME_CLASS, TEST_LABEL, TEST_PRED
 from dashboard import components, data
 
 INPUT_KEY = "explorer_test_input"

@@ -31,7 +31,7 @@ def small_config(dataset: str, baselines: bool = True) -> RunConfig:
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory) -> Path:
     """A runs directory holding the digits, moons and nolabels runs."""
-    from core.pipeline import analyze
+    from core.pipeline.runner import analyze
 
     root = tmp_path_factory.mktemp("dashboard_runs")
     analyze(small_config("digits"), root / "digits")

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from core import reviews
-from core.cache import RunDir
-from core.retrain import read_results
+from core.run import reviews
+from core.run.rundir import RunDir
+from core.pipeline.retrain import read_results
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -61,7 +61,7 @@ def server(runs_dir, tmp_path):
         shutil.copytree(runs_dir / name, root / name)
     port = _free_port()
     gradsift = shutil.which("gradsift")
-    command = [gradsift] if gradsift else [sys.executable, "-m", "core.cli"]
+    command = [gradsift] if gradsift else [sys.executable, "-m", "core.cli.main"]
     log = open(tmp_path / "dashboard.log", "wb")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     # Own process group: `gradsift dashboard` starts streamlit as a child, and both must stop.

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import schema
+from core.run import schema
 from core.errors import ConfigError
 from dashboard import components, data
 

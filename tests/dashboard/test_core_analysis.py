@@ -1,4 +1,4 @@
-"""core.analysis against slow or library references and known answers."""
+"""core.evaluate.explore against slow or library references and known answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score
 from sklearn.neighbors import NearestNeighbors
 
-from core import analysis
+from core.evaluate import explore as analysis
 from core.errors import ConfigError
 
 

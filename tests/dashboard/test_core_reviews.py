@@ -1,4 +1,4 @@
-"""core.reviews: the SQLite review log, its decisions, exports, and concurrent writers."""
+"""core.run.reviews: the SQLite review log, its decisions, exports, and concurrent writers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import reviews, schema
+from core.run import reviews
+from core.run import schema
 from core.errors import ConfigError
-from core.reviews import CLEAR, KEEP, MISLABELED, RELABEL, ReviewStore
+from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, ReviewStore
 
 
 def test_record_and_decisions(tmp_path):

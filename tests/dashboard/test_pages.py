@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core import schema
-from core.cache import RunDir
+from core.run import schema
+from core.run.rundir import RunDir
 from dashboard import components
 from tests.dashboard.conftest import PAGES, count, open_page, problems
 

@@ -1,0 +1,264 @@
+"""What every benchmark shares: sizes, result records, timers, memory probes, synthetic data.
+
+A benchmark is a module with `run(sizes: Sizes, log: Log) -> list[Record]`. Every figure
+that has a target is a ratio of two things measured in the same process, back to back
+(interleaved and best-of-k where they are cheap enough), because the machines these run
+on are shared and an absolute time from another run means little. Absolute times are
+reported too, as information.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+}
+
+
+@dataclass
+class Record:
+    """One reported figure. `target` is a comparison such as ">= 30" (None: information only)."""
+
+    name: str
+    value: float | None
+    unit: str
+    target: str | None = None
+    met: bool | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        value = None if self.value is None or not math.isfinite(self.value) else float(self.value)
+        return {"name": self.name, "value": value, "unit": self.unit, "target": self.target, "met": self.met,
+                "note": self.note}
+
+
+def target(name: str, value: float, unit: str, comparison: str, note: str = "") -> Record:
+    """A figure with a target: comparison is "<op> <bound>", e.g. ">= 30"; `met` is evaluated here."""
+    op, bound = comparison.split()
+    met = bool(_OPERATORS[op](value, float(bound))) if math.isfinite(value) else False
+    return Record(name, float(value), unit, comparison, met, note)
+
+
+def info(name: str, value: float, unit: str, note: str = "") -> Record:
+    """A figure reported for information, without a target."""
+    return Record(name, float(value), unit, None, None, note)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Problem sizes of every benchmark; `FULL`, `QUICK`, and tiny ones in tests."""
+
+    label: str = "full"
+    # 1-2. gradient stage and norms
+    grad_n: int = 50_000
+    feat_dim: int = 512
+    grad_classes: tuple[int, ...] = (10, 100)
+    loop_n: int = 500
+    """Samples the batch-1 autograd loop is timed on (extrapolated per sample to grad_n)."""
+    vmap_n: int = 10_000
+    """Samples torch.func vmap is timed on (extrapolated per sample to grad_n)."""
+    forward_model: str = "resnet18"
+    forward_n: int = 256
+    """Images the backbone forward pass is timed on (extrapolated per sample to grad_n)."""
+    repeats: int = 5
+    """Interleaved repeats of every cheap timing (the best one counts)."""
+    # 3. memory
+    mem_n: int = 50_000
+    mem_classes: int = 100
+    mem_limit_mb: float = 2048.0
+    # 4. detectors vs influence baselines
+    infl_n: int = 50_000
+    infl_classes: int = 10
+    lissa_iterations: int = 1000
+    self_lissa_targets: int = 32
+    self_lissa_iterations: int = 3
+    # 5. projection quality
+    proj_n: int = 50_000
+    proj_n_wide: int = 20_000
+    """Samples for the 100-class data set (its raw gradients are 10x wider)."""
+    proj_classes: tuple[int, ...] = (10, 100)
+    proj_dims: tuple[int, ...] = (16, 64, 256, 1024, 2048)
+    """Projection widths tried (those below a data set's gradient width), plus the raw gradients."""
+    proj_seeds: int = 3
+    # 6. end to end
+    e2e_dataset: str = "digits"
+    e2e_args: tuple[str, ...] = ()
+    umap_workers: tuple[str, ...] = ("first", "second", "uncached")
+    """UMAP cold-start processes, in order: first, second (numba cache on), uncached (cache off)."""
+    umap_fresh_cache: bool = True
+    """Give the UMAP workers and the analyze run a new, empty NUMBA_CACHE_DIR (else numba's default, as found)."""
+    umap_n: int = 1000
+    help_repeats: int = 3
+    # 7. retrain latency
+    probe_n: int = 50_000
+    probe_classes: int = 10
+    probe_reference: bool = True
+    """Also time the previous train_linear_probe (autograd closure, uncentred), for before/after."""
+
+
+FULL = Sizes()
+QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and influence targets keep full N
+    label="quick", grad_n=10_000, loop_n=200, vmap_n=2_000, forward_n=32, repeats=3,
+    infl_n=50_000, lissa_iterations=100, self_lissa_targets=16, self_lissa_iterations=2,
+    proj_n=5_000, proj_classes=(10,), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
+    e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
+    probe_n=50_000, probe_reference=False,
+)
+
+
+def scaled(sizes: Sizes, **changes: Any) -> Sizes:
+    return dataclasses.replace(sizes, **changes)
+
+
+class Log:
+    """Prints benchmark progress lines (and keeps them, for tests)."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.echo = echo
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "") -> None:
+        self.lines.append(text)
+        if self.echo:
+            print(text, flush=True)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call."""
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def best_of(fns: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Interleaved best-of-`repeats` seconds of each function, and each one's last result.
+
+    Interleaving (A B C A B C ...) exposes every contender to the same background load;
+    the minimum is the least-disturbed run.
+    """
+    best = {name: math.inf for name in fns}
+    results: dict[str, Any] = {}
+    for _ in range(max(repeats, 1)):
+        for name, fn in fns.items():
+            seconds, results[name] = timed(fn)
+            best[name] = min(best[name], seconds)
+    return best, results
+
+
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Run torch and every BLAS / OpenMP pool with `threads` threads (None: leave them as they are)."""
+    if threads is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def proc_status() -> dict[str, float]:
+    """VmHWM (peak RSS), VmRSS, RssAnon, RssFile of this process in MB (empty off Linux)."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                    out[key] = float(rest.split()[0]) / 1024.0
+    except OSError:
+        pass
+    return out
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+@dataclass
+class Synthetic:
+    """Features shaped like a backbone's penultimate layer, with injected symmetric label noise."""
+
+    features: np.ndarray
+    """(n, D) float32, non-negative (ReLU-like), class-dependent."""
+    given: np.ndarray
+    """(n,) int64 labels after noise."""
+    true: np.ndarray
+    """(n,) int64 clean labels."""
+    val_features: np.ndarray
+    val_labels: np.ndarray
+
+    @property
+    def is_noisy(self) -> np.ndarray:
+        return self.given != self.true
+
+
+def synthetic_features(n: int, dim: int, n_classes: int, seed: int = 0, noise_rate: float = 0.1,
+                       n_val: int = 2000, separation: float = 0.3) -> Synthetic:
+    """Seeded ReLU(class mean + Gaussian) features; `noise_rate` of the labels moved to another class."""
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((n_classes, dim)).astype(np.float32) * separation
+    true = rng.integers(0, n_classes, n + n_val)
+    features = np.empty((n + n_val, dim), np.float32)
+    for start in range(0, n + n_val, 8192):
+        rows = slice(start, start + 8192)
+        block = rng.standard_normal((len(true[rows]), dim), dtype=np.float32)
+        block += means[true[rows]]
+        features[rows] = np.maximum(block, 0.0)
+    flip = rng.random(n) < noise_rate
+    given = true[:n].copy()
+    given[flip] = (given[flip] + rng.integers(1, n_classes, int(flip.sum()))) % n_classes
+    return Synthetic(features=features[:n], given=given.astype(np.int64), true=true[:n].astype(np.int64),
+                     val_features=features[n:], val_labels=true[n:].astype(np.int64))
+
+
+def head_model(dim: int, n_classes: int, seed: int = 0):
+    """A FeatureModel with an identity backbone on (n, dim) features: the head on given features."""
+    import torch
+    from torch import nn
+
+    from core.models.nets import FeatureModel
+
+    torch.manual_seed(seed)
+    return FeatureModel(nn.Identity(), dim, n_classes).eval()
+
+
+def fmt_seconds(seconds: float) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f} days"
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:.1f} h"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"

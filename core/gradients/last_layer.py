@@ -1,0 +1,406 @@
+"""Per-sample gradients of each sample's own cross-entropy loss.
+
+Two ways to get them, one fast and one general, plus the slow reference both are
+tested against:
+
+1. **Closed form for the last layer** (`last_layer_factors` → `closed_form_norms` /
+   `closed_form_gradients`). For logits z = W h + b, p = softmax(z) and the residual
+   r = p − e_y, the gradients are ∇W = r hᵀ and ∇b = r. One forward pass yields the
+   factors (h, r); the L1/L2 norms factor (‖∇W‖ = ‖r‖·‖h‖ for both norms), so the
+   norm detectors cost O(n(C + D)) and the (n, C·D) gradient matrix never has to
+   exist. It is materialized only chunk by chunk, when a detector needs it.
+2. **torch.func for any parameters** (`func_gradients`): `vmap(grad(loss))` over a
+   `functional_call` of the model, chunked, for "all" parameters or a list of
+   parameter-name prefixes (`select_parameters` parses `GradientConfig.layers`).
+3. **The reference** (`loop_gradients`): a batch-size-1 autograd loop, what the
+   paper's reference code does. Slow; kept for tests and benchmarks.
+
+Layout of a last-layer gradient (one row per sample)
+----------------------------------------------------
+With the bias (``include_bias=True``) a sample's gradient is ``kron(r, h̃)`` with
+h̃ = [h, 1]: shape (C·(D+1),), i.e. a (C, D+1) array flattened row-major whose row c
+is ``[r_c·h_1, …, r_c·h_D, r_c]`` — the weight row c of ∇W followed by ∇b_c.
+Without the bias it is ``kron(r, h)``, shape (C·D,), which is exactly
+``head.weight.grad.flatten()``. `head_grads_to_kron` maps torch's
+(head.weight (C, D), head.bias (C,)) gradients into this layout and
+`flat_head_to_kron` maps `func_gradients(..., ["head.weight", "head.bias"])` rows.
+
+Layout of a general gradient
+----------------------------
+`func_gradients` / `loop_gradients` rows concatenate the selected parameters in
+`model.named_parameters()` order, each flattened row-major.
+
+Every function puts the model in eval mode for the duration of the call and restores
+its previous mode afterwards: gradients are those of the model as it predicts, with
+dropout off and BatchNorm using its running statistics. That is also what makes
+`vmap` possible — in train mode BatchNorm would mix the samples of a batch and update
+its running statistics in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+from core.errors import ConfigError, DataError
+from core.models.nets import FeatureModel
+
+InputTransform = Callable[[np.ndarray | torch.Tensor], torch.Tensor]
+"""Maps a batch of raw inputs (e.g. uint8 images as numpy) to a float32 tensor."""
+
+LAST_LAYER = ("head.weight", "head.bias")
+
+
+def default_transform(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """`torch.as_tensor(batch, dtype=float32)`: no scaling. Pass the training transform instead."""
+    return torch.as_tensor(batch, dtype=torch.float32)
+
+
+@contextmanager
+def _eval_mode(model: nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _check_labels(x: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, n_classes: int) -> np.ndarray:
+    labels_np = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    labels_np = labels_np.astype(np.int64, copy=False).reshape(-1)
+    if len(labels_np) != len(x):
+        raise DataError(f"got {len(x)} inputs but {len(labels_np)} labels")
+    if len(labels_np) and (labels_np.min() < 0 or labels_np.max() >= n_classes):
+        raise DataError(f"labels must lie in [0, {n_classes}); found [{labels_np.min()}, {labels_np.max()}]")
+    return labels_np
+
+
+def augment_features(features: np.ndarray, include_bias: bool) -> np.ndarray:
+    """(b, D) → (b, D+1) with a trailing column of ones when `include_bias`, else unchanged (float32)."""
+    features = np.asarray(features, dtype=np.float32)
+    if not include_bias:
+        return features
+    return np.concatenate([features, np.ones((len(features), 1), np.float32)], axis=1)
+
+
+# --------------------------------------------------------------------------- closed form
+
+
+@dataclass
+class LastLayerFactors:
+    """What one forward pass gives: everything the last-layer gradient is made of.
+
+    The gradient of sample i is kron(residual[i], [features[i], 1]) (see the module docstring).
+    """
+
+    features: np.ndarray
+    """(n, D) float32 penultimate features h."""
+    probs: np.ndarray
+    """(n, C) float32 softmax probabilities p."""
+    residual: np.ndarray
+    """(n, C) float32 p − e_y for the given labels: the gradient of the loss w.r.t. the logits."""
+    loss: np.ndarray
+    """(n,) float32 per-sample cross-entropy −log p_y (from log_softmax, so finite)."""
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.residual.shape[1])
+
+    @property
+    def feat_dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def width(self, include_bias: bool = True) -> int:
+        """Length of one flattened gradient: C·(D+1) with the bias, C·D without."""
+        return self.n_classes * (self.feat_dim + int(include_bias))
+
+
+def last_layer_factors(
+    model: FeatureModel,
+    x: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device | None = None,
+    input_transform: InputTransform | None = None,
+) -> LastLayerFactors:
+    """One batched, gradient-free forward pass → `LastLayerFactors` for n samples.
+
+    x: (n, ...) raw inputs; labels: (n,) integer labels in [0, C). `input_transform`
+    maps a slice of x to the float tensor the model expects (use the one training
+    used); default `torch.as_tensor(batch, dtype=float32)`. device: where the model
+    already lives (default: its parameters' device); results come back as numpy.
+    """
+    transform = input_transform or default_transform
+    device = _model_device(model, device)
+    _check_labels(x, labels, model.head.out_features)
+    with _eval_mode(model), torch.no_grad():
+        batches = [model.features(transform(x[start:start + batch_size]).to(device)).float().cpu().numpy()
+                   for start in range(0, len(x), batch_size)]
+    features = np.concatenate(batches) if batches else np.zeros((0, model.head.in_features), np.float32)
+    return head_factors(model.head, features, labels, batch_size=batch_size, device=device)
+
+
+def head_factors(
+    head: nn.Linear,
+    features: np.ndarray,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device | None = None,
+) -> LastLayerFactors:
+    """`LastLayerFactors` from penultimate features already computed (a run's features.npy).
+
+    Only the head runs, O(n·D·C): the backbone's forward pass, the expensive part, is
+    not repeated. features: (n, D) float32.
+    """
+    device = _model_device(head, device)
+    labels_np = _check_labels(features, labels, head.out_features)
+    features = np.asarray(features, dtype=np.float32)
+    probs = np.zeros((len(features), head.out_features), np.float32)
+    loss = np.zeros(len(features), np.float32)
+    with _eval_mode(head), torch.no_grad():
+        for start in range(0, len(features), batch_size):
+            stop = start + batch_size
+            chunk = features[start:stop]  # shared with torch unless read-only (a memory map): then copied
+            inputs = torch.from_numpy(chunk) if chunk.flags.writeable else torch.tensor(chunk)
+            log_probs = F.log_softmax(head(inputs.to(device)).float(), dim=1)
+            targets = torch.as_tensor(labels_np[start:stop], device=device)
+            probs[start:stop] = log_probs.exp().cpu().numpy()
+            loss[start:stop] = (-log_probs.gather(1, targets[:, None])[:, 0]).cpu().numpy()
+    residual = probs.copy()
+    residual[np.arange(len(labels_np)), labels_np] -= 1.0
+    return LastLayerFactors(features=features, probs=probs, residual=residual, loss=loss)
+
+
+def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool = True,
+                           dtype: type = np.float32) -> np.ndarray:
+    """(n, C·D̃) kron(p − e_y, h̃) in `dtype` from stored features h (n, D), probabilities (n, C) and labels (n,).
+
+    For callers that hold a model's outputs rather than the model (influence baselines,
+    attribution on a run directory). Materializes every row: callers keep n·C·D̃ small.
+    """
+    residual = np.asarray(probs).astype(dtype)
+    residual[np.arange(len(labels)), labels] -= 1.0
+    h_aug = augment_features(features, include_bias).astype(dtype, copy=False)
+    return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
+
+
+def closed_form_norms(factors: LastLayerFactors, include_bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(grad_l1, grad_l2), each (n,) float64, of the last-layer gradients, in O(n(C + D)).
+
+    ‖kron(r, h̃)‖₁ = ‖r‖₁‖h̃‖₁ and ‖kron(r, h̃)‖₂ = ‖r‖₂‖h̃‖₂, with h̃ = [h, 1] when
+    `include_bias` (so ‖h̃‖₁ = ‖h‖₁ + 1, ‖h̃‖₂² = ‖h‖₂² + 1). Higher = larger gradient.
+    """
+    residual, features = factors.residual, factors.features
+    extra = float(include_bias)
+    # float64 accumulation straight from the float32 arrays: no float64 copies of (n, D).
+    l1 = np.abs(residual).sum(axis=1, dtype=np.float64) * (np.abs(features).sum(axis=1, dtype=np.float64) + extra)
+    l2 = np.sqrt(np.einsum("ij,ij->i", residual, residual, dtype=np.float64)
+                 * (np.einsum("ij,ij->i", features, features, dtype=np.float64) + extra))
+    return l1, l2
+
+
+def closed_form_gradients(
+    factors: LastLayerFactors, include_bias: bool = True, rows: slice | np.ndarray = slice(None)
+) -> np.ndarray:
+    """(b, width) float32: kron(r, h̃) materialized for the selected rows only.
+
+    Memory is b·C·(D+1) floats, so callers chunk (`iter_closed_form_chunks`).
+    """
+    residual = factors.residual[rows]
+    features = augment_features(factors.features[rows], include_bias)
+    return (residual[:, :, None] * features[:, None, :]).reshape(len(residual), -1)
+
+
+def iter_closed_form_chunks(
+    factors: LastLayerFactors, include_bias: bool = True, chunk_size: int = 1024
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yields (start, (b, width) float32 chunk) for rows start:start+b, b ≤ chunk_size."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    for start in range(0, factors.n_samples, chunk_size):
+        yield start, closed_form_gradients(factors, include_bias, slice(start, start + chunk_size))
+
+
+def head_grads_to_kron(weight_grad: np.ndarray | torch.Tensor, bias_grad: np.ndarray | torch.Tensor | None
+                       ) -> np.ndarray:
+    """Torch's head gradients → the kron layout.
+
+    weight_grad (..., C, D) and bias_grad (..., C) → (..., C·(D+1)) float32; with
+    bias_grad None → (..., C·D) (= weight_grad flattened).
+    """
+    weight = np.asarray(weight_grad.detach().cpu() if isinstance(weight_grad, torch.Tensor) else weight_grad,
+                        dtype=np.float32)
+    lead = weight.shape[:-2]
+    if bias_grad is None:
+        return weight.reshape(*lead, -1)
+    bias = np.asarray(bias_grad.detach().cpu() if isinstance(bias_grad, torch.Tensor) else bias_grad,
+                      dtype=np.float32)
+    if bias.shape != weight.shape[:-1]:
+        raise ValueError(f"bias gradient shape {bias.shape} does not match weight gradient shape {weight.shape}")
+    return np.concatenate([weight, bias[..., None]], axis=-1).reshape(*lead, -1)
+
+
+def flat_head_to_kron(flat: np.ndarray, n_classes: int, feat_dim: int, include_bias: bool = True) -> np.ndarray:
+    """Rows of `func_gradients(model, ..., param_names=["head.weight", "head.bias"])` → kron layout.
+
+    flat (b, C·D + C) = [head.weight.flatten(), head.bias] → (b, C·(D+1)), or (b, C·D)
+    with `include_bias=False` (the bias part is dropped).
+    """
+    flat = np.asarray(flat, dtype=np.float32)
+    expected = n_classes * feat_dim + n_classes
+    if flat.ndim != 2 or flat.shape[1] != expected:
+        raise ValueError(f"expected (b, {expected}) = (b, C·D + C) head gradients, got shape {flat.shape}")
+    weight = flat[:, :n_classes * feat_dim].reshape(-1, n_classes, feat_dim)
+    return head_grads_to_kron(weight, flat[:, n_classes * feat_dim:] if include_bias else None)
+
+
+# --------------------------------------------------------------------------- general parameters
+
+
+def _trainable_names(model: nn.Module) -> list[str]:
+    return [name for name, param in model.named_parameters() if param.requires_grad]
+
+
+def _resolve_prefixes(model: nn.Module, prefixes: list[str]) -> list[str]:
+    """Parameter names (named_parameters order) matching any prefix at a '.' boundary."""
+    trainable = _trainable_names(model)
+    chosen: set[str] = set()
+    for prefix in prefixes:
+        matched = [name for name in trainable if name == prefix or name.startswith(prefix + ".")]
+        if not matched:
+            top_level = sorted(dict.fromkeys(name.split(".")[0] for name in trainable))
+            example = trainable[0].rsplit(".", 1)[0] if trainable else "head"
+            raise ConfigError(
+                f"gradients.layers: no trainable parameter matches {prefix!r}; top-level names: "
+                f"{', '.join(top_level)} (prefixes may go deeper, e.g. {example!r}), or use 'last' / 'all'"
+            )
+        chosen.update(matched)
+    return [name for name in trainable if name in chosen]
+
+
+def select_parameters(model: FeatureModel, spec: str) -> list[str]:
+    """Parse `GradientConfig.layers` into parameter names, in `named_parameters()` order.
+
+    "last" → ["head.weight", "head.bias"]; "all" → every trainable parameter; otherwise
+    comma-separated prefixes matched at '.' boundaries ("backbone.3" matches
+    "backbone.3.weight", not "backbone.30.weight"). An unknown prefix is a ConfigError
+    listing the available top-level names.
+    """
+    spec = spec.strip()
+    if spec == "last":
+        return _resolve_prefixes(model, list(LAST_LAYER))
+    if spec == "all":
+        names = _trainable_names(model)
+        if not names:
+            raise ConfigError("gradients.layers='all' but the model has no trainable parameters")
+        return names
+    prefixes = [part.strip() for part in spec.split(",") if part.strip()]
+    if not prefixes:
+        raise ConfigError("gradients.layers must be 'last', 'all' or comma-separated parameter-name prefixes")
+    return _resolve_prefixes(model, prefixes)
+
+
+def _resolve_names(model: nn.Module, param_names: list[str] | None) -> list[str]:
+    if param_names is None:
+        return select_parameters(model, "all")
+    return _resolve_prefixes(model, list(param_names))
+
+
+def func_gradients(
+    model: FeatureModel,
+    x: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    param_names: list[str] | None = None,
+    chunk_size: int = 256,
+    device: str | torch.device | None = None,
+    input_transform: InputTransform | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yields (start, (b, P) float32) per-sample gradients of each sample's own cross-entropy.
+
+    param_names: parameter names or prefixes (None = all trainable parameters); the
+    columns concatenate the matching parameters in `model.named_parameters()` order,
+    each flattened row-major, so P = their total size. Computed with
+    `vmap(grad(loss))` over `torch.func.functional_call`, `chunk_size` samples at a
+    time (memory ~ chunk_size · (P + one sample's activations)). The model is in eval
+    mode while the generator runs (BatchNorm uses running statistics, which is what
+    lets vmap treat samples independently).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    transform = input_transform or default_transform
+    device = _model_device(model, device)
+    names = _resolve_names(model, param_names)
+    labels_np = _check_labels(x, labels, model.head.out_features)
+    selected = set(names)
+
+    def sample_loss(params: dict[str, torch.Tensor], constants: dict[str, torch.Tensor],
+                    sample: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, {**constants, **params}, (sample.unsqueeze(0),))
+        return F.cross_entropy(logits.float(), target.unsqueeze(0))
+
+    per_sample_grad = vmap(grad(sample_loss), in_dims=(None, None, 0, 0))
+    with _eval_mode(model):
+        params = {name: p.detach() for name, p in model.named_parameters() if name in selected}
+        constants = {name: p.detach() for name, p in model.named_parameters() if name not in selected}
+        constants.update({name: b.detach() for name, b in model.named_buffers()})
+        for start in range(0, len(x), chunk_size):
+            batch = transform(x[start:start + chunk_size]).to(device)
+            targets = torch.as_tensor(labels_np[start:start + chunk_size], device=device)
+            grads = per_sample_grad(params, constants, batch, targets)
+            flat = torch.cat([grads[name].reshape(len(batch), -1) for name in names], dim=1)
+            yield start, flat.float().cpu().numpy()
+
+
+def loop_gradients(
+    model: FeatureModel,
+    x: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    param_names: list[str] | None = None,
+    *,
+    device: str | torch.device | None = None,
+    input_transform: InputTransform | None = None,
+) -> np.ndarray:
+    """(n, P) float32 per-sample gradients from a batch-size-1 autograd loop: the slow reference.
+
+    Same columns and eval-mode semantics as `func_gradients`; one forward and backward
+    pass per sample, as in the paper's reference code. For tests and benchmarks.
+    """
+    transform = input_transform or default_transform
+    device = _model_device(model, device)
+    names = _resolve_names(model, param_names)
+    labels_np = _check_labels(x, labels, model.head.out_features)
+    named = dict(model.named_parameters())
+    params = [named[name] for name in names]
+    rows = []
+    with _eval_mode(model):
+        for i in range(len(x)):
+            sample = transform(x[i:i + 1]).to(device)
+            target = torch.as_tensor(labels_np[i:i + 1], device=device)
+            loss = F.cross_entropy(model(sample).float(), target)
+            grads = torch.autograd.grad(loss, params)
+            rows.append(torch.cat([g.reshape(-1) for g in grads]).float().cpu().numpy())
+    total = sum(p.numel() for p in params)
+    return np.stack(rows) if rows else np.zeros((0, total), np.float32)

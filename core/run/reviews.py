@@ -1,0 +1,291 @@
+"""Reviewer decisions on flagged samples, stored in SQLite inside the run directory.
+
+A run directory's `reviews.sqlite` holds one append-only table, `reviews`: every action a
+reviewer takes is one row (who, when, which sample, what), so the history is an audit
+log and the *current* decision on a sample is its latest row. Actions:
+
+- `mislabeled`: the given label is wrong and the sample should leave the training set;
+- `relabel`: the given label is wrong and `new_label` (a class index) is the right one;
+- `keep`: a false alarm, the sample stays as it is;
+- `clear`: withdraw the previous decision (the sample counts as unreviewed again).
+
+Concurrency: the database runs in WAL mode with a busy timeout, and every call that
+writes is one `BEGIN IMMEDIATE` transaction (a bulk action over many samples included),
+so two browser tabs or two processes reviewing the same run at once lose nothing and
+never see a half-applied bulk action.
+
+`edits()` turns the current decisions into `core.pipeline.retrain.ReviewEdits` (mislabeled ->
+removed, relabel -> relabelled) for "retrain with my reviews applied"; `cleaned_manifest`
+and `write_new_file` export them without ever overwriting an existing file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from contextlib import closing, contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from core.run import schema
+from core.errors import ConfigError, RunDirError
+
+if TYPE_CHECKING:
+    from core.pipeline.retrain import ReviewEdits
+
+REVIEWS = "reviews.sqlite"
+"""File name of the review store inside a run directory."""
+
+MISLABELED, RELABEL, KEEP, CLEAR = "mislabeled", "relabel", "keep", "clear"
+ACTIONS = (MISLABELED, RELABEL, KEEP, CLEAR)
+DECISIONS = (MISLABELED, RELABEL, KEEP)
+"""Actions that leave a decision in place (`clear` removes one)."""
+
+# Columns of the reviews table and of every frame this module returns.
+REVIEW_ID, ACTION, NEW_LABEL = "review_id", "action", "new_label"
+REVIEWER, CREATED, DETECTOR = "reviewer", "created", "detector"
+REVIEW_COLUMNS = (REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, REVIEWER, CREATED, DETECTOR)
+
+BUSY_TIMEOUT_MS = 30_000
+
+_CREATE = f"""
+CREATE TABLE IF NOT EXISTS reviews (
+    {REVIEW_ID} INTEGER PRIMARY KEY AUTOINCREMENT,
+    {schema.SAMPLE_ID} INTEGER NOT NULL,
+    {ACTION} TEXT NOT NULL CHECK ({ACTION} IN ({", ".join(repr(a) for a in ACTIONS)})),
+    {NEW_LABEL} INTEGER,
+    {REVIEWER} TEXT NOT NULL,
+    {CREATED} TEXT NOT NULL,
+    {DETECTOR} TEXT
+);
+CREATE INDEX IF NOT EXISTS reviews_by_sample ON reviews ({schema.SAMPLE_ID}, {REVIEW_ID});
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ReviewStore:
+    """The review log of one run directory (`<run>/reviews.sqlite`, created on first use).
+
+    Cheap to construct: every method opens its own short-lived connection, so one store
+    can be shared by threads, and separate processes can each hold their own.
+    """
+
+    def __init__(self, run_path: str | os.PathLike, n_samples: int | None = None,
+                 n_classes: int | None = None) -> None:
+        self.path = Path(run_path) / REVIEWS
+        self.n_samples = n_samples
+        """When given, sample ids are checked to lie in [0, n_samples)."""
+        self.n_classes = n_classes
+        """When given, relabel targets are checked to lie in [0, n_classes)."""
+
+    @contextmanager
+    def _connect(self):
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"run directory {self.path.parent} does not exist")
+        try:
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            with closing(connection):
+                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self._retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
+                connection.execute("PRAGMA synchronous = NORMAL")
+                self._retry(lambda: connection.executescript(_CREATE))
+                yield connection
+        except sqlite3.DatabaseError as exc:  # corrupted file, read-only directory, full disk
+            raise RunDirError(f"{self.path} cannot be used ({exc}); check the file and the directory's "
+                              "permissions, or move the file away to start a new review log") from exc
+
+    @staticmethod
+    def _retry(statement, attempts: int = 50):
+        """Run a statement that SQLite may refuse with 'database is locked' while another
+        connection switches the journal mode or creates the schema (busy_timeout does not
+        cover those)."""
+        for attempt in range(attempts):
+            try:
+                return statement()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+
+    def journal_mode(self) -> str:
+        with self._connect() as connection:
+            return connection.execute("PRAGMA journal_mode").fetchone()[0].lower()
+
+    # -- writing ------------------------------------------------------------------------
+    def record(self, sample_ids: Iterable[int], action: str, reviewer: str, *, new_label: int | None = None,
+               detector: str | None = None) -> int:
+        """Record one action on every sample in `sample_ids` in a single transaction.
+
+        Returns the number of rows written. `new_label` is required for (and only for)
+        `relabel`; `reviewer` must be a non-empty name.
+        """
+        ids = [int(i) for i in sample_ids]
+        self._check(ids, action, reviewer, new_label)
+        if not ids:
+            return 0
+        created = _now()
+        label = int(new_label) if action == RELABEL else None
+        rows = [(sample_id, action, label, reviewer.strip(), created, detector) for sample_id in ids]
+        with self._connect() as connection:
+            self._retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+            try:
+                connection.executemany(
+                    f"INSERT INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
+                    f"{DETECTOR}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def _check(self, ids: list[int], action: str, reviewer: str, new_label: int | None) -> None:
+        if action not in ACTIONS:
+            raise ConfigError(f"unknown review action {action!r}; valid actions: {', '.join(ACTIONS)}")
+        if not reviewer or not reviewer.strip():
+            raise ConfigError("a review needs the reviewer's name")
+        if action == RELABEL:
+            if new_label is None:
+                raise ConfigError("a relabel review needs the new label")
+            if new_label < 0 or (self.n_classes is not None and new_label >= self.n_classes):
+                raise ConfigError(f"new label {new_label} is not a class index in [0, {self.n_classes})")
+        elif new_label is not None:
+            raise ConfigError(f"only a relabel review takes a new label, not {action!r}")
+        if self.n_samples is not None:
+            bad = [i for i in ids if not 0 <= i < self.n_samples]
+            if bad:
+                raise ConfigError(f"sample id(s) {bad[:5]} outside [0, {self.n_samples})")
+
+    # -- reading ------------------------------------------------------------------------
+    def history(self) -> pd.DataFrame:
+        """Every review row, oldest first (columns REVIEW_COLUMNS)."""
+        if not self.path.exists():
+            return _empty()
+        with self._connect() as connection:
+            frame = pd.read_sql_query(f"SELECT {', '.join(REVIEW_COLUMNS)} FROM reviews ORDER BY {REVIEW_ID}",
+                                      connection)
+        return _typed(frame)
+
+    def decisions(self) -> pd.DataFrame:
+        """The current decision per reviewed sample: its latest row, `clear`ed samples dropped.
+
+        Indexed by nothing; one row per sample_id, sorted by sample_id.
+        """
+        if not self.path.exists():
+            return _empty()
+        with self._connect() as connection:
+            frame = pd.read_sql_query(
+                f"SELECT {', '.join(REVIEW_COLUMNS)} FROM reviews WHERE {REVIEW_ID} IN "
+                f"(SELECT MAX({REVIEW_ID}) FROM reviews GROUP BY {schema.SAMPLE_ID}) "
+                f"AND {ACTION} != '{CLEAR}' ORDER BY {schema.SAMPLE_ID}", connection)
+        return _typed(frame)
+
+    def edits(self) -> ReviewEdits:
+        """The current decisions as retraining edits: mislabeled -> removed, relabel -> relabelled."""
+        return edits_from_decisions(self.decisions())
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self._connect() as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
+
+
+def _empty() -> pd.DataFrame:
+    return _typed(pd.DataFrame({column: [] for column in REVIEW_COLUMNS}))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({REVIEW_ID: "int64", schema.SAMPLE_ID: "int64", ACTION: "object", NEW_LABEL: "Int64",
+                         REVIEWER: "object", CREATED: "object", DETECTOR: "object"})
+
+
+def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:
+    """ReviewEdits from a `decisions()` frame."""
+    from core.pipeline.retrain import ReviewEdits  # imported late: core.pipeline.retrain pulls in torch
+
+    actions = decisions[ACTION].to_numpy()
+    ids = decisions[schema.SAMPLE_ID].to_numpy()
+    relabel = actions == RELABEL
+    return ReviewEdits(
+        removed={int(i) for i in ids[actions == MISLABELED]},
+        relabelled={int(i): int(label) for i, label in zip(ids[relabel],
+                                                             decisions[NEW_LABEL].to_numpy()[relabel])},
+    )
+
+
+def decision_per_sample(decisions: pd.DataFrame, n_samples: int) -> np.ndarray:
+    """(n_samples,) object array: each sample's current action, '' when unreviewed."""
+    out = np.full(n_samples, "", dtype=object)
+    out[decisions[schema.SAMPLE_ID].to_numpy()] = decisions[ACTION].to_numpy()
+    return out
+
+
+def history_csv(history: pd.DataFrame, class_names: list[str]) -> bytes:
+    """The review log as CSV, with the relabel target's class name alongside its index."""
+    frame = history.copy()
+    names = np.asarray(class_names, dtype=object)
+    label = frame[NEW_LABEL]
+    frame["new_label_name"] = np.where(label.notna(), names[label.fillna(0).to_numpy(dtype=np.int64)], "")
+    return frame.to_csv(index=False).encode()
+
+
+def cleaned_manifest(samples: pd.DataFrame, decisions: pd.DataFrame, class_names: list[str],
+                     dataset_path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The training set after the reviews: confirmed-mislabeled rows removed, relabels applied.
+
+    Columns: `sample_id`, `source`, `label` (class name after review), `original_label`
+    (the given label's class name), `review` (the decision, '' when unreviewed), and, when
+    the run's dataset is a path whose samples are files (an image folder or a manifest with
+    a path column), `path`: the absolute file path, so the result is a manifest `gradsift
+    analyze --dataset cleaned.csv` reads (tabular features are not repeated here).
+    """
+    n = len(samples)
+    names = np.asarray(class_names, dtype=object)
+    sample_ids = samples[schema.SAMPLE_ID].to_numpy()
+    labels = samples[schema.GIVEN_LABEL].to_numpy().astype(np.int64).copy()
+    action = decision_per_sample(decisions, n)
+    relabel = decisions[decisions[ACTION] == RELABEL]
+    labels[relabel[schema.SAMPLE_ID].to_numpy()] = relabel[NEW_LABEL].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame({
+        schema.SAMPLE_ID: sample_ids,
+        schema.SOURCE: samples[schema.SOURCE].astype(str).to_numpy(),
+        "label": names[labels],
+        "original_label": names[samples[schema.GIVEN_LABEL].to_numpy()],
+        "review": action,
+    })
+    if dataset_path is not None and Path(dataset_path).exists():
+        root = Path(dataset_path).resolve()
+        base = root if root.is_dir() else root.parent
+        sources = frame[schema.SOURCE]
+        if not sources.str.startswith("row ").any():
+            frame.insert(1, "path", [str(base / s) for s in sources])
+    return frame[action != MISLABELED].reset_index(drop=True)
+
+
+def write_new_file(directory: str | os.PathLike, stem: str, suffix: str, payload: bytes) -> Path:
+    """Write `payload` to `<directory>/<stem><suffix>`, or `<stem>-2<suffix>`, `-3`, ... : the
+    first name that does not exist yet. Creation is exclusive (O_EXCL), so an existing
+    file is never overwritten, even by two writers racing for the same name."""
+    directory = Path(directory)
+    for attempt in range(1, 10_000):
+        path = directory / (f"{stem}{suffix}" if attempt == 1 else f"{stem}-{attempt}{suffix}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return path
+    raise ConfigError(f"could not find a free file name for {stem}{suffix} in {directory}")

@@ -1,0 +1,264 @@
+"""Reading and writing a run directory safely.
+
+Every file is written atomically: to a temporary file in the same directory, flushed
+and fsynced, then renamed over the target. A process killed at any moment therefore
+leaves each file either in its previous complete state or absent, never half
+written. Stage completion is recorded in the manifest only after the stage's files
+are in place, so a rerun redoes exactly the stages that did not finish.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from core.run import schema
+from core.config import RunConfig
+from core.errors import ConfigError, RunDirError
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file via temp + fsync + rename in the target's directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class AtomicNpyWriter:
+    """Fill a large .npy chunk by chunk through a memory map, then rename it into place.
+
+    Used for the gradient matrix so it never has to exist in RAM at once; until
+    `commit()` the target path keeps its previous state.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype=np.float32) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.array = np.lib.format.open_memmap(self.tmp_name, mode="w+", dtype=dtype, shape=shape)
+
+    def commit(self) -> None:
+        self.array.flush()
+        del self.array
+        with open(self.tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.tmp_name, self.path)
+
+    def abort(self) -> None:
+        if os.path.exists(self.tmp_name):
+            os.unlink(self.tmp_name)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=False, default=_json_default).encode()))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    def write(handle: IO[bytes]) -> None:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        handle.write(buffer.getvalue())
+
+    atomic_write(path, write)
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def package_versions() -> dict[str, str]:
+    names = ["gradsift", "torch", "torchvision", "numpy", "scikit-learn", "pandas", "pyarrow", "umap-learn",
+             "cleanlab"]
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """A run directory: paths, the manifest, and validated table access."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def exists(self) -> bool:
+        return self.file(schema.MANIFEST).exists()
+
+    # -- manifest -----------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any]:
+        path = self.file(schema.MANIFEST)
+        if not self.path.exists():
+            raise RunDirError(f"run directory {self.path} does not exist")
+        if not path.exists():
+            raise RunDirError(f"{self.path} is not a gradsift run directory: {schema.MANIFEST} is missing")
+        try:
+            manifest = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{path} is corrupted ({exc}); delete the run directory and rerun") from exc
+        version = manifest.get("schema_version")
+        if version != schema.SCHEMA_VERSION:
+            raise RunDirError(
+                f"{path} was written with run-directory schema {version!r}; this gradsift reads schema "
+                f"{schema.SCHEMA_VERSION}. Re-run `gradsift analyze` into a new directory."
+            )
+        return manifest
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json(self.file(schema.MANIFEST), manifest)
+
+    def config(self) -> RunConfig:
+        try:
+            return RunConfig.from_dict(self.read_manifest()["config"])
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise RunDirError(f"{self.file(schema.MANIFEST)} holds an invalid config: {exc}") from exc
+
+    def start(self, config: RunConfig, overwrite: bool = False) -> dict[str, Any]:
+        """Open for (re)analysis: a new manifest, or the existing one when the config matches.
+
+        A directory written under a different config is refused, naming the differing
+        fields, unless `overwrite` (then its stages are invalidated, files kept until replaced).
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"--out {self.path} exists and is not a directory")
+        if self.path.exists() and any(self.path.iterdir()) and not self.exists():
+            raise RunDirError(f"--out {self.path} is a non-empty directory that is not a gradsift run; "
+                              "choose an empty or new directory")
+        fingerprint = config.fingerprint()
+        if self.exists():
+            for leftover in self.path.glob(".*.tmp"):
+                leftover.unlink()  # a write interrupted before its rename: never part of the run
+            manifest = self.read_manifest()
+            if manifest.get("config_fingerprint") == fingerprint:
+                return manifest
+            if not overwrite:
+                differences = config_differences(manifest.get("config", {}), config.to_dict())
+                raise RunDirError(
+                    f"{self.path} holds a run made with another config ({'; '.join(differences) or 'unknown'}); "
+                    "use a new --out directory, or --overwrite to replace it"
+                )
+            self._set_aside_previous_run()
+        manifest = {
+            "schema_version": schema.SCHEMA_VERSION,
+            "created": now_iso(),
+            "config": config.to_dict(),
+            "config_fingerprint": fingerprint,
+            "packages": package_versions(),
+            "stages": {},
+        }
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_manifest(manifest)
+        return manifest
+
+    def _set_aside_previous_run(self) -> Path:
+        """Move every file of the previous run into replaced-<time>/ instead of deleting it."""
+        backup = self.path / f"replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
+        backup.mkdir()
+        for entry in self.path.iterdir():
+            if entry != backup and not entry.name.startswith("replaced-"):
+                os.replace(entry, backup / entry.name)
+        return backup
+
+    def stage_done(self, manifest: dict[str, Any], stage: str, files: tuple[str, ...]) -> bool:
+        record = manifest.get("stages", {}).get(stage)
+        return bool(record and record.get("complete") and all(self.file(f).exists() for f in files))
+
+    def finish_stage(self, manifest: dict[str, Any], stage: str, seconds: float, **facts: Any) -> None:
+        manifest.setdefault("stages", {})[stage] = {"complete": True, "seconds": round(seconds, 3), **facts}
+        self.write_manifest(manifest)
+
+    # -- tables and arrays ----------------------------------------------------------
+    def _load(self, name: str, loader: Callable[[Path], Any]) -> Any:
+        """Load a run file, turning absence and damage into RunDirErrors that say what to do."""
+        path = self.file(name)
+        if not path.exists():
+            raise RunDirError(f"{path} is missing; rerun `gradsift analyze` on this directory to finish it")
+        try:
+            return loader(path)
+        except Exception as exc:  # pyarrow and numpy raise many types for damaged files
+            raise RunDirError(f"{path} is corrupted or truncated ({type(exc).__name__}: {exc}); "
+                              "delete it and rerun `gradsift analyze` to recompute it") from exc
+
+    def read_parquet(self, name: str) -> pd.DataFrame:
+        return self._load(name, pd.read_parquet)
+
+    def read_npy(self, name: str, mmap: bool = False) -> np.ndarray:
+        return self._load(name, lambda path: np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None))
+
+    def read_npz(self, name: str) -> dict[str, np.ndarray]:
+        def load(path: Path) -> dict[str, np.ndarray]:
+            with np.load(path, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+
+        return self._load(name, load)
+
+    def read_samples(self) -> pd.DataFrame:
+        """samples.parquet, checked against the schema."""
+        self.read_manifest()
+        frame = self.read_parquet(schema.SAMPLES)
+        missing = [c for c in schema.REQUIRED_SAMPLE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise RunDirError(f"{self.file(schema.SAMPLES)} lacks column(s) {', '.join(missing)}; "
+                              "it was not written by this gradsift version")
+        return frame
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Human-readable 'field: old -> new' lines for two config dicts."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            lines.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return lines
