@@ -25,10 +25,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.run import schema  # noqa: E402
-from core.run.rundir import RunDir, now_iso, package_versions, write_json, write_npy, write_parquet  # noqa: E402
 from core.config import DataConfig, EmbedConfig, RunConfig  # noqa: E402
+from core.run import schema  # noqa: E402
+from core.run.io import now_iso, write_json, write_npy, write_parquet
 from core.run.reviews import KEEP, MISLABELED, RELABEL, ReviewStore  # noqa: E402
+from core.run.rundir import RunDir  # noqa: E402
+from core.versions import package_versions
 
 PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail")
 N_CLASSES = 10

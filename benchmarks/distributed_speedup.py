@@ -31,11 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from core.bench.common import load_average, synthetic_features
+from core.config import (
+    BaselineConfig,
+    DataConfig,
+    EmbedConfig,
+    GradientConfig,
+    RunConfig,
+    TrainConfig,
+)
+from core.pipeline.dask_cluster import open_client
+from core.pipeline.runner import STAGES, Reporter, analyze
 from core.run import schema
 from core.run.rundir import RunDir
-from core.config import BaselineConfig, DataConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
-from core.pipeline.executors import open_client
-from core.pipeline.runner import STAGES, Reporter, analyze
 
 TIMED_STAGES = ("gradients", "scores")
 STAGE_AFTER = STAGES[STAGES.index(TIMED_STAGES[-1]) + 1]

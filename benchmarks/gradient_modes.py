@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from core.config import DataConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
-from core.pipeline.runner import analyze
 from core.evaluate.report import detection_table
+from core.pipeline.runner import analyze
 
 MODES = {
     "in_sample, fit to noise (100 epochs, no early stop)": (GradientConfig(mode="in_sample"),

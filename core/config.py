@@ -1,9 +1,18 @@
 """What a run is: one dataclass per concern, validated on construction.
 
 The same `RunConfig` object flows unchanged from the CLI through the pipeline into
-the run directory's `manifest.json`, and from there to the dashboard. Every field
-that changes a result is part of `RunConfig.fingerprint()`, so a run directory
-written under one configuration is never silently reused for another.
+the run directory's `manifest.json`, and from there to the dashboard. Every field is
+declared once with `setting(default, help)`: the help text written there is the one the
+CLI shows (core.cli.options builds the options from these fields), and names that pick
+a registered thing (a model, a detector, ...) are validated against that family's
+registry, so allowed values are never copied here.
+
+Every field that can change a result is part of `RunConfig.fingerprint()`, so a run
+directory written under one configuration is never silently reused for another.
+Settings that only decide *how* the work is executed are marked `fingerprint=False`:
+`gradients.chunk_size` (rows per chunk bounds memory; a chunk's numbers are the same
+whatever the chunk size, except torch.func's float rounding when a batch size changes
+which BLAS kernel runs, at the 1e-7 level, below every score's resolution).
 """
 
 from __future__ import annotations
@@ -14,7 +23,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.detect.registry import DETECTORS
 from core.errors import ConfigError
+from core.evaluate.registry import EMBEDDERS
+from core.gradients.registry import GRADIENT_MODES, PROJECTIONS
+from core.influence.registry import INFLUENCE_METHODS, LABEL_QUALITY_METHODS
+from core.models.registry import MODELS, OPTIMIZERS
+
+
+def setting(default: Any, help: str, *, fingerprint: bool = True) -> Any:
+    """A config field with its help text (shown by the CLI) and whether it enters the fingerprint."""
+    return field(default=default, metadata={"help": help, "fingerprint": fingerprint})
+
+
+def help_of(section: type, name: str) -> str:
+    """The help text of field `name` of a config section class."""
+    return next(f.metadata["help"] for f in dataclasses.fields(section) if f.name == name)
 
 
 def _check_fraction(name: str, value: float, *, low_open: bool = True, high_open: bool = True) -> None:
@@ -26,24 +50,29 @@ def _check_fraction(name: str, value: float, *, low_open: bool = True, high_open
         raise ConfigError(f"{name} must be in {lo}, {hi}, got {value!r}")
 
 
+def _check_at_least(name: str, value: float, low: float) -> None:
+    if not value >= low:
+        raise ConfigError(f"{name} must be >= {low}, got {value!r}")
+
+
 @dataclass
 class DataConfig:
     """Which data to analyze and how the evaluation split and injected noise are made."""
 
-    dataset: str = "digits"
-    """Registered dataset name (`gradsift datasets`) or a path: image folder, .csv/.parquet manifest, .npz."""
-    data_dir: str | None = None
-    """Directory holding downloaded files for sources that need them (cifar10n, cifar100n)."""
-    label_set: str | None = None
-    """Which label set a multi-label-set source uses (CIFAR-N: aggregate, random1..3, worst, noisy100)."""
-    noise: str | None = None
-    """Injected label noise model (symmetric, pairflip, human); None = the source's default."""
-    noise_rate: float | None = None
-    """Fraction of training labels to corrupt; None = the source's default (0 for user data)."""
-    test_fraction: float = 0.2
-    """Share of samples carved out (stratified, seeded) as the test split when the source has none."""
-    image_size: int | None = None
-    """Side length every image is resized to; None keeps the size (mixed sizes: the most common one)."""
+    dataset: str = setting("digits", "Dataset name (see `gradsift datasets`) or a path: image folder, "
+                                     ".csv/.parquet manifest, .npz.")
+    data_dir: str | None = setting(None, "Directory with downloaded files for sources that need them "
+                                         "(cifar10n, cifar100n).")
+    label_set: str | None = setting(None, "Label set of a multi-label-set source (CIFAR-N: aggregate, "
+                                          "random1..3, worst, noisy100).")
+    noise: str | None = setting(None, "Injected label-noise model: symmetric, pairflip, human "
+                                      "(default: the source's own); checked when the data loads.")
+    noise_rate: float | None = setting(None, "Fraction of training labels to corrupt (default: the source's "
+                                             "own; 0 for user data).")
+    test_fraction: float = setting(0.2, "Share of samples carved out (stratified, seeded) as the test split "
+                                        "when the source has none.")
+    image_size: int | None = setting(None, "Side length every image is resized to (default: keep; mixed sizes: "
+                                           "the most common one).")
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -59,101 +88,92 @@ class DataConfig:
 class TrainConfig:
     """The ERM recipe; retraining after pruning reuses it unchanged."""
 
-    model: str = "auto"
-    """Registered model name (`gradsift models`); auto = the dataset's default."""
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    optimizer: str = "adam"
-    """adam or sgd (sgd uses momentum 0.9, as in the paper's CIFAR recipe)."""
-    val_fraction: float = 0.1
-    """Share of the training samples held out for early stopping (0 disables early stopping)."""
-    patience: int = 5
-    """Epochs without validation-loss improvement before stopping."""
-    pretrained: bool = True
-    """Use pretrained backbone weights when they are already on this machine (ResNets)."""
-    device: str = "auto"
-    """auto (cuda, then mps, then cpu), or an explicit torch device string."""
+    model: str = setting("auto", "Model name (see `gradsift models`); auto picks the dataset's default.")
+    epochs: int = setting(40, "Maximum training epochs (early stopping may end sooner).")
+    batch_size: int = setting(64, "Training batch size.")
+    lr: float = setting(1e-3, "Learning rate.")
+    weight_decay: float = setting(1e-4, "L2 weight decay of the optimizer (and of the linear-probe refit).")
+    optimizer: str = setting("adam", "Optimizer: adam or sgd.")
+    momentum: float = setting(0.9, "SGD momentum (the paper's CIFAR recipe: 0.9); unused by adam.")
+    val_fraction: float = setting(0.1, "Share of the training samples held out for early stopping "
+                                       "(0 disables early stopping).")
+    patience: int = setting(5, "Epochs without validation-loss improvement before stopping.")
+    pretrained: bool = setting(True, "Use pretrained backbone weights when they are on this machine (ResNets).")
+    probe_max_iter: int = setting(200, "L-BFGS iterations of the linear-probe head refit (probe retraining).")
+    device: str = setting("auto", "auto (cuda, then mps, then cpu), or a torch device: cpu, cuda, mps.")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
+        if self.model != "auto":
+            MODELS.check(self.model, "train.model")
+        OPTIMIZERS.check(self.optimizer, "train.optimizer")
+        _check_at_least("train.epochs", self.epochs, 1)
+        _check_at_least("train.batch_size", self.batch_size, 1)
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        _check_at_least("train.weight_decay", self.weight_decay, 0)
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"train.momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.val_fraction < 0.5:
             raise ConfigError(f"train.val_fraction must be in [0, 0.5), got {self.val_fraction}")
-        if self.patience < 1:
-            raise ConfigError(f"train.patience must be >= 1, got {self.patience}")
-
-
-GRADIENT_MODES = ("cross_fit", "in_sample")
+        _check_at_least("train.patience", self.patience, 1)
+        _check_at_least("train.probe_max_iter", self.probe_max_iter, 1)
 
 
 @dataclass
 class GradientConfig:
     """Which per-sample gradients are computed, from which model, and how they are compressed."""
 
-    mode: str = "in_sample"
-    """in_sample: from the one model trained (with early stopping) on everything, the paper's
-    setting and the best on digits (docs/gradient-modes.md); cross_fit: each sample's gradient
-    comes from a model trained on the other folds."""
-    folds: int = 5
-    layers: str = "last"
-    """last (closed form), all (every parameter, torch.func), or comma-separated parameter-name prefixes."""
-    include_bias: bool = True
-    """Include the last layer's bias gradient (p - e_y); the reference code uses the weight only."""
-    projection: str = "auto"
-    """auto (project only when wider than projection_dim), none, sparse (sparse JL) or kronecker (last layer)."""
-    projection_dim: int = 1024
-    """Output width when projecting; 1024 is the smallest width within 0.005 AUROC of the best in
-    docs/benchmarks.md (projection quality)."""
-    chunk_size: int = 1024
-    """Samples per chunk when computing and projecting gradients: bounds memory."""
+    mode: str = setting("in_sample", "Which model's gradients: in_sample (the one early-stopped model) or "
+                                     "cross_fit (K folds, out-of-sample gradients); docs/gradient-modes.md.")
+    folds: int = setting(5, "Folds for cross-fitted gradients.")
+    layers: str = setting("last", "last (closed form), all (every parameter, torch.func), or comma-separated "
+                                  "parameter-name prefixes.")
+    include_bias: bool = setting(True, "Include the last layer's bias gradient p - e_y (the reference code "
+                                       "uses the weight only).")
+    projection: str = setting("auto", "auto (project only when wider than projection_dim), none, sparse "
+                                      "(sparse JL) or kronecker (last layer).")
+    projection_dim: int = setting(1024, "Width gradients are projected to when wider: the smallest width "
+                                        "within 0.005 AUROC of the best (docs/benchmarks.md).")
+    chunk_size: int = setting(1024, "Samples per chunk when computing and projecting gradients: bounds memory.",
+                              fingerprint=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in GRADIENT_MODES:
-            raise ConfigError(f"gradients.mode must be one of {', '.join(GRADIENT_MODES)}; got {self.mode!r}")
-        if self.folds < 2:
-            raise ConfigError(f"gradients.folds must be >= 2, got {self.folds}")
-        if self.projection not in ("auto", "none", "sparse", "kronecker"):
-            raise ConfigError(
-                f"gradients.projection must be auto, none, sparse or kronecker; got {self.projection!r}"
-            )
-        if self.projection_dim < 2:
-            raise ConfigError(f"gradients.projection_dim must be >= 2, got {self.projection_dim}")
-        if self.chunk_size < 1:
-            raise ConfigError(f"gradients.chunk_size must be >= 1, got {self.chunk_size}")
+        GRADIENT_MODES.check(self.mode, "gradients.mode")
+        _check_at_least("gradients.folds", self.folds, 2)
+        if self.projection != "auto":
+            PROJECTIONS.check(self.projection, "gradients.projection")
+        _check_at_least("gradients.projection_dim", self.projection_dim, 2)
+        _check_at_least("gradients.chunk_size", self.chunk_size, 1)
 
 
 @dataclass
 class DetectConfig:
     """Outlier detectors run on the gradients and the budget that turns scores into flags."""
 
-    detectors: tuple[str, ...] = ("iforest", "l1", "l2")
-    primary: str = "iforest"
-    """Detector whose flags fill `is_flagged`; must be one of `detectors`."""
-    budget: float = 0.05
-    """Fraction k of training samples flagged (exactly round(k * n))."""
-    iforest_trees: int = 100
+    detectors: tuple[str, ...] = setting(("iforest", "l1", "l2"), "Detector(s) to run (see `gradsift detectors`).")
+    primary: str = setting("iforest", "Detector whose flags fill is_flagged; one of the detectors run.")
+    budget: float = setting(0.05, "Fraction k of training samples flagged (exactly round(k * n), halves up).")
+    iforest_trees: int = setting(100, "Trees of the Isolation Forest.")
+    lof_neighbors: int = setting(20, "Neighbours of the Local Outlier Factor detector (capped at n - 1).")
+    ocsvm_nu: float = setting(0.05, "nu of the one-class SVM detector: an upper bound on the outlier share.")
+    max_fit_samples: int = setting(50_000, "Fitted detectors fit on at most this many rows per fold group "
+                                           "(a seeded subsample above it); every row up to it.")
 
     def __post_init__(self) -> None:
         self.detectors = tuple(dict.fromkeys(self.detectors))
         if not self.detectors:
             raise ConfigError("detect.detectors must name at least one detector")
+        for name in self.detectors:
+            DETECTORS.check(name, "detect.detectors")
         if self.primary not in self.detectors:
             raise ConfigError(
                 f"detect.primary {self.primary!r} must be one of the detectors run: {', '.join(self.detectors)}"
             )
         _check_fraction("detect.budget", self.budget)
-        if self.iforest_trees < 1:
-            raise ConfigError(f"detect.iforest_trees must be >= 1, got {self.iforest_trees}")
+        _check_at_least("detect.iforest_trees", self.iforest_trees, 1)
+        _check_at_least("detect.lof_neighbors", self.lof_neighbors, 1)
+        _check_fraction("detect.ocsvm_nu", self.ocsvm_nu, high_open=False)
+        _check_at_least("detect.max_fit_samples", self.max_fit_samples, 2)
 
 
 INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_datainf")
@@ -166,37 +186,59 @@ LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_we
 class BaselineConfig:
     """Influence-function and label-quality scores computed next to the detectors, for comparison."""
 
-    enabled: bool = True
-    influence: tuple[str, ...] = INFLUENCE_DEFAULTS
-    """Influence methods (core.influence.methods), on the analyzed model's last-layer gradients."""
-    label_quality: tuple[str, ...] = LABEL_QUALITY_DEFAULTS
-    """cleanlab label-quality methods, on out-of-fold predicted probabilities."""
-    folds: int = 5
-    """Folds for the out-of-fold probabilities cleanlab needs (reused from cross_fit gradients)."""
-    max_gradient_values: int = 50_000_000
-    """Influence baselines are skipped (with a note) when n_train x width exceeds this."""
+    enabled: bool = setting(True, "Also compute influence and label-quality baseline scores.")
+    influence: tuple[str, ...] = setting(INFLUENCE_DEFAULTS, "Influence methods, on the analyzed model's "
+                                                             "last-layer gradients.")
+    label_quality: tuple[str, ...] = setting(LABEL_QUALITY_DEFAULTS, "cleanlab label-quality methods, on "
+                                                                     "out-of-fold predicted probabilities.")
+    folds: int = setting(5, "Folds for the out-of-fold probabilities cleanlab needs (reused from cross-fitted "
+                            "gradients).")
+    lissa_iterations: int = setting(1000, "LiSSA iterations (lissa, self_lissa).")
+    lissa_damping: float = setting(0.01, "LiSSA damping, as a fraction of its scale (1.1 x the top Hessian "
+                                         "eigenvalue).")
+    datainf_lambda_factor: float = setting(0.1, "DataInf's lambda_l = factor x mean squared gradient norm / "
+                                                "width (DataInf's default 0.1).")
+    max_gradient_values: int = setting(50_000_000, "Influence baselines are skipped (with a note) when "
+                                                   "n_train x gradient width exceeds this.")
+    dense_hessian_max_width: int = setting(4096, "Widest last layer for which exact / self_exact build the "
+                                                 "dense Hessian; wider layers skip them.")
 
     def __post_init__(self) -> None:
         self.influence = tuple(dict.fromkeys(self.influence))
         self.label_quality = tuple(dict.fromkeys(self.label_quality))
-        if self.folds < 2:
-            raise ConfigError(f"baselines.folds must be >= 2, got {self.folds}")
+        for name in self.influence:
+            INFLUENCE_METHODS.check(name, "baselines.influence")
+        for name in self.label_quality:
+            LABEL_QUALITY_METHODS.check(name, "baselines.label_quality")
+        _check_at_least("baselines.folds", self.folds, 2)
+        _check_at_least("baselines.lissa_iterations", self.lissa_iterations, 1)
+        _check_at_least("baselines.lissa_damping", self.lissa_damping, 0)
+        if not self.datainf_lambda_factor > 0:
+            raise ConfigError(f"baselines.datainf_lambda_factor must be > 0, got {self.datainf_lambda_factor}")
+        _check_at_least("baselines.max_gradient_values", self.max_gradient_values, 1)
+        _check_at_least("baselines.dense_hessian_max_width", self.dense_hessian_max_width, 1)
 
 
 @dataclass
 class EmbedConfig:
     """The 2-D map of gradient space shown by the dashboard."""
 
-    method: str = "umap"
-    """umap or pca."""
-    n_neighbors: int = 15
-    min_dist: float = 0.1
+    method: str = setting("umap", "2-D map of gradient space: umap or pca.")
+    n_neighbors: int = setting(15, "UMAP neighbours.")
+    min_dist: float = setting(0.1, "UMAP minimum distance between mapped points.")
+    max_width: int = setting(1024, "Widest gradient rows the map reads as they are; wider stored gradients are "
+                                   "sparse-projected to this width first.")
 
     def __post_init__(self) -> None:
-        if self.method not in ("umap", "pca"):
-            raise ConfigError(f"embed.method must be 'umap' or 'pca', got {self.method!r}")
-        if self.n_neighbors < 2:
-            raise ConfigError(f"embed.n_neighbors must be >= 2, got {self.n_neighbors}")
+        EMBEDDERS.check(self.method, "embed.method")
+        _check_at_least("embed.n_neighbors", self.n_neighbors, 2)
+        _check_at_least("embed.min_dist", self.min_dist, 0)
+        _check_at_least("embed.max_width", self.max_width, 2)
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
+                             "detect": DetectConfig, "baselines": BaselineConfig, "embed": EmbedConfig}
+"""Config section name → its dataclass, in manifest order."""
 
 
 @dataclass
@@ -209,25 +251,22 @@ class RunConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
-    seed: int = 0
+    seed: int = setting(0, "Seed for splits, noise, training, detectors and the map.")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["detect"]["detectors"] = list(self.detect.detectors)
-        out["baselines"]["influence"] = list(self.baselines.influence)
-        out["baselines"]["label_quality"] = list(self.baselines.label_quality)
+        for name in SECTIONS:
+            out[name] = {key: list(value) if isinstance(value, tuple) else value for key, value in out[name].items()}
         return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Rebuild a config from `to_dict` output; unknown keys are an error, not ignored."""
-        sections = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
-                    "detect": DetectConfig, "baselines": BaselineConfig, "embed": EmbedConfig}
-        unknown = set(raw) - set(sections) - {"seed"}
+        unknown = set(raw) - set(SECTIONS) - {"seed"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {"seed": int(raw.get("seed", 0))}
-        for name, klass in sections.items():
+        for name, klass in SECTIONS.items():
             values = dict(raw.get(name, {}))
             allowed = {f.name for f in dataclasses.fields(klass)}
             extra = set(values) - allowed
@@ -240,9 +279,16 @@ class RunConfig:
         return cls(**kwargs)
 
     def fingerprint(self, *sections: str) -> str:
-        """Stable hash of the whole config, or of the named sections (plus the seed)."""
-        full = self.to_dict()
-        chosen = {k: full[k] for k in sections} if sections else full
+        """Stable hash of every result-affecting field, of the whole config or of the named sections (plus the seed)."""
+        chosen = {}
+        for name in sections or tuple(SECTIONS):
+            section = getattr(self, name)
+            chosen[name] = {f.name: _jsonable(getattr(section, f.name)) for f in dataclasses.fields(section)
+                            if f.metadata.get("fingerprint", True)}
         chosen["seed"] = self.seed
         blob = json.dumps(chosen, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

@@ -7,16 +7,15 @@ against the registries) imports without torch or scikit-learn: `gradsift info` a
 `gradsift --help` stay light.
 
     DETECTORS = Registry("detector")
-    DETECTORS.register("l2", "L2 norm of the gradient", "core.detect.estimators:l2_detector",
-                       norm_column="grad_l2")
+    DETECTORS.add("l2", "L2 norm of the gradient", "core.detect.estimators:build_l2", norm_column="grad_l2")
     DETECTORS.get("l2")          # the target (imported now)
     DETECTORS.entry("l2").meta   # {"norm_column": "grad_l2"}
     DETECTORS.check("l9", "detect.primary")  # ConfigError naming the field and the valid names
 
 Used as a decorator when the target is defined right there:
 
-    @SOURCES.register("digits", "scikit-learn's 1,797 handwritten digits")
-    def load_digits_dataset(cfg, seed): ...
+    @ATTRIBUTION_METHODS.register("tracing", "|test gradient · training gradient|")
+    def tracing(inputs): ...
 """
 
 from __future__ import annotations
@@ -29,9 +28,6 @@ from typing import Any, Generic, TypeVar
 from core.errors import ConfigError
 
 T = TypeVar("T")
-
-_UNSET = object()
-
 
 @dataclass
 class Entry(Generic[T]):
@@ -51,30 +47,35 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Names → entries of one family; `kind` names the family in error messages ("detector")."""
+    """Names → entries of one family, in registration order.
+
+    `kind` names the family in error messages: "unknown influence method 'x'; valid methods: ...".
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, help: str, target: Any = _UNSET, **meta: Any) -> Any:
-        """Register `target` under `name`; without a target, return a decorator that registers its argument."""
-        if target is _UNSET:
-            def decorate(obj: T) -> T:
-                self.register(name, help, obj, **meta)
-                return obj
-
-            return decorate
+    def add(self, name: str, help: str, target: T | str | None = None, **meta: Any) -> None:
+        """Register `target` (an object, a "module:attribute" string, or None for a plain name) under `name`."""
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = Entry(name, help, target, dict(meta))
-        return target
 
-    def check(self, name: str, field_name: str | None = None) -> str:
-        """`name` when registered, else a ConfigError naming the field and listing the valid names."""
+    def register(self, name: str, help: str, **meta: Any) -> Callable[[T], T]:
+        """Decorator form of `add`: registers the decorated function or class under `name`."""
+        def decorate(obj: T) -> T:
+            self.add(name, help, obj, **meta)
+            return obj
+
+        return decorate
+
+    def check(self, name: str, field_name: str | None = None, error: type[Exception] = ConfigError) -> str:
+        """`name` when registered, else `error` (a ConfigError) naming the field and listing the valid names."""
         if name not in self._entries:
             where = f"{field_name}: " if field_name else ""
-            raise ConfigError(f"{where}unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}")
+            noun = self.kind.split()[-1]
+            raise error(f"{where}unknown {self.kind} {name!r}; valid {noun}s: {', '.join(self.names())}")
         return name
 
     def entry(self, name: str) -> Entry[T]:

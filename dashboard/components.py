@@ -17,8 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.run import schema
 from core.errors import GradsiftError
+from core.run import schema
 from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
 from dashboard import data
 

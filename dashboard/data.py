@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.detect.flagging import rank_of
+from core.errors import ConfigError, GradsiftError, RunDirError
 from core.evaluate import explore as analysis
 from core.run import schema
-from core.run.rundir import RunDir
-from core.detect.estimators import rank_of
-from core.errors import ConfigError, GradsiftError, RunDirError
 from core.run.reviews import ReviewStore, decision_per_sample
+from core.run.rundir import RunDir
 
 RUNS_DIR_ENV = "GRADSIFT_RUNS_DIR"
 DATA_ROOTS_ENV = "GRADSIFT_DATA_ROOTS"
@@ -267,7 +267,7 @@ def neighbors(run_path: str, sample_id: int, k: int = 10, metric: str = "cosine"
 # -- retraining results and reviews --------------------------------------------------------
 @st.cache_data(max_entries=16, show_spinner=False)
 def _retrain_results(run_path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
-    from core.pipeline.retrain import read_results
+    from core.run.results import read_results
 
     return read_results(RunDir(run_path))
 
@@ -473,7 +473,7 @@ def read_error(exc: BaseException) -> str:
 
 @st.cache_data(max_entries=64, show_spinner="Ranking the training samples for this test sample…")
 def _attribution(run_path: str, stamp: tuple[int, ...], test_id: int, top_k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from core.influence.attribution import attribute_run
+    from core.influence.run_attribution import attribute_run
 
     result = attribute_run(run_path, [test_id], top_k=top_k)
     return result.top, result.metrics
@@ -487,7 +487,7 @@ def attribution(run_path: str, test_id: int, top_k: int = 12) -> tuple[pd.DataFr
 
 @st.cache_data(max_entries=16, show_spinner="Computing the class heat map…")
 def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.ndarray:
-    from core.influence.attribution import class_heatmap
+    from core.influence.run_attribution import class_heatmap
 
     return class_heatmap(run_path, method)
 
@@ -499,7 +499,7 @@ def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the test split…")
 def _test_images(run_path: str, stamp: tuple[int, ...]) -> np.ndarray:
-    from core.pipeline.runner import load_run_dataset
+    from core.pipeline.artifacts import load_run_dataset
 
     run = RunDir(run_path)
     dataset = load_run_dataset(run, run.read_manifest(), run.config())

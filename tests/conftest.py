@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from core.config import DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
+from core.config import (
+    DataConfig,
+    DetectConfig,
+    EmbedConfig,
+    GradientConfig,
+    RunConfig,
+    TrainConfig,
+)
 
 torch.set_num_threads(1)
 

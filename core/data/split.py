@@ -1,4 +1,4 @@
-"""Carve a held-out test split from a source that ships none.
+"""Seeded splits: the held-out test split a source without one gets, and K-fold assignments.
 
 Retraining after pruning is judged on this split, so it is stratified (every class keeps
 its share) whenever that is possible, and seeded so a resumed run sees the same split.
@@ -7,7 +7,7 @@ its share) whenever that is possible, and seeded so a resumed run sees the same 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from core.errors import DataError
 
@@ -48,3 +48,16 @@ def split_note(labels: np.ndarray, fraction: float, seed: int) -> str:
     stratified = can_stratify(np.asarray(labels), fraction)
     kind = "stratified" if stratified else "unstratified (too few samples per class to stratify)"
     return f"carved a {kind} {fraction * 100:g}% test split (seed {seed})"
+
+
+def fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """(n,) int64 fold in [0, folds) of each sample: a seeded shuffled K-fold split, stratified
+    by `labels` when every class present has at least `folds` samples, plain otherwise."""
+    labels = np.asarray(labels)
+    counts = np.unique(labels, return_counts=True)[1]
+    splitter = (StratifiedKFold if counts.min() >= folds else KFold)(n_splits=folds, shuffle=True,
+                                                                     random_state=seed)
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        fold_of[held_out] = fold
+    return fold_of

@@ -19,8 +19,13 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.model_selection import train_test_split
 
 from core.config import DataConfig
-from core.data.base import TABULAR, Dataset, register_source
-from core.data.noise import SOURCES_WITH_OWN_NOISE, describe_noise, flip_per_class, inject_noise, noise_from_config
+from core.data.base import TABULAR, Dataset
+from core.data.noise import (
+    describe_noise,
+    flip_per_class,
+    inject_noise,
+    noise_from_config,
+)
 
 Generator = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
 """(samples per class, seed) -> (features (2n, 2), labels (2n,))."""
@@ -82,16 +87,11 @@ def make_synthetic(setup: SyntheticSetup, cfg: DataConfig, seed: int) -> Dataset
     )
 
 
-@register_source("blobs", "the paper's convex toy: 2 Gaussian blobs, 150 train / 100 test, 10 labels flipped")
 def load_blobs(cfg: DataConfig, seed: int) -> Dataset:
     """blobs: tabular (150, 2) train, (100, 2) test; 5 flips per class; logistic regression."""
     return make_synthetic(BLOBS, cfg, seed)
 
 
-@register_source("moons", "the paper's non-convex toy: two half moons, 250 train / 100 test, 20 labels flipped")
 def load_moons(cfg: DataConfig, seed: int) -> Dataset:
     """moons: tabular (250, 2) train, (100, 2) test; 10 flips per class; two-layer MLP."""
     return make_synthetic(MOONS, cfg, seed)
-
-
-SOURCES_WITH_OWN_NOISE.update({BLOBS.name, MOONS.name})

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import ConfigError
+from core.registry import Registry
 
 N_TRAIN_PER_CLASS = 90
 N_TEST_PER_CLASS = 10
@@ -272,20 +273,20 @@ def _benchmark(name: str, title: str, class_names: tuple[str, ...],
 BenchmarkBuilder = Callable[[int, int, int], TextBenchmark]
 """builder(seed, n_train_per_class, n_test_per_class) -> TextBenchmark."""
 
-BENCHMARKS: dict[str, BenchmarkBuilder] = {
-    "sentence_transformations": sentence_transformations,
-    "math_without_reasoning": math_without_reasoning,
-    "math_with_reasoning": math_with_reasoning,
-}
+BENCHMARKS: Registry[BenchmarkBuilder] = Registry("text benchmark")
 """Benchmark name → builder, in the paper's Table 3 order."""
+BENCHMARKS.add("sentence_transformations", "ten rule-based rewrites of a sentence", sentence_transformations)
+BENCHMARKS.add("math_without_reasoning", "ten arithmetic word-problem templates, answer only",
+                    math_without_reasoning)
+BENCHMARKS.add("math_with_reasoning", "ten arithmetic word-problem templates, one line of reasoning",
+                    math_with_reasoning)
 
 
 def make_benchmark(name: str, seed: int = 0, n_train_per_class: int = N_TRAIN_PER_CLASS,
                    n_test_per_class: int = N_TEST_PER_CLASS) -> TextBenchmark:
     """Generate benchmark `name` (see `BENCHMARKS`); unknown names raise a ConfigError listing the valid ones."""
-    if name not in BENCHMARKS:
-        raise ConfigError(f"unknown text benchmark {name!r}; valid benchmarks: {', '.join(BENCHMARKS)}")
+    builder = BENCHMARKS.get(name)
     if n_train_per_class < 1 or n_test_per_class < 1:
         raise ConfigError(f"need at least 1 train and 1 test sample per class, got {n_train_per_class} and "
                           f"{n_test_per_class}")
-    return BENCHMARKS[name](seed, n_train_per_class, n_test_per_class)
+    return builder(seed, n_train_per_class, n_test_per_class)

@@ -1,11 +1,12 @@
-"""Outlier detectors on per-sample gradients, and the budget that turns scores into flags.
+"""Outlier detectors on per-sample gradients: scikit-learn estimators and their builders.
 
 Every detector is a scikit-learn outlier estimator (`fit(X) -> self`,
 `score_samples(X)`, where sklearn's convention is *lower = more abnormal*).
 gradsift's own scores flip that sign once, in `outlier_scores`: **higher = more
 outlying = more likely harmful**, the direction every score column in a run uses.
 
-The norm detectors (`l1`, `l2`) need no fitting, and for the last layer their score
+Builders (`build_<name>(cfg, seed)`) are registered in core.detect.registry. The norm
+detectors (`l1`, `l2`) need no fitting, and for the last layer their score
 is a closed-form product of two small norms (see core.gradients.last_layer), so the pipeline
 takes them from the `grad_l1` / `grad_l2` columns instead of a gradient matrix;
 `NormDetector` gives the same numbers from a materialized matrix.
@@ -13,17 +14,15 @@ takes them from the `grad_l1` / `grad_l2` columns instead of a gradient matrix;
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from core.errors import ConfigError
+from core.config import DetectConfig
 from core.detect.isolation_forest import FastIsolationForest
+from core.detect.registry import DETECTORS
 
 
 class NormDetector(OutlierMixin, BaseEstimator):
@@ -50,49 +49,34 @@ class NormDetector(OutlierMixin, BaseEstimator):
         return np.where(self.decision_function(X) < 0, -1, 1)
 
 
-@dataclass(frozen=True)
-class DetectorSpec:
-    """A registered detector: how to build it, and the closed-form column that replaces it, if any."""
-
-    build: Callable[[int, int], OutlierMixin]
-    """build(seed, n_trees) -> an unfitted sklearn-style outlier estimator."""
-    help: str
-    norm_column: str | None = None
+def build_iforest(cfg: DetectConfig, seed: int) -> FastIsolationForest:
+    return FastIsolationForest(n_estimators=cfg.iforest_trees, random_state=seed, n_jobs=1)
 
 
-DETECTORS: dict[str, DetectorSpec] = {}
+def build_l1(cfg: DetectConfig, seed: int) -> NormDetector:
+    return NormDetector(ord=1)
 
 
-def register_detector(name: str, help: str, norm_column: str | None = None):
-    def wrap(build: Callable[[int, int], OutlierMixin]):
-        DETECTORS[name] = DetectorSpec(build=build, help=help, norm_column=norm_column)
-        return build
-
-    return wrap
+def build_l2(cfg: DetectConfig, seed: int) -> NormDetector:
+    return NormDetector(ord=2)
 
 
-register_detector("iforest", "Isolation Forest on the gradients (the paper's preferred detector)")(
-    lambda seed, trees: FastIsolationForest(n_estimators=trees, random_state=seed, n_jobs=1)
-)
-register_detector("l1", "L1 norm of the gradient (largest = most outlying)", norm_column="grad_l1")(
-    lambda seed, trees: NormDetector(ord=1)
-)
-register_detector("l2", "L2 norm of the gradient (largest = most outlying)", norm_column="grad_l2")(
-    lambda seed, trees: NormDetector(ord=2)
-)
-register_detector("lof", "Local Outlier Factor (sklearn, novelty=False scores on the fit data)")(
-    lambda seed, trees: _LOFScores()
-)
-register_detector("ocsvm", "One-class SVM with an RBF kernel (sklearn)")(
-    lambda seed, trees: OneClassSVM(gamma="scale", nu=0.05)
-)
+def build_lof(cfg: DetectConfig, seed: int) -> _LOFScores:
+    return _LOFScores(n_neighbors=cfg.lof_neighbors)
+
+
+def build_ocsvm(cfg: DetectConfig, seed: int) -> OneClassSVM:
+    return OneClassSVM(gamma="scale", nu=cfg.ocsvm_nu)
 
 
 class _LOFScores(OutlierMixin, BaseEstimator):
     """LOF exposes scores of its training data as `negative_outlier_factor_`; this adapts it."""
 
+    def __init__(self, n_neighbors: int = 20) -> None:
+        self.n_neighbors = n_neighbors
+
     def fit(self, X: np.ndarray, y=None) -> _LOFScores:
-        self.lof_ = LocalOutlierFactor(n_neighbors=min(20, max(len(X) - 1, 1))).fit(X)
+        self.lof_ = LocalOutlierFactor(n_neighbors=min(self.n_neighbors, max(len(X) - 1, 1))).fit(X)
         self.fit_X_ = np.asarray(X)
         return self
 
@@ -103,47 +87,10 @@ class _LOFScores(OutlierMixin, BaseEstimator):
             self.fit_X_).score_samples(X)
 
 
-def get_detector(name: str) -> DetectorSpec:
-    """The registered detector; unknown names raise a ConfigError listing the valid ones."""
-    if name not in DETECTORS:
-        raise ConfigError(f"unknown detector {name!r}; valid detectors: {', '.join(sorted(DETECTORS))}")
-    return DETECTORS[name]
+def outlier_scores(name: str, gradients: np.ndarray, seed: int = 0, cfg: DetectConfig | None = None) -> np.ndarray:
+    """Fit detector `name` on gradients (n, d) and return (n,) float64 scores, higher = more outlying.
 
-
-def outlier_scores(name: str, gradients: np.ndarray, seed: int = 0, n_trees: int = 100) -> np.ndarray:
-    """Fit detector `name` on gradients (n, d) and return (n,) float64 scores, higher = more outlying."""
-    estimator = get_detector(name).build(seed, n_trees).fit(gradients)
-    return -np.asarray(estimator.score_samples(gradients), dtype=np.float64)
-
-
-def flag_count(budget: float, n: int) -> int:
-    """Exactly round(budget * n) samples are flagged; the budget must be a fraction in (0, 1)."""
-    if not 0 < budget < 1:
-        raise ConfigError(f"budget must be a fraction in (0, 1), got {budget}")
-    count = int(round(budget * n))
-    if count == 0:
-        raise ConfigError(f"budget {budget} flags round({budget} * {n}) = 0 of {n} samples; use at least {1 / n:.4g}")
-    return count
-
-
-def flag(scores: np.ndarray, budget: float) -> np.ndarray:
-    """(n,) bool mask of the round(budget * n) highest scores.
-
-    Ties are broken deterministically by sample order (the earlier sample is flagged
-    first), so the same scores always give the same flagged set. NaN scores rank last.
+    cfg: the detectors' hyperparameters (trees, neighbours, nu); default `DetectConfig()`.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    count = flag_count(budget, len(scores))
-    ranked = np.lexsort((np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
-    mask = np.zeros(len(scores), dtype=bool)
-    mask[ranked[:count]] = True
-    return mask
-
-
-def rank_of(scores: np.ndarray) -> np.ndarray:
-    """(n,) int rank, 1 = most outlying, with the same tie-break as `flag`."""
-    scores = np.asarray(scores, dtype=np.float64)
-    ranked = np.lexsort((np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
-    ranks = np.empty(len(scores), dtype=np.int64)
-    ranks[ranked] = np.arange(1, len(scores) + 1)
-    return ranks
+    estimator = DETECTORS.get(name)(cfg or DetectConfig(), seed).fit(gradients)
+    return -np.asarray(estimator.score_samples(gradients), dtype=np.float64)

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 from sklearn.decomposition import PCA
 
 from core.config import EmbedConfig
+from core.evaluate.registry import EMBEDDERS
 
 
-def _pca(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
+def pca_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
     return PCA(n_components=2, random_state=seed).fit_transform(vectors)
 
 
@@ -58,7 +58,7 @@ def _cache_numba_functions() -> int:
     return enabled
 
 
-def _umap(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
+def umap_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
     import umap  # lazy: about a second of import, plus numba's JIT on first use
 
     _cache_numba_functions()
@@ -68,9 +68,6 @@ def _umap(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
         warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")
         reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=cfg.min_dist, random_state=seed, n_jobs=1)
         return reducer.fit_transform(vectors)
-
-
-EMBEDDERS: dict[str, Callable[[np.ndarray, EmbedConfig, int], np.ndarray]] = {"pca": _pca, "umap": _umap}
 
 
 def embed_2d(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
@@ -86,4 +83,4 @@ def embed_2d(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
     if vectors.shape[1] == 1:
         return np.column_stack([vectors[:, 0], np.zeros(len(vectors), np.float32)])
     method = cfg.method if len(vectors) >= 4 else "pca"
-    return EMBEDDERS[method](vectors, cfg, seed).astype(np.float32)
+    return EMBEDDERS.get(method)(vectors, cfg, seed).astype(np.float32)

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from core.detect.estimators import flag
+from core.detect.flagging import flag
 from core.errors import ConfigError
 
 CHUNK_ROWS = 8192

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core.detect.estimators import flag
+from core.detect.flagging import flag
 
 
 def detection_metrics(scores: np.ndarray, is_noisy: np.ndarray, budget: float) -> dict[str, float]:

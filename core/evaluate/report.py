@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.run import schema
-from core.run.rundir import RunDir
 from core.evaluate.metrics import detection_metrics
-from core.pipeline.retrain import read_results
+from core.run import schema
+from core.run.results import read_results
+from core.run.rundir import RunDir
 
 
 def detection_table(samples: pd.DataFrame, budget: float) -> pd.DataFrame:

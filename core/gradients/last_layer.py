@@ -9,11 +9,8 @@ tested against:
    factors (h, r); the L1/L2 norms factor (‖∇W‖ = ‖r‖·‖h‖ for both norms), so the
    norm detectors cost O(n(C + D)) and the (n, C·D) gradient matrix never has to
    exist. It is materialized only chunk by chunk, when a detector needs it.
-2. **torch.func for any parameters** (`func_gradients`): `vmap(grad(loss))` over a
-   `functional_call` of the model, chunked, for "all" parameters or a list of
-   parameter-name prefixes (`select_parameters` parses `GradientConfig.layers`).
-3. **The reference** (`loop_gradients`): a batch-size-1 autograd loop, what the
-   paper's reference code does. Slow; kept for tests and benchmarks.
+2. **torch.func for any parameters** (core.gradients.func), and the batch-size-1
+   autograd reference both are tested against.
 
 Layout of a last-layer gradient (one row per sample)
 ----------------------------------------------------
@@ -37,66 +34,43 @@ dropout off and BatchNorm using its running statistics. That is also what makes
 its running statistics in place.
 """
 
+
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
-from core.errors import ConfigError, DataError
+from core.gradients.inputs import (
+    InputTransform,
+    check_labels,
+    default_transform,
+    eval_mode,
+    model_device,
+)
 from core.models.nets import FeatureModel
 
-InputTransform = Callable[[np.ndarray | torch.Tensor], torch.Tensor]
-"""Maps a batch of raw inputs (e.g. uint8 images as numpy) to a float32 tensor."""
-
 LAST_LAYER = ("head.weight", "head.bias")
+"""Parameter names of the last layer (the head) of every FeatureModel."""
 
 
-def default_transform(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """`torch.as_tensor(batch, dtype=float32)`: no scaling. Pass the training transform instead."""
-    return torch.as_tensor(batch, dtype=torch.float32)
-
-
-@contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
-def _check_labels(x: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, n_classes: int) -> np.ndarray:
-    labels_np = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    labels_np = labels_np.astype(np.int64, copy=False).reshape(-1)
-    if len(labels_np) != len(x):
-        raise DataError(f"got {len(x)} inputs but {len(labels_np)} labels")
-    if len(labels_np) and (labels_np.min() < 0 or labels_np.max() >= n_classes):
-        raise DataError(f"labels must lie in [0, {n_classes}); found [{labels_np.min()}, {labels_np.max()}]")
-    return labels_np
-
-
-def augment_features(features: np.ndarray, include_bias: bool) -> np.ndarray:
-    """(b, D) → (b, D+1) with a trailing column of ones when `include_bias`, else unchanged (float32)."""
-    features = np.asarray(features, dtype=np.float32)
+def augment_features(features: np.ndarray, include_bias: bool, dtype: type = np.float32) -> np.ndarray:
+    """h̃: (b, D) → (b, D+1) with a trailing column of ones when `include_bias`, else (b, D); in `dtype`."""
+    features = np.asarray(features, dtype=dtype)
     if not include_bias:
         return features
-    return np.concatenate([features, np.ones((len(features), 1), np.float32)], axis=1)
+    return np.concatenate([features, np.ones((len(features), 1), dtype)], axis=1)
+
+
+def residuals(probs: np.ndarray, labels: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """(n, C) p − e_y in `dtype`: the gradient of each sample's cross-entropy w.r.t. its logits."""
+    out = np.array(probs, dtype=dtype)
+    out[np.arange(len(out)), np.asarray(labels, dtype=np.int64)] -= 1.0
+    return out
 
 
 # --------------------------------------------------------------------------- closed form
@@ -152,9 +126,9 @@ def last_layer_factors(
     already lives (default: its parameters' device); results come back as numpy.
     """
     transform = input_transform or default_transform
-    device = _model_device(model, device)
-    _check_labels(x, labels, model.head.out_features)
-    with _eval_mode(model), torch.no_grad():
+    device = model_device(model, device)
+    check_labels(x, labels, model.head.out_features)
+    with eval_mode(model), torch.no_grad():
         batches = [model.features(transform(x[start:start + batch_size]).to(device)).float().cpu().numpy()
                    for start in range(0, len(x), batch_size)]
     features = np.concatenate(batches) if batches else np.zeros((0, model.head.in_features), np.float32)
@@ -174,12 +148,12 @@ def head_factors(
     Only the head runs, O(n·D·C): the backbone's forward pass, the expensive part, is
     not repeated. features: (n, D) float32.
     """
-    device = _model_device(head, device)
-    labels_np = _check_labels(features, labels, head.out_features)
+    device = model_device(head, device)
+    labels_np = check_labels(features, labels, head.out_features)
     features = np.asarray(features, dtype=np.float32)
     probs = np.zeros((len(features), head.out_features), np.float32)
     loss = np.zeros(len(features), np.float32)
-    with _eval_mode(head), torch.no_grad():
+    with eval_mode(head), torch.no_grad():
         for start in range(0, len(features), batch_size):
             stop = start + batch_size
             chunk = features[start:stop]  # shared with torch unless read-only (a memory map): then copied
@@ -188,9 +162,7 @@ def head_factors(
             targets = torch.as_tensor(labels_np[start:stop], device=device)
             probs[start:stop] = log_probs.exp().cpu().numpy()
             loss[start:stop] = (-log_probs.gather(1, targets[:, None])[:, 0]).cpu().numpy()
-    residual = probs.copy()
-    residual[np.arange(len(labels_np)), labels_np] -= 1.0
-    return LastLayerFactors(features=features, probs=probs, residual=residual, loss=loss)
+    return LastLayerFactors(features=features, probs=probs, residual=residuals(probs, labels_np), loss=loss)
 
 
 def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool = True,
@@ -200,9 +172,8 @@ def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.n
     For callers that hold a model's outputs rather than the model (influence baselines,
     attribution on a run directory). Materializes every row: callers keep n·C·D̃ small.
     """
-    residual = np.asarray(probs).astype(dtype)
-    residual[np.arange(len(labels)), labels] -= 1.0
-    h_aug = augment_features(features, include_bias).astype(dtype, copy=False)
+    residual = residuals(probs, labels, dtype)
+    h_aug = augment_features(features, include_bias, dtype)
     return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
 
 
@@ -274,133 +245,3 @@ def flat_head_to_kron(flat: np.ndarray, n_classes: int, feat_dim: int, include_b
         raise ValueError(f"expected (b, {expected}) = (b, C·D + C) head gradients, got shape {flat.shape}")
     weight = flat[:, :n_classes * feat_dim].reshape(-1, n_classes, feat_dim)
     return head_grads_to_kron(weight, flat[:, n_classes * feat_dim:] if include_bias else None)
-
-
-# --------------------------------------------------------------------------- general parameters
-
-
-def _trainable_names(model: nn.Module) -> list[str]:
-    return [name for name, param in model.named_parameters() if param.requires_grad]
-
-
-def _resolve_prefixes(model: nn.Module, prefixes: list[str]) -> list[str]:
-    """Parameter names (named_parameters order) matching any prefix at a '.' boundary."""
-    trainable = _trainable_names(model)
-    chosen: set[str] = set()
-    for prefix in prefixes:
-        matched = [name for name in trainable if name == prefix or name.startswith(prefix + ".")]
-        if not matched:
-            top_level = sorted(dict.fromkeys(name.split(".")[0] for name in trainable))
-            example = trainable[0].rsplit(".", 1)[0] if trainable else "head"
-            raise ConfigError(
-                f"gradients.layers: no trainable parameter matches {prefix!r}; top-level names: "
-                f"{', '.join(top_level)} (prefixes may go deeper, e.g. {example!r}), or use 'last' / 'all'"
-            )
-        chosen.update(matched)
-    return [name for name in trainable if name in chosen]
-
-
-def select_parameters(model: FeatureModel, spec: str) -> list[str]:
-    """Parse `GradientConfig.layers` into parameter names, in `named_parameters()` order.
-
-    "last" → ["head.weight", "head.bias"]; "all" → every trainable parameter; otherwise
-    comma-separated prefixes matched at '.' boundaries ("backbone.3" matches
-    "backbone.3.weight", not "backbone.30.weight"). An unknown prefix is a ConfigError
-    listing the available top-level names.
-    """
-    spec = spec.strip()
-    if spec == "last":
-        return _resolve_prefixes(model, list(LAST_LAYER))
-    if spec == "all":
-        names = _trainable_names(model)
-        if not names:
-            raise ConfigError("gradients.layers='all' but the model has no trainable parameters")
-        return names
-    prefixes = [part.strip() for part in spec.split(",") if part.strip()]
-    if not prefixes:
-        raise ConfigError("gradients.layers must be 'last', 'all' or comma-separated parameter-name prefixes")
-    return _resolve_prefixes(model, prefixes)
-
-
-def _resolve_names(model: nn.Module, param_names: list[str] | None) -> list[str]:
-    if param_names is None:
-        return select_parameters(model, "all")
-    return _resolve_prefixes(model, list(param_names))
-
-
-def func_gradients(
-    model: FeatureModel,
-    x: np.ndarray | torch.Tensor,
-    labels: np.ndarray | torch.Tensor,
-    *,
-    param_names: list[str] | None = None,
-    chunk_size: int = 256,
-    device: str | torch.device | None = None,
-    input_transform: InputTransform | None = None,
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yields (start, (b, P) float32) per-sample gradients of each sample's own cross-entropy.
-
-    param_names: parameter names or prefixes (None = all trainable parameters); the
-    columns concatenate the matching parameters in `model.named_parameters()` order,
-    each flattened row-major, so P = their total size. Computed with
-    `vmap(grad(loss))` over `torch.func.functional_call`, `chunk_size` samples at a
-    time (memory ~ chunk_size · (P + one sample's activations)). The model is in eval
-    mode while the generator runs (BatchNorm uses running statistics, which is what
-    lets vmap treat samples independently).
-    """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    transform = input_transform or default_transform
-    device = _model_device(model, device)
-    names = _resolve_names(model, param_names)
-    labels_np = _check_labels(x, labels, model.head.out_features)
-    selected = set(names)
-
-    def sample_loss(params: dict[str, torch.Tensor], constants: dict[str, torch.Tensor],
-                    sample: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, {**constants, **params}, (sample.unsqueeze(0),))
-        return F.cross_entropy(logits.float(), target.unsqueeze(0))
-
-    per_sample_grad = vmap(grad(sample_loss), in_dims=(None, None, 0, 0))
-    with _eval_mode(model):
-        params = {name: p.detach() for name, p in model.named_parameters() if name in selected}
-        constants = {name: p.detach() for name, p in model.named_parameters() if name not in selected}
-        constants.update({name: b.detach() for name, b in model.named_buffers()})
-        for start in range(0, len(x), chunk_size):
-            batch = transform(x[start:start + chunk_size]).to(device)
-            targets = torch.as_tensor(labels_np[start:start + chunk_size], device=device)
-            grads = per_sample_grad(params, constants, batch, targets)
-            flat = torch.cat([grads[name].reshape(len(batch), -1) for name in names], dim=1)
-            yield start, flat.float().cpu().numpy()
-
-
-def loop_gradients(
-    model: FeatureModel,
-    x: np.ndarray | torch.Tensor,
-    labels: np.ndarray | torch.Tensor,
-    param_names: list[str] | None = None,
-    *,
-    device: str | torch.device | None = None,
-    input_transform: InputTransform | None = None,
-) -> np.ndarray:
-    """(n, P) float32 per-sample gradients from a batch-size-1 autograd loop: the slow reference.
-
-    Same columns and eval-mode semantics as `func_gradients`; one forward and backward
-    pass per sample, as in the paper's reference code. For tests and benchmarks.
-    """
-    transform = input_transform or default_transform
-    device = _model_device(model, device)
-    names = _resolve_names(model, param_names)
-    labels_np = _check_labels(x, labels, model.head.out_features)
-    named = dict(model.named_parameters())
-    params = [named[name] for name in names]
-    rows = []
-    with _eval_mode(model):
-        for i in range(len(x)):
-            sample = transform(x[i:i + 1]).to(device)
-            target = torch.as_tensor(labels_np[i:i + 1], device=device)
-            loss = F.cross_entropy(model(sample).float(), target)
-            grads = torch.autograd.grad(loss, params)
-            rows.append(torch.cat([g.reshape(-1) for g in grads]).float().cpu().numpy())
-    total = sum(p.numel() for p in params)
-    return np.stack(rows) if rows else np.zeros((0, total), np.float32)

@@ -24,15 +24,16 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 
 import numpy as np
 from sklearn.exceptions import DataDimensionalityWarning
-from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
+from sklearn.random_projection import (
+    SparseRandomProjection,
+    johnson_lindenstrauss_min_dim,
+)
 
 from core.errors import ConfigError
-
-PROJECTION_KINDS = ("auto", "none", "sparse", "kronecker")
+from core.gradients.registry import PROJECTIONS
 
 
 def jl_dim(n_samples: int, eps: float = 0.1) -> int:
@@ -168,11 +169,11 @@ class KroneckerProjector(Projector):
         return np.kron(self.r1_, self.r2_)
 
 
-def _build_sparse(width: int, out_dim: int, seed: int, **_: object) -> Projector:
+def build_sparse(width: int, out_dim: int, seed: int, **_: object) -> Projector:
     return SparseJLProjector(width, min(out_dim, width), seed)
 
 
-def _build_kronecker(width: int, out_dim: int, seed: int, *, n_classes: int | None, feat_dim: int | None,
+def build_kronecker(width: int, out_dim: int, seed: int, *, n_classes: int | None, feat_dim: int | None,
                      include_bias: bool, **_: object) -> Projector:
     if n_classes is None or feat_dim is None:
         raise ConfigError("gradients.projection='kronecker' projects last-layer gradients only; "
@@ -183,22 +184,14 @@ def _build_kronecker(width: int, out_dim: int, seed: int, *, n_classes: int | No
     return projector
 
 
-PROJECTORS: dict[str, Callable[..., Projector]] = {
-    "sparse": _build_sparse,
-    "kronecker": _build_kronecker,
-}
-"""Projection name → builder(width, out_dim, seed, *, n_classes, feat_dim, include_bias)."""
-
-
 def resolve_projection(kind: str, width: int, out_dim: int, *, last_layer: bool) -> str:
     """The projection `kind` means for a gradient of this width: 'none', 'sparse' or 'kronecker'.
 
     'auto' is 'none' when width ≤ out_dim (nothing to compress), else 'kronecker' for
     last-layer gradients and 'sparse' otherwise.
     """
-    if kind not in PROJECTION_KINDS:
-        raise ConfigError(f"gradients.projection must be one of {', '.join(PROJECTION_KINDS)}; got {kind!r}")
     if kind != "auto":
+        PROJECTIONS.check(kind, "gradients.projection")
         return kind
     if width <= out_dim:
         return "none"
@@ -224,5 +217,5 @@ def make_projector(kind: str, n_samples: int, width: int, *, n_classes: int | No
     resolved = resolve_projection(kind, width, out_dim, last_layer=last_layer)
     if resolved == "none":
         return None
-    return PROJECTORS[resolved](width, out_dim, seed, n_classes=n_classes, feat_dim=feat_dim,
+    return PROJECTIONS.get(resolved)(width, out_dim, seed, n_classes=n_classes, feat_dim=feat_dim,
                                 include_bias=include_bias)

@@ -21,23 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.config import BaselineConfig
-from core.errors import ConfigError
 from core.gradients.last_layer import gradients_from_outputs
-from core.influence.methods import INFLUENCE_METHODS, dense_hvp, influence_scores, last_layer_hessian, last_layer_hvp
-from core.influence.label_quality import LABEL_QUALITY_METHODS, label_quality_scores
-
-DENSE_HESSIAN_MAX_WIDTH = 4096
-"""Widest last layer for which `exact` / `self_exact` build the Hessian; wider layers skip them."""
-
-
-def check_baseline_names(cfg: BaselineConfig) -> None:
-    for name in cfg.influence:
-        if name not in INFLUENCE_METHODS:
-            raise ConfigError(f"unknown influence method {name!r}; valid methods: {', '.join(INFLUENCE_METHODS)}")
-    for name in cfg.label_quality:
-        if name not in LABEL_QUALITY_METHODS:
-            raise ConfigError(f"unknown label-quality method {name!r}; valid methods: "
-                              f"{', '.join(LABEL_QUALITY_METHODS)}")
+from core.influence.hessians import dense_hvp, last_layer_hessian, last_layer_hvp
+from core.influence.label_quality import label_quality_scores
+from core.influence.methods import influence_scores
+from core.influence.registry import INFLUENCE_METHODS
 
 
 @dataclass
@@ -71,33 +59,44 @@ class BaselineScores:
     notes: list[str] = field(default_factory=list)
 
 
-def influence_baselines(state: LastLayerState, methods: tuple[str, ...], max_values: int) -> BaselineScores:
-    """Harm scores (n,) of each influence method; methods that cannot run at this size are skipped with a note."""
+def method_options(method: str, cfg: BaselineConfig) -> dict:
+    """The configured hyperparameters an influence method takes (LiSSA iterations and damping, DataInf's λ factor)."""
+    if method in ("lissa", "self_lissa"):
+        return {"iterations": cfg.lissa_iterations, "damping": cfg.lissa_damping}
+    if method in ("datainf", "self_datainf"):
+        return {"lambda_factor": cfg.datainf_lambda_factor}
+    return {}
+
+
+def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineScores:
+    """Harm scores (n,) of each configured influence method; methods that cannot run at this size are
+    skipped with a note."""
     out = BaselineScores()
     n = len(state.labels)
+    methods = cfg.influence
     if not methods:
         return out
-    if n * state.width > max_values:
+    if n * state.width > cfg.max_gradient_values:
         out.notes.append(f"influence baselines skipped: {n} samples x {state.width} gradient values exceed "
-                         f"baselines.max_gradient_values = {max_values}")
+                         f"baselines.max_gradient_values = {cfg.max_gradient_values}")
         return out
     train_grads = state.gradients(state.features, state.probs, state.labels)
     val_grad = state.gradients(state.test_features, state.test_probs, state.test_labels).mean(axis=0)
-    dense = state.width <= DENSE_HESSIAN_MAX_WIDTH
+    dense = state.width <= cfg.dense_hessian_max_width
     if dense:
         hvp = dense_hvp(last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay))
     else:
         hvp = last_layer_hvp(state.features, state.probs, state.include_bias, state.weight_decay)
     for method in methods:
-        spec = INFLUENCE_METHODS[method]
+        meta = INFLUENCE_METHODS.entry(method).meta
         if method in ("exact", "self_exact") and not dense:
             out.notes.append(f"{method} skipped: a dense {state.width}x{state.width} Hessian is too large "
                              "(lissa uses the same Hessian matrix-free)")
             continue
         info: dict = {}
         out.columns[method] = influence_scores(
-            method, train_grads, val_grad if spec.needs_val_grad else None,
-            hvp=hvp if spec.needs_hessian else None, info=info)
+            method, train_grads, val_grad if meta["needs_val_grad"] else None,
+            hvp=hvp if meta["needs_hessian"] else None, info=info, **method_options(method, cfg))
         if info.get("converged") is False:
             out.notes.append(f"{method}: LiSSA did not reach its tolerance in {info.get('iterations_run')} "
                              "iterations; its scores are approximate")

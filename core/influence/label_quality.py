@@ -23,40 +23,16 @@ label scores as clean.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from cleanlab.rank import get_label_quality_scores
-from sklearn.model_selection import KFold, StratifiedKFold
 
+from core.data.split import fold_assignment
 from core.errors import ConfigError, DataError
+from core.influence.registry import LABEL_QUALITY_METHODS
 
 PROB_SUM_ATOL = 1e-3
 """How far a row of pred_probs may sum from 1 (float32 softmax outputs are off by ~1e-7)."""
-
-
-@dataclass(frozen=True)
-class LabelQualityMethod:
-    """A registered cleanlab ranking method."""
-
-    cleanlab_method: str
-    """The `method=` argument of cleanlab.rank.get_label_quality_scores."""
-    help: str
-
-
-LABEL_QUALITY_METHODS: dict[str, LabelQualityMethod] = {}
-
-
-def register_label_quality(name: str, cleanlab_method: str, help: str) -> None:
-    LABEL_QUALITY_METHODS[name] = LabelQualityMethod(cleanlab_method=cleanlab_method, help=help)
-
-
-register_label_quality("self_confidence", "self_confidence",
-                       "1 − P[given label] (Müller & Markert 2019)")
-register_label_quality("normalized_margin", "normalized_margin",
-                       "1 − quality from P[given] − max other P (Northcutt et al. 2021)")
-register_label_quality("confidence_weighted_entropy", "confidence_weighted_entropy",
-                       "1 − quality from entropy(P)/P[given] (Kuan & Mueller 2022)")
 
 
 def _validate(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,11 +76,9 @@ def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str
     out-of-sample predicted class probabilities, rows summing to 1. Unknown methods are a
     ConfigError listing the registered ones; malformed inputs a DataError.
     """
-    if method not in LABEL_QUALITY_METHODS:
-        raise ConfigError(f"unknown label-quality method {method!r}; valid methods: "
-                          f"{', '.join(LABEL_QUALITY_METHODS)}")
+    cleanlab_method = LABEL_QUALITY_METHODS.entry(method).meta["cleanlab_method"]
     labels, pred_probs = _validate(labels, pred_probs)
-    quality = get_label_quality_scores(labels, pred_probs, method=LABEL_QUALITY_METHODS[method].cleanlab_method)
+    quality = get_label_quality_scores(labels, pred_probs, method=cleanlab_method)
     return 1.0 - np.asarray(quality, dtype=np.float64)
 
 
@@ -123,11 +97,10 @@ def out_of_fold_probs(fit_predict_fn: Callable[[np.ndarray, np.ndarray], np.ndar
         raise DataError(f"labels has {len(labels)} entries for n_samples = {n_samples}")
     if folds < 2 or folds > n_samples:
         raise ConfigError(f"folds must be in [2, n_samples = {n_samples}], got {folds}")
-    _, counts = np.unique(labels, return_counts=True)
-    splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if counts.min() >= folds
-                else KFold(folds, shuffle=True, random_state=seed))
+    fold_of = fold_assignment(labels, folds, seed)
     out: np.ndarray | None = None
-    for train_idx, test_idx in splitter.split(np.zeros(n_samples), labels):
+    for fold in range(folds):
+        train_idx, test_idx = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
         probs = np.asarray(fit_predict_fn(train_idx, test_idx), dtype=np.float64)
         if probs.ndim != 2 or len(probs) != len(test_idx):
             raise DataError(f"fit_predict_fn returned shape {probs.shape} for {len(test_idx)} test indices; "

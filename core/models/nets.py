@@ -1,4 +1,4 @@
-"""Model builders by name.
+"""Model builders (registered by name in core.models.registry).
 
 Every model is a `FeatureModel`: a backbone that maps inputs to a feature vector h
 (n, feature_dim) and a final `nn.Linear` head that maps h to logits. That split is
@@ -9,13 +9,12 @@ linear probe retrain only the head on cached features.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from core.errors import ConfigError
+from core.models.registry import MODELS
 
 
 class FeatureModel(nn.Module):
@@ -47,27 +46,6 @@ class FeatureModel(nn.Module):
         return self.head(self.features(x))
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build a model for a dataset of the given input shape and class count."""
-
-    build: Callable[[tuple[int, ...], int, bool], FeatureModel]
-    help: str
-    kinds: tuple[str, ...]
-    """Dataset kinds ('image', 'tabular') the model accepts."""
-
-
-MODELS: dict[str, ModelSpec] = {}
-
-
-def register_model(name: str, help: str, kinds: tuple[str, ...]):
-    def wrap(build: Callable[[tuple[int, ...], int, bool], FeatureModel]):
-        MODELS[name] = ModelSpec(build=build, help=help, kinds=kinds)
-        return build
-
-    return wrap
-
-
 def _flat_dim(input_shape: tuple[int, ...]) -> int:
     size = 1
     for side in input_shape:
@@ -75,13 +53,11 @@ def _flat_dim(input_shape: tuple[int, ...]) -> int:
     return size
 
 
-@register_model("logreg", "multinomial logistic regression on the flattened input (convex)", ("image", "tabular"))
-def _logreg(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_logreg(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
     return FeatureModel(nn.Flatten(), _flat_dim(input_shape), n_classes)
 
 
-@register_model("mlp", "two hidden ReLU layers of 64 units (the paper's moons model)", ("image", "tabular"))
-def _mlp(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_mlp(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
     hidden = 64
     backbone = nn.Sequential(
         nn.Flatten(),
@@ -93,8 +69,7 @@ def _mlp(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> Feat
     return FeatureModel(backbone, hidden, n_classes)
 
 
-@register_model("cnn", "small CNN: two conv blocks + 64-unit layer (default for small images)", ("image",))
-def _cnn(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_cnn(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
     channels, height, width = input_shape
     pool_twice = min(height, width) >= 16
     layers: list[nn.Module] = [
@@ -156,8 +131,8 @@ def _load_cached_resnet(factory, weights_enum):
     return net
 
 
-register_model("resnet18", "torchvision ResNet-18 (for CIFAR-size images)", ("image",))(_resnet(18))
-register_model("resnet34", "torchvision ResNet-34 (the paper's CIFAR-N model)", ("image",))(_resnet(34))
+build_resnet18 = _resnet(18)
+build_resnet34 = _resnet(34)
 
 
 class FrozenBackbone(nn.Module):
@@ -179,9 +154,7 @@ class FrozenBackbone(nn.Module):
         return self.inner(x)
 
 
-@register_model("probe_resnet18", "linear probe: frozen ResNet-18 features (pretrained when cached on this "
-                "machine, ImageNet stem) + a trained linear head", ("image",))
-def _probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
     from torchvision import models as tv_models
 
     net = _load_cached_resnet(tv_models.resnet18, tv_models.ResNet18_Weights.DEFAULT) if pretrained else None
@@ -199,13 +172,11 @@ def _probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretrained: bo
 def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, kind: str,
                 pretrained: bool = True) -> FeatureModel:
     """Build a registered model; unknown names and kind mismatches are ConfigErrors listing the options."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-    spec = MODELS[name]
-    if kind not in spec.kinds:
-        fitting = [m for m, s in MODELS.items() if kind in s.kinds]
+    entry = MODELS.entry(name)
+    if kind not in entry.meta["kinds"]:
+        fitting = MODELS.where(kinds=lambda kinds: kind in kinds)
         raise ConfigError(f"model {name!r} does not accept {kind} data; use one of: {', '.join(fitting)}")
-    return spec.build(tuple(input_shape), n_classes, pretrained)
+    return entry.load()(tuple(input_shape), n_classes, pretrained)
 
 
 def select_device(requested: str = "auto") -> torch.device:

@@ -1,4 +1,4 @@
-"""Seeded ERM training with early stopping, prediction, and the linear-probe head refit.
+"""Seeded ERM training with early stopping, and prediction (the linear-probe refit: core.models.probe).
 
 The same `TrainConfig` recipe trains the analyzed model, each cross-fitting fold
 model, and every retrained model after pruning, so accuracy differences come from
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from core.config import TrainConfig
 from core.models.nets import FeatureModel, build_model, select_device
+from core.models.registry import OPTIMIZERS
 
 ProgressFn = Callable[[int, int], None]
 """Called as progress(done, total) after each epoch; the dashboard uses it for its bar."""
@@ -31,6 +32,14 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
     return tensor.float()
+
+
+def make_adam(parameters, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_sgd(parameters, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -97,10 +106,7 @@ def train_model(
     model.set_input_stats(to_tensor(x_fit))
     model.to(device)
 
-    if cfg.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
 
     best_state, best_loss, best_epoch, stale = None, float("inf"), 0, 0
     val_losses: list[float] = []
@@ -174,62 +180,3 @@ def load_model_state(model: FeatureModel, state: dict[str, torch.Tensor]) -> Fea
     model.input_std = torch.empty_like(state["input_std"])
     model.load_state_dict(state)
     return model.eval()
-
-
-def train_linear_probe(
-    features: np.ndarray,
-    labels: np.ndarray,
-    n_classes: int,
-    weight_decay: float,
-    seed: int,
-    max_iter: int = 200,
-) -> nn.Linear:
-    """Fit a fresh softmax head on frozen features with full-batch L-BFGS.
-
-    Used for fast retraining: the backbone stays as trained, only the last layer is
-    refit on the kept samples. Minimizes mean cross-entropy + reg/2·‖W‖² (reg =
-    max(weight_decay, 1e-6), bias unpenalized). Convex, so the result does not depend
-    on the seed beyond the initialization; seeded anyway.
-
-    Solved in an equivalent, better-conditioned parametrization: each feature column
-    centred and scaled, z = (h − μ)/σ, logits = V z + c, with W = V/σ and b = c − W μ,
-    and the penalty kept on W (reg/2·Σ V²/σ²) — the same problem, whose optimum L-BFGS
-    reaches in 1.3–2.6× fewer iterations on ReLU features (all positive, so uncentred
-    they make the problem ill-conditioned), to an objective at least as low. Loss and
-    gradient, (softmax − one-hot)ᵀ z / n, are computed by hand, without autograd
-    (figures in docs/benchmarks.md).
-    """
-    seed_everything(seed)
-    h = torch.as_tensor(features, dtype=torch.float32)
-    target = torch.as_tensor(labels, dtype=torch.int64)
-    head = nn.Linear(h.shape[1], n_classes)
-    reg = max(weight_decay, 1e-6)
-    n_rows = max(len(h), 1)
-    mean = h.mean(dim=0) if len(h) else torch.zeros(h.shape[1])
-    scale = h.std(dim=0) if len(h) > 1 else torch.ones(h.shape[1])
-    scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))  # any σ > 0 gives the same optimum
-    z = (h - mean) / scale
-    penalty = scale.pow(-2)
-    with torch.no_grad():
-        weight = nn.Parameter(head.weight * scale)
-        bias = nn.Parameter(head.bias + head.weight @ mean)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-7)
-    target_column = target[:, None]
-
-    @torch.no_grad()
-    def closure() -> torch.Tensor:
-        # Whole-batch ops, no chunks: on a shared CPU every extra OpenMP region is a chance to stall.
-        log_probs = torch.log_softmax(torch.addmm(bias, z, weight.T), dim=1)
-        taken = log_probs.gather(1, target_column)
-        residual = log_probs.exp_().scatter_add_(1, target_column, torch.full_like(taken, -1.0))
-        weight.grad = torch.mm(residual.T, z).div_(n_rows).add_(weight * penalty, alpha=reg)
-        bias.grad = residual.sum(dim=0).div_(n_rows)
-        loss = -taken.sum(dtype=torch.float64) / n_rows
-        return loss + 0.5 * reg * (weight.double().pow(2) * penalty.double()).sum()
-
-    optimizer.step(closure)
-    with torch.no_grad():
-        head.weight.copy_(weight / scale)
-        head.bias.copy_(bias - head.weight @ mean)
-    return head.eval()

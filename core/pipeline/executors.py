@@ -1,459 +1,133 @@
-"""Run the gradient and scoring stages shard by shard, in this process or on a Dask cluster.
+"""Where the gradient and scoring stages run: this process or a Dask cluster, behind one interface.
 
 Two-stage workflow (the pipeline's `gradients` then `scores` stage, docs/distributed.md):
 
 1. **Gradients.** The training rows of each gradient model (one model in-sample, one per
-   fold when cross-fitting) are cut into shards (`plan_shards`). A shard's task loads
-   the model from its `torch.save` state dict (`weights_only=True`) onto the worker's
-   device (`core.models.nets.select_device`), runs one forward pass for the last-layer
-   factors, computes the per-sample gradients (closed form, or `torch.func` for
-   `--layers all`), projects them, and writes its rows straight into the memory-mapped
-   temp file that becomes `gradients.npy`. Only the small per-sample arrays
-   (`GradientRows`: probabilities, loss, residual, L1/L2 norms) travel back.
-2. **Scores.** The client fits each fitted detector on a seeded subsample of each fold
-   group (`detector_fit_rows`: every row up to `DETECT_FIT_SAMPLES`, so normal runs fit on
-   everything) and workers score row shards of `gradients.npy` (read through a memory
-   map) with the fitted estimator. Norm detectors need no task: their columns are the
-   norms of step 1.
+   fold when cross-fitting) are computed block by block by `core.gradients.rows.gradient_rows`
+   and written into the memory-mapped temp file that becomes `gradients.npy`; only the
+   small per-sample arrays (`GradientRows`) come back. `LocalExecutor` runs each group as
+   one block here; `DaskExecutor` cuts groups into aligned shards (core.pipeline.shards)
+   that workers compute from a `torch.save` copy of the model (core.pipeline.dask_cluster).
+2. **Scores.** The stage fits each fitted detector on a seeded subsample of each fold
+   group (every row up to `DetectConfig.max_fit_samples`); the executor scores the rows:
+   here in chunks, or, for row-wise detectors on a cluster, on workers reading row shards
+   of `gradients.npy`.
 
-The execution setting never changes results, which is why it is not part of `RunConfig`:
-shard boundaries are multiples of both the forward-pass batch (`FACTOR_BATCH`) and
-`GradientConfig.chunk_size`, so every batch a model sees and every chunk a projector
-sees is exactly the one a single-process run sees; fitted detectors score rows
-independently (`ROW_WISE_DETECTORS`), and those that do not are scored on the client.
-
-Requirements of a cluster: every worker imports the same gradsift (and torch) as the
-client, and the run directory lies on a filesystem every worker mounts at the same
-path (`check_shared_path` refuses otherwise). Dask is optional: nothing here imports it
-until a client is asked for.
+The executor never changes results, which is why it is not part of `RunConfig`.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-import math
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from hashlib import sha256
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from core.config import GradientConfig
-from core.errors import ConfigError, RunDirError
-from core.gradients.last_layer import (
-    LastLayerFactors,
-    closed_form_norms,
-    func_gradients,
-    iter_closed_form_chunks,
-    last_layer_factors,
-)
-from core.models.nets import FeatureModel, build_model, select_device
 from core.gradients.projection import Projector
-from core.models.training import load_model_state, to_tensor
-
-FACTOR_BATCH = 1024
-"""Batch size of the forward pass that yields the last-layer factors (`last_layer_factors`' default)."""
-
-DETECT_FIT_SAMPLES = 50_000
-"""Fitted detectors fit on at most this many rows per fold group (a seeded subsample above it).
-
-Up to it (CIFAR-10's 50,000 training images included) a detector fits on every row, as it
-always did. Isolation Forest builds each tree from 256 rows anyway, so a larger pool adds
-nothing but memory; the fit matrix is the only gradient block the client ever holds."""
-
-ROW_WISE_DETECTORS = frozenset({"iforest", "ocsvm"})
-"""Fitted detectors whose score of a row depends only on the fitted estimator and that row, so
-row shards can be scored anywhere. The others (LOF scores its own training rows differently
-from new rows) are scored on the client, in the same shards a local run uses."""
-
-SHARDS_PER_WORKER = 16
-"""Shards per worker thread a cluster run aims for: enough to balance load, few enough to amortize a task."""
-
-MAX_SHARD_UNITS = 16
-"""A shard is at most this many alignment units (16 x 1024 rows by default), bounding a task's memory."""
-
-
-# --------------------------------------------------------------------------- the shard plan
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Rows one task handles: a slice of one fold group's rows."""
-
-    group: int
-    """Index of the gradient model (fold) whose rows these are."""
-    start: int
-    """Offset of the first row within the group: a multiple of the alignment unit."""
-    rows: np.ndarray
-    """(b,) int64 global row indices, in the group's (ascending) order."""
-
-
-def alignment_unit(chunk_size: int) -> int:
-    """Rows a gradient shard starts on a multiple of: lcm(`FACTOR_BATCH`, chunk_size).
-
-    With that, a shard's forward-pass batches and projection chunks are exactly those of the
-    whole group processed at once, so sharding cannot change a single number.
-    """
-    return math.lcm(FACTOR_BATCH, int(chunk_size))
-
-
-def shard_rows(n_rows: int, unit: int, n_threads: int) -> int:
-    """Rows per shard: a multiple of `unit`, about `SHARDS_PER_WORKER` shards per worker thread,
-    at most `MAX_SHARD_UNITS` units (bounded task memory) and at least one unit."""
-    target = math.ceil(n_rows / max(1, SHARDS_PER_WORKER * n_threads))
-    units = min(MAX_SHARD_UNITS, max(1, math.ceil(target / unit)))
-    return units * unit
-
-
-def plan_shards(groups: Sequence[np.ndarray], rows_per_shard: int) -> list[Shard]:
-    """Cut each group's (ascending) row indices into consecutive shards of `rows_per_shard` rows."""
-    if rows_per_shard < 1:
-        raise ValueError(f"rows_per_shard must be >= 1, got {rows_per_shard}")
-    return [Shard(group, start, np.asarray(rows[start:start + rows_per_shard], dtype=np.int64))
-            for group, rows in enumerate(groups) for start in range(0, len(rows), rows_per_shard)]
-
-
-def detector_fit_rows(rows: np.ndarray, seed: int, group: int, cap: int | None = None) -> np.ndarray:
-    """(m,) ascending row indices a fitted detector fits on for one fold group.
-
-    All of `rows` when there are at most `cap` (default `DETECT_FIT_SAMPLES`); otherwise a
-    uniform sample without replacement of `cap` rows, drawn from a generator seeded with
-    (seed, group) only, so local and cluster runs fit on the same rows.
-    """
-    cap = DETECT_FIT_SAMPLES if cap is None else cap
-    rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) <= cap:
-        return rows
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(group)]))
-    return np.sort(rng.choice(rows, size=cap, replace=False))
-
-
-# --------------------------------------------------------------------------- gradients of rows
-
-
-@dataclass
-class GradientRows:
-    """What the gradients of some rows leave besides the matrix rows: small per-sample arrays."""
-
-    rows: np.ndarray
-    """(b,) int64 global row indices."""
-    probs: np.ndarray
-    """(b, C) float32 softmax probabilities."""
-    loss: np.ndarray
-    """(b,) float32 cross-entropy of the given label."""
-    residual: np.ndarray
-    """(b, C) float32 p − e_y."""
-    grad_l1: np.ndarray
-    """(b,) float64 L1 norm of the full (unprojected) gradient."""
-    grad_l2: np.ndarray
-    """(b,) float64 L2 norm of the full (unprojected) gradient."""
-
-
-def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: np.ndarray,
-                  grad_cfg: GradientConfig, projector: Projector | None, param_names: list[str] | None,
-                  out: np.ndarray) -> GradientRows:
-    """Gradients of samples x (b, ...) with `labels` (b,), written to out[rows]; returns the rest.
-
-    out: the (n, stored_width) gradient matrix (an array or a memory map); row rows[i] gets
-    sample i's gradient, projected when `projector` is given. Last-layer gradients
-    (`grad_cfg.layers == "last"`) come in closed form, their norms from the factors;
-    otherwise `param_names` selects the parameters for `func_gradients`. Runs `chunk_size`
-    rows at a time, so memory is one chunk of full-width gradients.
-    """
-    factors = last_layer_factors(model, x, labels, batch_size=FACTOR_BATCH, input_transform=to_tensor)
-    if grad_cfg.layers == "last":
-        return factor_gradient_rows(factors, rows, grad_cfg, projector, out)
-    chunk_size = grad_cfg.chunk_size
-    grad_l1 = np.zeros(len(rows), np.float64)
-    grad_l2 = np.zeros(len(rows), np.float64)
-    for start, chunk in func_gradients(model, x, labels, param_names=param_names, chunk_size=chunk_size,
-                                       input_transform=to_tensor):
-        stop = start + len(chunk)
-        grad_l1[start:stop] = np.abs(chunk).sum(axis=1)
-        grad_l2[start:stop] = np.linalg.norm(chunk, axis=1)
-        out[rows[start:stop]] = projector.project(chunk) if projector is not None else chunk
-    return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
-                        residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)
-
-
-def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: GradientConfig,
-                         projector: Projector | None, out: np.ndarray) -> GradientRows:
-    """Last-layer gradients kron(r, [h, 1]) of `factors` into out[rows] (projected when asked), in closed form."""
-    chunk_size = grad_cfg.chunk_size
-    grad_l1, grad_l2 = closed_form_norms(factors, grad_cfg.include_bias)
-    if projector is not None and hasattr(projector, "project_factors"):
-        for start in range(0, len(rows), chunk_size):
-            stop = start + chunk_size
-            out[rows[start:stop]] = projector.project_factors(factors.residual[start:stop],
-                                                              factors.features[start:stop])
-    else:
-        for start, chunk in iter_closed_form_chunks(factors, grad_cfg.include_bias, chunk_size):
-            out[rows[start:start + len(chunk)]] = projector.project(chunk) if projector is not None else chunk
-    return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
-                        residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-@dataclass(frozen=True)
-class ModelPayload:
-    """A model as it travels to workers: its builder's arguments and `torch.save(state_dict)` bytes."""
-
-    name: str
-    input_shape: tuple[int, ...]
-    n_classes: int
-    kind: str
-    state: bytes
-    device: str
-    """The run's `train.device` setting ('auto' picks each worker's own GPU when it has one)."""
-    key: str
-    """Hash of `state`: workers cache the loaded model under it."""
-
-    @classmethod
-    def from_model(cls, model: FeatureModel, name: str, input_shape: Sequence[int], n_classes: int, kind: str,
-                   device: str) -> ModelPayload:
-        buffer = io.BytesIO()
-        torch.save({key: value.detach().cpu() for key, value in model.state_dict().items()}, buffer)
-        state = buffer.getvalue()
-        return cls(name, tuple(int(s) for s in input_shape), int(n_classes), kind, state, device,
-                   sha256(state).hexdigest()[:16])
-
-    def load(self) -> FeatureModel:
-        """The model on this machine's device, built fresh and loaded with weights_only=True (no pickle)."""
-        state = torch.load(io.BytesIO(self.state), map_location="cpu", weights_only=True)
-        model = build_model(self.name, self.input_shape, self.n_classes, self.kind, pretrained=False)
-        return load_model_state(model, state).to(select_device(self.device))
-
-
-_MODEL_CACHE: OrderedDict[tuple[int, str], FeatureModel] = OrderedDict()
-_MODEL_CACHE_SIZE = 8
-_MODEL_CACHE_LOCK = threading.Lock()
-
-
-def _worker_model(payload: ModelPayload) -> FeatureModel:
-    """The payload's model, loaded once per worker thread (torch.func swaps parameters in place,
-    so threads must not share a module)."""
-    key = (threading.get_ident(), payload.key)
-    with _MODEL_CACHE_LOCK:
-        if key in _MODEL_CACHE:
-            _MODEL_CACHE.move_to_end(key)
-            return _MODEL_CACHE[key]
-    model = payload.load()
-    with _MODEL_CACHE_LOCK:
-        _MODEL_CACHE[key] = model
-        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-            _MODEL_CACHE.popitem(last=False)
-    return model
-
-
-def gradient_shard_task(payload: ModelPayload, x_shard: np.ndarray, labels_shard: np.ndarray, rows: np.ndarray,
-                        grad_cfg: GradientConfig, projector: Projector | None, param_names: list[str] | None,
-                        gradients_path: str) -> GradientRows:
-    """Worker task: one shard's gradients into rows of the temp gradient file (opened r+ through a memory map)."""
-    out = np.load(gradients_path, mmap_mode="r+", allow_pickle=False)
-    try:
-        result = gradient_rows(_worker_model(payload), x_shard, labels_shard, rows, grad_cfg, projector,
-                               param_names, out)
-        out.flush()
-    finally:
-        del out
-    return result
-
-
-def score_shard_task(estimator: Any, gradients_path: str, rows: np.ndarray) -> np.ndarray:
-    """Worker task: (b,) float64 scores of gradients.npy rows `rows`, higher = more outlying."""
-    gradients = np.load(gradients_path, mmap_mode="r", allow_pickle=False)
-    return -np.asarray(estimator.score_samples(np.asarray(gradients[rows])), dtype=np.float64)
-
-
-def _installed_version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def worker_facts() -> dict[str, str]:
-    """What a worker runs: gradsift and torch versions, and the device 'auto' selects there."""
-    return {"gradsift": _installed_version("gradsift"), "torch": torch.__version__, "device": str(select_device())}
-
-
-# --------------------------------------------------------------------------- client side
-
-
-@contextmanager
-def open_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
-    """A Dask `distributed.Client` for `--scheduler` or `--workers`, or None for neither.
-
-    scheduler: address of a running cluster's scheduler ("tcp://host:8786"); workers: start a
-    `LocalCluster` of that many single-threaded worker processes on this machine for the
-    duration of the block. Giving both is a ConfigError; so is asking for either without
-    `dask[distributed]` installed. The client (and a local cluster) are closed on exit.
-    """
-    if scheduler is not None and workers is not None:
-        raise ConfigError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if scheduler is None and workers is None:
-        yield None
-        return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise ConfigError('running on a cluster needs Dask: pip install "dask[distributed]"') from exc
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc})") from exc
-        try:
-            check_workers(client)
-            yield client
-        finally:
-            client.close()
-        return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        # Workers import torch and gradsift (seconds) while this process loads data and trains.
-        warming = [client.submit(worker_facts, workers=[address], allow_other_workers=False, pure=False)
-                   for address in client.nthreads()]
-        yield client
-        del warming
-
-
-def check_workers(client: Any) -> list[dict[str, str]]:
-    """Each worker's `worker_facts`; a ConfigError when none are connected or one runs another gradsift/torch."""
-    try:
-        client.wait_for_workers(1, timeout=60)
-    except TimeoutError as exc:
-        raise ConfigError("the Dask cluster has no workers (waited 60 s); start some with `dask worker`") from exc
-    here = {"gradsift": _installed_version("gradsift"), "torch": torch.__version__}
-    try:
-        facts = client.run(worker_facts)
-    except Exception as exc:  # an ImportError on a worker arrives as whatever the worker raised
-        raise ConfigError(f"the Dask workers cannot run gradsift ({type(exc).__name__}: {exc}); "
-                          "install the same gradsift on every worker") from exc
-    for address, worker in facts.items():
-        for package, version in here.items():
-            if worker[package] != version:
-                raise ConfigError(f"Dask worker {address} runs {package} {worker[package]}, this client {version}; "
-                                  "install the same versions everywhere")
-    return list(facts.values())
-
-
-def worker_threads(client: Any) -> int:
-    """Total worker threads of the cluster (at least 1)."""
-    return max(1, sum(client.nthreads().values()))
-
-
-def describe(client: Any) -> str:
-    """'local' or 'dask: N workers, T threads', for the manifest's stage facts."""
-    if client is None:
-        return "local"
-    return f"dask: {len(client.nthreads())} workers, {worker_threads(client)} threads"
-
-
-def check_shared_path(client: Any, path: str | Path) -> None:
-    """Refuse (RunDirError) when some worker does not see `path`: the run directory must be shared."""
-    seen = client.run(_path_exists, str(path))
-    blind = sorted(address for address, exists in seen.items() if not exists)
-    if blind:
-        raise RunDirError(f"Dask worker(s) {', '.join(blind)} cannot see {path}; the run directory must lie on a "
-                          "filesystem every worker mounts at the same path (docs/distributed.md)")
-
-
-def _path_exists(path: str) -> bool:
-    return Path(path).exists()
-
-
-def run_windowed(client: Any, submit: Callable[[Any], Any], items: Iterable[Any],
-                 window: int) -> Iterator[tuple[Any, Any]]:
-    """Submit `submit(item)` futures with at most `window` in flight; yield (item, result) as they complete.
-
-    Bounds what sits in cluster memory at once (shard inputs and results). A task's error
-    cancels the rest and is re-raised here.
-    """
-    from distributed import as_completed
-
-    pending = iter(items)
-    running = as_completed()
-    in_flight: dict[str, tuple[Any, Any]] = {}
-
-    def add(item: Any) -> None:
-        future = submit(item)
-        in_flight[future.key] = (future, item)
-        running.add(future)
-
-    try:
-        for item in pending:
-            add(item)
-            if len(in_flight) >= window:
-                break
-        for future in running:
-            result = future.result()
-            _, item = in_flight.pop(future.key)
-            future.release()
-            following = next(pending, None)
-            if following is not None:
-                add(following)
-            yield item, result
-    except BaseException:
-        client.cancel([future for future, _ in in_flight.values()])
-        raise
-
-
-def cluster_gradient_rows(client: Any, payloads: Sequence[ModelPayload], x: np.ndarray, labels: np.ndarray,
-                          groups: Sequence[np.ndarray], grad_cfg: GradientConfig, projector: Projector | None,
-                          param_names: list[str] | None, gradients_path: Path) -> Iterator[GradientRows]:
-    """Run every shard of `groups` on the cluster (model k for group k); yields each shard's `GradientRows`.
-
-    The rows go into the temp gradient file at `gradients_path`, which every worker must see.
-    """
-    path = str(Path(gradients_path).resolve())
-    check_shared_path(client, path)
-    threads = worker_threads(client)
-    per_shard = shard_rows(max(len(rows) for rows in groups), alignment_unit(grad_cfg.chunk_size), threads)
-    model_futures = [client.scatter(payload, broadcast=True, hash=False) for payload in payloads]
-    projector_future = None if projector is None else client.scatter(projector, broadcast=True, hash=False)
-
-    def submit(shard: Shard):
-        x_future, labels_future = client.scatter([x[shard.rows], labels[shard.rows]], hash=False)
-        return client.submit(gradient_shard_task, model_futures[shard.group], x_future, labels_future, shard.rows,
-                             grad_cfg, projector_future, param_names, path, pure=False)
-
-    for _, result in run_windowed(client, submit, plan_shards(groups, per_shard), window=2 * threads):
-        yield result
-
-
-def cluster_scores(client: Any, estimator: Any, gradients_path: Path, rows: np.ndarray,
-                   chunk_size: int) -> np.ndarray:
-    """(len(rows),) float64 scores of gradients.npy rows `rows` by a fitted estimator, shards scored on workers."""
-    per_shard = shard_rows(len(rows), chunk_size, worker_threads(client))
-    estimator_future = client.scatter(estimator, broadcast=True, hash=False)
-    path = str(Path(gradients_path).resolve())
-    scores = np.zeros(len(rows), np.float64)
-
-    def submit(shard: Shard):
-        return client.submit(score_shard_task, estimator_future, path, shard.rows, pure=False)
-
-    for shard, values in run_windowed(client, submit, plan_shards([rows], per_shard), 2 * worker_threads(client)):
-        scores[shard.start:shard.start + len(shard.rows)] = values
-    return scores
-
-
-def local_scores(estimator: Any, gradients: np.ndarray, rows: np.ndarray, chunk_size: int) -> np.ndarray:
-    """(len(rows),) float64 scores of gradients[rows], `chunk_size` rows at a time, in this process."""
+from core.gradients.rows import GradientRows, gradient_rows
+from core.models.nets import FeatureModel
+
+
+class Executor(ABC):
+    """Runs gradient blocks and detector scoring; the numbers are the same whichever executor runs them."""
+
+    @abstractmethod
+    def gradient_parts(self, models: Sequence[FeatureModel], model_name: str, x: np.ndarray, labels: np.ndarray,
+                       groups: Sequence[np.ndarray], grad_cfg: GradientConfig, projector: Projector | None,
+                       param_names: list[str] | None, out: np.ndarray, out_path: Path, *, input_shape: tuple,
+                       n_classes: int, kind: str, device: str) -> Iterator[GradientRows]:
+        """Gradients of rows `groups[k]` under `models[k]` into `out` (the memory-mapped temp file at
+        `out_path`), yielding each block's `GradientRows`."""
+
+    @abstractmethod
+    def score(self, estimator: Any, row_wise: bool, gradients: np.ndarray, gradients_path: Path, rows: np.ndarray,
+              chunk_size: int, fit_matrix: np.ndarray | None = None) -> np.ndarray:
+        """(len(rows),) float64 scores of gradients[rows] by a fitted estimator, higher = more outlying.
+
+        fit_matrix: the matrix the estimator was fitted on when that is every row of the group:
+        scored at once, exactly as `outlier_scores` does (LOF scores its own fit rows differently
+        from new rows).
+        """
+
+    @abstractmethod
+    def describe(self) -> str:
+        """What ran the work, for the manifest's stage facts."""
+
+
+def local_scores(estimator: Any, gradients: np.ndarray, rows: np.ndarray, chunk_size: int,
+                 fit_matrix: np.ndarray | None = None) -> np.ndarray:
+    """(len(rows),) float64 scores of gradients[rows] in this process: the fit matrix at once when given,
+    else `chunk_size` rows at a time."""
+    if fit_matrix is not None:
+        return -np.asarray(estimator.score_samples(fit_matrix), dtype=np.float64)
     scores = np.zeros(len(rows), np.float64)
     for start in range(0, len(rows), chunk_size):
         block = np.asarray(gradients[rows[start:start + chunk_size]])
         scores[start:start + len(block)] = -np.asarray(estimator.score_samples(block), dtype=np.float64)
     return scores
+
+
+class LocalExecutor(Executor):
+    """Everything in this process: each fold group is one block."""
+
+    def gradient_parts(self, models, model_name, x, labels, groups, grad_cfg, projector, param_names, out, out_path,
+                       **_: Any) -> Iterator[GradientRows]:
+        for model, rows in zip(models, groups):
+            yield gradient_rows(model, x[rows], labels[rows], rows, grad_cfg, projector, param_names, out)
+
+    def score(self, estimator, row_wise, gradients, gradients_path, rows, chunk_size, fit_matrix=None) -> np.ndarray:
+        return local_scores(estimator, gradients, rows, chunk_size, fit_matrix)
+
+    def describe(self) -> str:
+        return "local"
+
+
+class DaskExecutor(Executor):
+    """Gradient shards and row-wise scoring on a `dask.distributed.Client`'s workers.
+
+    The run directory must lie on a filesystem every worker mounts at the same path.
+    Detectors that are not row-wise (LOF) are scored here, in the same chunks a local run uses.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def gradient_parts(self, models, model_name, x, labels, groups, grad_cfg, projector, param_names, out, out_path,
+                       *, input_shape, n_classes, kind, device) -> Iterator[GradientRows]:
+        from core.pipeline.dask_cluster import ModelPayload, cluster_gradient_rows
+
+        payloads = [ModelPayload.from_model(model, model_name, input_shape, n_classes, kind, device)
+                    for model in models]
+        out.flush()  # the .npy header is on disk before a worker maps the file
+        yield from cluster_gradient_rows(self.client, payloads, x, labels, groups, grad_cfg, projector,
+                                         param_names, out_path)
+
+    def score(self, estimator, row_wise, gradients, gradients_path, rows, chunk_size, fit_matrix=None) -> np.ndarray:
+        if not row_wise:
+            return local_scores(estimator, gradients, rows, chunk_size, fit_matrix)
+        from core.pipeline.dask_cluster import cluster_scores
+
+        return cluster_scores(self.client, estimator, gradients_path, rows, chunk_size)
+
+    def describe(self) -> str:
+        from core.pipeline.dask_cluster import describe
+
+        return describe(self.client)
+
+
+def executor_for(client: Any = None) -> Executor:
+    """A `DaskExecutor` on `client`, or the `LocalExecutor` when there is none."""
+    return LocalExecutor() if client is None else DaskExecutor(client)
+
+
+@contextmanager
+def open_executor(scheduler: str | None = None, workers: int | None = None) -> Iterator[Executor]:
+    """The executor for `--scheduler` (an existing cluster) or `--workers` (a local one), or local for neither."""
+    from core.pipeline.dask_cluster import open_client
+
+    with open_client(scheduler, workers) as client:
+        yield executor_for(client)

@@ -1,11 +1,10 @@
 """Prune the flagged samples, retrain with the same recipe, and record test accuracy.
 
-Results append to `retrain.parquet` in the run directory, one row per request. A
-request is identified by (config fingerprint, detector, budget, seed, mode, review
-edits); an identical request is answered from the table instead of retraining. The
-table is updated under a file lock, so two processes retraining at once lose no row.
+Results append to `retrain.parquet` in the run directory, one row per request
+(core.run.results): an identical request is answered from the table instead of
+retraining, and two processes retraining at once lose no row.
 
-Modes:
+Modes (core.pipeline.registry `RETRAIN_MODES`):
 - `full`: a fresh model of the run's architecture trained on the kept samples (the paper).
 - `probe`: only a new last layer, fit on the analyzed model's cached features of the
   kept samples (seconds; what the dashboard's slider uses for quick feedback).
@@ -13,65 +12,26 @@ Modes:
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 
-from core.run import schema
-from core.run.rundir import RunDir, now_iso, write_parquet
-from core.data import Dataset
-from core.detect.estimators import flag
+from core.data.base import Dataset
+from core.detect.flagging import flag
 from core.errors import ConfigError
-from core.models.training import predict_probs, train_linear_probe, train_model
+from core.models.probe import train_linear_probe
+from core.models.training import predict_probs, train_model
+from core.pipeline.artifacts import load_run_dataset, resolve_model_name
+from core.pipeline.registry import RETRAIN_MODES
+from core.run import schema
+from core.run.io import now_iso
+from core.run.results import append_result, read_results, request_key
+from core.run.reviews import ReviewEdits
+from core.run.rundir import RunDir
 
-RETRAIN_MODES = ("full", "probe")
 SWEEP_BUDGETS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125)
-
-
-@dataclass
-class ReviewEdits:
-    """Reviewer decisions applied before retraining: samples removed and labels changed."""
-
-    removed: set[int] = field(default_factory=set)
-    relabelled: dict[int, int] = field(default_factory=dict)
-
-    def key(self) -> str:
-        if not self.removed and not self.relabelled:
-            return ""
-        blob = json.dumps({"removed": sorted(self.removed),
-                           "relabelled": sorted(self.relabelled.items())}).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-@contextmanager
-def _locked(run: RunDir):
-    lock_path = run.file(".retrain.lock")
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def read_results(run: RunDir) -> pd.DataFrame:
-    """All retraining results recorded for the run (empty frame with the schema's columns if none)."""
-    if not run.file(schema.RETRAIN).exists():
-        return pd.DataFrame({column: pd.Series(dtype=object) for column in schema.RETRAIN_COLUMNS})
-    return run.read_parquet(schema.RETRAIN)
-
-
-def _request_key(fingerprint: str, detector: str, budget: float, seed: int, mode: str, reviews_key: str) -> str:
-    blob = json.dumps([fingerprint, detector, round(budget, 6), seed, mode, reviews_key]).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _kept_mask(scores: np.ndarray, budget: float) -> np.ndarray:
@@ -96,10 +56,7 @@ def retrain(
 
     budget 0 gives the unpruned baseline under the same recipe. `seed` defaults to the run's.
     """
-    from core.pipeline.runner import load_run_dataset, resolve_model_name, run_test_labels  # pipeline imports this module
-
-    if mode not in RETRAIN_MODES:
-        raise ConfigError(f"unknown retrain mode {mode!r}; valid modes: {', '.join(RETRAIN_MODES)}")
+    RETRAIN_MODES.check(mode, "mode")
     if not 0 <= budget < 1:
         raise ConfigError(f"budget must be in [0, 1), got {budget}")
     manifest = run.read_manifest()
@@ -111,7 +68,7 @@ def retrain(
     if score_col not in samples.columns:
         raise ConfigError(f"detector {detector!r} was not run on {run.path}; "
                           f"available: {', '.join(schema.score_names(samples.columns))}")
-    key = _request_key(manifest["config_fingerprint"], detector, budget, seed, mode, reviews.key())
+    key = request_key(manifest["config_fingerprint"], detector, budget, seed, mode, reviews.key())
     existing = read_results(run)
     if key in set(existing["request_key"]):
         return existing[existing["request_key"] == key].iloc[-1].to_dict()
@@ -130,9 +87,10 @@ def retrain(
     if mode == "probe":
         features = run.read_npy(schema.FEATURES)
         test_features = run.read_npy(schema.TEST_FEATURES)
-        test_labels = run_test_labels(run, manifest, config, dataset)
+        test_labels = run.test_labels()
         n_classes = len(manifest["dataset"]["class_names"])
-        head = train_linear_probe(features[keep], labels[keep], n_classes, config.train.weight_decay, seed)
+        head = train_linear_probe(features[keep], labels[keep], n_classes, config.train.weight_decay, seed,
+                                  max_iter=config.train.probe_max_iter)
         with torch.no_grad():
             test_pred = head(torch.as_tensor(test_features)).argmax(1).numpy()
         test_accuracy = float((test_pred == test_labels).mean())
@@ -155,9 +113,5 @@ def retrain(
         "n_relabelled": len(reviews.relabelled), "n_removed_noisy": n_removed_noisy,
         "test_accuracy": test_accuracy, "seconds": round(time.perf_counter() - started, 3), "created": now_iso(),
     }
-    with _locked(run):
-        table = read_results(run)
-        if key not in set(table["request_key"]):
-            table = pd.concat([table, pd.DataFrame([row])], ignore_index=True) if len(table) else pd.DataFrame([row])
-            write_parquet(run.file(schema.RETRAIN), table[list(schema.RETRAIN_COLUMNS)])
+    append_result(run, row)
     return row

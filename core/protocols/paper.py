@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.run import schema
 from core.config import (
     BaselineConfig,
     DataConfig,
@@ -35,8 +34,9 @@ from core.config import (
     TrainConfig,
 )
 from core.evaluate.metrics import detection_metrics
-from core.pipeline.runner import Reporter, analyze
 from core.pipeline.retrain import SWEEP_BUDGETS, retrain
+from core.pipeline.runner import Reporter, analyze
+from core.run import schema
 
 OGA_METHODS = ("iforest", "l1", "l2")
 INFLUENCE_METHODS = ("exact", "lissa", "datainf", "tracing", "self_lissa", "self_datainf")

@@ -28,18 +28,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.data.textgen import (
+    BENCHMARKS,
+    N_TEST_PER_CLASS,
+    N_TRAIN_PER_CLASS,
+    TextBenchmark,
+    make_benchmark,
+)
+from core.errors import ConfigError
+from core.gradients.lm import LM_GRADIENT_METHODS, per_sample_gradients
+from core.gradients.projection import make_projector
 from core.influence.attribution import (
+    ATTRIBUTION_METHODS,
     AttributionInputs,
     class_detection_auc,
     class_detection_recall,
-    get_attribution,
     influence_matrices,
 )
-from core.errors import ConfigError
-from core.gradients.projection import make_projector
-from core.data.textgen import BENCHMARKS, N_TEST_PER_CLASS, N_TRAIN_PER_CLASS, TextBenchmark, make_benchmark
-from core.gradients.lm import (
-    GRADIENT_METHODS,
+from core.models.lm import (
     LoraSettings,
     TinyLMConfig,
     add_lora,
@@ -49,7 +55,6 @@ from core.gradients.lm import (
     load_local_model,
     mean_loss,
     model_max_length,
-    per_sample_gradients,
     train_lm,
 )
 
@@ -105,21 +110,19 @@ class Table3Config:
 
     def __post_init__(self) -> None:
         for name in self.benchmarks:
-            if name not in BENCHMARKS:
-                raise ConfigError(f"unknown text benchmark {name!r}; valid benchmarks: {', '.join(BENCHMARKS)}")
+            BENCHMARKS.check(name)
         if not self.benchmarks:
             raise ConfigError("name at least one benchmark")
         for name in self.methods:
-            get_attribution(name)
+            ATTRIBUTION_METHODS.check(name)
         if min(self.n_train_per_class, self.n_test_per_class, self.batch_size, self.gradient_chunk, self.n_trees,
                self.projection_dim) < 1:
             raise ConfigError("sizes, batch size, gradient chunk, trees and projection_dim must be >= 1")
         if min(self.epochs, self.pretrain_epochs, self.pretrain_per_class) < 0 or self.epochs < 1:
             raise ConfigError(f"need epochs >= 1 and pretraining sizes >= 0; got epochs {self.epochs}, "
                               f"pretrain_epochs {self.pretrain_epochs}, pretrain_per_class {self.pretrain_per_class}")
-        if self.gradient_method not in ("auto", *GRADIENT_METHODS):
-            raise ConfigError(f"gradient_method must be auto or one of {', '.join(GRADIENT_METHODS)}; "
-                              f"got {self.gradient_method!r}")
+        if self.gradient_method != "auto":
+            LM_GRADIENT_METHODS.check(self.gradient_method, "gradient_method")
         if self.lr <= 0 or self.pretrain_lr <= 0:
             raise ConfigError("learning rates must be > 0")
 

@@ -14,30 +14,29 @@ writes is one `BEGIN IMMEDIATE` transaction (a bulk action over many samples inc
 so two browser tabs or two processes reviewing the same run at once lose nothing and
 never see a half-applied bulk action.
 
-`edits()` turns the current decisions into `core.pipeline.retrain.ReviewEdits` (mislabeled ->
+`edits()` turns the current decisions into `ReviewEdits` (mislabeled ->
 removed, relabel -> relabelled) for "retrain with my reviews applied"; `cleaned_manifest`
 and `write_new_file` export them without ever overwriting an existing file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from core.run import schema
 from core.errors import ConfigError, RunDirError
-
-if TYPE_CHECKING:
-    from core.pipeline.retrain import ReviewEdits
+from core.run import schema
 
 REVIEWS = "reviews.sqlite"
 """File name of the review store inside a run directory."""
@@ -70,6 +69,21 @@ CREATE INDEX IF NOT EXISTS reviews_by_sample ON reviews ({schema.SAMPLE_ID}, {RE
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class ReviewEdits:
+    """Reviewer decisions applied before retraining: samples removed and labels changed."""
+
+    removed: set[int] = field(default_factory=set)
+    relabelled: dict[int, int] = field(default_factory=dict)
+
+    def key(self) -> str:
+        if not self.removed and not self.relabelled:
+            return ""
+        blob = json.dumps({"removed": sorted(self.removed),
+                           "relabelled": sorted(self.relabelled.items())}).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
 
 class ReviewStore:
@@ -211,7 +225,6 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:
     """ReviewEdits from a `decisions()` frame."""
-    from core.pipeline.retrain import ReviewEdits  # imported late: core.pipeline.retrain pulls in torch
 
     actions = decisions[ACTION].to_numpy()
     ids = decisions[schema.SAMPLE_ID].to_numpy()

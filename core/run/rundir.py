@@ -1,125 +1,27 @@
-"""Reading and writing a run directory safely.
+"""A run directory: its manifest, its stages, and validated access to its files.
 
-Every file is written atomically: to a temporary file in the same directory, flushed
-and fsynced, then renamed over the target. A process killed at any moment therefore
-leaves each file either in its previous complete state or absent, never half
-written. Stage completion is recorded in the manifest only after the stage's files
-are in place, so a rerun redoes exactly the stages that did not finish.
+Files are written atomically (core.run.io). Stage completion is recorded in the
+manifest only after the stage's files are in place, so a rerun redoes exactly the
+stages that did not finish.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.run import schema
 from core.config import RunConfig
 from core.errors import ConfigError, RunDirError
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file via temp + fsync + rename in the target's directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-class AtomicNpyWriter:
-    """Fill a large .npy chunk by chunk through a memory map, then rename it into place.
-
-    Used for the gradient matrix so it never has to exist in RAM at once; until
-    `commit()` the target path keeps its previous state.
-    """
-
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype=np.float32) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        self.array = np.lib.format.open_memmap(self.tmp_name, mode="w+", dtype=dtype, shape=shape)
-
-    def commit(self) -> None:
-        self.array.flush()
-        del self.array
-        with open(self.tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self.tmp_name, self.path)
-
-    def abort(self) -> None:
-        if os.path.exists(self.tmp_name):
-            os.unlink(self.tmp_name)
-
-
-def write_json(path: Path, payload: Any) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=False, default=_json_default).encode()))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    def write(handle: IO[bytes]) -> None:
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        handle.write(buffer.getvalue())
-
-    atomic_write(path, write)
-
-
-def write_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def package_versions() -> dict[str, str]:
-    names = ["gradsift", "torch", "torchvision", "numpy", "scikit-learn", "pandas", "pyarrow", "umap-learn",
-             "cleanlab"]
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+from core.run import schema
+from core.run.io import now_iso, write_json
+from core.versions import package_versions
 
 
 class RunDir:
@@ -240,6 +142,10 @@ class RunDir:
                 return {key: data[key] for key in data.files}
 
         return self._load(name, load)
+
+    def test_labels(self) -> np.ndarray:
+        """(n_test,) int64 test labels, cached in erm_outputs.npz by the train stage."""
+        return self.read_npz(schema.ERM_OUTPUTS)["test_labels"].astype(np.int64, copy=False)
 
     def read_samples(self) -> pd.DataFrame:
         """samples.parquet, checked against the schema."""

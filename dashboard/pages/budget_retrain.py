@@ -12,8 +12,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core.run import schema
 from core.errors import GradsiftError
+from core.run import schema
 from dashboard import components, data
 
 RETRAIN_JOBS = "retrain_jobs"

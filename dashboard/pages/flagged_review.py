@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.run import reviews
-from core.run import schema
+from core.run import reviews, schema
 from dashboard import components, data
 
 PER_PAGE = 24

@@ -113,18 +113,25 @@ def compare_ui(current: str | None) -> None:
 
 def launch_ui() -> None:
     """A form that starts core.pipeline.runner.analyze in a background thread."""
-    from core.config import DataConfig, DetectConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
-    from core.data import SOURCE_HELP, SOURCES
-    from core.detect.estimators import DETECTORS
-    from core.models.nets import MODELS
+    from core.config import (
+        DataConfig,
+        DetectConfig,
+        EmbedConfig,
+        GradientConfig,
+        RunConfig,
+        TrainConfig,
+    )
+    from core.data.registry import DATASETS
+    from core.detect.registry import DETECTORS
+    from core.models.registry import MODELS
 
     st.markdown("#### Launch a new analysis")
     with st.form("launch"):
         left, right = st.columns(2)
         source_kind = left.radio("Data", ["Embedded dataset", "Path"], horizontal=True, key="launch_source")
-        dataset_name = left.selectbox("Embedded dataset", sorted(SOURCES), key="launch_dataset",
-                                      index=sorted(SOURCES).index("digits") if "digits" in SOURCES else 0,
-                                      format_func=lambda name: f"{name}: {SOURCE_HELP.get(name, '')}"[:90])
+        names = DATASETS.names()
+        dataset_name = left.selectbox("Embedded dataset", names, key="launch_dataset", index=names.index("digits"),
+                                      format_func=lambda name: f"{name}: {DATASETS.help(name)}"[:90])
         path_text = left.text_input("…or a dataset path", key="launch_path",
                                     placeholder="image folder, .csv/.parquet manifest or .npz",
                                     help=f"Must lie inside {', '.join(map(str, data.allowed_roots()))} "

@@ -11,8 +11,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.influence.run_attribution import (
+    INFLUENCE,
+    METHOD,
+    RANK,
+    SAME_CLASS,
+    TEST_LABEL,
+    TEST_PRED,
+)
 from core.run import schema
-from core.influence.attribution import INFLUENCE, METHOD, RANK, SAME_CLASS, TEST_LABEL, TEST_PRED
 from dashboard import components, data
 
 INPUT_KEY = "explorer_test_input"

@@ -14,7 +14,7 @@ import torch
 from core.bench.common import Sizes, synthetic_features, target
 from core.bench.retrain_latency import probe_objective, reference_linear_probe
 from core.bench.run import SECTIONS, bench
-from core.models.training import train_linear_probe
+from core.models.probe import train_linear_probe
 
 TINY = Sizes(
     label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",

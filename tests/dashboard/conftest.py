@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from core.config import BaselineConfig, DataConfig, EmbedConfig, GradientConfig, RunConfig, TrainConfig
+from core.config import (
+    BaselineConfig,
+    DataConfig,
+    EmbedConfig,
+    GradientConfig,
+    RunConfig,
+    TrainConfig,
+)
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail")

@@ -8,10 +8,9 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from core.run import reviews
-from core.run import schema
+from core.run import reviews, schema
+from core.run.results import read_results
 from core.run.rundir import RunDir
-from core.pipeline.retrain import read_results
 from dashboard import data
 from tests.dashboard.conftest import open_page, problems
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from core.run import reviews
+from core.run.results import read_results
 from core.run.rundir import RunDir
-from core.pipeline.retrain import read_results
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

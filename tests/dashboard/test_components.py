@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.run import schema
 from core.errors import ConfigError
+from core.run import schema
 from dashboard import components, data
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from core.config import DataConfig
-from core.data import load_dataset
 from core.data.cifar import read_batch, read_label_file
+from core.data.load import load_dataset
 from core.errors import DataError
 
 PER_BATCH = 4

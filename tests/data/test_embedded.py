@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.config import DataConfig
-from core.data import IMAGE, load_dataset
+from core.data.base import IMAGE
+from core.data.load import load_dataset
 from core.errors import DataError
 
 

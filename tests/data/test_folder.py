@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from core.config import DataConfig
-from core.data import IMAGE, load_dataset
+from core.data.base import IMAGE
+from core.data.load import load_dataset
 from core.errors import DataError
 
 

@@ -8,18 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import core.data as data_module
 from core.config import DataConfig
-from core.data import SOURCE_HELP, SOURCES, Dataset, load_dataset
-from core.data.noise import NOISE_MODELS
+from core.data.base import Dataset
+from core.data.load import load_dataset
+from core.data.registry import DATASETS, NOISE_MODELS
 from core.errors import DataError
 
 
-def test_exports_and_registry() -> None:
-    for name in ("load_dataset", "SOURCES", "SOURCE_HELP", "Dataset", "IMAGE", "TABULAR"):
-        assert hasattr(data_module, name)
-    assert {"digits", "mnist5k", "blobs", "moons", "cifar10n", "cifar100n"} <= set(SOURCES)
-    assert set(SOURCE_HELP) == set(SOURCES) and all(SOURCE_HELP.values())
+def test_registry_names_every_source_with_help() -> None:
+    assert {"digits", "mnist5k", "blobs", "moons", "cifar10n", "cifar100n"} <= set(DATASETS)
+    assert all(DATASETS.help(name) for name in DATASETS)
+    assert all(callable(DATASETS.get(name)) for name in DATASETS)
 
 
 def test_unknown_name_lists_valid_names(tmp_path: Path) -> None:
@@ -27,7 +26,7 @@ def test_unknown_name_lists_valid_names(tmp_path: Path) -> None:
         load_dataset(DataConfig(dataset=str(tmp_path / "nope")), 0)
     message = str(err.value)
     assert "nope" in message and "neither a registered dataset" in message
-    for name in SOURCES:
+    for name in DATASETS:
         assert name in message
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from core.config import DataConfig
-from core.data import IMAGE, TABULAR, load_dataset
+from core.data.base import IMAGE, TABULAR
+from core.data.load import load_dataset
 from core.data.manifest import encode_labels, load_manifest
 from core.errors import DataError
 

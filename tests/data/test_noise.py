@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.data.noise import NOISE_MODELS, confusion_probabilities, flip_per_class, inject_noise
+from core.data.noise import confusion_probabilities, flip_per_class, inject_noise
+from core.data.registry import NOISE_MODELS
 from core.errors import DataError
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from core.config import DataConfig
-from core.data import IMAGE, TABULAR, load_dataset
+from core.data.base import IMAGE, TABULAR
+from core.data.load import load_dataset
 from core.errors import DataError
 
 

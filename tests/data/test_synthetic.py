@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.config import DataConfig
-from core.data import TABULAR, load_dataset
+from core.data.base import TABULAR
+from core.data.load import load_dataset
 
 
 @pytest.mark.parametrize("name, n_train, n_test, flips, model", [

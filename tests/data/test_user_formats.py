@@ -2,13 +2,12 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 from PIL import Image
 
-from core.run import schema
 from core.config import BaselineConfig, DataConfig, DetectConfig, TrainConfig
-from core.pipeline.runner import analyze
 from core.evaluate.report import run_summary
+from core.pipeline.runner import analyze
+from core.run import schema
 from tests.conftest import fast_config
 from tests.data.test_cifar import make_cifar10n
 

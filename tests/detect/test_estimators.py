@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
-from core.detect.estimators import DETECTORS, NormDetector, flag, flag_count, outlier_scores, rank_of
+from core.detect.estimators import NormDetector, outlier_scores
+from core.detect.flagging import flag, flag_count, rank_of
+from core.detect.registry import DETECTORS
 from core.errors import ConfigError
 
 

@@ -5,8 +5,8 @@ import pytest
 from sklearn.ensemble import IsolationForest
 from sklearn.utils.estimator_checks import check_estimator
 
-from core.detect.estimators import outlier_scores
 from core.detect import isolation_forest
+from core.detect.estimators import outlier_scores
 from core.detect.isolation_forest import FastIsolationForest, average_path_length
 
 

@@ -9,8 +9,8 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score
 from sklearn.neighbors import NearestNeighbors
 
-from core.evaluate import explore as analysis
 from core.errors import ConfigError
+from core.evaluate import explore as analysis
 
 
 @pytest.fixture

@@ -10,17 +10,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 from core.errors import ConfigError, DataError
+from core.gradients.func import func_gradients, loop_gradients, select_parameters
 from core.gradients.last_layer import (
     LastLayerFactors,
     closed_form_gradients,
     closed_form_norms,
     flat_head_to_kron,
-    func_gradients,
     head_grads_to_kron,
     iter_closed_form_chunks,
     last_layer_factors,
-    loop_gradients,
-    select_parameters,
 )
 from core.models.nets import FeatureModel, build_model
 

@@ -137,7 +137,7 @@ def test_make_projector_decisions():
     assert make_projector("sparse", 100, 30, **kwargs).out_dim == 30  # never projects up
     with pytest.raises(ConfigError, match="last-layer"):
         make_projector("kronecker", 100, 1000, **kwargs)
-    with pytest.raises(ConfigError, match="must be one of"):
+    with pytest.raises(ConfigError, match="valid projections"):
         make_projector("gaussian", 100, 1000, **kwargs)
     with pytest.raises(ValueError, match="width"):
         make_projector("kronecker", 100, 999, n_classes=10, feat_dim=100, **kwargs)

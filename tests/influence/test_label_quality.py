@@ -8,7 +8,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from core.errors import ConfigError, DataError
-from core.influence.label_quality import LABEL_QUALITY_METHODS, label_quality_scores, out_of_fold_probs
+from core.influence.label_quality import label_quality_scores, out_of_fold_probs
+from core.influence.registry import LABEL_QUALITY_METHODS
 
 METHODS = ["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
 

@@ -8,17 +8,16 @@ from sklearn.metrics import roc_auc_score
 from torch.nn import functional as F
 
 from core.errors import ConfigError, DataError
-from core.influence.methods import (
-    INFLUENCE_METHODS,
-    damped_eigh,
+from core.influence.hessians import (
     empirical_fisher,
-    influence_scores,
     last_layer_hessian,
     last_layer_hvp,
-    lissa_solve,
     model_hessian,
     model_hvp,
 )
+from core.influence.methods import influence_scores
+from core.influence.registry import INFLUENCE_METHODS
+from core.influence.solvers import damped_eigh, lissa_solve
 from core.models.nets import build_model
 
 ALL_METHODS = ["exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_lissa", "self_datainf"]

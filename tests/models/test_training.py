@@ -7,15 +7,17 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import ConfigError
-from core.models.nets import MODELS, build_model
-from core.models.training import load_model_state, predict_probs, train_linear_probe, train_model
+from core.models.nets import build_model
+from core.models.probe import train_linear_probe
+from core.models.registry import MODELS
+from core.models.training import load_model_state, predict_probs, train_model
 
 SHAPES = {"image": (3, 32, 32), "tabular": (6,)}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_builds_and_runs(name):
-    kind = MODELS[name].kinds[0]
+    kind = MODELS.entry(name).meta["kinds"][0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_model(name, SHAPES[kind], 4, kind, pretrained=False)

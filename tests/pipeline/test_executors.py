@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.pipeline import executors as distributed
-from core.run import schema
 from core.config import BaselineConfig, DetectConfig, GradientConfig, TrainConfig
 from core.errors import ConfigError, RunDirError
+from core.pipeline import dask_cluster
+from core.pipeline import shards as shard_plan
 from core.pipeline.runner import analyze
+from core.run import schema
 from tests.conftest import fast_config
 
 pytest.importorskip("distributed")
@@ -17,7 +18,7 @@ pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def client():
     """Two single-threaded worker processes, shared by every test here (starting one costs seconds)."""
-    with distributed.open_client(workers=2) as dask_client:
+    with dask_cluster.open_client(workers=2) as dask_client:
         yield dask_client
 
 
@@ -43,14 +44,13 @@ def test_two_workers_reproduce_the_single_process_run(client, tmp_path):
     assert clustered.read_manifest()["config_fingerprint"] == local.read_manifest()["config_fingerprint"]
 
 
-def test_cross_fit_all_layers_and_subsampled_fits_match(client, tmp_path, monkeypatch):
+def test_cross_fit_all_layers_and_subsampled_fits_match(client, tmp_path):
     # Every parameter (torch.func + sparse projection), two fold models, detectors fitted on a
     # seeded 300-row subsample of each fold (cap lowered so digits exceeds it), LOF scored on
     # the client and iForest on the workers.
-    monkeypatch.setattr(distributed, "DETECT_FIT_SAMPLES", 300)
     config = fast_config(train=TrainConfig(epochs=2, patience=1),
                          gradients=GradientConfig(mode="cross_fit", folds=2, layers="all", projection_dim=256),
-                         detect=DetectConfig(detectors=("iforest", "lof", "l2"), primary="iforest"),
+                         detect=DetectConfig(detectors=("iforest", "lof", "l2"), primary="iforest", max_fit_samples=300),
                          baselines=BaselineConfig(enabled=False))
     local = analyze(config, tmp_path / "local", retrain_after=False)
     clustered = analyze(config, tmp_path / "clustered", client=client, retrain_after=False)
@@ -91,36 +91,36 @@ def test_cli_refuses_bad_execution_options(tmp_path, args, message):
 
 def test_workers_must_see_the_run_directory(client, tmp_path):
     with pytest.raises(RunDirError, match="every worker mounts"):
-        distributed.check_shared_path(client, tmp_path / "not-there")
+        dask_cluster.check_shared_path(client, tmp_path / "not-there")
 
 
 def test_no_cluster_means_no_client():
-    with distributed.open_client(None, None) as nothing:
+    with dask_cluster.open_client(None, None) as nothing:
         assert nothing is None
     with pytest.raises(ConfigError, match="not both"):
-        with distributed.open_client("tcp://127.0.0.1:1", 2):
+        with dask_cluster.open_client("tcp://127.0.0.1:1", 2):
             pass
 
 
 def test_shard_plan_is_aligned_and_covers_every_row_once():
     groups = [np.arange(0, 5000, 2), np.arange(1, 5000, 2)]
-    unit = distributed.alignment_unit(chunk_size=256)
+    unit = shard_plan.alignment_unit(chunk_size=256)
     assert unit == 1024
-    per_shard = distributed.shard_rows(len(groups[0]), unit, n_threads=2)
+    per_shard = shard_plan.shard_rows(len(groups[0]), unit, n_threads=2)
     assert per_shard % unit == 0
-    shards = distributed.plan_shards(groups, per_shard)
+    shards = shard_plan.plan_shards(groups, per_shard)
     assert all(shard.start % unit == 0 for shard in shards)
     covered = np.concatenate([shard.rows for shard in shards])
     assert np.array_equal(np.sort(covered), np.arange(5000))
     for shard in shards:
         assert np.array_equal(shard.rows, groups[shard.group][shard.start:shard.start + len(shard.rows)])
-    assert distributed.shard_rows(10_000_000, unit, n_threads=2) == distributed.MAX_SHARD_UNITS * unit
+    assert shard_plan.shard_rows(10_000_000, unit, n_threads=2) == shard_plan.MAX_SHARD_UNITS * unit
 
 
 def test_detectors_fit_on_every_row_up_to_the_cap_and_a_seeded_sample_above():
     rows = np.arange(10, 1010)
-    assert np.array_equal(distributed.detector_fit_rows(rows, seed=0, group=0, cap=1000), rows)
-    sample = distributed.detector_fit_rows(rows, seed=0, group=0, cap=100)
+    assert np.array_equal(shard_plan.detector_fit_rows(rows, seed=0, group=0, cap=1000), rows)
+    sample = shard_plan.detector_fit_rows(rows, seed=0, group=0, cap=100)
     assert len(sample) == 100 and np.all(np.diff(sample) > 0) and np.isin(sample, rows).all()
-    assert np.array_equal(sample, distributed.detector_fit_rows(rows, seed=0, group=0, cap=100))
-    assert not np.array_equal(sample, distributed.detector_fit_rows(rows, seed=0, group=1, cap=100))
+    assert np.array_equal(sample, shard_plan.detector_fit_rows(rows, seed=0, group=0, cap=100))
+    assert not np.array_equal(sample, shard_plan.detector_fit_rows(rows, seed=0, group=1, cap=100))

@@ -10,9 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from core.run import schema
-from core.run.rundir import RunDir
 from core.pipeline.runner import analyze
+from core.run import schema
 from tests.conftest import fast_config
 
 SCRIPT = """

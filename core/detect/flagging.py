@@ -1,0 +1,48 @@
+"""The budget that turns scores into flags: scores first, then exactly round(k·n) flags.
+
+Scoring and flagging are separate steps (as cleanlab's rank / filter): every score
+column is oriented higher = more outlying, and `flag(scores, budget)` marks the
+`flag_count(budget, n)` highest. Every place that turns a budget into a count calls
+`flag_count`, so the rule exists once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import ConfigError
+
+
+def flag_count(budget: float, n: int) -> int:
+    """Exactly round(budget * n) samples are flagged; the budget must be a fraction in (0, 1)."""
+    if not 0 < budget < 1:
+        raise ConfigError(f"budget must be a fraction in (0, 1), got {budget}")
+    count = int(round(budget * n))
+    if count == 0:
+        raise ConfigError(f"budget {budget} flags round({budget} * {n}) = 0 of {n} samples; use at least {1 / n:.4g}")
+    return count
+
+
+def flag(scores: np.ndarray, budget: float) -> np.ndarray:
+    """(n,) bool mask of the round(budget * n) highest scores.
+
+    Ties are broken deterministically by sample order (the earlier sample is flagged
+    first), so the same scores always give the same flagged set. NaN scores rank last.
+    """
+    mask = np.zeros(len(scores), dtype=bool)
+    mask[ranking(scores)[:flag_count(budget, len(scores))]] = True
+    return mask
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """(n,) int64 sample indices, most outlying first; ties by sample order, NaN scores last."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.lexsort((np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
+
+
+def rank_of(scores: np.ndarray) -> np.ndarray:
+    """(n,) int rank, 1 = most outlying, with the same tie-break as `flag`."""
+    ranked = ranking(scores)
+    ranks = np.empty(len(ranked), dtype=np.int64)
+    ranks[ranked] = np.arange(1, len(ranked) + 1)
+    return ranks

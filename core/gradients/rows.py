@@ -1,0 +1,92 @@
+"""The single-process gradient path: the per-sample gradients of some rows, written into the matrix.
+
+`gradient_rows` runs one model over a block of samples (one forward pass for the
+last-layer factors, then the closed form or torch.func), projects the rows when asked
+and writes them into the (memory-mapped) gradient matrix; only the small per-sample
+arrays (`GradientRows`) are returned. Every executor (core.pipeline.executors) calls it,
+in this process or on a worker, on the same aligned blocks, so where it runs never
+changes a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.config import GradientConfig
+from core.gradients.func import func_gradients
+from core.gradients.last_layer import (
+    LastLayerFactors,
+    closed_form_norms,
+    iter_closed_form_chunks,
+    last_layer_factors,
+)
+from core.gradients.projection import Projector
+from core.models.nets import FeatureModel
+from core.models.training import to_tensor
+
+FACTOR_BATCH = 1024
+"""Batch size of the forward pass that yields the last-layer factors (`last_layer_factors`' default)."""
+
+
+@dataclass
+class GradientRows:
+    """What the gradients of some rows leave besides the matrix rows: small per-sample arrays."""
+
+    rows: np.ndarray
+    """(b,) int64 global row indices."""
+    probs: np.ndarray
+    """(b, C) float32 softmax probabilities."""
+    loss: np.ndarray
+    """(b,) float32 cross-entropy of the given label."""
+    residual: np.ndarray
+    """(b, C) float32 p − e_y."""
+    grad_l1: np.ndarray
+    """(b,) float64 L1 norm of the full (unprojected) gradient."""
+    grad_l2: np.ndarray
+    """(b,) float64 L2 norm of the full (unprojected) gradient."""
+
+
+def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: np.ndarray,
+                  grad_cfg: GradientConfig, projector: Projector | None, param_names: list[str] | None,
+                  out: np.ndarray) -> GradientRows:
+    """Gradients of samples x (b, ...) with `labels` (b,), written to out[rows]; returns the rest.
+
+    out: the (n, stored_width) gradient matrix (an array or a memory map); row rows[i] gets
+    sample i's gradient, projected when `projector` is given. Last-layer gradients
+    (`grad_cfg.layers == "last"`) come in closed form, their norms from the factors;
+    otherwise `param_names` selects the parameters for `func_gradients`. Runs `chunk_size`
+    rows at a time, so memory is one chunk of full-width gradients.
+    """
+    factors = last_layer_factors(model, x, labels, batch_size=FACTOR_BATCH, input_transform=to_tensor)
+    if grad_cfg.layers == "last":
+        return factor_gradient_rows(factors, rows, grad_cfg, projector, out)
+    chunk_size = grad_cfg.chunk_size
+    grad_l1 = np.zeros(len(rows), np.float64)
+    grad_l2 = np.zeros(len(rows), np.float64)
+    for start, chunk in func_gradients(model, x, labels, param_names=param_names, chunk_size=chunk_size,
+                                       input_transform=to_tensor):
+        stop = start + len(chunk)
+        grad_l1[start:stop] = np.abs(chunk).sum(axis=1)
+        grad_l2[start:stop] = np.linalg.norm(chunk, axis=1)
+        out[rows[start:stop]] = projector.project(chunk) if projector is not None else chunk
+    return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
+                        residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)
+
+
+def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: GradientConfig,
+                         projector: Projector | None, out: np.ndarray) -> GradientRows:
+    """Last-layer gradients kron(r, [h, 1]) of `factors` into out[rows] (projected when asked), in closed form."""
+    chunk_size = grad_cfg.chunk_size
+    grad_l1, grad_l2 = closed_form_norms(factors, grad_cfg.include_bias)
+    if projector is not None and hasattr(projector, "project_factors"):
+        for start in range(0, len(rows), chunk_size):
+            stop = start + chunk_size
+            out[rows[start:stop]] = projector.project_factors(factors.residual[start:stop],
+                                                              factors.features[start:stop])
+    else:
+        for start, chunk in iter_closed_form_chunks(factors, grad_cfg.include_bias, chunk_size):
+            out[rows[start:start + len(chunk)]] = projector.project(chunk) if projector is not None else chunk
+    return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
+                        residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)

@@ -1,0 +1,36 @@
+"""The registries of influence and label-quality baselines (light: no torch, no cleanlab).
+
+INFLUENCE_METHODS: target `fn(train_grads, val_grad, hessian_or_hvp, **opts) -> (n,) harm`
+(core.influence.methods); meta `needs_hessian`, `needs_val_grad`.
+LABEL_QUALITY_METHODS: meta `cleanlab_method`, the `method=` name of cleanlab's
+`get_label_quality_scores` (core.influence.label_quality).
+"""
+
+from core.registry import Registry
+
+INFLUENCE_METHODS = Registry("influence method")
+_M = "core.influence.methods"
+INFLUENCE_METHODS.add("exact", "−vᵀ(H+λI)⁻¹g with the true Hessian (small p)", f"{_M}:exact_influence",
+                           needs_hessian=True, needs_val_grad=True)
+INFLUENCE_METHODS.add("fisher", "−vᵀ(GᵀG/n+λI)⁻¹g: empirical Fisher, the reference code's 'exact'",
+                           f"{_M}:fisher_influence", needs_hessian=False, needs_val_grad=True)
+INFLUENCE_METHODS.add("lissa", "Koh & Liang LiSSA approximation of −vᵀH⁻¹g", f"{_M}:lissa_influence",
+                           needs_hessian=True, needs_val_grad=True)
+INFLUENCE_METHODS.add("datainf", "DataInf closed-form inverse (Kwon et al. 2024)", f"{_M}:datainf_influence",
+                           needs_hessian=False, needs_val_grad=True)
+INFLUENCE_METHODS.add("tracing", "gradient tracing / TracIn, one checkpoint: −v·g", f"{_M}:tracing_influence",
+                           needs_hessian=False, needs_val_grad=True)
+INFLUENCE_METHODS.add("self_exact", "self-influence gᵀ(H+λI)⁻¹g, true Hessian", f"{_M}:self_exact_influence",
+                           needs_hessian=True, needs_val_grad=False)
+INFLUENCE_METHODS.add("self_lissa", "self-influence gᵀH⁻¹g via LiSSA (Bejan et al. 2023)",
+                           f"{_M}:self_lissa_influence", needs_hessian=True, needs_val_grad=False)
+INFLUENCE_METHODS.add("self_datainf", "self-influence gᵀĤ⁻¹g under DataInf's inverse",
+                           f"{_M}:self_datainf_influence", needs_hessian=False, needs_val_grad=False)
+
+LABEL_QUALITY_METHODS = Registry("label-quality method")
+LABEL_QUALITY_METHODS.add("self_confidence", "1 − P[given label] (Müller & Markert 2019)",
+                          cleanlab_method="self_confidence")
+LABEL_QUALITY_METHODS.add("normalized_margin", "1 − quality from P[given] − max other P (Northcutt et al. 2021)",
+                          cleanlab_method="normalized_margin")
+LABEL_QUALITY_METHODS.add("confidence_weighted_entropy", "1 − quality from entropy(P)/P[given] (Kuan & Mueller 2022)",
+                          cleanlab_method="confidence_weighted_entropy")

@@ -1,0 +1,28 @@
+"""The registries of models and optimizers (light: nothing here imports torch).
+
+A model target is `build(input_shape, n_classes, pretrained) -> FeatureModel`
+(core.models.nets); meta `kinds` lists the dataset kinds it accepts. An optimizer
+target is `make(parameters, cfg: TrainConfig) -> torch.optim.Optimizer`
+(core.models.training). Adding either is one function and one line here.
+"""
+
+from core.registry import Registry
+
+MODELS = Registry("model")
+MODELS.add("cnn", "small CNN: two conv blocks + 64-unit layer (default for small images)",
+                "core.models.nets:build_cnn", kinds=("image",))
+MODELS.add("logreg", "multinomial logistic regression on the flattened input (convex)",
+                "core.models.nets:build_logreg", kinds=("image", "tabular"))
+MODELS.add("mlp", "two hidden ReLU layers of 64 units (the paper's moons model)",
+                "core.models.nets:build_mlp", kinds=("image", "tabular"))
+MODELS.add("probe_resnet18", "linear probe: frozen ResNet-18 features (pretrained when cached on this "
+                "machine, ImageNet stem) + a trained linear head", "core.models.nets:build_probe_resnet18",
+                kinds=("image",))
+MODELS.add("resnet18", "torchvision ResNet-18 (for CIFAR-size images)", "core.models.nets:build_resnet18",
+                kinds=("image",))
+MODELS.add("resnet34", "torchvision ResNet-34 (the paper's CIFAR-N model)", "core.models.nets:build_resnet34",
+                kinds=("image",))
+
+OPTIMIZERS = Registry("optimizer")
+OPTIMIZERS.add("adam", "Adam with L2 weight decay", "core.models.training:make_adam")
+OPTIMIZERS.add("sgd", "SGD with momentum (train.momentum) and weight decay", "core.models.training:make_sgd")

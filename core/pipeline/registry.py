@@ -1,0 +1,33 @@
+"""The registries of analysis stages and retraining modes (light: nothing here imports torch).
+
+STAGES, in pipeline order: target `run(ctx: StageContext) -> dict` of facts recorded in
+the manifest; meta `files`, the run-directory files the stage writes (a stage counts as
+done only when its record and all its files are present).
+RETRAIN_MODES: how `gradsift retrain` retrains after pruning (core.pipeline.retrain).
+"""
+
+from core.registry import Registry
+from core.run import schema
+
+STAGES = Registry("stage")
+STAGES.add("data", "load the dataset, store thumbnails, record its fingerprint",
+                "core.pipeline.stages.data:run", files=())
+STAGES.add("train", "ERM model on the given labels; features and probabilities",
+                "core.pipeline.stages.train:run",
+                files=(schema.MODEL, schema.FEATURES, schema.TEST_FEATURES, schema.ERM_OUTPUTS))
+STAGES.add("gradients", "per-sample gradients, their L1/L2 norms, the (projected) matrix",
+                "core.pipeline.stages.gradients:run", files=(schema.GRADIENTS, schema.FACTORS))
+STAGES.add("scores", "every requested detector; higher = more outlying",
+                "core.pipeline.stages.scores:run", files=(schema.SCORES,))
+STAGES.add("baselines", "influence-function and label-quality scores, for comparison",
+                "core.pipeline.stages.baselines:run", files=(schema.BASELINES,))
+STAGES.add("embedding", "2-D UMAP/PCA map of gradient space", "core.pipeline.stages.embedding:run",
+                files=(schema.EMBEDDING,))
+STAGES.add("samples", "samples.parquet, the table the dashboard reads", "core.pipeline.stages.samples:run",
+                files=(schema.SAMPLES,))
+STAGES.add("evaluate", "test accuracy before and after pruning the primary detector's flags",
+                "core.pipeline.stages.evaluate:run", files=(schema.RETRAIN,))
+
+RETRAIN_MODES = Registry("retrain mode")
+RETRAIN_MODES.add("full", "a fresh model of the run's architecture trained on the kept samples (the paper)")
+RETRAIN_MODES.add("probe", "only a new last layer, fit on the analyzed model's cached features (seconds)")

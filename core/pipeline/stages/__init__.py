@@ -1,0 +1,1 @@
+"""The analysis stages, one module each, in pipeline order (core.pipeline.registry lists them)."""

@@ -1,0 +1,31 @@
+"""Stage 1, data: store thumbnails of image datasets and record the dataset's facts and fingerprint."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.data.base import IMAGE
+from core.pipeline.context import StageContext
+from core.run import schema
+from core.run.io import write_npy
+
+
+def run(ctx: StageContext) -> dict:
+    dataset = ctx.dataset
+    if dataset.kind == IMAGE:
+        # (n, C, H, W) -> (n, H, W, C): the layout image widgets expect.
+        write_npy(ctx.run.file(schema.THUMBNAILS), np.transpose(dataset.x_train, (0, 2, 3, 1)))
+    noisy = None if dataset.true_train is None else int((dataset.true_train != dataset.given_train).sum())
+    ctx.manifest["dataset"] = {
+        "name": dataset.name,
+        "kind": dataset.kind,
+        "fingerprint": dataset.fingerprint(),
+        "n_train": len(dataset.x_train),
+        "n_test": len(dataset.x_test),
+        "input_shape": list(dataset.input_shape),
+        "class_names": dataset.class_names,
+        "n_noisy": noisy,
+        "noise_rate": None if noisy is None else noisy / len(dataset.x_train),
+        "notes": dataset.notes,
+    }
+    return {}

@@ -1,0 +1,48 @@
+"""Stage 7, samples: samples.parquet, one row per training sample — the table the dashboard reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.data.base import IMAGE
+from core.detect.flagging import flag
+from core.pipeline.context import StageContext
+from core.run import schema
+from core.run.io import write_parquet
+
+
+def run(ctx: StageContext) -> dict:
+    data, detect = ctx.dataset, ctx.config.detect
+    factors = ctx.run.read_npz(schema.FACTORS)
+    scores = pd.concat([ctx.run.read_parquet(schema.SCORES), ctx.run.read_parquet(schema.BASELINES)], axis=1)
+    embedding = ctx.run.read_parquet(schema.EMBEDDING)
+    n = len(data.x_train)
+    probs = factors["probs"]
+    pred = probs.argmax(axis=1)
+    true = pd.array(data.true_train, dtype="Int64") if data.true_train is not None else pd.array([pd.NA] * n, dtype="Int64")
+    noisy = (pd.array(data.true_train != data.given_train, dtype="boolean") if data.true_train is not None
+             else pd.array([pd.NA] * n, dtype="boolean"))
+    frame = pd.DataFrame({
+        schema.SAMPLE_ID: np.arange(n, dtype=np.int64),
+        schema.SOURCE: data.source_train,
+        schema.SPLIT: "train",
+        schema.GIVEN_LABEL: data.given_train,
+        schema.TRUE_LABEL: true,
+        schema.IS_NOISY: noisy,
+        schema.PRED_LABEL: pred.astype(np.int64),
+        schema.CONFIDENCE: probs.max(axis=1),
+        schema.GIVEN_PROB: probs[np.arange(n), data.given_train],
+        schema.LOSS: factors["loss"],
+        schema.FOLD: factors["fold"],
+        schema.GRAD_L1: factors["grad_l1"],
+        schema.GRAD_L2: factors["grad_l2"],
+    })
+    for column in scores.columns:
+        frame[column] = scores[column].to_numpy()
+    frame[schema.IS_FLAGGED] = flag(frame[schema.score_column(detect.primary)].to_numpy(), detect.budget)
+    for column in embedding.columns:
+        frame[column] = embedding[column].to_numpy()
+    frame[schema.THUMBNAIL_ROW] = pd.array(np.arange(n) if data.kind == IMAGE else [pd.NA] * n, dtype="Int64")
+    write_parquet(ctx.run.file(schema.SAMPLES), frame)
+    return {"n_flagged": int(frame[schema.IS_FLAGGED].sum())}
