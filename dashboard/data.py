@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.detect.flagging import rank_of
+from core.detect.flagging import budget_count, rank_of
 from core.errors import ConfigError, GradsiftError, RunDirError
 from core.evaluate import explore as analysis
 from core.run import schema
@@ -169,10 +169,10 @@ def ranks(run_path: str) -> pd.DataFrame:
 
 
 def flagged_mask(run_path: str, detector: str, budget: float | None = None) -> np.ndarray:
-    """(n,) bool: the detector's top round(budget * n) samples (the run's budget by default)."""
+    """(n,) bool: the detector's top `budget_count(budget, n)` samples (the run's budget by default)."""
     order = ranks(run_path)[detector].to_numpy()
     budget = config_budget(run_path) if budget is None else budget
-    return order <= int(round(budget * len(order)))
+    return order <= budget_count(budget, len(order))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

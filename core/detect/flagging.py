@@ -1,4 +1,4 @@
-"""The budget that turns scores into flags: scores first, then exactly round(k·n) flags.
+"""The budget that turns scores into flags: scores first, then exactly round(k·n) flags (halves up).
 
 Scoring and flagging are separate steps (as cleanlab's rank / filter): every score
 column is oriented higher = more outlying, and `flag(scores, budget)` marks the
@@ -8,16 +8,23 @@ column is oriented higher = more outlying, and `flag(scores, budget)` marks the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from core.errors import ConfigError
 
 
+def budget_count(budget: float, n: int) -> int:
+    """round(budget · n) with halves rounded up (0.025 · 100 = 2.5 → 3): how many samples a budget flags."""
+    return int(math.floor(budget * n + 0.5))
+
+
 def flag_count(budget: float, n: int) -> int:
-    """Exactly round(budget * n) samples are flagged; the budget must be a fraction in (0, 1)."""
+    """`budget_count(budget, n)`, refusing a budget outside (0, 1) or one that flags no sample."""
     if not 0 < budget < 1:
         raise ConfigError(f"budget must be a fraction in (0, 1), got {budget}")
-    count = int(round(budget * n))
+    count = budget_count(budget, n)
     if count == 0:
         raise ConfigError(f"budget {budget} flags round({budget} * {n}) = 0 of {n} samples; use at least {1 / n:.4g}")
     return count

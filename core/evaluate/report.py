@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.detect.flagging import budget_count
 from core.evaluate.metrics import detection_metrics
 from core.run import schema
 from core.run.results import read_results
@@ -23,12 +24,14 @@ def detection_table(samples: pd.DataFrame, budget: float) -> pd.DataFrame:
             metrics = detection_metrics(scores, truth, budget)
         else:
             metrics = {key: float("nan") for key in ("precision", "recall", "f1", "auroc", "ap", "precision_at_truth")}
-            metrics["n_flagged"] = int(round(budget * len(scores)))
+            metrics["n_flagged"] = budget_count(budget, len(scores))
         rows.append({"method": name, **metrics})
     return pd.DataFrame(rows)
 
 
 def run_summary(path: str | Path) -> dict:
+    """What `gradsift info` shows: summary lines, the detection table, retraining rows, and `report`,
+    the machine-readable form (`gradsift info --json`)."""
     run = RunDir(path)
     manifest = run.read_manifest()
     config = run.config()
@@ -48,6 +51,7 @@ def run_summary(path: str | Path) -> dict:
     ]
     table = detection_table(samples, config.detect.budget)
     retrain = read_results(run)
+    retrain_rows = retrain.sort_values(["detector", "mode", "budget"]).to_dict("records") if len(retrain) else []
     return {
         "path": str(run.path),
         "budget": config.detect.budget,
@@ -55,5 +59,29 @@ def run_summary(path: str | Path) -> dict:
         "has_truth": not samples[schema.IS_NOISY].isna().any(),
         "lines": lines,
         "detectors": table.to_dict("records"),
-        "retrain": retrain.sort_values(["detector", "mode", "budget"]).to_dict("records") if len(retrain) else [],
+        "retrain": retrain_rows,
+        "report": {
+            "path": str(run.path),
+            "dataset": data["name"],
+            "n_train": int(data["n_train"]),
+            "n_test": int(data["n_test"]),
+            "true_noise_rate": data.get("noise_rate"),
+            "test_accuracy": float(model["test_accuracy"]),
+            "budget": config.detect.budget,
+            "primary": config.detect.primary,
+            "detection": {row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")},
+            "retrain": [{key: _number(row[key]) for key in ("detector", "budget", "mode", "seed", "n_removed",
+                                                          "n_removed_noisy", "test_accuracy")} for row in retrain_rows],
+        },
     }
+
+
+DETECTION_KEYS = ("n_flagged", "precision", "recall", "f1", "auroc", "ap", "precision_at_truth")
+"""Per-method keys of the JSON report's `detection` entry."""
+
+
+def _number(value):
+    """JSON-safe: NaN and pandas NA become None, numpy scalars plain Python numbers."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from core.detect.flagging import budget_count
 from core.errors import GradsiftError
 from core.run import schema
 from dashboard import components, data
@@ -46,7 +47,7 @@ def form_ui(run_path: str, frame: pd.DataFrame) -> None:
             st.warning(f"A retraining of this run is already running ({busy.title}); wait for it to finish.")
             return
         budget = budget_pct / 100
-        n_removed = round(budget * len(frame))
+        n_removed = budget_count(budget, len(frame))
         if budget > 0 and n_removed == 0:
             st.warning(f"k = {budget_pct:.1f}% removes no sample of {len(frame)}; choose a larger budget.")
             return

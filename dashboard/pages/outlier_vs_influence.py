@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.detect.flagging import budget_count
 from core.run import schema
 from dashboard import components, data
 
@@ -83,7 +84,7 @@ def main() -> None:
     st.markdown("#### Overlap of flagged sets")
     budget = st.slider("Budget k (%)", 0.5, 15.0, value=float(round(data.config_budget(run_path) * 100, 1)),
                        step=0.5, key="ovi_budget") / 100
-    if round(budget * len(frame)) < 1:
+    if budget_count(budget, len(frame)) < 1:
         st.warning(f"k = {budget:.1%} flags no sample of {len(frame)}.")
     else:
         overlap = data.overlap(run_path, budget)

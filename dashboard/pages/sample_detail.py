@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.detect.flagging import budget_count
 from core.run import reviews, schema
 from dashboard import components, data
 
@@ -31,7 +32,7 @@ def chosen_sample(n: int) -> int:
 def scores_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
     ranks = data.ranks(run_path)
     budget = data.config_budget(run_path)
-    cutoff = int(round(budget * len(frame)))
+    cutoff = budget_count(budget, len(frame))
     rows = []
     for name in schema.score_names(frame.columns):
         rank = int(ranks[name].iloc[sample_id])

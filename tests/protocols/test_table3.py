@@ -194,25 +194,21 @@ def test_table3_tiny_run_produces_rows_summary_and_heatmap(tmp_path):
 
 
 def test_table3_command_writes_outputs(tmp_path, monkeypatch):
-    import typer
     from typer.testing import CliRunner
 
-    from core.cli import table3_command as attribution_cli
-    from core.cli.main import friendly
+    from core.cli.main import app
     from core.protocols import table3 as table3_module
 
     small = fast_config()
     monkeypatch.setattr(table3_module, "Table3Config", lambda: small)
-    app = typer.Typer()
-    app.command()(friendly(attribution_cli.reproduce_table3))
-    result = CliRunner().invoke(app, ["--out", str(tmp_path), "--benchmark", "math_without_reasoning",
+    result = CliRunner().invoke(app, ["reproduce", "table3", "--out", str(tmp_path), "--benchmark", "math_without_reasoning",
                                       "--train-per-class", "4", "--test-per-class", "1", "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert "0.724" in result.output and "oga_class" in result.output
     for name in ("table3.csv", "table3_rows.csv", "table3_heatmap.png", "table3_facts.json"):
         assert (tmp_path / name).exists()
     assert len(pd.read_csv(tmp_path / "table3_rows.csv")) == len(TABLE3_METHODS) * 10
-    bad = CliRunner().invoke(app, ["--out", str(tmp_path), "--benchmark", "poetry"])
+    bad = CliRunner().invoke(app, ["reproduce", "table3", "--out", str(tmp_path), "--benchmark", "poetry"])
     assert bad.exit_code == 2 and "valid benchmarks" in bad.output
 
 

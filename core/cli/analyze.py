@@ -1,0 +1,85 @@
+"""`gradsift analyze` (every config field is an option) and `gradsift demo`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from core.cli.app import (
+    DEFAULT_RUNS_DIR,
+    AddressOption,
+    ConsoleReporter,
+    PortOption,
+    app,
+    console,
+    friendly,
+)
+from core.cli.options import config_command, config_options
+from core.config import RunConfig
+
+
+def _analyze_options():
+    options = config_options()
+    primary = next(i for i, option in enumerate(options) if option.path == "detect.primary")
+    options[primary] = dataclasses.replace(options[primary], annotation=Optional[str], default=None,
+                                           help="Detector whose flags fill is_flagged (default: the first detector).")
+    return options
+
+
+def _primary_defaults_to_the_first_detector(values: dict[str, Any]) -> None:
+    if values["detect_primary"] is None:
+        detectors = values["detect_detectors"] or RunConfig().detect.detectors
+        values["detect_primary"] = detectors[0]
+
+
+def default_out(dataset: str) -> Path:
+    """runs/<name> for a registered dataset, runs/<file stem> for a path."""
+    name = Path(dataset).stem if os.path.sep in dataset or "." in dataset else dataset
+    return DEFAULT_RUNS_DIR / name
+
+
+@app.command()
+@friendly
+@config_command(_analyze_options(), adjust=_primary_defaults_to_the_first_detector)
+def analyze(
+    config: RunConfig,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<dataset>).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run made with another config (old files are moved to replaced-*/).")] = False,
+    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Skip the evaluate stage (retraining without the flagged samples).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="Run gradients and scoring on the Dask cluster at this scheduler address (tcp://host:8786); the run directory must be on a filesystem its workers share. Results do not change.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Run gradients and scoring on a local Dask cluster of this many single-threaded worker processes. Results do not change.")] = None,
+) -> None:
+    """Train, compute per-sample gradients, score them with outlier detectors, and write a run directory."""
+    from core.cli.runs import print_info
+    from core.pipeline.dask_cluster import open_client
+    from core.pipeline.runner import analyze as run_analysis
+
+    run_dir = out_dir or default_out(config.data.dataset)
+    console.print(f"analyzing [bold]{config.data.dataset}[/] into {run_dir}")
+    with open_client(scheduler, workers) as client:
+        run = run_analysis(config, run_dir, overwrite=overwrite, reporter=ConsoleReporter(),
+                           retrain_after=not no_retrain, client=client)
+    print_info(run.path)
+
+
+@app.command()
+@friendly
+def demo(
+    runs_dir: Annotated[Path, typer.Option(help="Where the demo run is stored.")] = DEFAULT_RUNS_DIR,
+    address: AddressOption = "127.0.0.1",
+    port: PortOption = 8501,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Only analyze; don't start the dashboard.")] = False,
+) -> None:
+    """Analyze the embedded digits dataset (cached after the first time) and open the dashboard."""
+    from core.cli.dashboard import launch_dashboard
+    from core.cli.runs import print_info
+    from core.pipeline.runner import analyze as run_analysis
+
+    run = run_analysis(RunConfig(), runs_dir / "digits", reporter=ConsoleReporter())
+    print_info(run.path)
+    if not no_dashboard:
+        launch_dashboard(runs_dir, address, port)
