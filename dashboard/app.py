@@ -13,20 +13,20 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import components  # noqa: E402
+from dashboard import state, widgets  # noqa: E402
 
 st.set_page_config(page_title="gradsift", page_icon="🔎", layout="wide")
 
 pages = [
-    st.Page(components.PAGES["overview"], title="Runs / overview", icon=":material/dashboard:", default=True),
-    st.Page(components.PAGES["gradient_space"], title="Gradient space", icon=":material/scatter_plot:"),
-    st.Page(components.PAGES["outlier_vs_influence"], title="Outlier vs influence", icon=":material/compare_arrows:"),
-    st.Page(components.PAGES["flagged_review"], title="Flagged review", icon=":material/fact_check:"),
-    st.Page(components.PAGES["budget_retrain"], title="Budget & retrain", icon=":material/tune:"),
-    st.Page(components.PAGES["sample_detail"], title="Sample detail", icon=":material/image_search:"),
-    st.Page(components.PAGES["test_explorer"], title="Test-sample explorer", icon=":material/travel_explore:"),
+    st.Page(state.PAGES["overview"], title="Runs / overview", icon=":material/dashboard:", default=True),
+    st.Page(state.PAGES["gradient_space"], title="Gradient space", icon=":material/scatter_plot:"),
+    st.Page(state.PAGES["outlier_vs_influence"], title="Outlier vs influence", icon=":material/compare_arrows:"),
+    st.Page(state.PAGES["flagged_review"], title="Flagged review", icon=":material/fact_check:"),
+    st.Page(state.PAGES["budget_retrain"], title="Budget & retrain", icon=":material/tune:"),
+    st.Page(state.PAGES["sample_detail"], title="Sample detail", icon=":material/image_search:"),
+    st.Page(state.PAGES["test_explorer"], title="Test-sample explorer", icon=":material/travel_explore:"),
 ]
 navigation = st.navigation(pages)
-components.run_picker_ui()
-components.reviewer_ui()
+widgets.run_picker_ui()
+widgets.reviewer_ui()
 navigation.run()

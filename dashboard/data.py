@@ -1,4 +1,4 @@
-"""The dashboard's only `st.cache_*` wrappers around core, and its background jobs.
+"""The dashboard's only `st.cache_*` data wrappers around core (the job registry: dashboard.jobs).
 
 Every cached reader takes the run directory's path plus a *stamp* (the modification
 times of the files it reads), so a re-analysis or a new retraining result invalidates
@@ -8,55 +8,22 @@ compute the stamp; the underscore-prefixed cached functions are the cache entrie
 Large arrays (gradients, thumbnails) are memory-mapped once per stamp with
 `st.cache_resource` and shared by every session: treat them as read-only. Tables come
 from `st.cache_data` (each caller gets its own copy).
-
-Long work (an analysis, a retraining) runs in a daemon thread as a `Job`, whose progress
-the pages poll from an `st.fragment(run_every=...)`; the job registry is process-wide
-(`st.cache_resource`), the ids of a person's jobs live in their `st.session_state`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.detect.flagging import budget_count, rank_of
-from core.errors import ConfigError, GradsiftError, RunDirError
 from core.evaluate import explore as analysis
 from core.run import schema
 from core.run.reviews import ReviewStore, decision_per_sample
 from core.run.rundir import RunDir
-
-RUNS_DIR_ENV = "GRADSIFT_RUNS_DIR"
-DATA_ROOTS_ENV = "GRADSIFT_DATA_ROOTS"
-"""os.pathsep-separated directories a typed dataset path must lie in (default: the working directory)."""
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-# -- where runs are ------------------------------------------------------------------------
-def runs_dir() -> Path:
-    """The directory holding run directories: env GRADSIFT_RUNS_DIR, default `runs`."""
-    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
-
-
-def list_runs(root: Path | None = None) -> list[str]:
-    """Paths of the run directories (those with a manifest) directly inside `root`, by name."""
-    root = runs_dir() if root is None else root
-    if not root.is_dir():
-        return []
-    return sorted(str(entry) for entry in root.iterdir()
-                  if entry.is_dir() and (entry / schema.MANIFEST).is_file())
 
 
 def _stamp(run_path: str, *names: str) -> tuple[int, ...]:
@@ -289,226 +256,49 @@ def decisions_array(run_path: str) -> np.ndarray:
     return decision_per_sample(store.decisions(), store.n_samples or len(samples(run_path)))
 
 
-# -- launching analyses: input checks --------------------------------------------------------
-def allowed_roots() -> list[Path]:
-    """Directories a typed dataset path must lie inside (env GRADSIFT_DATA_ROOTS, default cwd)."""
-    raw = os.environ.get(DATA_ROOTS_ENV, "")
-    roots = [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()] or [Path.cwd()]
-    return [root.resolve() for root in roots]
+@st.cache_resource(max_entries=2, show_spinner="Fitting the per-class forests of this run…")
+def _attributor(run_path: str, stamp: tuple[int, ...]):
+    from core.influence.run_attribution import RunAttributor
+
+    return RunAttributor(run_path)
 
 
-def resolve_dataset_path(text: str, roots: list[Path] | None = None) -> Path:
-    """The existing, symlink-resolved path typed by the user, refused outside the allowed roots."""
-    roots = allowed_roots() if roots is None else roots
-    if not text or not text.strip():
-        raise ConfigError("type a dataset path (an image folder, a .csv/.parquet manifest or an .npz file)")
-    raw = Path(text.strip()).expanduser()
-    if not raw.is_absolute():
-        raw = roots[0] / raw if roots else raw
-    try:
-        path = raw.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError, OSError):
-        raise ConfigError(f"{text.strip()!r} does not exist") from None
-    if not any(path == root or path.is_relative_to(root) for root in roots):
-        raise ConfigError(f"{path} is outside the allowed data directories ({', '.join(map(str, roots))}); "
-                          f"set {DATA_ROOTS_ENV} to allow another directory")
-    return path
-
-
-def new_run_path(name: str, root: Path | None = None) -> Path:
-    """runs_dir()/name for a new run, refusing names that are not plain file names."""
-    if not RUN_NAME.match(name or ""):
-        raise ConfigError("a run name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    return (runs_dir() if root is None else root) / name
-
-
-# -- background jobs -------------------------------------------------------------------------
-@dataclass
-class Job:
-    """One piece of long work in a daemon thread; every field is read under `lock` via `snapshot`."""
-
-    kind: str
-    title: str
-    run_path: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    status: str = "running"
-    """running, done or failed."""
-    stage: str = "starting"
-    fraction: float = 0.0
-    messages: list[str] = field(default_factory=list)
-    error: str | None = None
-    result: Any = None
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    thread: threading.Thread | None = field(default=None, repr=False)
-
-    def update(self, stage: str | None = None, fraction: float | None = None, message: str | None = None) -> None:
-        with self.lock:
-            if stage is not None:
-                self.stage = stage
-            if fraction is not None:
-                self.fraction = float(min(max(fraction, 0.0), 1.0))
-            if message:
-                self.messages.append(message)
-
-    def snapshot(self) -> dict:
-        with self.lock:
-            return {"id": self.id, "kind": self.kind, "title": self.title, "run_path": self.run_path,
-                    "status": self.status, "stage": self.stage, "fraction": self.fraction,
-                    "messages": list(self.messages), "error": self.error, "result": self.result,
-                    "seconds": (self.finished or time.time()) - self.started}
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends (tests and scripts); True when it ended in time."""
-        if self.thread is not None:
-            self.thread.join(timeout)
-        return self.status != "running"
-
-
-class _Registry:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.jobs: dict[str, Job] = {}
-
-
-@st.cache_resource(show_spinner=False)
-def _registry() -> _Registry:
-    return _Registry()
-
-
-def get_job(job_id: str) -> Job | None:
-    return _registry().jobs.get(job_id)
-
-
-def running_job_for(run_path: str, kind: str | None = None) -> Job | None:
-    """A still-running job that writes into `run_path` (any session), if any."""
-    target = str(Path(run_path).resolve())
-    for job in list(_registry().jobs.values()):
-        if job.status == "running" and str(Path(job.run_path).resolve()) == target and kind in (None, job.kind):
-            return job
-    return None
-
-
-def start_job(kind: str, title: str, run_path: str, work: Callable[[Job], Any]) -> Job:
-    """Run `work(job)` in a daemon thread; its return value becomes `job.result`.
-
-    A GradsiftError ends the job as failed with its one-line message; anything else also
-    keeps the traceback's last lines, so a bug shows up in the page instead of vanishing.
-    """
-    registry = _registry()
-    job = Job(kind=kind, title=title, run_path=str(run_path))
-
-    def target() -> None:
-        try:
-            result = work(job)
-            with job.lock:
-                job.result, job.status, job.fraction = result, "done", 1.0
-        except GradsiftError as exc:
-            with job.lock:
-                job.error, job.status = str(exc), "failed"
-        except Exception as exc:  # a bug: keep it visible to the person who started the job
-            with job.lock:
-                job.error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=-3))
-                job.status = "failed"
-        finally:
-            job.finished = time.time()
-
-    with registry.lock:
-        registry.jobs[job.id] = job
-        job.thread = threading.Thread(target=target, name=f"gradsift-{kind}-{job.id}", daemon=True)
-    job.thread.start()
-    return job
-
-
-def analysis_work(config, out: Path) -> Callable[[Job], Any]:
-    """The job body of a new analysis: core.pipeline.runner.analyze with a progress reporter."""
-
-    def work(job: Job) -> str:
-        from core.pipeline.runner import Reporter, analyze
-
-        class JobReporter(Reporter):
-            def stage(self, name: str, index: int, total: int, skipped: bool) -> None:
-                job.update(stage=f"{name} ({index + 1}/{total})" + (" cached" if skipped else ""),
-                           fraction=index / total)
-
-            def message(self, text: str) -> None:
-                job.update(message=text)
-
-        analyze(config, out, reporter=JobReporter())
-        return str(out)
-
-    return work
-
-
-def retrain_work(run_path: str, detector: str, budget: float, mode: str, seed: int | None,
-                 with_reviews: bool) -> Callable[[Job], Any]:
-    """The job body of a retraining: the unpruned baseline of the same mode first (cached by
-    core after the first time), then the requested budget, optionally with the reviews applied."""
-
-    def work(job: Job) -> dict:
-        from core.pipeline.retrain import retrain
-
-        run = RunDir(run_path)
-        reviews = ReviewStore(run_path).edits() if with_reviews else None
-        if with_reviews and not reviews.key():
-            raise ConfigError("no review decisions to apply yet: confirm, relabel or keep samples on the "
-                              "Flagged review page first")
-
-        def epochs(done: int, total: int) -> None:
-            job.update(fraction=0.1 + 0.9 * done / max(total, 1), stage=f"training epoch {done}/{total}")
-
-        job.update(stage="baseline (budget 0)", fraction=0.02)
-        retrain(run, detector, 0.0, mode=mode, seed=seed)
-        job.update(stage=f"retraining without the top {budget:.1%}", fraction=0.1)
-        return retrain(run, detector, budget, mode=mode, seed=seed, reviews=reviews, progress=epochs)
-
-    return work
-
-
-def read_error(exc: BaseException) -> str:
-    """One line for st.error from a run-directory or input error."""
-    return str(exc) if isinstance(exc, (RunDirError, GradsiftError)) else f"{type(exc).__name__}: {exc}"
+def attributor(run_path: str):
+    """The run's `RunAttributor`: gradients read and per-class forests fitted once per run, shared by sessions."""
+    return _attributor(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS))
 
 
 @st.cache_data(max_entries=64, show_spinner="Ranking the training samples for this test sample…")
 def _attribution(run_path: str, stamp: tuple[int, ...], test_id: int, top_k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from core.influence.run_attribution import attribute_run
-
-    result = attribute_run(run_path, [test_id], top_k=top_k)
+    result = attributor(run_path).attribute([test_id], top_k=top_k)
     return result.top, result.metrics
 
 
 def attribution(run_path: str, test_id: int, top_k: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(top-k training samples per method, class-detection metrics) for one test sample (core.influence.attribution)."""
+    """(top-k training samples per method, class-detection metrics) for one test sample."""
     return _attribution(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS),
                         int(test_id), int(top_k))
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the class heat map…")
 def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.ndarray:
-    from core.influence.run_attribution import class_heatmap
-
-    return class_heatmap(run_path, method)
+    return attributor(run_path).class_heatmap(method)
 
 
 def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
-    """(C, C) mean influence of training classes on test classes (core.influence.attribution.class_heatmap)."""
+    """(C, C) mean influence of training classes on test classes (streamed over the test split)."""
     return _class_heatmap(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS), method)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the test split…")
-def _test_images(run_path: str, stamp: tuple[int, ...]) -> np.ndarray:
-    from core.pipeline.artifacts import load_run_dataset
-
-    run = RunDir(run_path)
-    dataset = load_run_dataset(run, run.read_manifest(), run.config())
-    return np.transpose(dataset.x_test, (0, 2, 3, 1))
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _test_thumbnails(run_path: str, stamp: tuple[int, ...]) -> np.ndarray:
+    return RunDir(run_path).read_npy(schema.TEST_THUMBNAILS, mmap=True)
 
 
 def test_image(run_path: str, test_id: int, min_side: int = 160) -> np.ndarray | None:
-    """The test sample's image (H, W, C) uint8 enlarged for display, or None for tabular runs."""
-    if not is_image_run(run_path):
+    """The test sample's image (H, W, C) uint8 from the run's test thumbnails, enlarged for display;
+    None for tabular runs."""
+    if not Path(run_path, schema.TEST_THUMBNAILS).exists():
         return None
-    image = _test_images(run_path, _stamp(run_path, schema.MANIFEST))[test_id]
-    return analysis.upscale_nearest(image[None], min_side)[0]
+    image = _test_thumbnails(run_path, _stamp(run_path, schema.TEST_THUMBNAILS))[test_id]
+    return analysis.upscale_nearest(np.asarray(image)[None], min_side)[0]

@@ -13,7 +13,7 @@ Every target is a ratio measured inside this one run, or a bound on this run's o
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`
 sizes (under 3 minutes on 2 cores); tests inject tiny `Sizes`.
 
-    python -m core.bench.run [--quick] [--json FILE] [--only gradients,memory]
+    gradsift bench [--quick] [--json FILE] [--only gradients --only memory]
 """
 
 from __future__ import annotations
@@ -30,37 +30,18 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from core.bench.common import FULL, QUICK, Log, Record, Sizes, load_average
+from core.bench.registry import BENCH_SECTIONS
 
-SECTIONS = ("gradients", "memory", "influence", "end_to_end", "projection", "retrain")
+SECTIONS = tuple(BENCH_SECTIONS.names())
 
 
-def _section(name: str, sizes: Sizes, log: Log, workdir: Path, state: dict) -> list[Record]:
-    if name == "gradients":
-        from core.bench import gradient_stage
-
-        return gradient_stage.run(sizes, log)
-    if name == "memory":
-        from core.bench import memory
-
-        return memory.run(sizes, log)
-    if name == "influence":
-        from core.bench import detectors_vs_influence
-
-        return detectors_vs_influence.run(sizes, log)
-    if name == "end_to_end":
-        from core.bench import end_to_end
-
-        records, state["run_dir"] = end_to_end.run(sizes, log, keep_run=workdir / sizes.e2e_dataset)
+def _section(name: str, sizes: Sizes, log: Log, workdir: Path, shared: dict) -> list[Record]:
+    entry = BENCH_SECTIONS.entry(name)
+    kwargs = {"run_dir": shared.get("run_dir")} if entry.meta.get("uses_run") else {}
+    if entry.meta.get("keeps_run"):
+        records, shared["run_dir"] = entry.load()(sizes, log, keep_run=workdir / sizes.e2e_dataset)
         return records
-    if name == "projection":
-        from core.bench import projection_quality
-
-        return projection_quality.run(sizes, log, run_dir=state.get("run_dir"))
-    if name == "retrain":
-        from core.bench import retrain_latency
-
-        return retrain_latency.run(sizes, log)
-    raise ValueError(f"unknown benchmark section {name!r}; sections: {', '.join(SECTIONS)}")
+    return entry.load()(sizes, log, **kwargs)
 
 
 def _format_value(record: Record) -> str:
@@ -110,9 +91,8 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
 
     sizes = sizes or (QUICK if quick else FULL)
     chosen = list(SECTIONS) if only is None else [name for name in SECTIONS if name in set(only)]
-    unknown = set(only or ()) - set(SECTIONS)
-    if unknown:
-        raise ValueError(f"unknown benchmark section(s) {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}")
+    for name in only or ():
+        BENCH_SECTIONS.check(name, "--only", error=ValueError)
     log = Log(echo)
     started = time.perf_counter()
     log(f"gradsift bench ({sizes.label} sizes): {os.cpu_count()} CPUs ({platform.machine()}), torch "

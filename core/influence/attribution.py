@@ -74,6 +74,8 @@ class AttributionInputs:
     """Parameter block name → column count (DataInf's per-layer λ); None = one block."""
     seed: int = 0
     n_trees: int = 100
+    fitted_forests: ClassForests | None = None
+    """Per-class forests already fitted on these training gradients and labels (reused, not refitted)."""
 
     def __post_init__(self) -> None:
         self.train_grads = np.asarray(self.train_grads)
@@ -89,6 +91,8 @@ class AttributionInputs:
 
     @cached_property
     def forests(self) -> ClassForests:
+        if self.fitted_forests is not None:
+            return self.fitted_forests
         return ClassForests(self.n_trees, self.seed).fit(self.train_grads, self.train_labels)
 
     @cached_property

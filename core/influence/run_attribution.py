@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.detect.class_forests import ClassForests
 from core.errors import ConfigError, DataError
 from core.gradients.last_layer import gradients_from_outputs, residuals
 from core.gradients.projection import KroneckerProjector
@@ -32,6 +33,8 @@ from core.run import schema
 from core.run.rundir import RunDir
 
 DEFAULT_RUN_METHODS = ("oga", "oga_class", "oga_sample", "datainf", "tracing")
+HEATMAP_CHUNK_ROWS = 256
+"""Test samples scored at a time by the class heat map."""
 
 TEST_ID = "test_id"
 TEST_LABEL = "test_label"
@@ -105,6 +108,97 @@ def run_gradients(run_path: str | Path, test_labels: np.ndarray | None = None, p
             project(test_features, test_probs, test_labels), test_labels, info)
 
 
+class RunAttributor:
+    """One analyzed run's attribution state: closed-form train/test gradients, and the per-class
+    forests fitted once (on first use) for every later query.
+
+    The dashboard keeps one per run (cached), so each new test sample costs one scoring pass,
+    not a refit of every forest.
+    """
+
+    def __init__(self, run_path: str | Path, *, test_labels: np.ndarray | None = None, seed: int | None = None,
+                 n_trees: int | None = None, projection_dim: int | None = None) -> None:
+        run = RunDir(run_path)
+        config = run.config()
+        self.seed = config.seed if seed is None else seed
+        self.n_trees = config.detect.iforest_trees if n_trees is None else n_trees
+        (self.train_grads, self.train_labels, self.test_grads, self.test_labels,
+         self.info) = run_gradients(run_path, test_labels, projection_dim)
+        self.test_pred = run.read_npz(schema.ERM_OUTPUTS)["test_probs"].argmax(axis=1)
+        self._forests: ClassForests | None = None
+
+    @property
+    def forests(self) -> ClassForests:
+        if self._forests is None:
+            self._forests = ClassForests(self.n_trees, self.seed).fit(self.train_grads, self.train_labels)
+        return self._forests
+
+    def inputs(self, test_rows: np.ndarray) -> AttributionInputs:
+        """`AttributionInputs` for the selected test rows, sharing the run's fitted forests."""
+        return AttributionInputs(self.train_grads, self.train_labels, self.test_grads[test_rows], seed=self.seed,
+                                 n_trees=self.n_trees, fitted_forests=self.forests)
+
+    def check_test_ids(self, test_ids: Sequence[int] | None) -> np.ndarray:
+        n_test = len(self.test_grads)
+        selected = np.arange(n_test) if test_ids is None else np.asarray(test_ids, dtype=np.int64).reshape(-1)
+        if len(selected) and (selected.min() < 0 or selected.max() >= n_test):
+            raise ConfigError(f"test ids must lie in [0, {n_test}); got [{selected.min()}, {selected.max()}]")
+        return selected
+
+    def attribute(self, test_ids: Sequence[int] | None = None, *, top_k: int = 10,
+                  methods: Sequence[str] = DEFAULT_RUN_METHODS) -> RunAttribution:
+        """Top-k training samples for each selected test sample (default: all), under each method."""
+        for name in methods:
+            ATTRIBUTION_METHODS.check(name)
+        if top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {top_k}")
+        selected = self.check_test_ids(test_ids)
+        inputs = self.inputs(selected)
+        chosen_labels = self.test_labels[selected]
+        train_labels = self.train_labels
+        frames, metric_rows = [], []
+        for name, matrix in influence_matrices(inputs, methods).items():
+            harm = SIGNED_HARM[name](inputs) if name in SIGNED_HARM else None
+            for row, test_id in enumerate(selected):
+                top = rank_training_samples(matrix[row], top_k)
+                frames.append(pd.DataFrame({
+                    TEST_ID: int(test_id), TEST_LABEL: int(chosen_labels[row]), TEST_PRED: int(self.test_pred[test_id]),
+                    METHOD: name, RANK: np.arange(1, len(top) + 1), schema.SAMPLE_ID: top.astype(np.int64),
+                    schema.GIVEN_LABEL: train_labels[top], INFLUENCE: matrix[row, top],
+                    HARM: harm[row, top] if harm is not None else np.nan,
+                    SAME_CLASS: train_labels[top] == chosen_labels[row]}))
+            metric_rows.append({METHOD: name,
+                                "auc": float(np.nanmean(class_detection_auc(matrix, train_labels, chosen_labels)))
+                                if len(selected) else math.nan,
+                                "recall": float(np.nanmean(class_detection_recall(matrix, train_labels,
+                                                                                  chosen_labels)))
+                                if len(selected) else math.nan})
+        top_frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
+        info = {**self.info, "seed": self.seed, "n_trees": self.n_trees, "n_test": len(selected)}
+        return RunAttribution(top=top_frame[list(ATTRIBUTION_COLUMNS)], metrics=pd.DataFrame(metric_rows), info=info)
+
+    def class_heatmap(self, method: str = "oga", chunk_rows: int = HEATMAP_CHUNK_ROWS) -> np.ndarray:
+        """(C, C) mean influence of training samples of class j (columns, given labels) on test samples
+        of class i (rows, test labels) under `method`; NaN where a class has no sample.
+
+        Streamed over `chunk_rows` test samples at a time: memory is chunk_rows × n_train, never
+        the whole (n_test, n_train) matrix.
+        """
+        ATTRIBUTION_METHODS.check(method)
+        n_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
+        train_onehot = np.zeros((len(self.train_labels), n_classes))
+        train_onehot[np.arange(len(self.train_labels)), self.train_labels] = 1.0
+        sums = np.zeros((n_classes, n_classes))
+        for start in range(0, len(self.test_grads), chunk_rows):
+            rows = np.arange(start, min(start + chunk_rows, len(self.test_grads)))
+            matrix = influence_matrices(self.inputs(rows), [method])[method]
+            np.add.at(sums, self.test_labels[rows], matrix @ train_onehot)
+        counts = np.outer(np.bincount(self.test_labels, minlength=n_classes),
+                          np.bincount(self.train_labels, minlength=n_classes)).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / counts, np.nan)
+
+
 def attribute_run(run_path: str | Path, test_ids: Sequence[int] | None = None, *, top_k: int = 10,
                   methods: Sequence[str] = DEFAULT_RUN_METHODS, test_labels: np.ndarray | None = None,
                   seed: int | None = None, n_trees: int | None = None,
@@ -115,57 +209,11 @@ def attribute_run(run_path: str | Path, test_ids: Sequence[int] | None = None, *
     on the given training labels (seed and tree count default to the run's). The
     ground truth of the metrics is "training sample's given label = test label".
     """
-
-    for name in methods:
-        ATTRIBUTION_METHODS.check(name)
-    if top_k < 1:
-        raise ConfigError(f"top_k must be >= 1, got {top_k}")
-    config = RunDir(run_path).config()
-    train_grads, train_labels, test_grads, all_test_labels, info = run_gradients(run_path, test_labels, projection_dim)
-    erm = RunDir(run_path).read_npz(schema.ERM_OUTPUTS)
-    selected = np.arange(len(test_grads)) if test_ids is None else np.asarray(test_ids, dtype=np.int64).reshape(-1)
-    if len(selected) and (selected.min() < 0 or selected.max() >= len(test_grads)):
-        raise ConfigError(f"test ids must lie in [0, {len(test_grads)}); got [{selected.min()}, {selected.max()}]")
-    inputs = AttributionInputs(train_grads, train_labels, test_grads[selected],
-                               seed=config.seed if seed is None else seed,
-                               n_trees=config.detect.iforest_trees if n_trees is None else n_trees)
-    chosen_labels = all_test_labels[selected]
-    predicted = erm["test_probs"].argmax(axis=1)[selected]
-    frames, metric_rows = [], []
-    for name, matrix in influence_matrices(inputs, methods).items():
-        harm = SIGNED_HARM[name](inputs) if name in SIGNED_HARM else None
-        for row, test_id in enumerate(selected):
-            top = rank_training_samples(matrix[row], top_k)
-            frames.append(pd.DataFrame({
-                TEST_ID: int(test_id), TEST_LABEL: int(chosen_labels[row]), TEST_PRED: int(predicted[row]),
-                METHOD: name, RANK: np.arange(1, len(top) + 1), schema.SAMPLE_ID: top.astype(np.int64),
-                schema.GIVEN_LABEL: train_labels[top], INFLUENCE: matrix[row, top],
-                HARM: harm[row, top] if harm is not None else np.nan,
-                SAME_CLASS: train_labels[top] == chosen_labels[row]}))
-        metric_rows.append({METHOD: name,
-                            "auc": float(np.nanmean(class_detection_auc(matrix, train_labels, chosen_labels)))
-                            if len(selected) else math.nan,
-                            "recall": float(np.nanmean(class_detection_recall(matrix, train_labels, chosen_labels)))
-                            if len(selected) else math.nan})
-    top_frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
-    info.update(seed=inputs.seed, n_trees=inputs.n_trees, n_test=len(selected))
-    return RunAttribution(top=top_frame[list(ATTRIBUTION_COLUMNS)], metrics=pd.DataFrame(metric_rows), info=info)
+    attributor = RunAttributor(run_path, test_labels=test_labels, seed=seed, n_trees=n_trees,
+                               projection_dim=projection_dim)
+    return attributor.attribute(test_ids, top_k=top_k, methods=methods)
 
 
 def class_heatmap(run_path: str | Path, method: str = "oga") -> np.ndarray:
-    """(C, C) mean influence of training samples of class j (columns, given labels) on test
-    samples of class i (rows, test labels) under `method` — the run's class heat map."""
-
-    ATTRIBUTION_METHODS.check(method)
-    config = RunDir(run_path).config()
-    train_grads, train_labels, test_grads, test_labels, _ = run_gradients(run_path)
-    inputs = AttributionInputs(train_grads, train_labels, test_grads, seed=config.seed,
-                               n_trees=config.detect.iforest_trees)
-    matrix = influence_matrices(inputs, [method])[method]
-    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    heat = np.full((n_classes, n_classes), np.nan)
-    for i in np.unique(test_labels):
-        rows = matrix[test_labels == i]
-        for j in np.unique(train_labels):
-            heat[i, j] = rows[:, train_labels == j].mean()
-    return heat
+    """The run's class heat map (`RunAttributor.class_heatmap`)."""
+    return RunAttributor(run_path).class_heatmap(method)

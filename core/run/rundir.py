@@ -51,7 +51,9 @@ class RunDir:
         if version != schema.SCHEMA_VERSION:
             raise RunDirError(
                 f"{path} was written with run-directory schema {version!r}; this gradsift reads schema "
-                f"{schema.SCHEMA_VERSION}. Re-run `gradsift analyze` into a new directory."
+                f"{schema.SCHEMA_VERSION}. Re-analyze: gradsift analyze --dataset "
+                f"{manifest.get('config', {}).get('data', {}).get('dataset', '<dataset>')} --out <new directory> "
+                "(or the same --out with --overwrite, which keeps the old files in replaced-*/)"
             )
         return manifest
 

@@ -13,8 +13,8 @@ A run directory (written by `gradsift analyze`) holds:
   model, used by linear-probe retraining; `erm_outputs.npz`: its train/test probabilities
   and the test labels.
 - `model.pt`: the analyzed model's state dict (loaded with weights_only=True).
-- `thumbnails.npy`: uint8 (n_train, H, W, channels) images for image datasets; row =
-  `thumbnail_row`.
+- `thumbnails.npy` / `test_thumbnails.npy`: uint8 (n, H, W, channels) images of the
+  training (row = `thumbnail_row`) and test split, for image datasets.
 - `scores.parquet` / `baselines.parquet`: detector and baseline score columns (merged
   into samples.parquet; the manifest's `baselines` entry says which are influence and
   which label-quality methods).
@@ -23,7 +23,7 @@ A run directory (written by `gradsift analyze`) holds:
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"
@@ -37,6 +37,7 @@ BASELINES = "baselines.parquet"
 EMBEDDING = "embedding.parquet"
 MODEL = "model.pt"
 THUMBNAILS = "thumbnails.npy"
+TEST_THUMBNAILS = "test_thumbnails.npy"
 RETRAIN = "retrain.parquet"
 
 # samples.parquet

@@ -15,7 +15,7 @@ import streamlit as st
 from core.detect.flagging import budget_count
 from core.errors import GradsiftError
 from core.run import schema
-from dashboard import components, data
+from dashboard import data, figures, jobs, widgets
 
 RETRAIN_JOBS = "retrain_jobs"
 SHOW_MODE = "retrain_show_mode"
@@ -42,7 +42,7 @@ def form_ui(run_path: str, frame: pd.DataFrame) -> None:
                                                  help="Confirmed-mislabeled samples removed and relabels applied, "
                                                       "on top of the budget.")
     if plain or reviewed:
-        busy = data.running_job_for(run_path, "retrain")
+        busy = jobs.running_job_for(run_path, "retrain")
         if busy is not None:
             st.warning(f"A retraining of this run is already running ({busy.title}); wait for it to finish.")
             return
@@ -52,8 +52,8 @@ def form_ui(run_path: str, frame: pd.DataFrame) -> None:
             st.warning(f"k = {budget_pct:.1f}% removes no sample of {len(frame)}; choose a larger budget.")
             return
         title = f"{mode} retraining: {detector}, k = {budget_pct:.1f}%" + (" + my reviews" if reviewed else "")
-        job = data.start_job("retrain", title, run_path,
-                             data.retrain_work(run_path, detector, budget, mode, int(seed), bool(reviewed)))
+        job = jobs.start_job("retrain", title, run_path,
+                             jobs.retrain_work(run_path, detector, budget, mode, int(seed), bool(reviewed)))
         st.session_state.setdefault(RETRAIN_JOBS, []).append(job.id)
         st.session_state[SHOW_MODE] = mode  # the curve below shows the mode just requested
         time.sleep(0.2)
@@ -75,7 +75,7 @@ def results_ui(run_path: str) -> None:
     baseline_rows = shown[(shown["budget"] == 0) & (shown["reviews_key"].fillna("") == "")]
     baseline = float(baseline_rows["test_accuracy"].iloc[-1]) if len(baseline_rows) else (
         manifest["model"].get("test_accuracy") if mode == "full" else None)
-    st.plotly_chart(components.accuracy_figure(shown, baseline, title=f"test accuracy vs k ({mode})"),
+    st.plotly_chart(figures.accuracy_figure(shown, baseline, title=f"test accuracy vs k ({mode})"),
                     key="retrain_curve")
     columns = ["detector", "budget", "seed", "reviews_key", "n_train", "n_removed", "n_relabelled",
                "n_removed_noisy", "test_accuracy", "seconds", "created"]
@@ -87,10 +87,10 @@ def results_ui(run_path: str) -> None:
         st.caption("n_removed_noisy is empty: the run has no true labels.")
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Budget & retrain")
-    run_path = components.require_run()
+    run_path = widgets.require_run()
     frame = data.samples(run_path)
     decisions = data.review_store(run_path).edits()
     st.caption(f"{len(frame):,} training samples · reviews on record: {len(decisions.removed)} confirmed "
@@ -98,8 +98,8 @@ def main() -> None:
     try:
         form_ui(run_path, frame)
     except GradsiftError as exc:
-        st.error(data.read_error(exc))
-    components.job_progress_ui(RETRAIN_JOBS)
+        st.error(widgets.read_error(exc))
+    widgets.job_progress_ui(RETRAIN_JOBS)
     results_ui(run_path)
 
 

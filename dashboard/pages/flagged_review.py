@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.run import reviews, schema
-from dashboard import components, data
+from dashboard import data, figures, formatting, state, widgets
 
 PER_PAGE = 24
 COLUMNS = 6
@@ -32,7 +32,7 @@ def filters_ui(run_path: str, frame: pd.DataFrame, names: list[str]) -> tuple[st
     detector = left.selectbox("Flagged by", scores, index=scores.index(primary) if primary in scores else 0,
                               key="review_detector")
     classes = middle.multiselect("Given label", list(range(len(names))), key="review_classes",
-                                 format_func=lambda label: components.class_name(names, label),
+                                 format_func=lambda label: formatting.class_name(names, label),
                                  placeholder="all classes")
     status = right.segmented_control("Status", [UNREVIEWED, REVIEWED, ALL], default=ALL, key="review_status",
                                      required=True)
@@ -63,9 +63,9 @@ def bulk_ui(run_path: str, names: list[str], reviewer: str, detector: str, page_
                               captions=[f"{len(picked)} selected", f"{len(page_ids)} shown", f"{len(all_ids)}"])
         action = cols[1].selectbox("Action", [reviews.MISLABELED, reviews.RELABEL, reviews.KEEP, reviews.CLEAR],
                                    key="bulk_action",
-                                   format_func=lambda a: components.ACTION_LABELS.get(a, "Relabel to…"))
+                                   format_func=lambda a: widgets.ACTION_LABELS.get(a, "Relabel to…"))
         target = cols[2].selectbox("Relabel to", list(range(len(names))), key="bulk_target",
-                                   format_func=lambda label: components.class_name(names, label),
+                                   format_func=lambda label: formatting.class_name(names, label),
                                    disabled=action != reviews.RELABEL)
         cols[3].space("small")
         apply = cols[3].button("Apply", key="bulk_apply", type="primary", disabled=not reviewer,
@@ -76,7 +76,7 @@ def bulk_ui(run_path: str, names: list[str], reviewer: str, detector: str, page_
             st.warning("No sample to apply the action to.")
             return
         new_label = int(target) if action == reviews.RELABEL else None
-        if components.record_review(run_path, ids, action, new_label, reviewer, detector):
+        if widgets.record_review(run_path, ids, action, new_label, reviewer, detector):
             reset_picks()
             time.sleep(0.1)
             st.rerun()
@@ -102,11 +102,11 @@ def progress_ui(run_path: str, frame: pd.DataFrame, flagged: np.ndarray, decisio
 def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray,
                score_column: str, names: list[str]) -> list[int]:
     """Non-image runs: feature-space map of the flagged samples and a selectable table."""
-    custom, hover = components.hover_data(frame, score_column)
-    values, categories, title = components.colour_values(frame, components.COLOUR_REVIEW, names,
+    custom, hover = figures.hover_data(frame, score_column)
+    values, categories, title = figures.colour_values(frame, figures.COLOUR_REVIEW, names,
                                                          score_column=score_column, flagged=flagged,
                                                          decisions=decided)
-    st.plotly_chart(components.scatter_figure(
+    st.plotly_chart(figures.scatter_figure(
         frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), custom, color=values,
         categories=categories, color_title=title, hover_names=hover,
         highlight=rows[schema.SAMPLE_ID].to_numpy(), x_title="feature x", y_title="feature y", height=400),
@@ -114,14 +114,14 @@ def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: 
     st.caption("Rings mark the flagged samples on this page; colours show review decisions.")
     table = pd.DataFrame({
         "sample": rows[schema.SAMPLE_ID].to_numpy(),
-        "given": [components.class_name(names, v) for v in rows[schema.GIVEN_LABEL]],
-        "predicted": [components.class_name(names, v) for v in rows[schema.PRED_LABEL]],
+        "given": [formatting.class_name(names, v) for v in rows[schema.GIVEN_LABEL]],
+        "predicted": [formatting.class_name(names, v) for v in rows[schema.PRED_LABEL]],
         "score": rows[score_column].to_numpy(),
         "decision": decided[rows[schema.SAMPLE_ID].to_numpy()],
         "feature x": rows[schema.FEATURE_X].to_numpy(), "feature y": rows[schema.FEATURE_Y].to_numpy(),
     })
     if data.has_truth(rows):
-        table.insert(2, "true", [components.class_name(names, v) for v in rows[schema.TRUE_LABEL]])
+        table.insert(2, "true", [formatting.class_name(names, v) for v in rows[schema.TRUE_LABEL]])
     key = f"{TABLE_KEY}_{st.session_state.get(TABLE_VERSION, 0)}"
     event = st.dataframe(table, hide_index=True, key=key, on_select="rerun", selection_mode="multi-row")
     positions = (event.get("selection", {}) if isinstance(event, dict) else event.selection).get("rows", [])
@@ -154,13 +154,13 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
         st.success("Saved " + ", ".join(f"`{path}`" for path in written))
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Flagged review")
-    run_path = components.require_run()
+    run_path = widgets.require_run()
     frame = data.samples(run_path)
     names = data.class_names(run_path)
-    reviewer = components.current_reviewer()
+    reviewer = state.current_reviewer()
     if not reviewer:
         st.warning("Type your name in the sidebar (**Reviewer name**) to record decisions.")
 
@@ -177,7 +177,7 @@ def main() -> None:
     rows = matching(frame, flagged, decided, classes, status, score_column)
     st.caption(f"{len(rows):,} flagged sample(s) match (top {data.config_budget(run_path):.1%} by {detector}, "
                "highest score first).")
-    page = components.paginate_ui(len(rows), PER_PAGE, key="review_page")
+    page = widgets.paginate_ui(len(rows), PER_PAGE, key="review_page")
     shown = rows.iloc[page]
     page_ids = shown[schema.SAMPLE_ID].astype(int).tolist()
     all_ids = rows[schema.SAMPLE_ID].astype(int).tolist()
@@ -192,7 +192,7 @@ def main() -> None:
 
         picked = [sid for sid, key in pick_keys.items() if st.session_state.get(key)]
         bulk_ui(run_path, names, reviewer, detector, page_ids, all_ids, picked, untick)
-        components.image_grid_ui(run_path, shown, key_prefix="review", columns=COLUMNS, score_column=score_column,
+        widgets.image_grid_ui(run_path, shown, key_prefix="review", columns=COLUMNS, score_column=score_column,
                                  decisions=decided, new_labels=relabels, reviewer=reviewer, detector=detector,
                                  actions=True)
     else:

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core.run import schema
-from dashboard import components, data
+from dashboard import data, figures, state, widgets
 
 MAP_KEY = "gradient_map"
 STORED, PCA, FEATURES = "stored", "pca", "features"
@@ -41,13 +41,13 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
     st.caption(" · ".join(facts))
     ordered = chosen.sort_values(score_column, ascending=False)
     if data.is_image_run(run_path):
-        page = components.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
-        components.image_grid_ui(run_path, ordered.iloc[page], key_prefix="map", columns=6,
+        page = widgets.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
+        widgets.image_grid_ui(run_path, ordered.iloc[page], key_prefix="map", columns=6,
                                  score_column=score_column)
     else:
         highlight = ordered[schema.SAMPLE_ID].to_numpy()
-        custom, hover = components.hover_data(frame, score_column)
-        st.plotly_chart(components.scatter_figure(
+        custom, hover = figures.hover_data(frame, score_column)
+        st.plotly_chart(figures.scatter_figure(
             frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), custom,
             color=flagged.astype(np.int64), categories=("no", "yes"), color_title="flagged", hover_names=hover,
             highlight=highlight, x_title="feature x", y_title="feature y", height=380), key="map_features")
@@ -59,13 +59,13 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
     picked = st.selectbox("Open a selected sample in Sample detail", ordered[schema.SAMPLE_ID].tolist()[:1000],
                           key="map_open_choice")
     if st.button("Open sample", key="map_open"):
-        components.open_detail(int(picked))
+        state.open_detail(int(picked))
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Gradient space")
-    run_path = components.require_run()
+    run_path = widgets.require_run()
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     truth = data.has_truth(frame)
@@ -77,24 +77,24 @@ def main() -> None:
     choice = left.segmented_control(
         "Map", [STORED, PCA, FEATURES], default=STORED, key="map_kind", required=True,
         format_func={STORED: f"stored map ({embed_method})", PCA: "PCA of gradients", FEATURES: "input features"}.get)
-    colour = middle.selectbox("Colour by", components.colour_options(truth), key="map_colour")
+    colour = middle.selectbox("Colour by", figures.colour_options(truth), key="map_colour")
     detector = right.selectbox("Score / flags of", scores, index=scores.index(primary) if primary in scores else 0,
                                key="map_detector")
     score_column = schema.score_column(detector)
     flagged = data.flagged_mask(run_path, detector)
-    decisions = data.decisions_array(run_path) if colour == components.COLOUR_REVIEW else None
+    decisions = data.decisions_array(run_path) if colour == figures.COLOUR_REVIEW else None
 
     x, y, axis = map_coordinates(run_path, frame, choice or STORED)
-    values, categories, title = components.colour_values(frame, colour, names, score_column=score_column,
+    values, categories, title = figures.colour_values(frame, colour, names, score_column=score_column,
                                                          flagged=flagged, decisions=decisions)
-    custom, hover = components.hover_data(frame, score_column)
-    figure = components.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
+    custom, hover = figures.hover_data(frame, score_column)
+    figure = figures.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
                                        hover_names=hover, x_title=f"{axis} 1", y_title=f"{axis} 2",
                                        marker_size=4 if len(frame) > 20_000 else 6)
     event = st.plotly_chart(figure, key=MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
     st.caption(f"{len(frame):,} samples; flagged = top {data.config_budget(run_path):.1%} by {detector}. "
                "Higher scores = more outlying.")
-    ids = [i for i in components.selected_ids(event) if 0 <= i < len(frame)]
+    ids = [i for i in figures.selected_ids(event) if 0 <= i < len(frame)]
     selection_ui(run_path, frame, ids, score_column, flagged)
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.detect.flagging import budget_count
 from core.run import schema
-from dashboard import components, data
+from dashboard import data, figures, widgets
 
 
 def pair_scatter_ui(run_path: str, frame: pd.DataFrame, x_name: str, y_name: str, truth: bool,
@@ -26,14 +26,14 @@ def pair_scatter_ui(run_path: str, frame: pd.DataFrame, x_name: str, y_name: str
         x, y = ranks[x_name].to_numpy(), ranks[y_name].to_numpy()
     else:
         x, y = frame[schema.score_column(x_name)].to_numpy(), frame[schema.score_column(y_name)].to_numpy()
-    custom, hover = components.hover_data(frame, None)
+    custom, hover = figures.hover_data(frame, None)
     if truth:
-        values, categories, title = components.yes_no_codes(frame[schema.IS_NOISY]), ("no", "yes", "unknown"), \
+        values, categories, title = figures.yes_no_codes(frame[schema.IS_NOISY]), ("no", "yes", "unknown"), \
             "truly noisy"
     else:
         both = data.flagged_mask(run_path, x_name).astype(np.int64) + data.flagged_mask(run_path, y_name)
         values, categories, title = both, ("neither", "one", "both"), "flagged by"
-    figure = components.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
+    figure = figures.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
                                        hover_names=hover, x_title=f"{x_name} {'rank' if as_ranks else 'score'}",
                                        y_title=f"{y_name} {'rank' if as_ranks else 'score'}", height=480,
                                        marker_size=3 if len(frame) > 20_000 else 5)
@@ -45,10 +45,10 @@ def pair_scatter_ui(run_path: str, frame: pd.DataFrame, x_name: str, y_name: str
     st.metric(f"Spearman rank correlation ({x_name} vs {y_name})", "–" if np.isnan(rho) else f"{rho:.3f}")
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Outlier vs influence")
-    run_path = components.require_run()
+    run_path = widgets.require_run()
     frame = data.samples(run_path)
     truth = data.has_truth(frame)
     kinds = data.score_kinds(run_path)
@@ -79,7 +79,7 @@ def main() -> None:
     pair_scatter_ui(run_path, frame, x_name, y_name, truth, correlations)
 
     st.markdown("#### Rank correlation between all score columns")
-    st.plotly_chart(components.correlation_figure(correlations), key="ovi_corr")
+    st.plotly_chart(figures.correlation_figure(correlations), key="ovi_corr")
 
     st.markdown("#### Overlap of flagged sets")
     budget = st.slider("Budget k (%)", 0.5, 15.0, value=float(round(data.config_budget(run_path) * 100, 1)),
@@ -103,7 +103,7 @@ def main() -> None:
     shown = st.multiselect("Curves", list(kinds), default=detectors + best_baselines, key="ovi_curves",
                            help="Default: the detectors and the three baselines with the highest AP.")
     labelled = {f"{name} (AP {table.loc[name, 'ap']:.3f})": curves[name] for name in shown}
-    st.plotly_chart(components.pr_figure(labelled, data.manifest(run_path)["dataset"].get("noise_rate")),
+    st.plotly_chart(figures.pr_figure(labelled, data.manifest(run_path)["dataset"].get("noise_rate")),
                     key="ovi_pr")
 
 

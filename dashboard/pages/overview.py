@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ConfigError, GradsiftError
-from dashboard import components, data
+from dashboard import data, formatting, jobs, paths, state, widgets
 
 ANALYSIS_JOBS = "analysis_jobs"
 METRIC_COLUMNS = {"method": "method", "n_flagged": "flagged", "precision": "precision@k", "recall": "recall@k",
@@ -55,7 +55,7 @@ def summary_ui(run_path: str) -> None:
     truth = data.has_truth(frame)
     shown = table[["method", "kind", *[c for c in METRIC_COLUMNS if c in table.columns and c != "method"]]] \
         if truth else table[["method", "kind", "n_flagged"]]
-    st.dataframe(shown.rename(columns=METRIC_COLUMNS), hide_index=True, height=components.table_height(len(shown)),
+    st.dataframe(shown.rename(columns=METRIC_COLUMNS), hide_index=True, height=formatting.table_height(len(shown)),
                  column_config={label: st.column_config.NumberColumn(format="%.3f")
                                 for key, label in METRIC_COLUMNS.items() if key not in ("method", "n_flagged")})
     if not truth:
@@ -82,7 +82,7 @@ def compare_row(run_path: str) -> dict:
         frame = data.samples(run_path)
         table = data.detection_table(run_path).set_index("method")
     except GradsiftError as exc:
-        return {"run": name, "error": data.read_error(exc)}
+        return {"run": name, "error": widgets.read_error(exc)}
     dataset, model, detect = manifest["dataset"], manifest["model"], manifest["config"]["detect"]
     primary = table.loc[detect["primary"]] if detect["primary"] in table.index else None
     return {
@@ -98,7 +98,7 @@ def compare_row(run_path: str) -> dict:
 
 
 def compare_ui(current: str | None) -> None:
-    runs = data.list_runs()
+    runs = paths.list_runs()
     if len(runs) < 2:
         return
     st.markdown("#### Compare runs")
@@ -134,10 +134,10 @@ def launch_ui() -> None:
                                       format_func=lambda name: f"{name}: {DATASETS.help(name)}"[:90])
         path_text = left.text_input("…or a dataset path", key="launch_path",
                                     placeholder="image folder, .csv/.parquet manifest or .npz",
-                                    help=f"Must lie inside {', '.join(map(str, data.allowed_roots()))} "
-                                         f"(env {data.DATA_ROOTS_ENV}).")
+                                    help=f"Must lie inside {', '.join(map(str, paths.allowed_roots()))} "
+                                         f"(env {paths.DATA_ROOTS_ENV}).")
         run_name = left.text_input("Run name", key="launch_name", placeholder="e.g. digits-iforest",
-                                   help=f"The run directory is created in {data.runs_dir()}.")
+                                   help=f"The run directory is created in {paths.runs_dir()}.")
         model = right.selectbox("Model", ["auto", *MODELS], key="launch_model")
         detectors = right.multiselect("Detectors", list(DETECTORS), default=["iforest", "l1", "l2"],
                                       key="launch_detectors")
@@ -148,8 +148,8 @@ def launch_ui() -> None:
         submitted = st.form_submit_button("Analyze", type="primary")
     if submitted:
         try:
-            dataset = str(data.resolve_dataset_path(path_text)) if source_kind == "Path" else dataset_name
-            out = data.new_run_path(run_name or (Path(dataset).stem if source_kind == "Path" else dataset))
+            dataset = str(paths.resolve_dataset_path(path_text)) if source_kind == "Path" else dataset_name
+            out = paths.new_run_path(run_name or (Path(dataset).stem if source_kind == "Path" else dataset))
             config = RunConfig(
                 data=DataConfig(dataset=dataset),
                 train=TrainConfig(model=model, epochs=int(epochs)),
@@ -161,28 +161,28 @@ def launch_ui() -> None:
         except ConfigError as exc:
             st.error(str(exc))
         else:
-            busy = data.running_job_for(str(out), "analysis")
+            busy = jobs.running_job_for(str(out), "analysis")
             if busy is not None:
                 st.warning(f"An analysis into {out} is already running ({busy.stage}).")
             else:
-                job = data.start_job("analysis", f"analysis of {dataset} → {out.name}", str(out),
-                                     data.analysis_work(config, out))
+                job = jobs.start_job("analysis", f"analysis of {dataset} → {out.name}", str(out),
+                                     jobs.analysis_work(config, out))
                 st.session_state.setdefault(ANALYSIS_JOBS, []).append(job.id)
                 time.sleep(0.2)
-    components.job_progress_ui(ANALYSIS_JOBS)
+    widgets.job_progress_ui(ANALYSIS_JOBS)
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Runs / overview")
-    run_path = components.current_run()
+    run_path = state.current_run()
     if run_path is None:
-        components.no_runs_ui()
+        widgets.no_runs_ui()
     else:
         try:
             summary_ui(run_path)
         except GradsiftError as exc:
-            st.error(f"Cannot read run **{Path(run_path).name}**: {data.read_error(exc)}")
+            st.error(f"Cannot read run **{Path(run_path).name}**: {widgets.read_error(exc)}")
     compare_ui(run_path)
     st.divider()
     launch_ui()

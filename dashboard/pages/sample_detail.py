@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.detect.flagging import budget_count
 from core.run import reviews, schema
-from dashboard import components, data
+from dashboard import data, figures, formatting, state, widgets
 
 INPUT_KEY = "detail_sample_input"
 NEIGHBOURS = 12
@@ -19,14 +19,14 @@ def chosen_sample(n: int) -> int:
     """The sample id: from the number field, else the last click on another page, else 0."""
 
     def keep() -> None:
-        st.session_state[components.DETAIL_KEY] = int(st.session_state[INPUT_KEY])
+        st.session_state[state.DETAIL_KEY] = int(st.session_state[INPUT_KEY])
 
-    current = int(st.session_state.get(components.DETAIL_KEY, 0))
+    current = int(st.session_state.get(state.DETAIL_KEY, 0))
     current = min(max(current, 0), n - 1)
-    st.session_state[components.DETAIL_KEY] = current
+    st.session_state[state.DETAIL_KEY] = current
     st.number_input(f"Sample id (0–{n - 1})", 0, n - 1, value=current, step=1, key=INPUT_KEY, on_change=keep,
                     width=240)
-    return int(st.session_state[components.DETAIL_KEY])
+    return int(st.session_state[state.DETAIL_KEY])
 
 
 def scores_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
@@ -38,7 +38,7 @@ def scores_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
         rank = int(ranks[name].iloc[sample_id])
         rows.append({"method": name, "score": float(frame[schema.score_column(name)].iloc[sample_id]),
                      "rank": rank, "top %": 100 * rank / len(frame), f"flagged at k={budget:.1%}": rank <= cutoff})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, height=components.table_height(len(rows)),
+    st.dataframe(pd.DataFrame(rows), hide_index=True, height=formatting.table_height(len(rows)),
                  column_config={"score": st.column_config.NumberColumn(format="%.5g"),
                                 "top %": st.column_config.NumberColumn(format="%.2f%%")})
     st.caption("Rank 1 = most outlying / harmful; higher scores = more outlying.")
@@ -52,13 +52,13 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
     neighbours = frame.iloc[ids]
     if data.is_image_run(run_path):
         primary = data.manifest(run_path)["config"]["detect"]["primary"]
-        components.image_grid_ui(run_path, neighbours, key_prefix="neighbour", columns=6,
+        widgets.image_grid_ui(run_path, neighbours, key_prefix="neighbour", columns=6,
                                  score_column=schema.score_column(primary))
     else:
-        custom, hover = components.hover_data(frame, None)
-        st.plotly_chart(components.scatter_figure(
+        custom, hover = figures.hover_data(frame, None)
+        st.plotly_chart(figures.scatter_figure(
             frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), custom,
-            color=components.label_codes(frame[schema.GIVEN_LABEL]), categories=data.class_names(run_path),
+            color=figures.label_codes(frame[schema.GIVEN_LABEL]), categories=data.class_names(run_path),
             color_title="given label", hover_names=hover, highlight=np.append(ids, sample_id),
             x_title="feature x", y_title="feature y", height=420), key="detail_features")
         st.caption("Rings: this sample and its gradient-space neighbours, in feature space.")
@@ -70,10 +70,10 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
     st.dataframe(table, hide_index=True, column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Sample detail")
-    run_path = components.require_run()
+    run_path = widgets.require_run()
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     sample_id = chosen_sample(len(frame))
@@ -84,11 +84,11 @@ def main() -> None:
     with left:
         if data.is_image_run(run_path) and not pd.isna(row[schema.THUMBNAIL_ROW]):
             image = data.images(run_path, np.array([row[schema.THUMBNAIL_ROW]]), min_side=224)[0]
-            st.image(components.as_image(image), width=224)
+            st.image(formatting.as_image(image), width=224)
         else:
             st.caption("Tabular sample: features in the table below.")
     with right:
-        st.markdown(components.labels_markdown(row, names, truth))
+        st.markdown(formatting.labels_markdown(row, names, truth))
         facts = [f"source `{row[schema.SOURCE]}`", f"confidence {row[schema.CONFIDENCE]:.3f}",
                  f"p(given label) {row[schema.GIVEN_PROB]:.3f}", f"loss {row[schema.LOSS]:.3f}",
                  f"gradient L2 {row[schema.GRAD_L2]:.4g}"]
@@ -98,11 +98,11 @@ def main() -> None:
         store = data.review_store(run_path)
         history = store.history()
         history = history[history[schema.SAMPLE_ID] == sample_id]
-        reviewer = components.current_reviewer()
-        components.review_menu_ui(run_path, sample_id, names, reviewer, key_prefix="detail_review")
+        reviewer = state.current_reviewer()
+        widgets.review_menu_ui(run_path, sample_id, names, reviewer, key_prefix="detail_review")
         if len(history):
             last = history.iloc[-1]
-            components.decision_badge_ui(last[reviews.ACTION], last[reviews.NEW_LABEL], names)
+            widgets.decision_badge_ui(last[reviews.ACTION], last[reviews.NEW_LABEL], names)
             st.dataframe(history[[reviews.ACTION, reviews.NEW_LABEL, reviews.REVIEWER, reviews.CREATED]],
                          hide_index=True)
         elif not reviewer:

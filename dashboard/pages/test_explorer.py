@@ -20,7 +20,7 @@ from core.influence.run_attribution import (
     TEST_PRED,
 )
 from core.run import schema
-from dashboard import components, data
+from dashboard import data, figures, formatting, widgets
 
 INPUT_KEY = "explorer_test_input"
 TOP_K = 12
@@ -36,19 +36,19 @@ def top_table_ui(run_path: str, top: pd.DataFrame, names: list[str]) -> None:
             images = data.images(run_path, rows.astype(np.int64), min_side=64)
             captions = [f"#{i} {names[g]} ({s:.3g})" for i, g, s in
                         zip(ids, part[schema.GIVEN_LABEL], part[INFLUENCE])]
-            st.image([components.as_image(image) for image in images], caption=captions, width=72)
+            st.image([formatting.as_image(image) for image in images], caption=captions, width=72)
         table = part[[RANK, schema.SAMPLE_ID, schema.GIVEN_LABEL, INFLUENCE, SAME_CLASS]].copy()
         table[schema.GIVEN_LABEL] = [names[g] for g in table[schema.GIVEN_LABEL]]
-        st.dataframe(table, hide_index=True, height=components.table_height(len(table)))
+        st.dataframe(table, hide_index=True, height=formatting.table_height(len(table)))
 
 
-@components.page
+@widgets.page
 def main() -> None:
     st.title("Test-sample explorer")
     st.caption("Which training samples shaped this test prediction? Per-class Isolation Forests on the "
                "gradients (OGA) next to DataInf and gradient tracing; higher = more influential. "
                "Method and protocol: docs/attribution.md.")
-    run_path = components.require_run()
+    run_path = widgets.require_run()
     manifest = data.manifest(run_path)
     names = data.class_names(run_path)
     n_test = int(manifest["dataset"]["n_test"])
@@ -58,14 +58,14 @@ def main() -> None:
     first = top.iloc[0]
     image = data.test_image(run_path, test_id)
     if image is not None:
-        st.image(components.as_image(image), width=160)
+        st.image(formatting.as_image(image), width=160)
     st.markdown(f"Test label **{names[int(first[TEST_LABEL])]}**, predicted "
                 f"**{names[int(first[TEST_PRED])]}**.")
     st.markdown("Class-detection metrics for this sample (1 = every top training sample is of its class):")
-    st.dataframe(metrics, hide_index=True, height=components.table_height(len(metrics)))
+    st.dataframe(metrics, hide_index=True, height=formatting.table_height(len(metrics)))
     top_table_ui(run_path, top, names)
     method = st.selectbox("Heat map method", list(dict.fromkeys(top[METHOD])), key="explorer_heatmap_method")
-    st.plotly_chart(components.class_heatmap_figure(data.class_heatmap(run_path, method), names, method))
+    st.plotly_chart(figures.class_heatmap_figure(data.class_heatmap(run_path, method), names, method))
 
 
 main()

@@ -11,7 +11,7 @@ import pytest
 from core.run import reviews, schema
 from core.run.results import read_results
 from core.run.rundir import RunDir
-from dashboard import data
+from dashboard import jobs, paths
 from tests.dashboard.conftest import open_page, problems
 
 REVIEWER = {"reviewer": "alice"}
@@ -23,11 +23,11 @@ def review_rows(run_path) -> list[tuple]:
             "SELECT sample_id, action, new_label, reviewer FROM reviews ORDER BY review_id").fetchall()
 
 
-def wait_for_jobs(app, key: str, timeout: float = 120) -> list[data.Job]:
-    jobs = [data.get_job(job_id) for job_id in app.session_state[key]]
-    for job in jobs:
+def wait_for_jobs(app, key: str, timeout: float = 120) -> list[jobs.Job]:
+    started = [jobs.get_job(job_id) for job_id in app.session_state[key]]
+    for job in started:
         assert job.wait(timeout), f"{job.title} still running"
-    return jobs
+    return started
 
 
 def test_review_page_actions_write_sqlite(writable_runs):
@@ -195,13 +195,13 @@ def test_launch_analysis_from_the_overview(writable_runs):
     assert manifest["stages"]["evaluate"]["complete"]
     app.run()
     assert any("finished" in success.value for success in app.success)
-    assert str(writable_runs / "launched") in data.list_runs(writable_runs)
+    assert str(writable_runs / "launched") in paths.list_runs(writable_runs)
 
 
 def test_launch_refuses_paths_outside_the_allowed_roots(writable_runs, tmp_path, monkeypatch):
     allowed = tmp_path / "allowed"
     allowed.mkdir()
-    monkeypatch.setenv(data.DATA_ROOTS_ENV, str(allowed))
+    monkeypatch.setenv(paths.DATA_ROOTS_ENV, str(allowed))
     app = open_page(writable_runs / "digits", "overview")
     app.radio(key="launch_source").set_value("Path")
     app.text_input(key="launch_path").input("/etc/passwd")

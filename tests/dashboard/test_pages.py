@@ -8,7 +8,7 @@ import pytest
 
 from core.run import schema
 from core.run.rundir import RunDir
-from dashboard import components
+from dashboard import state
 from tests.dashboard.conftest import PAGES, count, open_page, problems
 
 
@@ -127,7 +127,7 @@ def test_unknown_score_columns_are_compared_too(writable_runs):
 
 
 def test_sample_detail_opens_the_clicked_sample(app_env):
-    app = open_page(app_env / "digits", "sample_detail", **{components.DETAIL_KEY: 17})
+    app = open_page(app_env / "digits", "sample_detail", **{state.DETAIL_KEY: 17})
     assert not problems(app)
     assert app.number_input(key="detail_sample_input").value == 17
     scores = app.dataframe[0].value
@@ -135,14 +135,14 @@ def test_sample_detail_opens_the_clicked_sample(app_env):
     assert any("nearest neighbours" in md.value for md in app.markdown)
     assert count(app, "image") == 1 + 12  # the sample and its neighbours
     app.number_input(key="detail_sample_input").set_value(3).run()
-    assert app.session_state[components.DETAIL_KEY] == 3
+    assert app.session_state[state.DETAIL_KEY] == 3
 
 
 def test_details_button_switches_to_sample_detail(app_env):
     selection = {"selection": {"points": [{"customdata": {"0": 11}}]}}
     app = open_page(app_env / "digits", "gradient_space", gradient_map=selection)
     app.button(key="map_open").click().run()
-    assert app.session_state[components.DETAIL_KEY] == 11
+    assert app.session_state[state.DETAIL_KEY] == 11
     assert app.title[0].value == "Sample detail"
 
 

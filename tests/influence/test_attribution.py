@@ -182,3 +182,37 @@ def test_attribute_run_gives_top_k_per_test_sample_and_method(small_run):
     assert again.top.equals(top)
     with pytest.raises(ConfigError, match="test ids"):
         attribute_run(small_run.path, test_ids=[10_000])
+
+
+def test_run_attributor_fits_the_forests_once_for_every_query(small_run, monkeypatch):
+    from core.detect.class_forests import ClassForests
+    from core.influence.run_attribution import RunAttributor
+
+    fits = []
+    real_fit = ClassForests.fit
+    monkeypatch.setattr(ClassForests, "fit", lambda self, X, y: fits.append(len(X)) or real_fit(self, X, y))
+    attributor = RunAttributor(small_run.path, n_trees=10)
+    first = attributor.attribute([0], top_k=3)
+    second = attributor.attribute([7, 8], top_k=3)
+    attributor.class_heatmap("oga_class")
+    assert len(fits) == 1
+    assert set(first.top.test_id) == {0} and set(second.top.test_id) == {7, 8}
+
+
+def test_streamed_class_heatmap_equals_the_mean_of_the_whole_matrix(small_run):
+    from core.influence.run_attribution import RunAttributor
+
+    attributor = RunAttributor(small_run.path, n_trees=10)
+    whole = influence_matrices(attributor.inputs(np.arange(len(attributor.test_grads))), ["tracing"])["tracing"]
+    expected = np.array([[whole[attributor.test_labels == i][:, attributor.train_labels == j].mean()
+                          for j in range(10)] for i in range(10)])
+    np.testing.assert_allclose(attributor.class_heatmap("tracing", chunk_rows=7), expected, rtol=1e-10)
+
+
+def test_test_thumbnails_are_stored_with_the_run(small_run):
+    from core.data.load import load_dataset
+    from core.run import schema
+
+    dataset = load_dataset(small_run.config().data, small_run.config().seed)
+    stored = small_run.read_npy(schema.TEST_THUMBNAILS)
+    np.testing.assert_array_equal(stored, np.transpose(dataset.x_test, (0, 2, 3, 1)))

@@ -1,4 +1,4 @@
-"""Stage 1, data: store thumbnails of image datasets and record the dataset's facts and fingerprint."""
+"""Stage 1, data: store train and test thumbnails of image datasets and record the dataset's facts and fingerprint."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def run(ctx: StageContext) -> dict:
     if dataset.kind == IMAGE:
         # (n, C, H, W) -> (n, H, W, C): the layout image widgets expect.
         write_npy(ctx.run.file(schema.THUMBNAILS), np.transpose(dataset.x_train, (0, 2, 3, 1)))
+        write_npy(ctx.run.file(schema.TEST_THUMBNAILS), np.transpose(dataset.x_test, (0, 2, 3, 1)))
     noisy = None if dataset.true_train is None else int((dataset.true_train != dataset.given_train).sum())
     ctx.manifest["dataset"] = {
         "name": dataset.name,

@@ -10,20 +10,20 @@ import pytest
 
 from core.errors import ConfigError
 from core.run import schema
-from dashboard import components, data
+from dashboard import figures, formatting, paths, widgets
 
 
 @pytest.mark.parametrize("customdata", [{"0": 4, "1": 2}, {0: 4}, [4, 2], (4,), np.array([4.0, 1.0]), 4, 4.0])
 def test_selected_ids_accepts_every_customdata_shape(customdata):
     event = {"selection": {"points": [{"customdata": customdata}]}}
-    assert components.selected_ids(event) == [4]
+    assert figures.selected_ids(event) == [4]
 
 
 def test_selected_ids_edge_cases():
-    assert components.selected_ids(None) == [] and components.selected_ids({}) == []
+    assert figures.selected_ids(None) == [] and figures.selected_ids({}) == []
     event = {"selection": {"points": [{"customdata": {"0": 3}}, {"customdata": None}, {"x": 1},
                                       {"customdata": "junk"}, {"customdata": {"0": 3}}, {"customdata": [1]}]}}
-    assert components.selected_ids(event) == [1, 3]
+    assert figures.selected_ids(event) == [1, 3]
 
 
 def test_scatter_figure_one_trace_per_category_with_sample_ids():
@@ -31,7 +31,7 @@ def test_scatter_figure_one_trace_per_category_with_sample_ids():
     rng = np.random.default_rng(0)
     labels = rng.integers(-1, 3, n)
     custom = np.column_stack([np.arange(n) + 100, labels])
-    figure = components.scatter_figure(rng.random(n), rng.random(n), custom, color=labels,
+    figure = figures.scatter_figure(rng.random(n), rng.random(n), custom, color=labels,
                                        categories=["a", "b", "c"], highlight=np.array([5, 6]))
     names = [trace.name for trace in figure.data]
     assert sorted(names[:-1]) == ["a", "b", "c", "unknown"] and names[-1] == "highlighted"
@@ -45,16 +45,16 @@ def test_scatter_figure_one_trace_per_category_with_sample_ids():
 
 def test_scatter_figure_continuous_and_named_colours():
     custom = np.arange(5)[:, None]
-    continuous = components.scatter_figure(np.arange(5), np.arange(5), custom, color=np.linspace(0, 1, 5))
+    continuous = figures.scatter_figure(np.arange(5), np.arange(5), custom, color=np.linspace(0, 1, 5))
     assert len(continuous.data) == 1 and continuous.data[0].marker.showscale
-    flags = components.scatter_figure(np.arange(5), np.arange(5), custom, color=np.array([0, 1, 0, 0, 1]),
+    flags = figures.scatter_figure(np.arange(5), np.arange(5), custom, color=np.array([0, 1, 0, 0, 1]),
                                       categories=("no", "yes"))
     assert {trace.name: trace.marker.color for trace in flags.data} == {"no": "#c7c7cc", "yes": "#dc2626"}
 
 
 def test_scatter_figure_with_many_classes_uses_one_trace():
     labels = np.arange(1000) % 100
-    figure = components.scatter_figure(np.arange(1000.0), np.arange(1000.0), np.arange(1000)[:, None],
+    figure = figures.scatter_figure(np.arange(1000.0), np.arange(1000.0), np.arange(1000)[:, None],
                                        color=labels, categories=[str(i) for i in range(100)])
     assert len(figure.data) == 1 and figure.data[0].marker.cmax == 99
 
@@ -66,32 +66,32 @@ def test_colour_values_cover_every_option():
         schema.IS_NOISY: pd.array([False, None, True], dtype="boolean"), "score_x": [0.1, 0.5, 0.9]})
     flagged = np.array([False, True, True])
     decisions = np.array(["", "keep", "relabel"], dtype=object)
-    for option in components.colour_options(True):
-        values, categories, _ = components.colour_values(frame, option, ["a", "b", "c"], score_column="score_x",
+    for option in figures.colour_options(True):
+        values, categories, _ = figures.colour_values(frame, option, ["a", "b", "c"], score_column="score_x",
                                                          flagged=flagged, decisions=decisions)
         assert len(values) == 3
-    values, categories, _ = components.colour_values(frame, components.COLOUR_TRUE, ["a", "b", "c"],
+    values, categories, _ = figures.colour_values(frame, figures.COLOUR_TRUE, ["a", "b", "c"],
                                                      score_column="score_x", flagged=flagged)
     assert values.tolist() == [0, -1, 2]
-    values, categories, _ = components.colour_values(frame, components.COLOUR_REVIEW, [], score_column="score_x",
+    values, categories, _ = figures.colour_values(frame, figures.COLOUR_REVIEW, [], score_column="score_x",
                                                      flagged=flagged, decisions=decisions)
     assert [categories[v] for v in values] == ["unreviewed", "keep", "relabel"]
-    assert components.COLOUR_TRUE not in components.colour_options(False)
+    assert figures.COLOUR_TRUE not in figures.colour_options(False)
 
 
 def test_review_options_round_trip():
     names = ["cat", "dog"]
-    for option in components.review_options(names):
-        action, label = components.parse_review_option(option, names)
+    for option in widgets.review_options(names):
+        action, label = widgets.parse_review_option(option, names)
         assert action in ("mislabeled", "keep", "clear", "relabel")
         assert (label is not None) == (action == "relabel")
-    assert components.parse_review_option("Relabel to dog", names) == ("relabel", 1)
+    assert widgets.parse_review_option("Relabel to dog", names) == ("relabel", 1)
 
 
 def test_accuracy_figure_baseline_and_reviews():
     results = pd.DataFrame({"detector": ["iforest"] * 3, "mode": ["probe"] * 3, "budget": [0.0, 0.05, 0.05],
                             "reviews_key": ["", "", "abc"], "test_accuracy": [0.9, 0.92, 0.93]})
-    figure = components.accuracy_figure(results, 0.9)
+    figure = figures.accuracy_figure(results, 0.9)
     assert [trace.name for trace in figure.data] == ["iforest (probe)", "with my reviews applied"]
     assert list(figure.data[0].x) == [0.0, 5.0]
     assert figure.layout.shapes[0].y0 == 0.9
@@ -99,9 +99,9 @@ def test_accuracy_figure_baseline_and_reviews():
 
 def test_labels_markdown_colours():
     row = {schema.GIVEN_LABEL: 1, schema.TRUE_LABEL: 0, schema.PRED_LABEL: 0}
-    text = components.labels_markdown(row, ["cat", "dog"], truth_known=True)
+    text = formatting.labels_markdown(row, ["cat", "dog"], truth_known=True)
     assert ":red[given **dog**]" in text and ":green[true **cat**]" in text
-    assert ":green" not in components.labels_markdown(row, ["cat", "dog"], truth_known=False)
+    assert ":green" not in formatting.labels_markdown(row, ["cat", "dog"], truth_known=False)
 
 
 def test_resolve_dataset_path(tmp_path):
@@ -111,31 +111,31 @@ def test_resolve_dataset_path(tmp_path):
     outside = tmp_path / "secret.npz"
     outside.write_bytes(b"")
     (root / "link.npz").symlink_to(outside)
-    assert data.resolve_dataset_path("sub/x.npz", [root]) == (root / "sub" / "x.npz").resolve()
-    assert data.resolve_dataset_path(str(root / "sub"), [root]) == (root / "sub").resolve()
+    assert paths.resolve_dataset_path("sub/x.npz", [root]) == (root / "sub" / "x.npz").resolve()
+    assert paths.resolve_dataset_path(str(root / "sub"), [root]) == (root / "sub").resolve()
     for text, message in [("", "type a dataset path"), ("sub/missing.npz", "does not exist"),
                           (str(outside), "outside the allowed"), ("link.npz", "outside the allowed"),
                           ("../secret.npz", "outside the allowed")]:
         with pytest.raises(ConfigError, match=message):
-            data.resolve_dataset_path(text, [root])
+            paths.resolve_dataset_path(text, [root])
 
 
 def test_allowed_roots_from_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DATA_ROOTS_ENV, f"{tmp_path}{os.pathsep}{tmp_path / 'b'}")
-    assert data.allowed_roots() == [tmp_path.resolve(), (tmp_path / "b").resolve()]
-    monkeypatch.delenv(data.DATA_ROOTS_ENV)
-    (root,) = data.allowed_roots()
+    monkeypatch.setenv(paths.DATA_ROOTS_ENV, f"{tmp_path}{os.pathsep}{tmp_path / 'b'}")
+    assert paths.allowed_roots() == [tmp_path.resolve(), (tmp_path / "b").resolve()]
+    monkeypatch.delenv(paths.DATA_ROOTS_ENV)
+    (root,) = paths.allowed_roots()
     assert root.samefile(os.getcwd())
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "x" * 65, "sp ace"])
 def test_run_names_must_be_plain(name, tmp_path):
     with pytest.raises(ConfigError):
-        data.new_run_path(name, tmp_path)
+        paths.new_run_path(name, tmp_path)
 
 
 def test_run_names_ok(tmp_path):
-    assert data.new_run_path("digits-2.b_c", tmp_path) == tmp_path / "digits-2.b_c"
+    assert paths.new_run_path("digits-2.b_c", tmp_path) == tmp_path / "digits-2.b_c"
 
 
 def test_list_runs_only_lists_run_directories(tmp_path):
@@ -145,5 +145,5 @@ def test_list_runs_only_lists_run_directories(tmp_path):
     (tmp_path / "a" / schema.MANIFEST).write_text("{}")
     (tmp_path / "notes").mkdir()
     (tmp_path / "file.txt").write_text("")
-    assert data.list_runs(tmp_path) == [str(tmp_path / "a"), str(tmp_path / "b")]
-    assert data.list_runs(tmp_path / "missing") == []
+    assert paths.list_runs(tmp_path) == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert paths.list_runs(tmp_path / "missing") == []

@@ -1,33 +1,22 @@
-"""Pure figure builders (each returns a `go.Figure`) and `*_ui` widget functions shared by pages.
+"""Pure Plotly figure builders (each returns a `go.Figure`) and the colour and selection helpers they use.
 
-Figures take whole NumPy columns and build one WebGL trace per colour group, never a
-Python loop per point, so a 50,000-point map serializes in a fraction of a second.
-Every scatter of samples carries `customdata` rows `[sample_id, ...]`: selections are
-mapped back to samples through it, never through trace/point indices.
+No streamlit import here. Figures take whole NumPy columns and build one WebGL trace per
+colour group, never a Python loop per point, so a 50,000-point map serializes in a
+fraction of a second. Every scatter of samples carries `customdata` rows `[sample_id, ...]`:
+selections are mapped back to samples through it (`selected_ids`), never through
+trace/point indices.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
-from core.errors import GradsiftError
 from core.run import schema
-from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
-from dashboard import data
-
-RUN_KEY = "run_path"
-"""session_state key of the run every page shows (set by the sidebar picker)."""
-DETAIL_KEY = "detail_sample"
-"""session_state key of the sample the Sample detail page opens (set by a click elsewhere)."""
-REVIEWER_KEY = "reviewer"
-"""session_state key of the reviewer's name (plain state, kept when a page does not draw the sidebar field)."""
+from core.run.reviews import KEEP, MISLABELED, RELABEL
 
 QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
@@ -37,19 +26,6 @@ NAMED_COLOURS = {"no": "#c7c7cc", "yes": "#dc2626", "unknown": "#a1a1aa", "unrev
 """Fixed colours for categorical maps whose every category is named here (flags, truth, reviews)."""
 MAX_CATEGORY_TRACES = len(QUALITATIVE)
 """Above this many categories a map uses one trace with a colour scale instead of one trace per category."""
-ACTION_LABELS = {MISLABELED: "Confirm mislabeled", KEEP: "Keep (false alarm)", CLEAR: "Clear my decision"}
-ACTION_BADGES = {MISLABELED: ("mislabeled", "red"), RELABEL: ("relabelled", "orange"), KEEP: ("kept", "green")}
-PAGES = {
-    "overview": "pages/overview.py",
-    "gradient_space": "pages/gradient_space.py",
-    "outlier_vs_influence": "pages/outlier_vs_influence.py",
-    "flagged_review": "pages/flagged_review.py",
-    "budget_retrain": "pages/budget_retrain.py",
-    "sample_detail": "pages/sample_detail.py",
-    "test_explorer": "pages/test_explorer.py",
-}
-
-
 # -- selections --------------------------------------------------------------------------------
 def _first(value) -> float | None:
     """A point's sample id from its customdata: a scalar, a list `[id, ...]`, or (real browsers
@@ -218,265 +194,6 @@ def hover_data(frame: pd.DataFrame, score_column: str | None) -> tuple[np.ndarra
         columns.append(np.round(frame[score_column].to_numpy(np.float64), 4))
         names.append("score")
     return np.column_stack(columns), tuple(names)
-
-
-# -- formatting -------------------------------------------------------------------------------
-def table_height(rows: int) -> int:
-    """Pixel height that shows `rows` data rows of an st.dataframe without scrolling."""
-    return 38 + 35 * max(rows, 1)
-
-
-def class_name(names: Sequence[str], label) -> str:
-    if label is None or label is pd.NA or (isinstance(label, float) and np.isnan(label)):
-        return "?"
-    label = int(label)
-    return f"{names[label]}" if 0 <= label < len(names) else str(label)
-
-
-def labels_markdown(row: Mapping, names: Sequence[str], truth_known: bool) -> str:
-    """Given label in red, true label in green (when known), predicted label plain."""
-    parts = [f":red[given **{class_name(names, row[schema.GIVEN_LABEL])}**]"]
-    if truth_known:
-        parts.append(f":green[true **{class_name(names, row[schema.TRUE_LABEL])}**]")
-    parts.append(f"pred {class_name(names, row[schema.PRED_LABEL])}")
-    return "  \n".join(parts)  # one label per line: cards stay the same height
-
-
-def as_image(image: np.ndarray) -> np.ndarray:
-    """(H, W) for one-channel images (st.image wants 2-D grey or 3-channel RGB)."""
-    return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
-
-
-# -- widgets ----------------------------------------------------------------------------------
-def run_picker_ui() -> str | None:
-    """Sidebar picker of the run every page shows; returns its path (None when no runs exist)."""
-    runs = data.list_runs()
-    if not runs:
-        st.session_state.pop(RUN_KEY, None)
-        return None
-    names = [Path(run).name for run in runs]
-    current = st.session_state.get(RUN_KEY)
-    index = runs.index(current) if current in runs else 0
-    name = st.sidebar.selectbox("Run", names, index=index, key="run_picker",
-                                help=f"Run directories in {data.runs_dir()}")
-    st.session_state[RUN_KEY] = runs[names.index(name)]
-    return st.session_state[RUN_KEY]
-
-
-def reviewer_ui() -> str:
-    """Sidebar field for the reviewer's name, stored with every review action."""
-
-    def keep() -> None:
-        st.session_state[REVIEWER_KEY] = st.session_state["reviewer_input"].strip()
-
-    st.sidebar.text_input("Reviewer name", value=st.session_state.get(REVIEWER_KEY, ""), key="reviewer_input",
-                          placeholder="your name", on_change=keep,
-                          help="Recorded with every review action, with a timestamp.")
-    return current_reviewer()
-
-
-def current_reviewer() -> str:
-    return str(st.session_state.get(REVIEWER_KEY, "")).strip()
-
-
-def no_runs_ui() -> None:
-    st.info(f"No analyzed runs in **{data.runs_dir()}** yet.")
-    st.markdown(
-        "Create one from a terminal, then reload this page:\n\n"
-        "```bash\ngradsift analyze --dataset digits --out "
-        f"{data.runs_dir()}/digits\n```\n\n"
-        "or launch one below from **Runs / overview** (`gradsift datasets` lists the embedded datasets; "
-        "a path to an image folder, a .csv/.parquet manifest or an .npz works too).")
-
-
-def current_run() -> str | None:
-    """The run chosen in the sidebar; the first run when none was chosen yet (a page opened
-    directly, before the sidebar drew); None when the runs directory holds no run."""
-    run_path = st.session_state.get(RUN_KEY)
-    if not run_path:
-        runs = data.list_runs()
-        run_path = runs[0] if runs else None
-        if run_path:
-            st.session_state[RUN_KEY] = run_path
-    return run_path
-
-
-def require_run() -> str:
-    """The selected run's path, after checking it reads; otherwise a message and st.stop()."""
-    run_path = current_run()
-    if not run_path:
-        no_runs_ui()
-        st.stop()
-    try:
-        data.manifest(run_path)
-        data.samples(run_path)
-    except GradsiftError as exc:
-        st.error(f"Cannot read run **{Path(run_path).name}**: {data.read_error(exc)}")
-        st.stop()
-    return run_path
-
-
-def page(main):
-    """Decorator for a page's main(): an input or run-directory error (GradsiftError) raised
-    anywhere in the page becomes one st.error line instead of a traceback."""
-
-    @functools.wraps(main)
-    def wrapper() -> None:
-        try:
-            main()
-        except GradsiftError as exc:
-            st.error(data.read_error(exc))
-
-    return wrapper
-
-
-def open_detail(sample_id: int) -> None:
-    """Switch to the Sample detail page showing `sample_id`."""
-    st.session_state[DETAIL_KEY] = int(sample_id)
-    st.switch_page(PAGES["sample_detail"])
-
-
-def review_options(names: Sequence[str]) -> list[str]:
-    return [ACTION_LABELS[MISLABELED], ACTION_LABELS[KEEP],
-            *(f"Relabel to {name}" for name in names), ACTION_LABELS[CLEAR]]
-
-
-def parse_review_option(option: str, names: Sequence[str]) -> tuple[str, int | None]:
-    """(action, new_label) of an option from `review_options`."""
-    for action, label in ACTION_LABELS.items():
-        if option == label:
-            return action, None
-    target = option.removeprefix("Relabel to ")
-    return RELABEL, list(names).index(target)
-
-
-def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_label: int | None,
-                  reviewer: str, detector: str | None = None) -> bool:
-    """Write one review action (one transaction); shows a toast or an error. True on success."""
-    if action not in ACTIONS:
-        st.error(f"unknown action {action}")
-        return False
-    if not reviewer:
-        st.warning("Type your name in the sidebar (Reviewer name) before reviewing.")
-        return False
-    try:
-        count = data.review_store(run_path).record(sample_ids, action, reviewer, new_label=new_label,
-                                                   detector=detector)
-    except GradsiftError as exc:
-        st.error(data.read_error(exc))
-        return False
-    st.toast(f"{ACTION_LABELS.get(action, action)}: {count} sample(s) recorded by {reviewer}")
-    return True
-
-
-def review_menu_ui(run_path: str, sample_id: int, names: Sequence[str], reviewer: str,
-                   detector: str | None = None, key_prefix: str = "review") -> None:
-    """One dropdown per sample: confirm mislabeled, keep, relabel to a class, clear."""
-    choice = st.menu_button("Review", review_options(names), key=f"{key_prefix}_{sample_id}",
-                            disabled=not reviewer, help=None if reviewer else "Type your name in the sidebar first")
-    if choice is not None:
-        action, new_label = parse_review_option(choice, names)
-        if record_review(run_path, [sample_id], action, new_label, reviewer, detector):
-            st.rerun()
-
-
-def decision_badge_ui(decision: str, new_label=None, names: Sequence[str] = ()) -> None:
-    if decision in ACTION_BADGES:
-        text, colour = ACTION_BADGES[decision]
-        if decision == RELABEL and new_label is not None:
-            text = f"relabelled → {class_name(names, new_label)}"
-        st.badge(text, color=colour)
-
-
-def job_progress_ui(job_ids_key: str) -> None:
-    """Progress of this session's jobs stored under session_state[job_ids_key].
-
-    While one is running, a fragment re-draws every second (the rest of the page stays
-    interactive); when it ends, the whole page reruns once so its results appear.
-    """
-    job_ids = st.session_state.get(job_ids_key, [])
-    jobs = [job for job in map(data.get_job, job_ids) if job is not None]
-    if not jobs:
-        return
-    if any(job.status == "running" for job in jobs):
-        _job_poll_fragment(job_ids_key)
-    else:
-        _job_list_ui(jobs)
-
-
-@st.fragment(run_every=1.0)
-def _job_poll_fragment(job_ids_key: str) -> None:
-    jobs = [job for job in map(data.get_job, st.session_state.get(job_ids_key, [])) if job is not None]
-    _job_list_ui(jobs)
-    if not any(job.status == "running" for job in jobs):
-        st.rerun(scope="app")
-
-
-def _job_list_ui(jobs: list[data.Job]) -> None:
-    for job in jobs[-3:][::-1]:
-        state = job.snapshot()
-        if state["status"] == "running":
-            st.progress(state["fraction"], text=f"**{state['title']}**: {state['stage']} "
-                                                f"({state['seconds']:.0f} s)")
-        elif state["status"] == "done":
-            st.success(f"**{state['title']}** finished in {state['seconds']:.1f} s")
-        else:
-            st.error(f"**{state['title']}** failed: {state['error']}")
-        if state["messages"]:
-            st.caption(" · ".join(state["messages"][-3:]))
-
-
-def paginate_ui(n_items: int, per_page: int, key: str) -> slice:
-    """A pagination widget under a grid; returns the slice of items on the chosen page."""
-    pages = max(1, -(-n_items // per_page))
-    page = st.pagination(pages, key=key) if pages > 1 else 1
-    page = min(max(int(page or 1), 1), pages)
-    return slice((page - 1) * per_page, min(page * per_page, n_items))
-
-
-def image_grid_ui(
-    run_path: str,
-    rows: pd.DataFrame,
-    *,
-    key_prefix: str,
-    columns: int = 6,
-    score_column: str | None = None,
-    decisions: np.ndarray | None = None,
-    new_labels: Mapping[int, int] | None = None,
-    reviewer: str = "",
-    detector: str | None = None,
-    actions: bool = False,
-) -> list[int]:
-    """Cards of thumbnails (nearest-neighbour enlarged) with labels, score and review state.
-
-    `rows` is one page of samples (a few dozen at most). With `actions`, each card gets a
-    review menu and a checkbox; returns the sample ids whose checkbox is ticked.
-    """
-    names = data.class_names(run_path)
-    truth_known = data.has_truth(rows) if len(rows) else False
-    pictures = data.images(run_path, rows[schema.THUMBNAIL_ROW].to_numpy(dtype=np.int64), min_side=112)
-    picked = []
-    records = rows.to_dict("records")
-    for start in range(0, len(records), columns):
-        cells = st.columns(columns)
-        for offset, (cell, record) in enumerate(zip(cells, records[start:start + columns])):
-            sample_id = int(record[schema.SAMPLE_ID])
-            with cell.container(border=True):
-                st.image(as_image(pictures[start + offset]), width="stretch")
-                st.markdown(labels_markdown(record, names, truth_known))
-                caption = f"#{sample_id}"
-                if score_column is not None:
-                    caption += f" · {record[score_column]:.3g}"
-                st.caption(caption)
-                if decisions is not None:
-                    decision_badge_ui(decisions[sample_id], (new_labels or {}).get(sample_id), names)
-                if actions:
-                    if st.checkbox("select", key=f"{key_prefix}_pick_{sample_id}"):
-                        picked.append(sample_id)
-                    review_menu_ui(run_path, sample_id, names, reviewer, detector, key_prefix=f"{key_prefix}_menu")
-                if st.button("details", key=f"{key_prefix}_detail_{sample_id}", type="tertiary"):
-                    open_detail(sample_id)
-    return picked
 
 
 COLOUR_SCORE, COLOUR_FLAGGED, COLOUR_GIVEN, COLOUR_TRUE, COLOUR_PRED, COLOUR_NOISY, COLOUR_REVIEW = (

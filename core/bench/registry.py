@@ -1,0 +1,20 @@
+"""The registry of `gradsift bench` sections, in run order (light: nothing here imports torch).
+
+Target: `run(sizes, log, **shared) -> list[Record]` (one module per section in core.bench).
+Meta `keeps_run`: the section returns (records, run directory) and later sections may
+read that run (`uses_run`: passed as `run_dir`).
+"""
+
+from core.registry import Registry
+
+BENCH_SECTIONS = Registry("benchmark section")
+BENCH_SECTIONS.add("gradients", "closed form vs torch.func vs batch-1 loop; stage vs forward; norms",
+                   "core.bench.gradient_stage:run")
+BENCH_SECTIONS.add("memory", "peak RSS of a CIFAR-100-shaped analysis in a child process", "core.bench.memory:run")
+BENCH_SECTIONS.add("influence", "OGA vs LiSSA, DataInf, tracing, self-LiSSA, cleanlab",
+                   "core.bench.detectors_vs_influence:run")
+BENCH_SECTIONS.add("end_to_end", "`gradsift analyze --dataset digits` per stage; UMAP cold start; --help",
+                   "core.bench.end_to_end:run", keeps_run=True)
+BENCH_SECTIONS.add("projection", "iForest on raw vs projected gradients (reads end_to_end's run)",
+                   "core.bench.projection_quality:run", uses_run=True)
+BENCH_SECTIONS.add("retrain", "linear-probe retrain latency, before/after", "core.bench.retrain_latency:run")

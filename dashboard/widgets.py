@@ -1,0 +1,252 @@
+"""`*_ui` widget functions shared by pages: run and reviewer pickers, review actions, job progress, grids.
+
+Figures come from dashboard.figures, cached reads from dashboard.data, background work
+from dashboard.jobs; nothing here computes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.errors import GradsiftError, RunDirError
+from core.run import schema
+from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
+from dashboard import data, paths
+from dashboard import jobs as job_runner
+from dashboard.formatting import as_image, class_name, labels_markdown
+from dashboard.state import (
+    REVIEWER_KEY,
+    RUN_KEY,
+    current_reviewer,
+    current_run,
+    open_detail,
+)
+
+ACTION_LABELS = {MISLABELED: "Confirm mislabeled", KEEP: "Keep (false alarm)", CLEAR: "Clear my decision"}
+ACTION_BADGES = {MISLABELED: ("mislabeled", "red"), RELABEL: ("relabelled", "orange"), KEEP: ("kept", "green")}
+
+
+def read_error(exc: BaseException) -> str:
+    """One line for st.error from a run-directory or input error."""
+    return str(exc) if isinstance(exc, (RunDirError, GradsiftError)) else f"{type(exc).__name__}: {exc}"
+
+
+def run_picker_ui() -> str | None:
+    """Sidebar picker of the run every page shows; returns its path (None when no runs exist)."""
+    runs = paths.list_runs()
+    if not runs:
+        st.session_state.pop(RUN_KEY, None)
+        return None
+    names = [Path(run).name for run in runs]
+    current = st.session_state.get(RUN_KEY)
+    index = runs.index(current) if current in runs else 0
+    name = st.sidebar.selectbox("Run", names, index=index, key="run_picker",
+                                help=f"Run directories in {paths.runs_dir()}")
+    st.session_state[RUN_KEY] = runs[names.index(name)]
+    return st.session_state[RUN_KEY]
+
+
+def reviewer_ui() -> str:
+    """Sidebar field for the reviewer's name, stored with every review action."""
+
+    def keep() -> None:
+        st.session_state[REVIEWER_KEY] = st.session_state["reviewer_input"].strip()
+
+    st.sidebar.text_input("Reviewer name", value=st.session_state.get(REVIEWER_KEY, ""), key="reviewer_input",
+                          placeholder="your name", on_change=keep,
+                          help="Recorded with every review action, with a timestamp.")
+    return current_reviewer()
+
+
+
+
+def no_runs_ui() -> None:
+    st.info(f"No analyzed runs in **{paths.runs_dir()}** yet.")
+    st.markdown(
+        "Create one from a terminal, then reload this page:\n\n"
+        "```bash\ngradsift analyze --dataset digits --out "
+        f"{paths.runs_dir()}/digits\n```\n\n"
+        "or launch one below from **Runs / overview** (`gradsift datasets` lists the embedded datasets; "
+        "a path to an image folder, a .csv/.parquet manifest or an .npz works too).")
+
+
+
+
+def require_run() -> str:
+    """The selected run's path, after checking it reads; otherwise a message and st.stop()."""
+    run_path = current_run()
+    if not run_path:
+        no_runs_ui()
+        st.stop()
+    try:
+        data.manifest(run_path)
+        data.samples(run_path)
+    except GradsiftError as exc:
+        st.error(f"Cannot read run **{Path(run_path).name}**: {read_error(exc)}")
+        st.stop()
+    return run_path
+
+
+def page(main):
+    """Decorator for a page's main(): an input or run-directory error (GradsiftError) raised
+    anywhere in the page becomes one st.error line instead of a traceback."""
+
+    @functools.wraps(main)
+    def wrapper() -> None:
+        try:
+            main()
+        except GradsiftError as exc:
+            st.error(read_error(exc))
+
+    return wrapper
+
+
+
+
+def review_options(names: Sequence[str]) -> list[str]:
+    return [ACTION_LABELS[MISLABELED], ACTION_LABELS[KEEP],
+            *(f"Relabel to {name}" for name in names), ACTION_LABELS[CLEAR]]
+
+
+def parse_review_option(option: str, names: Sequence[str]) -> tuple[str, int | None]:
+    """(action, new_label) of an option from `review_options`."""
+    for action, label in ACTION_LABELS.items():
+        if option == label:
+            return action, None
+    target = option.removeprefix("Relabel to ")
+    return RELABEL, list(names).index(target)
+
+
+def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_label: int | None,
+                  reviewer: str, detector: str | None = None) -> bool:
+    """Write one review action (one transaction); shows a toast or an error. True on success."""
+    if action not in ACTIONS:
+        st.error(f"unknown action {action}")
+        return False
+    if not reviewer:
+        st.warning("Type your name in the sidebar (Reviewer name) before reviewing.")
+        return False
+    try:
+        count = data.review_store(run_path).record(sample_ids, action, reviewer, new_label=new_label,
+                                                   detector=detector)
+    except GradsiftError as exc:
+        st.error(read_error(exc))
+        return False
+    st.toast(f"{ACTION_LABELS.get(action, action)}: {count} sample(s) recorded by {reviewer}")
+    return True
+
+
+def review_menu_ui(run_path: str, sample_id: int, names: Sequence[str], reviewer: str,
+                   detector: str | None = None, key_prefix: str = "review") -> None:
+    """One dropdown per sample: confirm mislabeled, keep, relabel to a class, clear."""
+    choice = st.menu_button("Review", review_options(names), key=f"{key_prefix}_{sample_id}",
+                            disabled=not reviewer, help=None if reviewer else "Type your name in the sidebar first")
+    if choice is not None:
+        action, new_label = parse_review_option(choice, names)
+        if record_review(run_path, [sample_id], action, new_label, reviewer, detector):
+            st.rerun()
+
+
+def decision_badge_ui(decision: str, new_label=None, names: Sequence[str] = ()) -> None:
+    if decision in ACTION_BADGES:
+        text, colour = ACTION_BADGES[decision]
+        if decision == RELABEL and new_label is not None:
+            text = f"relabelled → {class_name(names, new_label)}"
+        st.badge(text, color=colour)
+
+
+def job_progress_ui(job_ids_key: str) -> None:
+    """Progress of this session's jobs stored under session_state[job_ids_key].
+
+    While one is running, a fragment re-draws every second (the rest of the page stays
+    interactive); when it ends, the whole page reruns once so its results appear.
+    """
+    job_ids = st.session_state.get(job_ids_key, [])
+    jobs = [job for job in map(job_runner.get_job, job_ids) if job is not None]
+    if not jobs:
+        return
+    if any(job.status == "running" for job in jobs):
+        _job_poll_fragment(job_ids_key)
+    else:
+        _job_list_ui(jobs)
+
+
+@st.fragment(run_every=1.0)
+def _job_poll_fragment(job_ids_key: str) -> None:
+    jobs = [job for job in map(job_runner.get_job, st.session_state.get(job_ids_key, [])) if job is not None]
+    _job_list_ui(jobs)
+    if not any(job.status == "running" for job in jobs):
+        st.rerun(scope="app")
+
+
+def _job_list_ui(jobs: list[job_runner.Job]) -> None:
+    for job in jobs[-3:][::-1]:
+        state = job.snapshot()
+        if state["status"] == "running":
+            st.progress(state["fraction"], text=f"**{state['title']}**: {state['stage']} "
+                                                f"({state['seconds']:.0f} s)")
+        elif state["status"] == "done":
+            st.success(f"**{state['title']}** finished in {state['seconds']:.1f} s")
+        else:
+            st.error(f"**{state['title']}** failed: {state['error']}")
+        if state["messages"]:
+            st.caption(" · ".join(state["messages"][-3:]))
+
+
+def paginate_ui(n_items: int, per_page: int, key: str) -> slice:
+    """A pagination widget under a grid; returns the slice of items on the chosen page."""
+    pages = max(1, -(-n_items // per_page))
+    page = st.pagination(pages, key=key) if pages > 1 else 1
+    page = min(max(int(page or 1), 1), pages)
+    return slice((page - 1) * per_page, min(page * per_page, n_items))
+
+
+def image_grid_ui(
+    run_path: str,
+    rows: pd.DataFrame,
+    *,
+    key_prefix: str,
+    columns: int = 6,
+    score_column: str | None = None,
+    decisions: np.ndarray | None = None,
+    new_labels: Mapping[int, int] | None = None,
+    reviewer: str = "",
+    detector: str | None = None,
+    actions: bool = False,
+) -> list[int]:
+    """Cards of thumbnails (nearest-neighbour enlarged) with labels, score and review state.
+
+    `rows` is one page of samples (a few dozen at most). With `actions`, each card gets a
+    review menu and a checkbox; returns the sample ids whose checkbox is ticked.
+    """
+    names = data.class_names(run_path)
+    truth_known = data.has_truth(rows) if len(rows) else False
+    pictures = data.images(run_path, rows[schema.THUMBNAIL_ROW].to_numpy(dtype=np.int64), min_side=112)
+    picked = []
+    records = rows.to_dict("records")
+    for start in range(0, len(records), columns):
+        cells = st.columns(columns)
+        for offset, (cell, record) in enumerate(zip(cells, records[start:start + columns])):
+            sample_id = int(record[schema.SAMPLE_ID])
+            with cell.container(border=True):
+                st.image(as_image(pictures[start + offset]), width="stretch")
+                st.markdown(labels_markdown(record, names, truth_known))
+                caption = f"#{sample_id}"
+                if score_column is not None:
+                    caption += f" · {record[score_column]:.3g}"
+                st.caption(caption)
+                if decisions is not None:
+                    decision_badge_ui(decisions[sample_id], (new_labels or {}).get(sample_id), names)
+                if actions:
+                    if st.checkbox("select", key=f"{key_prefix}_pick_{sample_id}"):
+                        picked.append(sample_id)
+                    review_menu_ui(run_path, sample_id, names, reviewer, detector, key_prefix=f"{key_prefix}_menu")
+                if st.button("details", key=f"{key_prefix}_detail_{sample_id}", type="tertiary"):
+                    open_detail(sample_id)
+    return picked
