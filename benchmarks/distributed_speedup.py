@@ -16,7 +16,7 @@ Data (`--data`):
 Stage seconds come from the run's manifest; the cluster's start-up and the first task on a
 worker (importing torch, loading the model) are reported separately, as "cold".
 
-Usage: python -m benchmarks.distributed_speedup [--data mnist5k|synthetic] [--workers 1 2] [--repeats 3]
+Usage: python benchmarks/distributed_speedup.py [--data mnist5k|synthetic] [--workers 1 2] [--repeats 3]
 """
 
 from __future__ import annotations

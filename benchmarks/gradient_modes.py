@@ -7,7 +7,7 @@ and prints detection metrics of each detector against the injected noise:
 - in_sample with early stopping (the paper's single-model setting, our recipe)
 - cross_fit, 5 folds with early stopping (each gradient from a model that never saw the sample)
 
-Usage: python -m benchmarks.gradient_modes [--seeds 3] [--out runs/bench-modes]
+Usage: python benchmarks/gradient_modes.py [--seeds 3] [--out runs/bench-modes]
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from core.bench.retrain_latency import probe_objective, reference_linear_probe
 from core.bench.run import SECTIONS, bench
 from core.models.probe import train_linear_probe
 
+pytestmark = pytest.mark.slow
+
 TINY = Sizes(
     label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",
     forward_n=4, repeats=1, mem_n=1000, mem_classes=128, infl_n=300, infl_classes=3, lissa_iterations=5,

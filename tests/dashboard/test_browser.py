@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,10 +23,8 @@ import pytest
 from core.run import reviews
 from core.run.results import read_results
 from core.run.rundir import RunDir
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, running_dashboard, settle
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {  # url path: (title, an element the finished page shows, how many of them at least)
     "": ("Runs / overview", "stDataFrame", 1),
     "gradient_space": ("Gradient space", "stPlotlyChart", 1),
@@ -42,15 +35,9 @@ PAGES = {  # url path: (title, an element the finished page shows, how many of t
     "test_explorer": ("Test-sample explorer", "stDataFrame", 6),
 }
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed "
-                                "(apt-get install chromium)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed "
+                                                                                     "(apt-get install chromium)")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -59,36 +46,8 @@ def server(runs_dir, tmp_path):
     root = tmp_path / "runs"
     for name in ("digits", "moons"):
         shutil.copytree(runs_dir / name, root / name)
-    port = _free_port()
-    gradsift = shutil.which("gradsift")
-    command = [gradsift] if gradsift else [sys.executable, "-m", "core.cli.main"]
-    log = open(tmp_path / "dashboard.log", "wb")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    # Own process group: `gradsift dashboard` starts streamlit as a child, and both must stop.
-    process = subprocess.Popen([*command, "dashboard", str(root), "--port", str(port)], stdout=log,
-                               stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((tmp_path / "dashboard.log").read_text()) from None
-                time.sleep(0.3)
+    with running_dashboard(root, tmp_path / "dashboard.log") as url:
         yield url, root
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        log.close()
 
 
 @pytest.fixture
@@ -96,18 +55,6 @@ def screenshots(tmp_path) -> Path:
     folder = Path(os.environ.get("GRADSIFT_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def settle(page, title: str, ready: str | None = None, count: int = 1, timeout: float = 60_000) -> None:
-    """Wait until the page shows `title` (and at least `count` elements with data-testid
-    `ready`) and Streamlit has finished running the script."""
-    page.get_by_role("heading", name=title, level=1).wait_for(timeout=timeout)
-    if ready:
-        page.locator(f'[data-testid="{ready}"]').nth(count - 1).wait_for(timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stStatusWidgetRunningManIcon\"]')", timeout=timeout)
-    page.wait_for_timeout(1000)  # canvases (data grids, WebGL plots) paint after the script ends
 
 
 def test_every_page_in_a_real_browser(server, screenshots):

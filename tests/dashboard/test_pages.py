@@ -189,6 +189,7 @@ def test_reanalysis_invalidates_the_cache(writable_runs):
     assert app.metric[1].value == "1,000"
 
 
+@pytest.mark.slow
 def test_test_explorer_ranks_training_samples_for_a_test_sample(app_env):
     app = open_page(app_env / "digits", "test_explorer")
     assert not problems(app)

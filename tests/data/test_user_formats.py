@@ -1,3 +1,5 @@
+import pytest
+
 """Every user data format runs end to end through `analyze`, as a user would run it."""
 
 import numpy as np
@@ -92,6 +94,7 @@ def test_npz_without_true_labels(tmp_path):
     assert any(row["budget"] == 0.1 for row in run_summary(run.path)["retrain"])
 
 
+@pytest.mark.slow
 def test_cifar10n_files_through_resnet18(tmp_path):
     make_cifar10n(tmp_path / "cifar")
     config = fast_config(

@@ -91,6 +91,7 @@ def test_model_hessian_and_hvps_agree_with_last_layer_hessian():
                                flat @ vectors[perm], atol=1e-12)
 
 
+@pytest.mark.slow
 def test_model_hessian_of_all_parameters_is_symmetric_and_sized():
     model, x, y = tiny_model(seed=2, n=6, d_in=2, n_classes=2)
     names = [name for name, _ in model.named_parameters()]

@@ -12,6 +12,8 @@ from core.pipeline.runner import analyze
 from core.run import schema
 from tests.conftest import fast_config
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("distributed")
 
 

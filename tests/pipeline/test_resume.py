@@ -14,11 +14,14 @@ from core.pipeline.runner import analyze
 from core.run import schema
 from tests.conftest import fast_config
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
 from core.pipeline.runner import analyze
 from tests.conftest import fast_config
+
 analyze(fast_config(), sys.argv[1])
 """
 

@@ -84,6 +84,7 @@ def test_gradient_stage_does_not_run_the_backbone(tmp_path, monkeypatch):
     assert backbone_calls == []
 
 
+@pytest.mark.slow
 def test_same_command_twice_gives_the_same_flagged_set(digits_run, tmp_path):
     again = analyze(fast_config(), tmp_path / "again")
     first, second = digits_run.read_samples(), again.read_samples()
@@ -97,6 +98,7 @@ def test_rerun_skips_complete_stages(digits_run):
     assert digits_run.read_manifest()["stages"] == before
 
 
+@pytest.mark.slow
 def test_resume_after_losing_a_stage_recomputes_the_same_result(digits_run, tmp_path):
     run = analyze(fast_config(), tmp_path / "resume")
     reference = run.read_samples()

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from core.cli.main import app
@@ -14,6 +15,7 @@ from core.protocols.paper import (
 from tests.data.test_cifar import make_cifar10n
 
 
+@pytest.mark.slow
 def test_table1_protocol_covers_all_twelve_methods(tmp_path):
     results = table1(tmp_path, seeds=1, train=TrainConfig(epochs=3, lr=1e-2, batch_size=32))
     assert set(results.method) == set(TABLE1_METHODS) and len(TABLE1_METHODS) == 12

@@ -174,6 +174,7 @@ def test_projected_gradients_use_one_projector_chunk_by_chunk(tiny_lora):
 # --------------------------------------------------------------------------- Table 3 end to end
 
 
+@pytest.mark.slow
 def test_table3_tiny_run_produces_rows_summary_and_heatmap(tmp_path):
     config = fast_config()
     result = table3(config, seeds=1)
