@@ -109,7 +109,8 @@ AttributionFn = Callable[[AttributionInputs], np.ndarray]
 
 
 ATTRIBUTION_METHODS: Registry[AttributionFn] = Registry("attribution method")
-"""Name → fn(inputs) -> (m, n) float64 influence, higher = more influential."""
+"""Name → fn(inputs) -> (m, n) float64 influence, higher = more influential; meta `signed_harm` for the
+influence baselines: their signed harm −vᵀĤ⁻¹g_j (m, n), higher = z_j raises the test sample's loss."""
 
 
 @ATTRIBUTION_METHODS.register("oga_class", "per-class iForest score of the test gradient, copied to every sample of the "
@@ -151,22 +152,26 @@ def datainf_matrix(train_grads: np.ndarray, test_grads: np.ndarray, block_sizes:
     return solved.T @ train.T
 
 
-@ATTRIBUTION_METHODS.register("datainf", "|DataInf influence| with v = the test gradient (DataInf's protocol)")
+def datainf_harm(inputs: AttributionInputs) -> np.ndarray:
+    """Signed harm −vᵀĤ⁻¹g_j (m, n) of the DataInf baseline (core.influence.methods' convention)."""
+    return -datainf_matrix(inputs.train_grads, inputs.test_grads, inputs.block_sizes)
+
+
+def tracing_harm(inputs: AttributionInputs) -> np.ndarray:
+    """Signed harm −v·g_j (m, n) of gradient tracing: higher = upweighting z_j raises the test loss."""
+    return -(np.asarray(inputs.test_grads, np.float64) @ np.asarray(inputs.train_grads, np.float64).T)
+
+
+@ATTRIBUTION_METHODS.register("datainf", "|DataInf influence| with v = the test gradient (DataInf's protocol)",
+                              signed_harm=datainf_harm)
 def datainf(inputs: AttributionInputs) -> np.ndarray:
-    return np.abs(datainf_matrix(inputs.train_grads, inputs.test_grads, inputs.block_sizes))
+    return np.abs(datainf_harm(inputs))
 
 
-@ATTRIBUTION_METHODS.register("tracing", "|gradient tracing| = |test gradient · training gradient|")
+@ATTRIBUTION_METHODS.register("tracing", "|gradient tracing| = |test gradient · training gradient|",
+                              signed_harm=tracing_harm)
 def tracing(inputs: AttributionInputs) -> np.ndarray:
-    return np.abs(np.asarray(inputs.test_grads, np.float64) @ np.asarray(inputs.train_grads, np.float64).T)
-
-
-SIGNED_HARM: dict[str, Callable[[AttributionInputs], np.ndarray]] = {
-    "datainf": lambda inputs: -datainf_matrix(inputs.train_grads, inputs.test_grads, inputs.block_sizes),
-    "tracing": lambda inputs: -(np.asarray(inputs.test_grads, np.float64)
-                                @ np.asarray(inputs.train_grads, np.float64).T),
-}
-"""Signed harm (m, n) of the influence baselines (core.influence.methods): −vᵀĤ⁻¹g_j, higher = z_j raises t's loss."""
+    return np.abs(tracing_harm(inputs))
 
 
 def influence_matrices(inputs: AttributionInputs, methods: Sequence[str]) -> dict[str, np.ndarray]:

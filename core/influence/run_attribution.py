@@ -22,7 +22,6 @@ from core.gradients.last_layer import gradients_from_outputs, residuals
 from core.gradients.projection import KroneckerProjector
 from core.influence.attribution import (
     ATTRIBUTION_METHODS,
-    SIGNED_HARM,
     AttributionInputs,
     class_detection_auc,
     class_detection_recall,
@@ -158,7 +157,8 @@ class RunAttributor:
         train_labels = self.train_labels
         frames, metric_rows = [], []
         for name, matrix in influence_matrices(inputs, methods).items():
-            harm = SIGNED_HARM[name](inputs) if name in SIGNED_HARM else None
+            signed = ATTRIBUTION_METHODS.entry(name).meta.get("signed_harm")
+            harm = signed(inputs) if signed is not None else None
             for row, test_id in enumerate(selected):
                 top = rank_training_samples(matrix[row], top_k)
                 frames.append(pd.DataFrame({
