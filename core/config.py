@@ -29,6 +29,7 @@ from core.evaluate.registry import EMBEDDERS
 from core.gradients.registry import GRADIENT_MODES, PROJECTIONS
 from core.influence.registry import INFLUENCE_METHODS, LABEL_QUALITY_METHODS
 from core.models.registry import MODELS, OPTIMIZERS
+from core.pipeline.registry import RETRAIN_MODES
 
 
 def setting(default: Any, help: str, *, fingerprint: bool = True) -> Any:
@@ -73,6 +74,9 @@ class DataConfig:
                                         "when the source has none.")
     image_size: int | None = setting(None, "Side length every image is resized to (default: keep; mixed sizes: "
                                            "the most common one).")
+    test_labels_verified: bool | None = setting(None, "Whether the test labels were checked by people (default: "
+                                                      "what the source says; a test split carved from the "
+                                                      "given labels is unverified).")
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -95,9 +99,14 @@ class TrainConfig:
     weight_decay: float = setting(1e-4, "L2 weight decay of the optimizer (and of the linear-probe refit).")
     optimizer: str = setting("adam", "Optimizer: adam or sgd.")
     momentum: float = setting(0.9, "SGD momentum (the paper's CIFAR recipe: 0.9); unused by adam.")
-    val_fraction: float = setting(0.1, "Share of the training samples held out for early stopping "
-                                       "(0 disables early stopping).")
+    min_steps: int = setting(1000, "Train for at least this many optimizer steps: a small dataset gets more "
+                                   "epochs than --epochs (and a patience of a tenth of them).")
+    val_fraction: float = setting(0.1, "Share of the training samples in the seeded, stratified validation split "
+                                       "(early stopping; the influence baselines' v); 0 disables early stopping.")
     patience: int = setting(5, "Epochs without validation-loss improvement before stopping.")
+    refit: bool = setting(True, "After early stopping has chosen the epoch count, retrain on every training "
+                                "sample (validation split included) for that many epochs, so every analyzed "
+                                "gradient is in-sample (docs/gradient-modes.md).")
     pretrained: bool = setting(True, "Use pretrained backbone weights when they are on this machine (ResNets).")
     probe_max_iter: int = setting(200, "L-BFGS iterations of the linear-probe head refit (probe retraining).")
     device: str = setting("auto", "auto (cuda, then mps, then cpu), or a torch device: cpu, cuda, mps.")
@@ -116,6 +125,7 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 0.5:
             raise ConfigError(f"train.val_fraction must be in [0, 0.5), got {self.val_fraction}")
         _check_at_least("train.patience", self.patience, 1)
+        _check_at_least("train.min_steps", self.min_steps, 0)
         _check_at_least("train.probe_max_iter", self.probe_max_iter, 1)
 
 
@@ -236,8 +246,31 @@ class EmbedConfig:
         _check_at_least("embed.max_width", self.max_width, 2)
 
 
+@dataclass
+class RetrainConfig:
+    """How the analysis's last stage proves the clean-up: retraining without the primary detector's flags."""
+
+    mode: str = setting("probe", "Retraining mode of the analysis's retrain stage: probe (refit the last layer "
+                                 "on cached features, seconds) or full (retrain the model).")
+    seeds: int | None = setting(None, "Seeds per retraining, each paired with its own k = 0 baseline "
+                                      "(default: 5 in probe mode, 3 in full mode).")
+
+    def __post_init__(self) -> None:
+        RETRAIN_MODES.check(self.mode, "retrain.mode")
+        if self.seeds is not None:
+            _check_at_least("retrain.seeds", self.seeds, 1)
+
+    def seed_count(self) -> int:
+        return self.seeds if self.seeds is not None else DEFAULT_SEEDS[self.mode]
+
+
+DEFAULT_SEEDS = {"probe": 5, "full": 3}
+"""Seeds per retraining when none are given: bootstrap resamples are cheap in probe mode."""
+
+
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
-                             "detect": DetectConfig, "baselines": BaselineConfig, "embed": EmbedConfig}
+                             "detect": DetectConfig, "baselines": BaselineConfig, "embed": EmbedConfig,
+                             "retrain": RetrainConfig}
 """Config section name → its dataclass, in manifest order."""
 
 
@@ -251,6 +284,7 @@ class RunConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
     seed: int = setting(0, "Seed for splits, noise, training, detectors and the map.")
 
     def to_dict(self) -> dict[str, Any]:

@@ -244,6 +244,20 @@ def retrain_results(run_path: str) -> pd.DataFrame:
     return _retrain_results(run_path, _stamp(run_path, schema.RETRAIN))
 
 
+def reviewed_test_accuracy(run_path: str) -> dict | None:
+    """The analyzed model's accuracy on the reviewed test samples (None when none were reviewed)."""
+    from core.evaluate.report import reviewed_test_accuracy as accuracy
+
+    return accuracy(RunDir(run_path))
+
+
+def retrain_summaries(run_path: str) -> list[dict]:
+    """Retrainings over seeds with their 95% t-intervals (core.evaluate.report.retrain_summaries)."""
+    from core.evaluate.report import retrain_summaries as summaries
+
+    return summaries(retrain_results(run_path))
+
+
 def review_store(run_path: str) -> ReviewStore:
     """The run's SQLite review store (not cached: reviews change under our feet, reads are ms)."""
     n_train = manifest(run_path).get("dataset", {}).get("n_train")

@@ -127,27 +127,54 @@ def scatter_figure(
     return figure
 
 
-def accuracy_figure(results: pd.DataFrame, baseline: float | None, title: str = "") -> go.Figure:
-    """Test accuracy vs budget: one line per (detector, mode) from rows without reviews, the
-    unpruned baseline as a dashed line, review-applied retrainings as diamonds."""
+def _interval(values) -> tuple[float, float]:
+    low, high = values
+    return (np.nan if low is None else low), (np.nan if high is None else high)
+
+
+def accuracy_figure(summaries: pd.DataFrame, title: str = "") -> go.Figure:
+    """Test accuracy vs budget from retrain summaries (core.evaluate.report.retrain_summaries: one row per
+    detector, budget, mode and reviews): a line of means per detector with its 95% t-interval as a band,
+    the k = 0 baseline (shared by every detector) as a dashed line with its own band, and
+    review-applied retrainings as diamonds with error bars."""
     figure = go.Figure()
-    plain = results[results["reviews_key"].fillna("") == ""]
-    for (detector, mode), group in plain.groupby(["detector", "mode"], sort=True):
-        group = group.sort_values("budget")
+    if not len(summaries):
+        return figure
+    reviewed = summaries["reviews"].notna()
+    baseline = summaries[(summaries["budget"] == 0) & ~reviewed]
+    pruned = summaries[(summaries["budget"] > 0) & ~reviewed]
+    for number, (detector, group) in enumerate(pruned.groupby("detector", sort=True)):
+        group = pd.concat([baseline.assign(detector=detector), group]).sort_values("budget")
+        bounds = np.array([_interval(ci) for ci in group["accuracy_ci"]])
+        colour = QUALITATIVE[number % len(QUALITATIVE)]
+        x = group["budget"].to_numpy() * 100
+        figure.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([bounds[:, 1], bounds[::-1, 0]]),
+                                    fill="toself", fillcolor=colour, opacity=0.15, line=dict(width=0),
+                                    hoverinfo="skip", showlegend=False, name=f"{detector} 95% CI"))
         figure.add_trace(go.Scatter(
-            x=group["budget"] * 100, y=group["test_accuracy"], mode="lines+markers", name=f"{detector} ({mode})",
-            hovertemplate="k %{x:.1f}%<br>test accuracy %{y:.4f}<extra>%{fullData.name}</extra>"))
-    reviewed = results[results["reviews_key"].fillna("") != ""]
-    if len(reviewed):
-        figure.add_trace(go.Scatter(x=reviewed["budget"] * 100, y=reviewed["test_accuracy"], mode="markers",
-                                    marker=dict(symbol="diamond", size=12, color="#c2410c"),
-                                    name="with my reviews applied",
-                                    hovertemplate="k %{x:.1f}% + reviews<br>test accuracy %{y:.4f}<extra></extra>"))
-    if baseline is not None:
-        figure.add_hline(y=baseline, line_dash="dash", line_color="#52525b",
-                         annotation_text=f"unpruned {baseline:.4f}", annotation_position="bottom right")
+            x=x, y=group["accuracy_mean"], mode="lines+markers", name=detector, line=dict(color=colour),
+            customdata=np.column_stack([bounds, [len(seeds) for seeds in group["seeds"]]]),
+            hovertemplate="k %{x:.1f}%<br>test accuracy %{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]"
+                          "<br>%{customdata[2]} seeds<extra>%{fullData.name}</extra>"))
+    if len(baseline):
+        mean = float(baseline["accuracy_mean"].iloc[0])
+        low, high = _interval(baseline["accuracy_ci"].iloc[0])
+        if low == low:
+            figure.add_hrect(y0=low, y1=high, fillcolor="#52525b", opacity=0.08, line_width=0)
+        figure.add_hline(y=mean, line_dash="dash", line_color="#52525b",
+                         annotation_text=f"k = 0: {mean:.4f}", annotation_position="bottom right")
+    if reviewed.any():
+        rows = summaries[reviewed]
+        bounds = np.array([_interval(ci) for ci in rows["accuracy_ci"]])
+        figure.add_trace(go.Scatter(
+            x=rows["budget"] * 100, y=rows["accuracy_mean"], mode="markers", name="with my reviews applied",
+            marker=dict(symbol="diamond", size=12, color="#c2410c"),
+            error_y=dict(type="data", symmetric=False, array=bounds[:, 1] - rows["accuracy_mean"],
+                         arrayminus=rows["accuracy_mean"] - bounds[:, 0]),
+            hovertemplate="k %{x:.1f}% + reviews<br>test accuracy %{y:.4f}<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="budget k (% of training samples removed)",
-                         yaxis_title="test accuracy", height=420, margin=dict(l=10, r=10, t=40, b=10))
+                         yaxis_title="test accuracy (mean over seeds)", height=420,
+                         margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 

@@ -141,13 +141,14 @@ def analysis_work(config, out: Path) -> Callable[[Job], Any]:
     return work
 
 
-def retrain_work(run_path: str, detector: str, budget: float, mode: str, seed: int | None,
+def retrain_work(run_path: str, detector: str, budget: float, mode: str, first_seed: int | None, seeds: int,
                  with_reviews: bool) -> Callable[[Job], Any]:
-    """The job body of a retraining: the unpruned baseline of the same mode first (cached by
-    core after the first time), then the requested budget, optionally with the reviews applied."""
+    """The job body of a retraining over seeds (core.pipeline.retrain.retrain_seeds): per seed, the
+    paired k = 0 baseline (cached by core after the first time) and the requested budget, optionally
+    with the reviews applied."""
 
     def work(job: Job) -> dict:
-        from core.pipeline.retrain import retrain
+        from core.pipeline.retrain import retrain_seeds
 
         run = RunDir(run_path)
         reviews = ReviewStore(run_path).edits() if with_reviews else None
@@ -156,11 +157,12 @@ def retrain_work(run_path: str, detector: str, budget: float, mode: str, seed: i
                               "Flagged review page first")
 
         def epochs(done: int, total: int) -> None:
-            job.update(fraction=0.1 + 0.9 * done / max(total, 1), stage=f"training epoch {done}/{total}")
+            job.update(fraction=0.02 + 0.98 * done / max(total, 1), stage=f"training: {done}/{total} epochs")
 
-        job.update(stage="baseline (budget 0)", fraction=0.02)
-        retrain(run, detector, 0.0, mode=mode, seed=seed)
-        job.update(stage=f"retraining without the top {budget:.1%}", fraction=0.1)
-        return retrain(run, detector, budget, mode=mode, seed=seed, reviews=reviews, progress=epochs)
+        job.update(stage=f"retraining without the top {budget:.1%} over {seeds} seed(s)", fraction=0.02)
+        summary = retrain_seeds(run, detector, budget, mode=mode, seeds=seeds, first_seed=first_seed,
+                                reviews=reviews, progress=epochs)
+        return {"accuracy_mean": summary.accuracy_mean, "delta_mean": summary.delta_mean,
+                "delta_ci": summary.delta_ci, "seeds": summary.seeds, "rows": summary.rows}
 
     return work

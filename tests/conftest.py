@@ -19,7 +19,7 @@ def fast_config(dataset: str = "digits", **overrides) -> RunConfig:
     """A quick but real configuration: few epochs, PCA map, in-sample gradients unless overridden."""
     sections = {
         "data": DataConfig(dataset=dataset),
-        "train": TrainConfig(epochs=4, patience=2),
+        "train": TrainConfig(epochs=4, patience=2, min_steps=0),
         "gradients": GradientConfig(mode="in_sample"),
         "detect": DetectConfig(),
         "embed": EmbedConfig(method="pca"),

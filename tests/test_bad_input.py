@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from core.cli.main import app
 from core.run import schema
 
-FAST = ["--epochs", "2", "--embed", "pca", "--no-baselines", "--no-retrain"]
+FAST = ["--epochs", "2", "--min-steps", "0", "--embed", "pca", "--no-baselines", "--no-retrain"]
 
 
 def _npz(path, **arrays):

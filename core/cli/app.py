@@ -76,8 +76,13 @@ class ConsoleReporter:
 
 def print_table(table: Table) -> None:
     """Print a table at its natural width, whatever the terminal (or pipe) width: no cell is cut."""
-    needed = Measurement.get(out, out.options, table).maximum
-    out.print(table, width=max(out.width, needed), highlight=False)
+    needed = Measurement.get(out, out.options.update(max_width=100_000), table).maximum
+    terminal = out.width
+    out.width = max(terminal, needed)  # Console.print caps its width argument at the console's width
+    try:
+        out.print(table, highlight=False)
+    finally:
+        out.width = terminal
 
 
 def table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Table:

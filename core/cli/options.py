@@ -36,6 +36,9 @@ FLAGS: dict[str, str] = {
     "embed.n_neighbors": "--umap-neighbors",
     "embed.min_dist": "--umap-min-dist",
     "embed.max_width": "--embed-max-width",
+    "retrain.mode": "--retrain-mode",
+    "retrain.seeds": "--retrain-seeds",
+    "train.refit": "--refit/--no-refit",
 }
 """Flags that differ from `--<field-name>`; a bool field is a `--x/--no-x` pair."""
 SHORT: dict[str, str] = {"data.dataset": "-d"}

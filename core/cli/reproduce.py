@@ -68,6 +68,7 @@ def reproduce_budget_curve(
     run_dir: Annotated[Optional[Path], typer.Option("--run", help="An analyzed run (default: analyze digits).")] = None,
     detector: Annotated[Optional[list[str]], typer.Option("--detector", help="Detector(s); default iforest, l1, l2.")] = None,
     mode: Annotated[str, typer.Option(help="full (retrain the model) or probe (last layer only).")] = "full",
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per budget (default: 5 probe, 3 full).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Where CSV and plot go.")] = DEFAULT_RUNS_DIR / "reproduce" / "budget-curve",
 ) -> None:
     """Test accuracy vs budget k from 0 to 12.5% in 2.5% steps (the paper's Fig. 5)."""
@@ -77,7 +78,8 @@ def reproduce_budget_curve(
 
     if run_dir is None:
         run_dir = run_analysis(RunConfig(), DEFAULT_RUNS_DIR / "digits", reporter=ConsoleReporter()).path
-    curve = budget_curve(run_dir, tuple(detector or ("iforest", "l1", "l2")), mode=mode, reporter=ConsoleReporter())
+    curve = budget_curve(run_dir, tuple(detector or ("iforest", "l1", "l2")), mode=mode, seeds=seeds,
+                         reporter=ConsoleReporter())
     out_dir.mkdir(parents=True, exist_ok=True)
     curve.to_csv(out_dir / "budget_curve.csv", index=False)
     plot_budget_curve(curve, out_dir / "budget_curve.png", f"{run_dir} ({mode} retraining)")

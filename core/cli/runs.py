@@ -52,12 +52,32 @@ def print_info(run_dir: Path, output_format: str = "table") -> None:
                               *(_fmt(row[key]) for key in list(DETECTION_COLUMNS)[2:]))
         print_table(detection)
     if summary["retrain"]:
-        results = table("test accuracy after pruning",
-                        ["detector", "budget", "mode", "removed", "truly noisy removed", "test accuracy"])
-        for row in summary["retrain"]:
-            results.add_row(row["detector"], f"{row['budget']:.1%}", row["mode"], str(row["n_removed"]),
-                            _fmt_int(row["n_removed_noisy"]), f"{row['test_accuracy']:.4f}")
-        print_table(results)
+        print_table(retrain_table(summary["retrain"]))
+
+
+def _ci(mean, interval, signed: bool = False) -> str:
+    if mean is None or mean != mean:
+        return "-"
+    low, high = interval
+    sign = "+" if signed else ""
+    text = f"{mean:{sign}.4f}"
+    return text if low is None else f"{text} [{low:{sign}.4f}, {high:{sign}.4f}]"
+
+
+def retrain_table(summaries: list[dict]):
+    """Test accuracy (mean and 95% t-interval over seeds) and its paired change from k = 0."""
+    columns = ["detector", "budget", "mode", "reviews", "seeds", "removed", "truly noisy removed",
+               "test accuracy [95% CI]", "change vs k = 0 [95% CI]", "distinguishable from 0"]
+    result = table("test accuracy after pruning (mean over seeds, 95% t-interval; change paired per seed)", columns,
+                   right=("removed", "truly noisy removed", "test accuracy [95% CI]", "change vs k = 0 [95% CI]"))
+    for row in summaries:
+        baseline = row["budget"] == 0 and not row["reviews"]
+        result.add_row(row["detector"] or "(none: k = 0)", f"{row['budget']:.1%}", row["mode"],
+                       "applied" if row["reviews"] else "-", ", ".join(map(str, row["seeds"])), str(row["n_removed"]),
+                       _fmt_int(row["n_removed_noisy"]), _ci(row["accuracy_mean"], row["accuracy_ci"]),
+                       "-" if baseline else _ci(row["delta_mean"], row["delta_ci"], signed=True),
+                       "-" if baseline or row["delta_ci"][0] is None else ("yes" if row["distinguishable"] else "no"))
+    return result
 
 
 @app.command()
@@ -78,15 +98,20 @@ def retrain(
     detector: Annotated[str, typer.Option(help="Whose flags to remove.")] = "iforest",
     budget: Annotated[float, typer.Option(help="Fraction of training samples to remove (0 = baseline).")] = 0.05,
     mode: Annotated[str, typer.Option(help="full (retrain the model) or probe (refit the last layer only).")] = "full",
-    seed: Annotated[Optional[int], typer.Option(help="Training seed (default: the run's).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds, each paired with its own k = 0 baseline (default: 5 probe, 3 full).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="The first seed (default: the run's); the others follow it.")] = None,
 ) -> None:
-    """Retrain without the flagged samples and record test accuracy in the run directory."""
-    from core.pipeline.retrain import retrain as do_retrain
+    """Retrain without the flagged samples over seeds and record paired test accuracy in the run directory."""
+    from core.evaluate.report import retrain_summaries
+    from core.pipeline.retrain import retrain_seeds
+    from core.run.results import read_results
     from core.run.rundir import RunDir
 
-    row = do_retrain(RunDir(run_dir), detector, budget, mode=mode, seed=seed, reporter=ConsoleReporter())
-    out.print(f"{detector} budget {budget:.1%} ({mode}): removed {row['n_removed']}, "
-              f"test accuracy {row['test_accuracy']:.4f}", highlight=False)
+    run = RunDir(run_dir)
+    result = retrain_seeds(run, detector, budget, mode=mode, seeds=seeds, first_seed=seed, reporter=ConsoleReporter())
+    results = read_results(run)
+    chosen = results[results["request_key"].isin([row["request_key"] for row in result.rows])]
+    print_table(retrain_table(retrain_summaries(chosen)))
 
 
 @app.command()
@@ -95,19 +120,27 @@ def sweep(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     detector: Annotated[Optional[list[str]], typer.Option("--detector", help="Detector(s); default: the run's primary.")] = None,
     mode: Annotated[str, typer.Option(help="full or probe.")] = "full",
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per budget (default: 5 probe, 3 full).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="The first seed (default: the run's).")] = None,
 ) -> None:
-    """Test accuracy for budgets 0-12.5% in 2.5% steps (the paper's Fig. 5)."""
+    """Test accuracy for budgets 0-12.5% in 2.5% steps (the paper's Fig. 5), mean over seeds."""
     from core.protocols.paper import budget_curve
     from core.run.rundir import RunDir
 
     detectors = tuple(detector or [RunDir(run_dir).config().detect.primary])
-    print_budget_table(budget_curve(run_dir, detectors, mode=mode, reporter=ConsoleReporter()))
+    print_budget_table(budget_curve(run_dir, detectors, mode=mode, seeds=seeds, first_seed=seed,
+                                    reporter=ConsoleReporter()))
 
 
 def print_budget_table(curve) -> None:
+    """Mean test accuracy per budget, and the paired change from k = 0 with its 95% t-interval."""
     budgets = sorted(curve.budget.unique())
-    result = table("test accuracy vs budget", ["detector", *(f"{b:.1%}" for b in budgets)],
-                   right=tuple(f"{b:.1%}" for b in budgets))
+    labels = [f"{b:.1%}" for b in budgets]
+    result = table("test accuracy vs budget (mean over seeds; below: change vs k = 0 [95% CI])",
+                   ["detector", *labels], right=tuple(labels))
     for name, part in curve.groupby("detector", sort=False):
-        result.add_row(name, *(f"{acc:.4f}" for acc in part.sort_values("budget").test_accuracy))
+        part = part.sort_values("budget")
+        result.add_row(name, *(f"{acc:.4f}" for acc in part.accuracy_mean))
+        result.add_row("", *("-" if b == 0 else _ci(d, (lo, hi), signed=True)
+                             for b, d, lo, hi in zip(part.budget, part.delta_mean, part.delta_low, part.delta_high)))
     print_table(result)

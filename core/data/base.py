@@ -42,6 +42,9 @@ class Dataset:
     """Per training sample: file path relative to the dataset root, or 'row N' of the file."""
     default_model: str = "mlp"
     notes: list[str] = field(default_factory=list)
+    test_labels_verified: bool = False
+    """True when the source vouches for its test labels (a curated test set, known truth); False when
+    the test split carries the same unverified labels as training (a carved split of user labels)."""
     """Human-readable remarks made while loading (resizing, carved splits, injected noise)."""
 
     def __post_init__(self) -> None:

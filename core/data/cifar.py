@@ -251,6 +251,7 @@ def load_cifar_n(layout: CifarLayout, cfg: DataConfig) -> Dataset:
         source_train=sources,
         default_model=default_image_model(32, 32),
         notes=notes,
+        test_labels_verified=True,
     )
 
 

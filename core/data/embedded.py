@@ -52,6 +52,7 @@ def _noisy_image_dataset(name: str, images: np.ndarray, labels: np.ndarray, sour
         source_train=[sources[i] for i in train_idx],
         default_model="cnn",
         notes=notes + [noise_note],
+        test_labels_verified=True,
     )
 
 

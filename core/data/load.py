@@ -59,11 +59,14 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
     name = cfg.dataset
     if name in DATASETS:
         dataset = DATASETS.get(name)(cfg, seed)
-        if DATASETS.entry(name).meta["own_noise"]:
-            return dataset
-        return _apply_configured_noise(dataset, cfg, seed)
-    path = Path(name).expanduser()
-    if not path.exists():
-        raise DataError(f"{name!r} is neither a registered dataset ({', '.join(DATASETS.names())}) nor an existing "
-                        "path (image folder, .csv/.parquet manifest or .npz file)")
-    return _apply_configured_noise(_load_path(path, cfg, seed), cfg, seed)
+        if not DATASETS.entry(name).meta["own_noise"]:
+            dataset = _apply_configured_noise(dataset, cfg, seed)
+    else:
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise DataError(f"{name!r} is neither a registered dataset ({', '.join(DATASETS.names())}) nor an "
+                            "existing path (image folder, .csv/.parquet manifest or .npz file)")
+        dataset = _apply_configured_noise(_load_path(path, cfg, seed), cfg, seed)
+    if cfg.test_labels_verified is not None:
+        dataset.test_labels_verified = cfg.test_labels_verified
+    return dataset

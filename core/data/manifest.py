@@ -261,4 +261,5 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         source_train=[sources[i] for i in train_idx],
         default_model=default_model,
         notes=notes,
+        test_labels_verified=truth is not None,
     )

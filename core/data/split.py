@@ -61,3 +61,23 @@ def fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
         fold_of[held_out] = fold
     return fold_of
+
+
+VALIDATION_SEED_OFFSET = 7919
+"""The validation split is drawn with seed + this offset, so it never coincides with the test split's draw."""
+
+
+def validation_rows(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """(m,) sorted int64 rows of the training split held out for validation: round(fraction · n) of them,
+    stratified on the given `labels` when every class can give some, seeded; empty when fraction is 0
+    or the split would leave fewer than two training rows."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    n_val = int(round(fraction * n))
+    if fraction <= 0 or n_val < 1 or n - n_val < 2:
+        return np.empty(0, dtype=np.int64)
+    counts = np.unique(labels, return_counts=True)[1]
+    stratify = labels if counts.min() >= 2 and n_val >= len(counts) and n - n_val >= len(counts) else None
+    _, held_out = train_test_split(np.arange(n), test_size=n_val, random_state=seed + VALIDATION_SEED_OFFSET,
+                                   stratify=stratify)
+    return np.sort(held_out).astype(np.int64)

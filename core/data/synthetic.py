@@ -84,6 +84,7 @@ def make_synthetic(setup: SyntheticSetup, cfg: DataConfig, seed: int) -> Dataset
         source_train=[f"row {i}" for i in range(setup.n_train)],
         default_model=setup.default_model,
         notes=notes,
+        test_labels_verified=True,
     )
 
 

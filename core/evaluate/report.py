@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.detect.flagging import budget_count
+from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
 from core.run import schema
 from core.run.results import read_results
+from core.run.reviews import ACTION, MISLABELED, NEW_LABEL, RELABEL, ReviewStore
 from core.run.rundir import RunDir
 
 
@@ -29,6 +32,53 @@ def detection_table(samples: pd.DataFrame, budget: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SUMMARY_KEYS = ("detector", "budget", "mode", "reviews_key")
+"""What identifies one retraining over seeds in retrain.parquet."""
+
+
+def retrain_summaries(results: pd.DataFrame) -> list[dict]:
+    """One dict per (detector, budget, mode, reviews) of retrain.parquet: the seeds, and the 95% t-intervals
+    of test accuracy and of its paired difference from k = 0 on the same seeds (JSON keys of `info --json`)."""
+    if not len(results):
+        return []
+    frame = results.assign(reviews_key=results["reviews_key"].fillna(""))
+    out = []
+    for (detector, budget, mode, reviews_key), part in frame.groupby(list(SUMMARY_KEYS), sort=True):
+        part = part.sort_values("seed")
+        accuracy, accuracy_lo, accuracy_hi = t_interval(part["test_accuracy"], bounds=(0.0, 1.0))
+        delta, delta_lo, delta_hi = t_interval(part["delta"])
+        out.append({
+            "detector": detector or None, "budget": float(budget), "mode": mode,
+            "seeds": [int(seed) for seed in part["seed"]], "reviews": reviews_key or None,
+            "n_removed": int(part["n_removed"].iloc[0]),
+            "n_removed_noisy": _number(part["n_removed_noisy"].iloc[0]),
+            "accuracy_mean": accuracy, "accuracy_ci": [_number(accuracy_lo), _number(accuracy_hi)],
+            "delta_mean": delta, "delta_ci": [_number(delta_lo), _number(delta_hi)],
+            "distinguishable": bool(delta_lo > 0 or delta_hi < 0),
+        })
+    return out
+
+
+def reviewed_test_accuracy(run: RunDir) -> dict | None:
+    """The analyzed model's accuracy on the test samples a person reviewed, with the reviewed labels:
+    `keep` confirms the test label, `relabel` corrects it, `mislabeled` (no right label given) is left out.
+    None when no test sample was reviewed."""
+    decisions = ReviewStore(run.path, split="test").decisions()
+    if not len(decisions):
+        return None
+    labels = run.test_labels().copy()
+    ids = decisions[schema.SAMPLE_ID].to_numpy()
+    actions = decisions[ACTION].to_numpy()
+    relabel = actions == RELABEL
+    labels[ids[relabel]] = decisions[NEW_LABEL].to_numpy()[relabel].astype(np.int64)
+    usable = ids[actions != MISLABELED]
+    if not len(usable):
+        return {"n_reviewed": int(len(ids)), "n_used": 0, "accuracy": None}
+    predicted = run.read_npz(schema.ERM_OUTPUTS)["test_probs"].argmax(axis=1)
+    return {"n_reviewed": int(len(ids)), "n_used": int(len(usable)),
+            "accuracy": float((predicted[usable] == labels[usable]).mean())}
+
+
 def run_summary(path: str | Path) -> dict:
     """What `gradsift info` shows: summary lines, the detection table, retraining rows, and `report`,
     the machine-readable form (`gradsift info --json`)."""
@@ -38,20 +88,29 @@ def run_summary(path: str | Path) -> dict:
     samples = run.read_samples()
     data = manifest["dataset"]
     model = manifest["model"]
+    verified = data.get("test_labels_verified")
+    reviewed = reviewed_test_accuracy(run) if run.file(schema.TEST_LABELS).exists() else None
+    schedule = ("solved exactly (L-BFGS)" if model.get("solver") == "lbfgs" else
+                f"best epoch {model['best_epoch']} of {model['epochs_run']}" + (", refit on every training sample"
+                                                                               if model.get("refit") else ""))
     lines = [
-        f"dataset {data['name']} ({data['kind']}): {data['n_train']} train / {data['n_test']} test, "
-        f"{len(data['class_names'])} classes",
+        f"dataset {data['name']} ({data['kind']}): {data['n_train']} train ({model.get('n_validation', 0)} of them "
+        f"the validation split) / {data['n_test']} test, {len(data['class_names'])} classes",
         "noise: " + (f"{data['n_noisy']} of {data['n_train']} training labels differ from the truth "
                      f"({data['noise_rate']:.1%})" if data.get("n_noisy") is not None else "unknown (no true labels)"),
-        f"model {model['name']}: test accuracy {model['test_accuracy']:.4f} "
-        f"(best epoch {model['best_epoch']} of {model['epochs_run']})",
+        f"model {model['name']}: test accuracy {_fmt_accuracy(model.get('test_accuracy'))} ({schedule})",
+        "test labels: " + ("verified by the source" if verified else
+                           "UNVERIFIED: carved from the same labels as training, so accuracy is agreement with "
+                           "labels that may be wrong; review test samples to check them"),
+        *([f"accuracy on the {reviewed['n_used']} reviewed test samples (reviewed labels): "
+           f"{_fmt_accuracy(reviewed['accuracy'])}"] if reviewed else []),
+        *[f"note: {note}" for note in model.get("notes", [])],
         f"gradients: {manifest['gradients']['mode']}, layers {manifest['gradients']['layers']}, "
         f"width {manifest['gradients']['width']} (stored {manifest['gradients']['stored_width']})",
         "stage seconds: " + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in manifest["stages"].items()),
     ]
     table = detection_table(samples, config.detect.budget)
-    retrain = read_results(run)
-    retrain_rows = retrain.sort_values(["detector", "mode", "budget"]).to_dict("records") if len(retrain) else []
+    retrain = retrain_summaries(read_results(run))
     return {
         "path": str(run.path),
         "budget": config.detect.budget,
@@ -59,19 +118,20 @@ def run_summary(path: str | Path) -> dict:
         "has_truth": not samples[schema.IS_NOISY].isna().any(),
         "lines": lines,
         "detectors": table.to_dict("records"),
-        "retrain": retrain_rows,
+        "retrain": retrain,
         "report": {
             "path": str(run.path),
             "dataset": data["name"],
             "n_train": int(data["n_train"]),
             "n_test": int(data["n_test"]),
             "true_noise_rate": data.get("noise_rate"),
-            "test_accuracy": float(model["test_accuracy"]),
+            "test_accuracy": model.get("test_accuracy"),
+            "test_labels_verified": verified,
+            "reviewed_test_accuracy": reviewed,
             "budget": config.detect.budget,
             "primary": config.detect.primary,
             "detection": {row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")},
-            "retrain": [{key: _number(row[key]) for key in ("detector", "budget", "mode", "seed", "n_removed",
-                                                          "n_removed_noisy", "test_accuracy")} for row in retrain_rows],
+            "retrain": retrain,
         },
     }
 
@@ -85,3 +145,7 @@ def _number(value):
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def _fmt_accuracy(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -1,12 +1,12 @@
 """Influence-function and label-quality baselines on the same inputs as the detectors.
 
 Influence methods (core.influence.methods) are evaluated at the analyzed model's optimum on
-its last layer: per-sample gradients kron(p − e_y, [h, 1]) of the training samples,
-the true Hessian of the mean training loss (plus the training weight decay) through a
-matrix-free Hessian-vector product, and as the "validation" gradient the mean gradient
-of the **test split** (the paper computes influence on the held-out set). Influence
-baselines therefore see test labels, which the outlier detectors never do: any
-comparison is tilted in the baselines' favour, not ours.
+its last layer: per-sample gradients kron(p − e_y, [h, 1]) of the training samples, the
+true Hessian of the mean training loss (plus the training weight decay) through a
+matrix-free Hessian-vector product, and as the "validation" gradient v the mean gradient
+of the run's **validation split**: training samples with their given labels, as the paper
+computes influence "only using the training samples". No baseline sees the test split,
+so pruning by them is scored on data they never saw, like the detectors.
 
 Label-quality methods (cleanlab) use the given labels and out-of-fold predicted
 probabilities, as cleanlab requires.
@@ -38,9 +38,8 @@ class LastLayerState:
     """(n, C) training probabilities."""
     labels: np.ndarray
     """(n,) given labels."""
-    test_features: np.ndarray
-    test_probs: np.ndarray
-    test_labels: np.ndarray
+    val_rows: np.ndarray
+    """(m,) rows of the validation split, whose mean gradient is v (every row when empty)."""
     include_bias: bool = True
     weight_decay: float = 0.0
 
@@ -81,7 +80,8 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
                          f"baselines.max_gradient_values = {cfg.max_gradient_values}")
         return out
     train_grads = state.gradients(state.features, state.probs, state.labels)
-    val_grad = state.gradients(state.test_features, state.test_probs, state.test_labels).mean(axis=0)
+    rows = state.val_rows if len(state.val_rows) else np.arange(n)
+    val_grad = train_grads[rows].mean(axis=0)
     dense = state.width <= cfg.dense_hessian_max_width
     if dense:
         hvp = dense_hvp(last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay))

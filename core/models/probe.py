@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.models.training import seed_everything
+from core.models.seeding import seed_everything
 
 
 def train_linear_probe(
@@ -25,7 +25,7 @@ def train_linear_probe(
 
     Used for fast retraining: the backbone stays as trained, only the last layer is
     refit on the kept samples. Minimizes mean cross-entropy + reg/2·‖W‖² (reg =
-    max(weight_decay, 1e-6), bias unpenalized). Convex, so the result does not depend
+    max(weight_decay, 1e-6), bias unpenalized; `select_probe_reg` chooses it for a run). Convex, so the result does not depend
     on the seed beyond the initialization; seeded anyway.
 
     Solved in an equivalent, better-conditioned parametrization: each feature column
@@ -70,3 +70,30 @@ def train_linear_probe(
         head.weight.copy_(weight / scale)
         head.bias.copy_(bias - head.weight @ mean)
     return head.eval()
+
+
+PROBE_REG_GRID = tuple(float(value) for value in np.logspace(-6, 1, 8))
+"""L2 strengths the probe's regularization is chosen from (mean cross-entropy + reg/2·‖W‖²)."""
+
+
+def select_probe_reg(features: np.ndarray, labels: np.ndarray, val_rows: np.ndarray, n_classes: int, seed: int,
+                     max_iter: int = 200, grid: tuple[float, ...] = PROBE_REG_GRID) -> tuple[float, dict[float, float]]:
+    """The L2 strength whose probe, fit on the rows outside `val_rows`, has the lowest validation
+    cross-entropy (given labels); returns (reg, {reg: validation loss}).
+
+    Probe retraining refits a head on the analyzed model's features; with a near-zero penalty
+    the refit memorizes noisy labels that the early-stopped model's head did not, and its k = 0
+    accuracy falls below the model's. Choosing the penalty on the validation split (never the
+    test split) makes the probe at k = 0 stand in for the model.
+    """
+    val_rows = np.asarray(val_rows, dtype=np.int64)
+    if len(val_rows) == 0:
+        return grid[0], {}
+    fit = np.setdiff1d(np.arange(len(labels)), val_rows)
+    losses = {}
+    for reg in grid:
+        head = train_linear_probe(features[fit], labels[fit], n_classes, reg, seed, max_iter=max_iter)
+        with torch.no_grad():
+            logits = head(torch.as_tensor(np.asarray(features[val_rows], dtype=np.float32)))
+            losses[reg] = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels[val_rows])))
+    return min(losses, key=losses.get), losses

@@ -1,7 +1,8 @@
 """The registries of models and optimizers (light: nothing here imports torch).
 
 A model target is `build(input_shape, n_classes, pretrained) -> FeatureModel`
-(core.models.nets); meta `kinds` lists the dataset kinds it accepts. An optimizer
+(core.models.nets); meta `kinds` lists the dataset kinds it accepts, `solver="lbfgs"` marks a
+convex model trained to its optimum instead of by epochs (core.models.training). An optimizer
 target is `make(parameters, cfg: TrainConfig) -> torch.optim.Optimizer`
 (core.models.training). Adding either is one function and one line here.
 """
@@ -11,8 +12,8 @@ from core.registry import Registry
 MODELS = Registry("model")
 MODELS.add("cnn", "small CNN: two conv blocks + 64-unit layer (default for small images)",
                 "core.models.nets:build_cnn", kinds=("image",))
-MODELS.add("logreg", "multinomial logistic regression on the flattened input (convex)",
-                "core.models.nets:build_logreg", kinds=("image", "tabular"))
+MODELS.add("logreg", "multinomial logistic regression on the standardized input (convex: solved exactly by L-BFGS)",
+           "core.models.nets:build_logreg", kinds=("image", "tabular"), solver="lbfgs")
 MODELS.add("mlp", "two hidden ReLU layers of 64 units (the paper's moons model)",
                 "core.models.nets:build_mlp", kinds=("image", "tabular"))
 MODELS.add("probe_resnet18", "linear probe: frozen ResNet-18 features (pretrained when cached on this "

@@ -20,7 +20,9 @@ from tqdm.auto import tqdm
 
 from core.config import TrainConfig
 from core.models.nets import FeatureModel, build_model, select_device
-from core.models.registry import OPTIMIZERS
+from core.models.probe import train_linear_probe
+from core.models.registry import MODELS, OPTIMIZERS
+from core.models.seeding import seed_everything
 
 ProgressFn = Callable[[int, int], None]
 """Called as progress(done, total) after each epoch; the dashboard uses it for its bar."""
@@ -42,29 +44,145 @@ def make_sgd(parameters, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator
-
-
 @dataclass
 class TrainResult:
     model: FeatureModel
     epochs_run: int
+    """Epochs of the early-stopping phase (0 for the exact solver)."""
     best_epoch: int
+    """Epoch with the lowest validation loss: how many epochs the final model trained."""
     val_losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    max_epochs: int = 0
+    """The epoch budget after `train.min_steps` raised it for a small dataset."""
+    refit: bool = False
+    """Whether the final model was retrained on every row (validation rows included)."""
+    solver: str = "sgd"
+    """"sgd" (minibatch epochs) or "lbfgs" (a convex model solved to its optimum)."""
+    notes: list[str] = field(default_factory=list)
+    """Warnings for the person: e.g. validation loss still falling at the last epoch."""
+    early_stopped: FeatureModel | None = None
+    """With a refit: the model at the best epoch before it, for which the validation split is held out
+    (the influence baselines need a validation set their model never trained on)."""
 
 
-def _validation_split(n: int, fraction: float, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+def epoch_budget(n_rows: int, cfg: TrainConfig) -> tuple[int, int]:
+    """(max epochs, patience) for `n_rows` training rows: at least `cfg.min_steps` optimizer steps,
+    and a patience of at least a tenth of that budget, so a 150-sample dataset trains as long
+    (in steps) as a large one instead of stopping at its random initialization."""
+    steps_per_epoch = max(1, -(-n_rows // cfg.batch_size))
+    max_epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
+    patience = max(cfg.patience, -(-max_epochs // 10)) if max_epochs > cfg.epochs else cfg.patience
+    return max_epochs, patience
+
+
+def validation_split(n: int, fraction: float, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows), sorted: a seeded random `fraction` held out (none when too small)."""
     n_val = int(round(fraction * n))
     if fraction <= 0 or n_val < 1 or n - n_val < 2:
         return np.arange(n), np.empty(0, dtype=np.int64)
     order = torch.randperm(n, generator=generator).numpy()
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_model(
+    model_name: str,
+    kind: str,
+    x: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    cfg: TrainConfig,
+    seed: int,
+    *,
+    val_rows: np.ndarray | None = None,
+    description: str = "train",
+    progress: ProgressFn | None = None,
+    show_bar: bool = True,
+) -> TrainResult:
+    """Train a fresh model on (x, labels): the one recipe for the analyzed model, fold models and retraining.
+
+    x: (n, ...) raw inputs (uint8 images or float32 features); labels: (n,) int64.
+    val_rows: the rows early stopping watches (the run's validation split); None carves
+    `cfg.val_fraction` at random (seeded).
+
+    1. A convex model (`solver="lbfgs"` in the model registry: logistic regression) is solved
+       to its optimum on every row by L-BFGS (core.models.probe): no epochs to choose.
+    2. Otherwise minibatch training on the rows outside the validation split, for at least
+       `cfg.min_steps` steps (`epoch_budget`), stopping after `patience` epochs without a lower
+       validation loss; the epoch with the lowest loss is kept.
+    3. With `cfg.refit` (default), a fresh model (same seed) then trains on every row,
+       validation rows included, for that many epochs: the returned model has seen every
+       sample, so every sample's gradient is in-sample (docs/gradient-modes.md measures this).
+    """
+    started = time.perf_counter()
+    generator = seed_everything(seed)
+    device = select_device(cfg.device)
+    model = build_model(model_name, x.shape[1:], n_classes, kind, cfg.pretrained)
+    labels = np.asarray(labels).astype(np.int64)
+    if MODELS.entry(model_name).meta.get("solver") == "lbfgs":
+        return _solve_convex(model, x, labels, n_classes, cfg, seed, started)
+    if val_rows is None:
+        fit_rows, val_rows = validation_split(len(x), cfg.val_fraction, generator)
+    else:
+        val_rows = np.asarray(val_rows, dtype=np.int64)
+        fit_rows = np.setdiff1d(np.arange(len(x)), val_rows)
+    max_epochs, patience = epoch_budget(len(fit_rows), cfg)
+    total = max_epochs * (2 if cfg.refit and len(val_rows) else 1)
+    bar = tqdm(total=total, desc=description, unit="epoch", leave=False, disable=not show_bar or None)
+
+    def tick(done: int) -> None:
+        bar.update(1)
+        if progress is not None:
+            progress(done, total)
+
+    model.set_input_stats(to_tensor(x[fit_rows]))
+    model.to(device)
+    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
+    best_state, best_loss, best_epoch, stale = None, float("inf"), 0, 0
+    val_losses: list[float] = []
+    epochs_run = 0
+    for epoch in range(max_epochs):
+        _one_epoch(model, optimizer, x, labels, fit_rows, cfg.batch_size, generator, device)
+        epochs_run = epoch + 1
+        tick(epochs_run)
+        if len(val_rows) == 0:
+            continue
+        val_loss = _mean_loss(model, x[val_rows], labels[val_rows], device, 1024)
+        val_losses.append(val_loss)
+        bar.set_postfix(val_loss=f"{val_loss:.4f}")
+        if val_loss < best_loss - 1e-6:
+            best_loss, best_epoch, stale = val_loss, epochs_run, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    notes = []
+    if best_state is None:
+        best_epoch = epochs_run
+    else:
+        model.load_state_dict(best_state)
+        if best_epoch == max_epochs:
+            notes.append(f"{description}: validation loss was still falling at the last of {max_epochs} epochs; "
+                         "raise --epochs (or --min-steps)")
+    refit = bool(cfg.refit and len(val_rows))
+    early_stopped = None
+    if refit:
+        early_stopped = model.eval()
+        bar.total = epochs_run + best_epoch
+        generator = seed_everything(seed)
+        model = build_model(model_name, x.shape[1:], n_classes, kind, cfg.pretrained)
+        model.set_input_stats(to_tensor(x))
+        model.to(device)
+        optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
+        every_row = np.arange(len(x))
+        for epoch in range(best_epoch):
+            _one_epoch(model, optimizer, x, labels, every_row, cfg.batch_size, generator, device)
+            tick(epochs_run + epoch + 1)
+    bar.close()
+    model.eval()
+    return TrainResult(model, epochs_run, best_epoch, val_losses, time.perf_counter() - started,
+                       max_epochs=max_epochs, refit=refit, notes=notes, early_stopped=early_stopped)
 
 
 @torch.no_grad()
@@ -78,74 +196,33 @@ def _mean_loss(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.dev
     return total / max(len(x), 1)
 
 
-def train_model(
-    model_name: str,
-    kind: str,
-    x: np.ndarray,
-    labels: np.ndarray,
-    n_classes: int,
-    cfg: TrainConfig,
-    seed: int,
-    *,
-    description: str = "train",
-    progress: ProgressFn | None = None,
-    show_bar: bool = True,
-) -> TrainResult:
-    """Train a fresh model on (x, labels) with early stopping on a seeded validation split.
+def _one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, labels: np.ndarray,
+               rows: np.ndarray, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+    """One pass over `rows` in a seeded random order, in minibatches."""
+    model.train()
+    order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        if len(batch) < 2 and len(order) > 1:
+            continue  # a batch of one breaks BatchNorm and adds nothing
+        inputs = to_tensor(x[batch]).to(device)
+        target = torch.as_tensor(labels[batch], device=device)
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(inputs), target).backward()
+        optimizer.step()
 
-    x: (n, ...) raw inputs (uint8 images or float32 features); labels: (n,) int64.
-    Returns the model at the epoch with the lowest validation loss (the last epoch when
-    early stopping is off).
-    """
-    started = time.perf_counter()
-    generator = seed_everything(seed)
-    device = select_device(cfg.device)
-    model = build_model(model_name, x.shape[1:], n_classes, kind, cfg.pretrained)
-    train_idx, val_idx = _validation_split(len(x), cfg.val_fraction, generator)
-    x_fit, y_fit = x[train_idx], labels[train_idx].astype(np.int64)
-    model.set_input_stats(to_tensor(x_fit))
-    model.to(device)
 
-    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
-
-    best_state, best_loss, best_epoch, stale = None, float("inf"), 0, 0
-    val_losses: list[float] = []
-    epochs_run = 0
-    bar = tqdm(range(cfg.epochs), desc=description, unit="epoch", leave=False, disable=not show_bar or None)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(len(x_fit), generator=generator).numpy()
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start:start + cfg.batch_size]
-            if len(batch) < 2 and len(order) > 1:
-                continue  # a batch of one breaks BatchNorm and adds nothing
-            inputs = to_tensor(x_fit[batch]).to(device)
-            target = torch.as_tensor(y_fit[batch], device=device)
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(inputs), target).backward()
-            optimizer.step()
-        epochs_run = epoch + 1
-        if progress is not None:
-            progress(epochs_run, cfg.epochs)
-        if len(val_idx) == 0:
-            continue
-        val_loss = _mean_loss(model, x[val_idx], labels[val_idx], device, 1024)
-        val_losses.append(val_loss)
-        bar.set_postfix(val_loss=f"{val_loss:.4f}")
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_epoch, stale = val_loss, epochs_run, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        best_epoch = epochs_run
-    model.eval()
-    return TrainResult(model, epochs_run, best_epoch, val_losses, time.perf_counter() - started)
+def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_classes: int, cfg: TrainConfig,
+                  seed: int, started: float) -> TrainResult:
+    """A linear model on standardized inputs, solved by L-BFGS to the optimum of mean cross-entropy
+    + weight_decay/2·‖W‖² on every row (the same objective minibatch training approaches)."""
+    model.set_input_stats(to_tensor(x))
+    with torch.no_grad():
+        features = model.features(to_tensor(x)).numpy()
+    head = train_linear_probe(features, labels, n_classes, cfg.weight_decay, seed, max_iter=cfg.probe_max_iter)
+    model.head.load_state_dict(head.state_dict())
+    model.to(select_device(cfg.device)).eval()
+    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs")
 
 
 @torch.no_grad()

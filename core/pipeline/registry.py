@@ -13,8 +13,8 @@ STAGES = Registry("stage")
 STAGES.add("data", "load the dataset, store thumbnails, record its fingerprint",
                 "core.pipeline.stages.data:run", files=())
 STAGES.add("train", "ERM model on the given labels; features and probabilities",
-                "core.pipeline.stages.train:run",
-                files=(schema.MODEL, schema.FEATURES, schema.TEST_FEATURES, schema.ERM_OUTPUTS))
+           "core.pipeline.stages.train:run",
+           files=(schema.MODEL, schema.FEATURES, schema.TEST_FEATURES, schema.ERM_OUTPUTS))
 STAGES.add("gradients", "per-sample gradients, their L1/L2 norms, the (projected) matrix",
                 "core.pipeline.stages.gradients:run", files=(schema.GRADIENTS, schema.FACTORS))
 STAGES.add("scores", "every requested detector; higher = more outlying",
@@ -25,8 +25,10 @@ STAGES.add("embedding", "2-D UMAP/PCA map of gradient space", "core.pipeline.sta
                 files=(schema.EMBEDDING,))
 STAGES.add("samples", "samples.parquet, the table the dashboard reads", "core.pipeline.stages.samples:run",
                 files=(schema.SAMPLES,))
-STAGES.add("evaluate", "test accuracy before and after pruning the primary detector's flags",
-                "core.pipeline.stages.evaluate:run", files=(schema.RETRAIN,))
+STAGES.add("evaluate", "the analyzed model's test accuracy: the only stage that reads the test labels",
+           "core.pipeline.stages.evaluate:run", files=(schema.TEST_LABELS,))
+STAGES.add("retrain", "test accuracy with and without the primary detector's flags, over seeds",
+           "core.pipeline.stages.retrain:run", files=(schema.RETRAIN,))
 
 RETRAIN_MODES = Registry("retrain mode")
 RETRAIN_MODES.add("full", "a fresh model of the run's architecture trained on the kept samples (the paper)")

@@ -1,19 +1,29 @@
-"""Prune the flagged samples, retrain with the same recipe, and record test accuracy.
+"""Prune the flagged samples, retrain with the same recipe over several seeds, and record paired test accuracy.
 
-Results append to `retrain.parquet` in the run directory, one row per request
-(core.run.results): an identical request is answered from the table instead of
-retraining, and two processes retraining at once lose no row.
+Every result row is one seed: the accuracy without the detector's top round(k·n) samples
+(and the reviewer's removals and relabels, if any) and, paired with it, the accuracy of
+the same seed at k = 0 without reviews, so a seed's luck cancels in the difference.
+Rows append to `retrain.parquet` (core.run.results): an identical request is answered
+from the table, and two processes retraining at once lose no row.
 
-Modes (core.pipeline.registry `RETRAIN_MODES`):
-- `full`: a fresh model of the run's architecture trained on the kept samples (the paper).
-- `probe`: only a new last layer, fit on the analyzed model's cached features of the
-  kept samples (seconds; what the dashboard's slider uses for quick feedback).
+What a seed varies (docs/reproduce.md):
+- `full` mode: a fresh model of the run's architecture trained on the kept samples
+  (early stopping on the run's validation split minus what was removed, then a refit on
+  every kept sample); the seed sets initialization and batch order. Seed = the run's seed
+  at k = 0 without reviews *is* the analyzed model.
+- `probe` mode: only a new last layer, fit on the analyzed model's cached features
+  (seconds), with the L2 strength the train stage chose on the validation split. The
+  refit is convex, so a seed instead draws a bootstrap resample of the training set:
+  seed s fits k = 0 on the resample and k on the same resample minus the removed samples.
+
+`retrain_seeds` runs N seeds and summarizes them with a t-interval (core.evaluate.intervals).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,23 +31,31 @@ import torch
 from core.data.base import Dataset
 from core.detect.flagging import flag
 from core.errors import ConfigError
+from core.evaluate.intervals import t_interval
 from core.models.probe import train_linear_probe
 from core.models.training import predict_probs, train_model
 from core.pipeline.artifacts import load_run_dataset, resolve_model_name
 from core.pipeline.registry import RETRAIN_MODES
 from core.run import schema
 from core.run.io import now_iso
-from core.run.results import append_result, read_results, request_key
+from core.run.results import BASELINE, append_result, read_results, request_key
 from core.run.reviews import ReviewEdits
 from core.run.rundir import RunDir
 
 SWEEP_BUDGETS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125)
+BOOTSTRAP_STREAM = 4
+"""Seed-sequence stream of probe-mode bootstrap resamples (independent of every other draw of a run)."""
 
 
 def _kept_mask(scores: np.ndarray, budget: float) -> np.ndarray:
     if budget == 0:
         return np.ones(len(scores), dtype=bool)
     return ~flag(scores, budget)
+
+
+def bootstrap_rows(n: int, seed: int) -> np.ndarray:
+    """(n,) int64 row indices drawn with replacement: seed's resample of the training set (probe mode)."""
+    return np.random.default_rng([seed, BOOTSTRAP_STREAM]).integers(0, n, size=n)
 
 
 def retrain(
@@ -52,14 +70,15 @@ def retrain(
     reporter=None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Retrain without detector's top round(budget * n) samples; returns the result row.
+    """One seed: retrain without detector's top round(budget · n) samples; returns the result row.
 
-    budget 0 gives the unpruned baseline under the same recipe. `seed` defaults to the run's.
+    The row carries `test_accuracy`, the paired `baseline_accuracy` (k = 0, same seed and
+    mode, no reviews; itself recorded as a row) and `delta` = their difference. budget 0
+    without reviews is the baseline itself. `seed` defaults to the run's.
     """
     RETRAIN_MODES.check(mode, "mode")
     if not 0 <= budget < 1:
         raise ConfigError(f"budget must be in [0, 1), got {budget}")
-    manifest = run.read_manifest()
     config = run.config()
     seed = config.seed if seed is None else seed
     reviews = reviews or ReviewEdits()
@@ -68,10 +87,15 @@ def retrain(
     if score_col not in samples.columns:
         raise ConfigError(f"detector {detector!r} was not run on {run.path}; "
                           f"available: {', '.join(schema.score_names(samples.columns))}")
-    key = request_key(manifest["config_fingerprint"], detector, budget, seed, mode, reviews.key())
+    is_baseline = budget == 0 and not reviews.key()
+    baseline = None if is_baseline else retrain(run, detector, 0.0, mode=mode, seed=seed, dataset=dataset,
+                                                reporter=reporter)
+    manifest = run.read_manifest()
+    key = request_key(manifest["config_fingerprint"], BASELINE if is_baseline else detector, budget, seed, mode,
+                      reviews.key())
     existing = read_results(run)
     if key in set(existing["request_key"]):
-        return existing[existing["request_key"] == key].iloc[-1].to_dict()
+        return {**existing[existing["request_key"] == key].iloc[-1].to_dict(), "detector": detector}
 
     started = time.perf_counter()
     keep = _kept_mask(samples[score_col].to_numpy(), budget)
@@ -83,35 +107,99 @@ def retrain(
         keep[np.fromiter(reviews.removed, dtype=np.int64)] = False
     noisy = samples[schema.IS_NOISY]
     n_removed_noisy = None if noisy.isna().all() else int((noisy.fillna(False).to_numpy() & ~keep).sum())
+    test_labels = run.test_labels()
 
     if mode == "probe":
-        features = run.read_npy(schema.FEATURES)
-        test_features = run.read_npy(schema.TEST_FEATURES)
-        test_labels = run.test_labels()
-        n_classes = len(manifest["dataset"]["class_names"])
-        head = train_linear_probe(features[keep], labels[keep], n_classes, config.train.weight_decay, seed,
-                                  max_iter=config.train.probe_max_iter)
+        rows = bootstrap_rows(len(keep), seed)
+        rows = rows[keep[rows]]
+        head = train_linear_probe(run.read_npy(schema.FEATURES)[rows], labels[rows], len(manifest["dataset"]["class_names"]),
+                                  manifest["model"]["probe_reg"], seed, max_iter=config.train.probe_max_iter)
         with torch.no_grad():
-            test_pred = head(torch.as_tensor(test_features)).argmax(1).numpy()
+            test_pred = head(torch.as_tensor(run.read_npy(schema.TEST_FEATURES))).argmax(1).numpy()
         test_accuracy = float((test_pred == test_labels).mean())
-    elif budget == 0 and not reviews.key() and seed == config.seed:
+        n_train = len(rows)
+    elif is_baseline and seed == config.seed:
         # The analyzed model *is* the unpruned model under the same recipe and seed.
-        test_accuracy = float(manifest["model"]["test_accuracy"])
+        test_accuracy, n_train = float(manifest["model"]["test_accuracy"]), int(keep.sum())
     else:
         dataset = dataset or load_run_dataset(run, manifest, config)
         model_name = resolve_model_name(config, dataset)
+        kept = np.flatnonzero(keep)
+        val_rows = np.flatnonzero(np.isin(kept, run.validation_rows()))
         if reporter is not None:
-            reporter.message(f"retraining {model_name} on {int(keep.sum())} samples ({detector}, budget {budget:g})")
-        result = train_model(model_name, dataset.kind, dataset.x_train[keep], labels[keep], dataset.n_classes,
-                             config.train, seed, description="retrain", progress=progress,
+            reporter.message(f"retraining {model_name} on {len(kept)} samples ({detector}, budget {budget:g}, "
+                             f"seed {seed})")
+        result = train_model(model_name, dataset.kind, dataset.x_train[kept], labels[kept], dataset.n_classes,
+                             config.train, seed, val_rows=val_rows, description="retrain", progress=progress,
                              show_bar=bool(reporter is not None and reporter.show_bars))
-        test_accuracy = float((predict_probs(result.model, dataset.x_test).argmax(1) == dataset.y_test).mean())
+        test_accuracy = float((predict_probs(result.model, dataset.x_test).argmax(1) == test_labels).mean())
+        n_train = len(kept)
 
+    baseline_accuracy = test_accuracy if is_baseline else float(baseline["test_accuracy"])
     row = {
-        "request_key": key, "detector": detector, "budget": float(budget), "seed": int(seed), "mode": mode,
-        "reviews_key": reviews.key(), "n_train": int(keep.sum()), "n_removed": n_removed_by_budget,
-        "n_relabelled": len(reviews.relabelled), "n_removed_noisy": n_removed_noisy,
-        "test_accuracy": test_accuracy, "seconds": round(time.perf_counter() - started, 3), "created": now_iso(),
+        "request_key": key, "detector": BASELINE if is_baseline else detector, "budget": float(budget),
+        "seed": int(seed), "mode": mode, "reviews_key": reviews.key(), "n_train": int(n_train),
+        "n_removed": n_removed_by_budget, "n_relabelled": len(reviews.relabelled), "n_removed_noisy": n_removed_noisy,
+        "test_accuracy": test_accuracy, "baseline_accuracy": baseline_accuracy,
+        "delta": test_accuracy - baseline_accuracy, "seconds": round(time.perf_counter() - started, 3),
+        "created": now_iso(),
     }
     append_result(run, row)
-    return row
+    return {**row, "detector": detector}
+
+
+@dataclass
+class RetrainSummary:
+    """A retraining over seeds: per-seed rows and their t-intervals (95%)."""
+
+    detector: str
+    budget: float
+    mode: str
+    seeds: list[int]
+    reviews_key: str
+    rows: list[dict] = field(default_factory=list)
+    accuracy_mean: float = float("nan")
+    accuracy_ci: tuple[float, float] = (float("nan"), float("nan"))
+    delta_mean: float = float("nan")
+    """Mean over seeds of accuracy(k) − accuracy(k = 0) on the same seed."""
+    delta_ci: tuple[float, float] = (float("nan"), float("nan"))
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> RetrainSummary:
+        first = rows[0]
+        accuracy, accuracy_lo, accuracy_hi = t_interval([row["test_accuracy"] for row in rows], bounds=(0.0, 1.0))
+        delta, delta_lo, delta_hi = t_interval([row["delta"] for row in rows])
+        return cls(first["detector"], float(first["budget"]), first["mode"], [int(row["seed"]) for row in rows],
+                   first["reviews_key"] or "", rows, accuracy, (accuracy_lo, accuracy_hi), delta, (delta_lo, delta_hi))
+
+    @property
+    def distinguishable(self) -> bool:
+        """Whether the paired difference's interval excludes zero."""
+        low, high = self.delta_ci
+        return bool(low > 0 or high < 0)
+
+
+def seed_list(first_seed: int, count: int) -> list[int]:
+    """The seeds of a retraining over `count` seeds: first_seed, first_seed + 1, ..."""
+    if count < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {count}")
+    return [first_seed + offset for offset in range(count)]
+
+
+def retrain_seeds(run: RunDir, detector: str, budget: float, *, mode: str = "full", seeds: int | None = None,
+                  first_seed: int | None = None, reviews: ReviewEdits | None = None, dataset: Dataset | None = None,
+                  reporter=None, progress: Callable[[int, int], None] | None = None) -> RetrainSummary:
+    """`retrain` for each of `seeds` seeds (default: 5 in probe mode, 3 in full mode) starting at
+    `first_seed` (default: the run's), summarized with 95% t-intervals."""
+    from core.config import DEFAULT_SEEDS
+
+    config = run.config()
+    chosen = seed_list(config.seed if first_seed is None else first_seed,
+                       DEFAULT_SEEDS[mode] if seeds is None else seeds)
+    rows = []
+    for index, seed in enumerate(chosen):
+        step = None if progress is None else (
+            lambda done, total, index=index: progress(index * total + done, len(chosen) * total))
+        rows.append(retrain(run, detector, budget, mode=mode, seed=seed, reviews=reviews, dataset=dataset,
+                            reporter=reporter, progress=step))
+    return RetrainSummary.of(rows)

@@ -11,7 +11,8 @@ records its timing in the manifest when its files are in place):
 5. baselines  influence-function and label-quality scores, for comparison
 6. embedding  2-D UMAP/PCA map of gradient space
 7. samples    samples.parquet, the table the dashboard reads
-8. evaluate   test accuracy before and after pruning the primary detector's flags
+8. evaluate   the analyzed model's test accuracy: the only stage that reads the test labels
+9. retrain    test accuracy with and without the primary detector's flags, over seeds
 
 A rerun on the same directory and config skips the stages already complete, so a
 killed run resumes where it stopped and gives the same result.

@@ -34,7 +34,7 @@ from core.config import (
     TrainConfig,
 )
 from core.evaluate.metrics import detection_metrics
-from core.pipeline.retrain import SWEEP_BUDGETS, retrain
+from core.pipeline.retrain import SWEEP_BUDGETS, retrain, retrain_seeds
 from core.pipeline.runner import Reporter, analyze
 from core.run import schema
 
@@ -153,15 +153,28 @@ def plot_table1(summary: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def budget_curve(run_path: Path, detectors: tuple[str, ...], mode: str = "full",
-                 reporter: Reporter | None = None) -> pd.DataFrame:
-    """Test accuracy at budgets 0-12.5% for each detector of an existing run."""
+BUDGET_CURVE_COLUMNS = ("detector", "budget", "mode", "seeds", "n_removed", "n_removed_noisy", "accuracy_mean",
+                        "accuracy_low", "accuracy_high", "delta_mean", "delta_low", "delta_high")
+
+
+def budget_curve(run_path: Path, detectors: tuple[str, ...], mode: str = "full", seeds: int | None = None,
+                 first_seed: int | None = None, reporter: Reporter | None = None) -> pd.DataFrame:
+    """Per detector and budget 0-12.5%: mean test accuracy over seeds and the paired change from k = 0,
+    each with its 95% t-interval (columns BUDGET_CURVE_COLUMNS)."""
     from core.run.rundir import RunDir
 
     run = RunDir(run_path)
-    rows = [retrain(run, detector, budget, mode=mode, reporter=reporter)
-            for detector in detectors for budget in SWEEP_BUDGETS]
-    return pd.DataFrame(rows)[["detector", "budget", "mode", "n_removed", "n_removed_noisy", "test_accuracy"]]
+    rows = []
+    for detector in detectors:
+        for budget in SWEEP_BUDGETS:
+            summary = retrain_seeds(run, detector, budget, mode=mode, seeds=seeds, first_seed=first_seed,
+                                    reporter=reporter)
+            rows.append({"detector": detector, "budget": budget, "mode": mode, "seeds": len(summary.seeds),
+                         "n_removed": summary.rows[0]["n_removed"], "n_removed_noisy": summary.rows[0]["n_removed_noisy"],
+                         "accuracy_mean": summary.accuracy_mean, "accuracy_low": summary.accuracy_ci[0],
+                         "accuracy_high": summary.accuracy_ci[1], "delta_mean": summary.delta_mean,
+                         "delta_low": summary.delta_ci[0], "delta_high": summary.delta_ci[1]})
+    return pd.DataFrame(rows, columns=list(BUDGET_CURVE_COLUMNS))
 
 
 def plot_budget_curve(curve: pd.DataFrame, path: Path, title: str) -> None:
@@ -172,12 +185,14 @@ def plot_budget_curve(curve: pd.DataFrame, path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for detector, part in curve.groupby("detector", sort=False):
-        ax.plot(100 * part.budget, 100 * part.test_accuracy, marker="o", label=detector)
-    baseline = curve[curve.budget == 0].test_accuracy
+        line, = ax.plot(100 * part.budget, 100 * part.accuracy_mean, marker="o", label=detector)
+        ax.fill_between(100 * part.budget, 100 * part.accuracy_low, 100 * part.accuracy_high, color=line.get_color(),
+                        alpha=0.15)
+    baseline = curve[curve.budget == 0].accuracy_mean
     if len(baseline):
         ax.axhline(100 * baseline.iloc[0], color="black", ls="--", lw=1, label="no trimming")
     ax.set_xlabel("budget k (% of training samples removed)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
@@ -188,12 +203,13 @@ def plot_budget_curve(curve: pd.DataFrame, path: Path, title: str) -> None:
 def cifar_n_config(data_dir: str, label_set: str, epochs: int, model: str, seed: int,
                    batch_size: int = 128) -> RunConfig:
     """Table 2's recipe: SGD lr 0.1, momentum 0.9, weight decay 5e-4, batch 128, k = 5%,
-    last-layer weight gradients (as the reference code), no early stopping."""
+    last-layer weight gradients (as the reference code), exactly `epochs` epochs (no early
+    stopping, no minimum step count)."""
     dataset = "cifar100n" if label_set == "noisy100" else "cifar10n"
     return RunConfig(
         data=DataConfig(dataset=dataset, data_dir=data_dir, label_set=label_set),
         train=TrainConfig(model=model, epochs=epochs, optimizer="sgd", lr=0.1, weight_decay=5e-4,
-                          batch_size=batch_size, val_fraction=0.0),
+                          batch_size=batch_size, val_fraction=0.0, min_steps=0),
         gradients=GradientConfig(mode="in_sample", include_bias=False),
         detect=DetectConfig(detectors=OGA_METHODS, primary="iforest", budget=0.05),
         baselines=BaselineConfig(enabled=False),

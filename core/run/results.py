@@ -19,6 +19,8 @@ from core.run import schema
 from core.run.io import write_parquet
 from core.run.rundir import RunDir
 
+BASELINE = ""
+"""`detector` of a k = 0 row without reviews: the same model whatever detector asked for it."""
 
 @contextmanager
 def _locked(run: RunDir):

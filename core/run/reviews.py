@@ -1,6 +1,7 @@
 """Reviewer decisions on flagged samples, stored in SQLite inside the run directory.
 
-A run directory's `reviews.sqlite` holds one append-only table, `reviews`: every action a
+A run directory's `reviews.sqlite` (training samples; `test_reviews.sqlite` for the test
+split, whose labels a person can check too) holds one append-only table, `reviews`: every action a
 reviewer takes is one row (who, when, which sample, what), so the history is an audit
 log and the *current* decision on a sample is its latest row. Actions:
 
@@ -39,7 +40,10 @@ from core.errors import ConfigError, RunDirError
 from core.run import schema
 
 REVIEWS = "reviews.sqlite"
-"""File name of the review store inside a run directory."""
+"""File name of the review store of the training samples inside a run directory."""
+TEST_REVIEWS = "test_reviews.sqlite"
+"""The review store of the test samples (sample_id = row of the test split): their labels can be checked too."""
+STORE_FILES = {"train": REVIEWS, "test": TEST_REVIEWS}
 
 MISLABELED, RELABEL, KEEP, CLEAR = "mislabeled", "relabel", "keep", "clear"
 ACTIONS = (MISLABELED, RELABEL, KEEP, CLEAR)
@@ -94,8 +98,11 @@ class ReviewStore:
     """
 
     def __init__(self, run_path: str | os.PathLike, n_samples: int | None = None,
-                 n_classes: int | None = None) -> None:
-        self.path = Path(run_path) / REVIEWS
+                 n_classes: int | None = None, split: str = "train") -> None:
+        if split not in STORE_FILES:
+            raise ConfigError(f"unknown review split {split!r}; valid: {', '.join(STORE_FILES)}")
+        self.split = split
+        self.path = Path(run_path) / STORE_FILES[split]
         self.n_samples = n_samples
         """When given, sample ids are checked to lie in [0, n_samples)."""
         self.n_classes = n_classes

@@ -146,8 +146,12 @@ class RunDir:
         return self._load(name, load)
 
     def test_labels(self) -> np.ndarray:
-        """(n_test,) int64 test labels, cached in erm_outputs.npz by the train stage."""
-        return self.read_npz(schema.ERM_OUTPUTS)["test_labels"].astype(np.int64, copy=False)
+        """(n_test,) int64 test labels, stored by the evaluate stage (the only stage that reads them)."""
+        return self.read_npy(schema.TEST_LABELS).astype(np.int64, copy=False)
+
+    def validation_rows(self) -> np.ndarray:
+        """(m,) int64 rows of the training split that form the validation split."""
+        return self.read_npz(schema.ERM_OUTPUTS)["val_rows"].astype(np.int64, copy=False)
 
     def read_samples(self) -> pd.DataFrame:
         """samples.parquet, checked against the schema."""

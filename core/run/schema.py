@@ -11,7 +11,12 @@ A run directory (written by `gradsift analyze`) holds:
   in the parameter space of its own fold model (column `fold`).
 - `features.npy` / `test_features.npy`: float32 penultimate features of the analyzed
   model, used by linear-probe retraining; `erm_outputs.npz`: its train/test probabilities
-  and the test labels.
+  and the validation rows.
+- `baseline_outputs.npz`: features and probabilities of the training samples under the
+  early-stopped model before the refit (the influence baselines' model: its validation
+  split is held out); absent without a refit or without baselines.
+- `test_labels.npy`: int64 test labels, written by the evaluate stage: the only stage that
+  reads them (nothing that decides what to flag sees them).
 - `model.pt`: the analyzed model's state dict (loaded with weights_only=True).
 - `thumbnails.npy` / `test_thumbnails.npy`: uint8 (n, H, W, channels) images of the
   training (row = `thumbnail_row`) and test split, for image datasets.
@@ -38,6 +43,8 @@ EMBEDDING = "embedding.parquet"
 MODEL = "model.pt"
 THUMBNAILS = "thumbnails.npy"
 TEST_THUMBNAILS = "test_thumbnails.npy"
+TEST_LABELS = "test_labels.npy"
+BASELINE_OUTPUTS = "baseline_outputs.npz"
 RETRAIN = "retrain.parquet"
 
 # samples.parquet
@@ -72,8 +79,14 @@ REQUIRED_SAMPLE_COLUMNS = (
 # retrain.parquet
 RETRAIN_COLUMNS = (
     "request_key", "detector", "budget", "seed", "mode", "reviews_key", "n_train", "n_removed",
-    "n_relabelled", "n_removed_noisy", "test_accuracy", "seconds", "created",
+    "n_relabelled", "n_removed_noisy", "test_accuracy", "baseline_accuracy", "delta", "seconds", "created",
 )
+"""One row per (detector, budget, seed, mode, reviews); `baseline_accuracy` is the same seed and mode at
+k = 0 without reviews, `delta` = test_accuracy − baseline_accuracy. Baseline rows have detector ""."""
+
+TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+"""Values of the samples table's `split` column: every row is a training sample; `validation` marks the
+seeded validation split (early stopping, the influence baselines' v), which is scored and flagged too."""
 
 
 def score_column(name: str) -> str:

@@ -1,8 +1,9 @@
 """Budget & retrain: does removing the flagged samples help? Test accuracy against budget k.
 
 The slider sits in a form, so nothing trains until *Retrain* is pressed; the retraining
-runs in a background thread (the page stays usable) and core caches every result in
-retrain.parquet by (run, detector, budget, seed, mode, reviews).
+runs in a background thread (the page stays usable) over several seeds, each paired with
+its own k = 0 baseline, and core caches every result in retrain.parquet by (run, detector,
+budget, seed, mode, reviews). The chart draws the mean and the 95% t-interval over seeds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from core.config import DEFAULT_SEEDS
 from core.detect.flagging import budget_count
 from core.errors import GradsiftError
 from core.run import schema
@@ -35,7 +37,13 @@ def form_ui(run_path: str, frame: pd.DataFrame) -> None:
         detector = right.selectbox("Detector", scores, index=scores.index(primary) if primary in scores else 0,
                                    key="retrain_detector")
         mode = left.radio("Mode", list(MODES), format_func=MODES.get, key="retrain_mode", horizontal=True)
-        seed = right.number_input("Seed", value=int(manifest["config"]["seed"]), step=1, key="retrain_seed")
+        seed_cols = right.columns(2)
+        seed = seed_cols[0].number_input("First seed", value=int(manifest["config"]["seed"]), step=1,
+                                         key="retrain_seed")
+        seeds = seed_cols[1].number_input("Seeds", min_value=1, max_value=20, value=None, step=1,
+                                          key="retrain_seeds", placeholder="5 probe / 3 full",
+                                          help="Each seed is paired with its own k = 0 baseline; probe seeds "
+                                               "draw bootstrap resamples, full seeds vary initialization.")
         buttons = st.columns([1, 2, 3])
         plain = buttons[0].form_submit_button("Retrain", type="primary")
         reviewed = buttons[1].form_submit_button("Retrain with my reviews applied",
@@ -52,8 +60,9 @@ def form_ui(run_path: str, frame: pd.DataFrame) -> None:
             st.warning(f"k = {budget_pct:.1f}% removes no sample of {len(frame)}; choose a larger budget.")
             return
         title = f"{mode} retraining: {detector}, k = {budget_pct:.1f}%" + (" + my reviews" if reviewed else "")
-        job = jobs.start_job("retrain", title, run_path,
-                             jobs.retrain_work(run_path, detector, budget, mode, int(seed), bool(reviewed)))
+        count = int(seeds) if seeds else DEFAULT_SEEDS[mode]
+        job = jobs.start_job("retrain", title + f", {count} seeds", run_path,
+                             jobs.retrain_work(run_path, detector, budget, mode, int(seed), count, bool(reviewed)))
         st.session_state.setdefault(RETRAIN_JOBS, []).append(job.id)
         st.session_state[SHOW_MODE] = mode  # the curve below shows the mode just requested
         time.sleep(0.2)
@@ -61,7 +70,6 @@ def form_ui(run_path: str, frame: pd.DataFrame) -> None:
 
 def results_ui(run_path: str) -> None:
     results = data.retrain_results(run_path)
-    manifest = data.manifest(run_path)
     if not len(results):
         st.info("No retraining yet: press *Retrain* (probe mode takes seconds).")
         return
@@ -72,16 +80,29 @@ def results_ui(run_path: str) -> None:
     if not len(shown):
         st.info(f"No {mode} retraining recorded yet.")
         return
-    baseline_rows = shown[(shown["budget"] == 0) & (shown["reviews_key"].fillna("") == "")]
-    baseline = float(baseline_rows["test_accuracy"].iloc[-1]) if len(baseline_rows) else (
-        manifest["model"].get("test_accuracy") if mode == "full" else None)
-    st.plotly_chart(figures.accuracy_figure(shown, baseline, title=f"test accuracy vs k ({mode})"),
-                    key="retrain_curve")
+    summaries = pd.DataFrame(data.retrain_summaries(run_path))
+    summaries = summaries[summaries["mode"] == mode]
+    st.plotly_chart(figures.accuracy_figure(summaries, title=f"test accuracy vs k ({mode}; mean and 95% CI over "
+                                                               "seeds)"), key="retrain_curve")
+    pruned = summaries[(summaries["budget"] > 0) | summaries["reviews"].notna()]
+    for row in pruned.itertuples():
+        low, high = row.delta_ci
+        what = f"**{row.detector}**, k = {row.budget:.1%}" + (" + reviews" if row.reviews else "")
+        if low is None:
+            st.caption(f"{what}: one seed only ({row.delta_mean:+.4f} vs k = 0); add seeds for an interval.")
+        elif row.distinguishable:
+            st.caption(f"{what}: change {row.delta_mean:+.4f} vs k = 0, 95% CI [{low:+.4f}, {high:+.4f}] "
+                       f"over {len(row.seeds)} paired seeds: distinguishable from zero.")
+        else:
+            st.caption(f"{what}: change {row.delta_mean:+.4f} vs k = 0, 95% CI [{low:+.4f}, {high:+.4f}] "
+                       f"over {len(row.seeds)} paired seeds: **not distinguishable from zero**.")
     columns = ["detector", "budget", "seed", "reviews_key", "n_train", "n_removed", "n_relabelled",
-               "n_removed_noisy", "test_accuracy", "seconds", "created"]
-    st.dataframe(shown[columns].sort_values(["detector", "budget", "created"]), hide_index=True,
+               "n_removed_noisy", "test_accuracy", "baseline_accuracy", "delta", "seconds", "created"]
+    st.dataframe(shown[columns].sort_values(["detector", "budget", "seed"]), hide_index=True,
                  column_config={"budget": st.column_config.NumberColumn(format="percent"),
                                 "test_accuracy": st.column_config.NumberColumn(format="%.4f"),
+                                "baseline_accuracy": st.column_config.NumberColumn("k = 0 (same seed)", format="%.4f"),
+                                "delta": st.column_config.NumberColumn("change", format="%+.4f"),
                                 "reviews_key": st.column_config.TextColumn("reviews applied")})
     if not data.has_truth(data.samples(run_path)):
         st.caption("n_removed_noisy is empty: the run has no true labels.")

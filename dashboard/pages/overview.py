@@ -27,7 +27,10 @@ def summary_ui(run_path: str) -> None:
     frame = data.samples(run_path)
     dataset, model = manifest.get("dataset", {}), manifest.get("model", {})
     config = manifest["config"]
-    after = manifest.get("stages", {}).get("evaluate", {}).get("test_accuracy_after")
+    summaries = [row for row in data.retrain_summaries(run_path) if row["detector"] == config["detect"]["primary"]
+                 and row["mode"] == config["retrain"]["mode"] and not row["reviews"]
+                 and abs(row["budget"] - config["detect"]["budget"]) < 1e-9]
+    proof = summaries[0] if summaries else None
     before = model.get("test_accuracy")
     st.subheader(Path(run_path).name)
     cols = st.columns(5)
@@ -36,10 +39,23 @@ def summary_ui(run_path: str) -> None:
     cols[2].metric("model", model.get("name", "?"))
     cols[3].metric("noise rate", _fmt(dataset.get("noise_rate"), "{:.1%}") if dataset.get("n_noisy") is not None
                    else "unknown", help="share of training labels that differ from the true labels")
+    low, high = proof["delta_ci"] if proof else (None, None)
     cols[4].metric("test accuracy", _fmt(before),
-                   delta=None if after is None or before is None else f"{after - before:+.4f} after pruning",
-                   help=f"before → after removing the {config['detect']['primary']} detector's top "
-                        f"{config['detect']['budget']:.1%} ({_fmt(after)})")
+                   delta=None if proof is None else f"{proof['delta_mean']:+.4f} after pruning",
+                   delta_color="normal" if proof and proof["distinguishable"] else "off",
+                   help=None if proof is None else
+                   f"{proof['mode']} retraining without the {config['detect']['primary']} detector's top "
+                   f"{config['detect']['budget']:.1%}, paired with k = 0 over {len(proof['seeds'])} seeds: change "
+                   f"{proof['delta_mean']:+.4f}, 95% CI [{_fmt(low, '{:+.4f}')}, {_fmt(high, '{:+.4f}')}]"
+                   + ("" if proof["distinguishable"] else " (not distinguishable from zero)"))
+    if not dataset.get("test_labels_verified", False):
+        st.warning("The test labels are **unverified**: the test split was carved from the same labels as training, "
+                   "so test accuracy is agreement with labels that may themselves be wrong. Review test samples "
+                   "(Flagged review → test split) to measure accuracy on checked labels.")
+    reviewed = data.reviewed_test_accuracy(run_path)
+    if reviewed:
+        st.caption(f"Accuracy on the {reviewed['n_used']} reviewed test samples (reviewed labels): "
+                   f"{_fmt(reviewed['accuracy'])}")
     st.caption(f"{len(dataset.get('class_names', []))} classes · gradients {config['gradients']['mode']} "
                f"({config['gradients']['layers']} layer) · map {manifest.get('embedding', {}).get('method', '?')} · "
                f"detectors {', '.join(config['detect']['detectors'])} (primary {config['detect']['primary']}) · "
@@ -62,14 +78,19 @@ def summary_ui(run_path: str) -> None:
         st.info("This run has no true labels, so precision, recall, AUROC and AP cannot be measured; "
                 "review the flagged samples to judge the detectors.")
 
-    results = data.retrain_results(run_path)
-    if len(results):
-        st.markdown("#### Retraining results")
-        st.dataframe(results[["detector", "budget", "mode", "reviews_key", "n_removed", "n_relabelled",
-                              "n_removed_noisy", "test_accuracy", "seconds", "created"]]
-                     .sort_values(["detector", "mode", "budget"]), hide_index=True,
-                     column_config={"budget": st.column_config.NumberColumn(format="percent"),
-                                    "test_accuracy": st.column_config.NumberColumn(format="%.4f")})
+    retrained = pd.DataFrame(data.retrain_summaries(run_path))
+    if len(retrained):
+        st.markdown("#### Retraining results (mean over paired seeds, 95% t-interval)")
+        retrained["detector"] = retrained["detector"].fillna("(k = 0)")
+        retrained["accuracy [95% CI]"] = [f"{m:.4f} [{_fmt(lo)}, {_fmt(hi)}]"
+                                          for m, (lo, hi) in zip(retrained["accuracy_mean"], retrained["accuracy_ci"])]
+        retrained["change vs k = 0 [95% CI]"] = [
+            "–" if b == 0 and r is None else f"{d:+.4f} [{_fmt(lo, '{:+.4f}')}, {_fmt(hi, '{:+.4f}')}]"
+            for b, r, d, (lo, hi) in zip(retrained["budget"], retrained["reviews"], retrained["delta_mean"],
+                                         retrained["delta_ci"])]
+        st.dataframe(retrained[["detector", "budget", "mode", "reviews", "seeds", "n_removed", "n_removed_noisy",
+                                "accuracy [95% CI]", "change vs k = 0 [95% CI]", "distinguishable"]],
+                     hide_index=True, column_config={"budget": st.column_config.NumberColumn(format="percent")})
     with st.expander("Full configuration (manifest)"):
         st.json(config, expanded=False)
 
@@ -92,7 +113,8 @@ def compare_row(run_path: str) -> dict:
         "recall@k": None if primary is None else primary["recall"],
         "AUROC": None if primary is None else primary["auroc"], "AP": None if primary is None else primary["ap"],
         "test acc before": model.get("test_accuracy"),
-        "test acc after": manifest.get("stages", {}).get("evaluate", {}).get("test_accuracy_after"),
+        "test acc after (mean)": manifest.get("stages", {}).get("retrain", {}).get("accuracy_mean"),
+        "change (mean)": manifest.get("stages", {}).get("retrain", {}).get("delta_mean"),
         "error": "",
     }
 

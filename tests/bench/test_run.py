@@ -22,7 +22,7 @@ TINY = Sizes(
     label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",
     forward_n=4, repeats=1, mem_n=1000, mem_classes=128, infl_n=300, infl_classes=3, lissa_iterations=5,
     self_lissa_targets=4, self_lissa_iterations=1, proj_n=300, proj_classes=(3,), proj_dims=(8,), proj_seeds=1,
-    e2e_dataset="blobs", e2e_args=("--epochs", "2", "--no-retrain", "--embed", "pca"), umap_workers=(),
+    e2e_dataset="blobs", e2e_args=("--epochs", "2", "--min-steps", "0", "--no-retrain", "--embed", "pca"), umap_workers=(),
     help_repeats=0, probe_n=400, probe_classes=3,
 )
 """mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100."""

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from core.cli.main import app
 
 runner = CliRunner()
-FAST = ["--epochs", "3", "--gradient-mode", "in_sample", "--embed", "pca", "--no-baselines"]
+FAST = ["--epochs", "3", "--min-steps", "0", "--gradient-mode", "in_sample", "--embed", "pca", "--no-baselines"]
 
 
 def invoke(*args):
@@ -23,7 +23,8 @@ def test_analyze_info_retrain_sweep(tmp_path):
     info = invoke("info", out)
     assert info.exit_code == 0 and "iforest" in info.output and "10 of 150" in info.output
     retrained = invoke("retrain", out, "--detector", "l2", "--budget", "0.1", "--mode", "probe")
-    assert retrained.exit_code == 0 and "removed 15" in retrained.output
+    assert retrained.exit_code == 0 and "change vs k = 0" in retrained.output
+    assert "│ l2 " in retrained.output and " 15 " in retrained.output
     swept = invoke("sweep", out, "--detector", "l1", "--mode", "probe")
     assert swept.exit_code == 0 and "12.5%" in swept.output
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
+
 import pandas as pd
 import pytest
 
@@ -146,8 +148,11 @@ def test_retrain_button_adds_a_result_row(writable_runs, run_name):
     assert not problems(app)
     results = read_results(run)
     probe = results[results["mode"] == "probe"]
-    assert set(probe["budget"]) == {0.0, 0.075}  # the baseline and the chosen budget
-    assert probe.loc[probe["budget"] == 0.075, "n_removed"].item() == round(0.075 * len(run.read_samples()))
+    assert {0.0, 0.075} <= set(probe["budget"])  # the paired baselines and the chosen budget
+    chosen = probe[probe["budget"] == 0.075]
+    assert sorted(chosen["seed"]) == [0, 1, 2, 3, 4]  # probe mode: five bootstrap seeds by default
+    assert set(chosen["n_removed"]) == {round(0.075 * len(run.read_samples()))}
+    assert np.allclose(chosen["delta"], chosen["test_accuracy"] - chosen["baseline_accuracy"])
     assert any("finished" in success.value for success in app.success)
     assert len(app.get("plotly_chart")) == 1
 
@@ -162,8 +167,12 @@ def test_retrain_with_reviews_applied(writable_runs):
     next(b for b in app.button if b.label == "Retrain with my reviews applied").click().run()
     (job,) = wait_for_jobs(app, "retrain_jobs")
     assert job.status == "done", job.error
-    row = job.result
-    assert row["reviews_key"] and row["n_relabelled"] == 1 and row["n_train"] == len(run.read_samples()) - 3
+    from core.pipeline.retrain import bootstrap_rows
+
+    n = len(run.read_samples())
+    for row in job.result["rows"]:  # each seed's bootstrap resample, without the three confirmed mislabeled
+        assert row["reviews_key"] and row["n_relabelled"] == 1
+        assert row["n_train"] == int((~np.isin(bootstrap_rows(n, row["seed"]), [3, 4, 5])).sum())
     app.run()
     assert not problems(app)
 

@@ -88,13 +88,18 @@ def test_review_options_round_trip():
     assert widgets.parse_review_option("Relabel to dog", names) == ("relabel", 1)
 
 
-def test_accuracy_figure_baseline_and_reviews():
-    results = pd.DataFrame({"detector": ["iforest"] * 3, "mode": ["probe"] * 3, "budget": [0.0, 0.05, 0.05],
-                            "reviews_key": ["", "", "abc"], "test_accuracy": [0.9, 0.92, 0.93]})
-    figure = figures.accuracy_figure(results, 0.9)
-    assert [trace.name for trace in figure.data] == ["iforest (probe)", "with my reviews applied"]
-    assert list(figure.data[0].x) == [0.0, 5.0]
-    assert figure.layout.shapes[0].y0 == 0.9
+def test_accuracy_figure_draws_means_bands_baseline_and_reviews():
+    summaries = pd.DataFrame({
+        "detector": [None, "iforest", "iforest"], "mode": ["probe"] * 3, "budget": [0.0, 0.05, 0.05],
+        "reviews": [None, None, "abc"], "seeds": [[0, 1, 2]] * 3, "accuracy_mean": [0.9, 0.92, 0.93],
+        "accuracy_ci": [[0.88, 0.92], [0.91, 0.93], [0.92, 0.94]]})
+    figure = figures.accuracy_figure(summaries)
+    assert [trace.name for trace in figure.data] == ["iforest 95% CI", "iforest", "with my reviews applied"]
+    assert list(figure.data[1].x) == [0.0, 5.0] and list(figure.data[1].y) == [0.9, 0.92]
+    band = figure.data[0]
+    assert list(band.y) == [0.92, 0.93, 0.91, 0.88]  # upper bounds out, lower bounds back
+    assert figure.layout.shapes[0].y0 == 0.88 and figure.layout.shapes[0].y1 == 0.92  # the k = 0 band
+    assert figure.layout.shapes[1].y0 == 0.9  # the k = 0 mean
 
 
 def test_labels_markdown_colours():

@@ -10,7 +10,7 @@ from core.errors import ConfigError
 from core.models.nets import build_model
 from core.models.probe import train_linear_probe
 from core.models.registry import MODELS
-from core.models.training import load_model_state, predict_probs, train_model
+from core.models.training import epoch_budget, load_model_state, predict_probs, train_model
 
 SHAPES = {"image": (3, 32, 32), "tabular": (6,)}
 
@@ -54,10 +54,12 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     x, y = _blobs()
     rng = np.random.default_rng(1)
     noisy = np.where(rng.random(len(y)) < 0.4, rng.integers(0, 3, len(y)), y)
-    result = train_model("mlp", "tabular", x, noisy, 3, TrainConfig(epochs=200, patience=3, lr=1e-2), seed=0,
-                         show_bar=False)
-    assert result.epochs_run < 200
-    assert result.best_epoch == result.epochs_run - 3
+    cfg = TrainConfig(epochs=200, patience=3, lr=1e-2)
+    result = train_model("mlp", "tabular", x, noisy, 3, cfg, seed=0, show_bar=False)
+    max_epochs, patience = epoch_budget(len(x) - round(cfg.val_fraction * len(x)), cfg)
+    assert result.max_epochs == max_epochs and result.epochs_run < max_epochs
+    assert result.best_epoch == result.epochs_run - patience
+    assert result.refit and result.early_stopped is not None
 
 
 def test_checkpoint_round_trip_with_weights_only():
@@ -79,7 +81,7 @@ def test_linear_probe_keeps_the_backbone_frozen():
         warnings.simplefilter("ignore")
         before = build_model("probe_resnet18", (3, 16, 16), 2, "image", pretrained=False)
         torch.manual_seed(0)
-        result = train_model("probe_resnet18", "image", x, y, 2, TrainConfig(epochs=2, batch_size=8,
+        result = train_model("probe_resnet18", "image", x, y, 2, TrainConfig(epochs=2, batch_size=8, min_steps=0,
                                                                               val_fraction=0.0, pretrained=False),
                              seed=0, show_bar=False)
     trained = result.model.backbone.inner

@@ -50,7 +50,7 @@ def test_cross_fit_all_layers_and_subsampled_fits_match(client, tmp_path):
     # Every parameter (torch.func + sparse projection), two fold models, detectors fitted on a
     # seeded 300-row subsample of each fold (cap lowered so digits exceeds it), LOF scored on
     # the client and iForest on the workers.
-    config = fast_config(train=TrainConfig(epochs=2, patience=1),
+    config = fast_config(train=TrainConfig(epochs=2, patience=1, min_steps=0),
                          gradients=GradientConfig(mode="cross_fit", folds=2, layers="all", projection_dim=256),
                          detect=DetectConfig(detectors=("iforest", "lof", "l2"), primary="iforest", max_fit_samples=300),
                          baselines=BaselineConfig(enabled=False))

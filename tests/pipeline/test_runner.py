@@ -173,9 +173,14 @@ def test_unknown_model_is_refused_before_any_work(tmp_path):
 
 
 def test_baselines_find_the_injected_noise(digits_run):
+    # Baselines that need no validation gradient find the noise; those whose v is the mean gradient of the
+    # (equally noisy) validation split are reported as they are (docs/reproduce.md), not asserted here.
     by_method = {row["method"]: row for row in run_summary(digits_run.path)["detectors"]}
-    for method in ("self_confidence", "normalized_margin", "self_exact", "lissa"):
+    for method in ("self_confidence", "normalized_margin", "self_exact", "self_datainf"):
         assert by_method[method]["auroc"] > 0.9, (method, by_method[method]["auroc"])
+    manifest = digits_run.read_manifest()
+    assert manifest["baselines"]["validation"].startswith("the validation split")
+    assert manifest["baselines"]["model"].startswith("the early-stopped model")
 
 
 def test_map_of_wide_unprojected_gradients_reads_a_bounded_projection(tmp_path):
@@ -193,3 +198,31 @@ def test_test_labels_come_from_the_run_directory(digits_run):
     config = fast_config()
     expected = load_dataset(config.data, config.seed).y_test
     np.testing.assert_array_equal(digits_run.test_labels(), expected)
+
+
+def test_scores_and_flags_are_blind_to_the_test_labels(tmp_path):
+    # Two datasets that differ only in y_test: every score column (detectors and baselines), the
+    # flags, the gradients and the validation split must be identical; only the evaluation differs.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images / 16 * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(images))
+    train, test = order[:900], order[900:1200]
+    given = digits.target[train].copy()
+    flips = rng.choice(len(given), 90, replace=False)
+    given[flips] = (given[flips] + 1 + rng.integers(0, 9, 90)) % 10
+    runs = []
+    for name, y_test in (("true", digits.target[test]), ("shuffled", rng.permutation(digits.target[test]))):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, X=images[train], y=given, y_true=digits.target[train], X_test=images[test], y_test=y_test)
+        runs.append(analyze(fast_config(str(path)), tmp_path / name))
+    first, second = (run.read_samples() for run in runs)
+    score_columns = [c for c in first.columns if c.startswith(schema.SCORE_PREFIX)]
+    assert len(score_columns) >= 10  # the detectors and every influence and label-quality baseline
+    pd.testing.assert_frame_equal(first[score_columns + [schema.IS_FLAGGED, schema.SPLIT]],
+                                  second[score_columns + [schema.IS_FLAGGED, schema.SPLIT]])
+    np.testing.assert_array_equal(runs[0].read_npy(schema.GRADIENTS), runs[1].read_npy(schema.GRADIENTS))
+    assert runs[0].read_manifest()["model"]["test_accuracy"] != runs[1].read_manifest()["model"]["test_accuracy"]
+    assert (first[schema.SPLIT] == schema.VALIDATION_SPLIT).sum() == round(0.1 * 900)

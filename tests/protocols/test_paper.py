@@ -17,7 +17,7 @@ from tests.data.test_cifar import make_cifar10n
 
 @pytest.mark.slow
 def test_table1_protocol_covers_all_twelve_methods(tmp_path):
-    results = table1(tmp_path, seeds=1, train=TrainConfig(epochs=3, lr=1e-2, batch_size=32))
+    results = table1(tmp_path, seeds=1, train=TrainConfig(epochs=3, lr=1e-2, batch_size=32, min_steps=0))
     assert set(results.method) == set(TABLE1_METHODS) and len(TABLE1_METHODS) == 12
     assert set(results.setup) == {"blobs + logistic regression", "moons + MLP"}
     # Each method flagged exactly as many samples as were flipped: detection accuracy is a multiple of 1/10, 1/20.

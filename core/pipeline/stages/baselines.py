@@ -1,6 +1,10 @@
 """Stage 5, baselines: influence-function and label-quality scores, for comparison with the detectors.
 
-Influence methods run on the analyzed model's last layer (core.influence.baselines);
+Influence methods run on a last layer (core.influence.baselines) with v = the mean gradient
+of the validation split. With a refit (the default) the analyzed model trained on that split
+too, so its gradients there carry no validation signal; the influence baselines therefore
+use the early-stopped model before the refit (baseline_outputs.npz), for which the
+validation split is held out. The detectors and every view use the refit model;
 cleanlab's label-quality methods need out-of-fold probabilities: the cross-fitted
 models' when the gradients were cross-fitted, else K fold models trained here.
 """
@@ -38,12 +42,14 @@ def run(ctx: StageContext) -> dict:
     cfg, data = ctx.config.baselines, ctx.dataset
     columns: dict[str, np.ndarray] = {}
     notes: list[str] = []
+    val_rows = ctx.run.validation_rows()
+    early_stopped = ctx.run.file(schema.BASELINE_OUTPUTS).exists()
     if cfg.enabled:
-        erm = ctx.run.read_npz(schema.ERM_OUTPUTS)
+        outputs = ctx.run.read_npz(schema.BASELINE_OUTPUTS) if early_stopped else {
+            "features": ctx.run.read_npy(schema.FEATURES), "probs": ctx.run.read_npz(schema.ERM_OUTPUTS)["train_probs"]}
         state = LastLayerState(
-            features=ctx.run.read_npy(schema.FEATURES), probs=erm["train_probs"], labels=data.given_train,
-            test_features=ctx.run.read_npy(schema.TEST_FEATURES), test_probs=erm["test_probs"],
-            test_labels=data.y_test, include_bias=ctx.config.gradients.include_bias,
+            features=outputs["features"], probs=outputs["probs"],
+            labels=data.given_train, val_rows=val_rows, include_bias=ctx.config.gradients.include_bias,
             weight_decay=ctx.config.train.weight_decay)
         influence = influence_baselines(state, cfg)
         columns.update(influence.columns)
@@ -57,7 +63,10 @@ def run(ctx: StageContext) -> dict:
     ctx.manifest["baselines"] = {
         "influence": [m for m in cfg.influence if m in columns],
         "label_quality": [m for m in cfg.label_quality if m in columns],
-        "validation": "test split (influence)",
+        "validation": f"the validation split: {len(val_rows)} training samples, given labels" if len(val_rows)
+                      else "every training sample (no validation split)",
+        "model": "the early-stopped model before the refit (the validation split is held out for it)"
+                 if early_stopped else "the analyzed model",
         "notes": notes,
     }
     for note in notes:

@@ -18,6 +18,8 @@ def run(ctx: StageContext) -> dict:
     scores = pd.concat([ctx.run.read_parquet(schema.SCORES), ctx.run.read_parquet(schema.BASELINES)], axis=1)
     embedding = ctx.run.read_parquet(schema.EMBEDDING)
     n = len(data.x_train)
+    split = np.full(n, schema.TRAIN_SPLIT, dtype=object)
+    split[ctx.run.validation_rows()] = schema.VALIDATION_SPLIT
     probs = factors["probs"]
     pred = probs.argmax(axis=1)
     true = pd.array(data.true_train, dtype="Int64") if data.true_train is not None else pd.array([pd.NA] * n, dtype="Int64")
@@ -26,7 +28,7 @@ def run(ctx: StageContext) -> dict:
     frame = pd.DataFrame({
         schema.SAMPLE_ID: np.arange(n, dtype=np.int64),
         schema.SOURCE: data.source_train,
-        schema.SPLIT: "train",
+        schema.SPLIT: split,
         schema.GIVEN_LABEL: data.given_train,
         schema.TRUE_LABEL: true,
         schema.IS_NOISY: noisy,

@@ -1,5 +1,12 @@
 """Stage 2, train: the ERM model on the given labels; its features and probabilities, one pass per split.
 
+The validation split (`train.val_fraction` of the training samples, stratified on the
+given labels, seeded) is carved here and stored (erm_outputs.npz `val_rows`, samples
+column `split`): early stopping watches it, the influence baselines average their v over
+it, and with `train.refit` the final model trains on it too, so it is scored like every
+other training sample. The test split's inputs pass through the model once for their
+features and probabilities; its labels are not read here (core.pipeline.stages.evaluate).
+
 The in-sample gradient stage reads the stored features back instead of running the
 backbone again. `train_on` and `fold_models` are the one way every stage trains a
 model (the analyzed model, cross-fitting folds, out-of-fold baselines).
@@ -12,20 +19,25 @@ import io
 import numpy as np
 import torch
 
-from core.data.split import fold_assignment
+from core.data.split import fold_assignment, validation_rows
 from core.gradients.last_layer import last_layer_factors
 from core.gradients.rows import FACTOR_BATCH
 from core.models.nets import FeatureModel
+from core.models.probe import select_probe_reg
 from core.models.training import TrainResult, to_tensor, train_model
 from core.pipeline.context import StageContext
 from core.run import schema
 from core.run.io import atomic_write, write_npy, write_npz
 
 
-def train_on(ctx: StageContext, x: np.ndarray, labels: np.ndarray, seed: int, description: str) -> TrainResult:
-    """A fresh model of the run's architecture and recipe on (x, labels)."""
-    return train_model(ctx.model_name, ctx.dataset.kind, x, labels, ctx.dataset.n_classes, ctx.config.train,
-                       seed, description=description, show_bar=ctx.reporter.show_bars)
+def train_on(ctx: StageContext, x: np.ndarray, labels: np.ndarray, seed: int, description: str,
+             val_rows: np.ndarray | None = None) -> TrainResult:
+    """A fresh model of the run's architecture and recipe on (x, labels); its warnings go to the reporter."""
+    result = train_model(ctx.model_name, ctx.dataset.kind, x, labels, ctx.dataset.n_classes, ctx.config.train,
+                         seed, val_rows=val_rows, description=description, show_bar=ctx.reporter.show_bars)
+    for note in result.notes:
+        ctx.reporter.message(note)
+    return result
 
 
 def fold_models(ctx: StageContext, folds: int) -> tuple[list[FeatureModel], np.ndarray]:
@@ -44,7 +56,8 @@ def fold_models(ctx: StageContext, folds: int) -> tuple[list[FeatureModel], np.n
 
 def run(ctx: StageContext) -> dict:
     data = ctx.dataset
-    result = train_on(ctx, data.x_train, data.given_train, ctx.config.seed, "train")
+    val_rows = validation_rows(data.given_train, ctx.config.train.val_fraction, ctx.config.seed)
+    result = train_on(ctx, data.x_train, data.given_train, ctx.config.seed, "train", val_rows=val_rows)
     model = result.model
 
     def save(handle) -> None:
@@ -55,19 +68,42 @@ def run(ctx: StageContext) -> dict:
     atomic_write(ctx.run.file(schema.MODEL), save)
     train = last_layer_factors(model, data.x_train, data.given_train, batch_size=FACTOR_BATCH,
                                input_transform=to_tensor)
-    test = last_layer_factors(model, data.x_test, data.y_test, batch_size=FACTOR_BATCH, input_transform=to_tensor)
-    train_probs, test_probs = train.probs, test.probs
+    test_features, test_probs = model_outputs(model, data.x_test)
+    train_probs = train.probs
     write_npy(ctx.run.file(schema.FEATURES), train.features)
-    write_npy(ctx.run.file(schema.TEST_FEATURES), test.features)
-    write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs,
-              test_labels=data.y_test)
-    test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
+    write_npy(ctx.run.file(schema.TEST_FEATURES), test_features)
+    write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs, val_rows=val_rows)
+    if result.early_stopped is not None and ctx.config.baselines.enabled:
+        held_out = last_layer_factors(result.early_stopped, data.x_train, data.given_train, batch_size=FACTOR_BATCH,
+                                      input_transform=to_tensor)
+        write_npz(ctx.run.file(schema.BASELINE_OUTPUTS), features=held_out.features, probs=held_out.probs)
+    given = data.given_train
+    probe_reg, probe_losses = select_probe_reg(train.features, given, val_rows, data.n_classes, ctx.config.seed,
+                                               ctx.config.train.probe_max_iter)
+    fit = np.setdiff1d(np.arange(len(given)), val_rows)
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,
+        "solver": result.solver,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
-        "test_accuracy": test_accuracy,
-        "train_accuracy_given": float((train_probs.argmax(1) == data.given_train).mean()),
+        "max_epochs": result.max_epochs,
+        "refit": result.refit,
+        "notes": result.notes,
+        "n_validation": int(len(val_rows)),
+        "probe_reg": probe_reg,
+        "probe_validation_loss": {f"{reg:g}": loss for reg, loss in probe_losses.items()},
+        "train_accuracy_given": float((train_probs[fit].argmax(1) == given[fit]).mean()),
+        "validation_accuracy_given": float((train_probs[val_rows].argmax(1) == given[val_rows]).mean())
+        if len(val_rows) else None,
     })
-    ctx.reporter.message(f"test accuracy {test_accuracy:.4f} (best epoch {result.best_epoch}/{result.epochs_run})")
-    return {"test_accuracy": test_accuracy}
+    schedule = ("exact L-BFGS solution" if result.solver == "lbfgs" else
+                f"best epoch {result.best_epoch} of {result.epochs_run}" + (", refit on all" if result.refit else ""))
+    ctx.reporter.message(f"trained {ctx.model_name}: {schedule}")
+    return {"best_epoch": result.best_epoch}
+
+
+def model_outputs(model: FeatureModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features (n, D), probabilities (n, C)) of inputs whose labels this stage does not read."""
+    outputs = last_layer_factors(model, x, np.zeros(len(x), dtype=np.int64), batch_size=FACTOR_BATCH,
+                                 input_transform=to_tensor)
+    return outputs.features, outputs.probs
