@@ -204,8 +204,8 @@ class BaselineConfig:
     folds: int = setting(5, "Folds for the out-of-fold probabilities cleanlab needs (reused from cross-fitted "
                             "gradients).")
     lissa_iterations: int = setting(1000, "LiSSA iterations (lissa, self_lissa).")
-    lissa_damping: float = setting(0.01, "LiSSA damping, as a fraction of its scale (1.1 x the top Hessian "
-                                         "eigenvalue).")
+    damping: float = setting(0.01, "Damping added to the Hessian as a fraction of its top eigenvalue, the same "
+                                   "for exact, self_exact, lissa and self_lissa (compared on equal terms).")
     datainf_lambda_factor: float = setting(0.1, "DataInf's lambda_l = factor x mean squared gradient norm / "
                                                 "width (DataInf's default 0.1).")
     max_gradient_values: int = setting(50_000_000, "Influence baselines are skipped (with a note) when "
@@ -222,7 +222,7 @@ class BaselineConfig:
             LABEL_QUALITY_METHODS.check(name, "baselines.label_quality")
         _check_at_least("baselines.folds", self.folds, 2)
         _check_at_least("baselines.lissa_iterations", self.lissa_iterations, 1)
-        _check_at_least("baselines.lissa_damping", self.lissa_damping, 0)
+        _check_at_least("baselines.damping", self.damping, 0)
         if not self.datainf_lambda_factor > 0:
             raise ConfigError(f"baselines.datainf_lambda_factor must be > 0, got {self.datainf_lambda_factor}")
         _check_at_least("baselines.max_gradient_values", self.max_gradient_values, 1)

@@ -258,10 +258,28 @@ def retrain_summaries(run_path: str) -> list[dict]:
     return summaries(retrain_results(run_path))
 
 
-def review_store(run_path: str) -> ReviewStore:
-    """The run's SQLite review store (not cached: reviews change under our feet, reads are ms)."""
-    n_train = manifest(run_path).get("dataset", {}).get("n_train")
-    return ReviewStore(run_path, n_samples=n_train, n_classes=len(class_names(run_path)) or None)
+def review_store(run_path: str, split: str = "train") -> ReviewStore:
+    """The run's SQLite review store of the training (or test) samples (not cached: reviews change under
+    our feet, reads are ms)."""
+    n_samples = manifest(run_path).get("dataset", {}).get("n_test" if split == "test" else "n_train")
+    return ReviewStore(run_path, n_samples=n_samples, n_classes=len(class_names(run_path)) or None, split=split)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _test_table(run_path: str, stamp: tuple[int, ...]) -> pd.DataFrame:
+    run = RunDir(run_path)
+    labels = run.test_labels()
+    probs = run.read_npz(schema.ERM_OUTPUTS)["test_probs"]
+    rows = np.arange(len(labels))
+    return pd.DataFrame({"test_id": rows, "test_label": labels, schema.PRED_LABEL: probs.argmax(axis=1),
+                         schema.CONFIDENCE: probs.max(axis=1),
+                         "test_label_prob": probs[rows, labels]})
+
+
+def test_table(run_path: str) -> pd.DataFrame:
+    """One row per test sample: its (possibly unverified) label, the analyzed model's prediction and
+    confidence, and the probability it gives the test label (low = worth checking)."""
+    return _test_table(run_path, _stamp(run_path, schema.TEST_LABELS, schema.ERM_OUTPUTS))
 
 
 def decisions_array(run_path: str) -> np.ndarray:

@@ -55,6 +55,20 @@ def resolve_dataset_path(text: str, roots: list[Path] | None = None) -> Path:
     return path
 
 
+def check_manifest_files(path: Path, roots: list[Path] | None = None) -> None:
+    """Refuse a .csv/.parquet manifest whose image paths leave the allowed roots ('../../somewhere')."""
+    from core.data.manifest import referenced_files
+
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        return
+    roots = allowed_roots() if roots is None else roots
+    outside = [file for file in referenced_files(path)
+               if not any(file == root or file.is_relative_to(root) for root in roots)]
+    if outside:
+        raise ConfigError(f"{path} names {len(outside)} file(s) outside the allowed data directories, e.g. "
+                          f"{outside[0]}; set {DATA_ROOTS_ENV} to allow them")
+
+
 def new_run_path(name: str, root: Path | None = None) -> Path:
     """runs_dir()/name for a new run, refusing names that are not plain file names."""
     if not RUN_NAME.match(name or ""):

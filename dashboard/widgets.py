@@ -124,7 +124,7 @@ def parse_review_option(option: str, names: Sequence[str]) -> tuple[str, int | N
 
 
 def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_label: int | None,
-                  reviewer: str, detector: str | None = None) -> bool:
+                  reviewer: str, detector: str | None = None, split: str = "train") -> bool:
     """Write one review action (one transaction); shows a toast or an error. True on success."""
     if action not in ACTIONS:
         st.error(f"unknown action {action}")
@@ -133,8 +133,8 @@ def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_lab
         st.warning("Type your name in the sidebar (Reviewer name) before reviewing.")
         return False
     try:
-        count = data.review_store(run_path).record(sample_ids, action, reviewer, new_label=new_label,
-                                                   detector=detector)
+        count = data.review_store(run_path, split).record(sample_ids, action, reviewer, new_label=new_label,
+                                                          detector=detector)
     except GradsiftError as exc:
         st.error(read_error(exc))
         return False
@@ -143,13 +143,13 @@ def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_lab
 
 
 def review_menu_ui(run_path: str, sample_id: int, names: Sequence[str], reviewer: str,
-                   detector: str | None = None, key_prefix: str = "review") -> None:
+                   detector: str | None = None, key_prefix: str = "review", split: str = "train") -> None:
     """One dropdown per sample: confirm mislabeled, keep, relabel to a class, clear."""
     choice = st.menu_button("Review", review_options(names), key=f"{key_prefix}_{sample_id}",
                             disabled=not reviewer, help=None if reviewer else "Type your name in the sidebar first")
     if choice is not None:
         action, new_label = parse_review_option(choice, names)
-        if record_review(run_path, [sample_id], action, new_label, reviewer, detector):
+        if record_review(run_path, [sample_id], action, new_label, reviewer, detector, split=split):
             st.rerun()
 
 

@@ -24,7 +24,7 @@ def _folder(root, corrupt=None):
         for i in range(4):
             (root / label).mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / label / f"{i}.png")
-    if corrupt:
+    if corrupt is not None:
         (root / "a" / "broken.png").write_bytes(corrupt)
     return root
 
@@ -32,6 +32,18 @@ def _folder(root, corrupt=None):
 def _csv(path, frame):
     frame.to_csv(path, index=False)
     return path
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds none: what a decompression bomb looks like to a reader."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
 
 
 rng = np.random.default_rng(0)
@@ -49,6 +61,10 @@ CASES = {
         lambda d: _csv(d / "m.csv", pd.DataFrame({"f": np.arange(10.0), "label": [0, 1, None] + [1] * 7})), "label"),
     "manifest paths that do not exist": (
         lambda d: _csv(d / "m.csv", pd.DataFrame({"path": ["x.png", "y.png"], "label": [0, 1]})), "x.png"),
+    "empty image file": (lambda d: _folder(d / "imgs", corrupt=b""), "the file is empty"),
+    "decompression bomb": (lambda d: _folder(d / "imgs", corrupt=_png_header(40_000, 40_000)), "decompression bomb"),
+    "archive that needs pickle": (lambda d: _npz(d / "obj.npz", X=np.array([[object()]] * 20, dtype=object),
+                                                 y=np.arange(20) % 2), "needs pickle"),
     "duplicated sample ids": (
         lambda d: _csv(d / "m.csv", pd.DataFrame({"sample_id": [1, 1, 2, 3], "f": [0.0, 1, 2, 3],
                                                   "label": [0, 1, 0, 1]})), "sample_id"),
@@ -146,3 +162,76 @@ def test_checkpoint_is_never_unpickled(blobs_run, tmp_path):
     with pytest.raises(RunDirError, match="not a readable checkpoint"):
         load_run_model(run, run.read_manifest(), load_dataset(run.config().data, 0))
     assert (tmp_path / "victim").exists()
+
+
+def test_the_cli_reads_the_files_a_users_manifest_names_even_outside_its_folder(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for i in range(40):
+        Image.fromarray(np.full((8, 8), 6 * i, np.uint8)).save(tmp_path / "images" / f"{i}.png")
+    (tmp_path / "manifests").mkdir()
+    pd.DataFrame({"path": [f"../images/{i}.png" for i in range(40)], "label": [i % 2 for i in range(40)]}).to_csv(
+        tmp_path / "manifests" / "m.csv", index=False)
+    result = CliRunner().invoke(app, ["analyze", "--dataset", str(tmp_path / "manifests" / "m.csv"), "--out",
+                                      str(tmp_path / "run"), *FAST])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_unwritable_out_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", "/proc/gradsift-run", *FAST])
+    assert result.exit_code == 2 and "cannot write in /proc/gradsift-run" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_run_directory_that_cannot_take_results_is_one_line(blobs_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(blobs_run, copy)
+    (copy / ".retrain.lock").mkdir()  # the results lock cannot be opened: as if the directory were read-only
+    before = (copy / schema.RETRAIN).read_bytes() if (copy / schema.RETRAIN).exists() else None
+    result = CliRunner().invoke(app, ["retrain", str(copy), "--detector", "l2", "--mode", "probe", "--seeds", "1"])
+    assert result.exit_code == 2 and "cannot record a retraining result" in result.output, result.output
+    after = (copy / schema.RETRAIN).read_bytes() if (copy / schema.RETRAIN).exists() else None
+    assert after == before
+
+
+def test_a_second_writer_is_refused_and_the_first_keeps_its_run(blobs_run):
+    from core.run.rundir import RunDir
+
+    before = (blobs_run / schema.SAMPLES).read_bytes()
+    with RunDir(blobs_run).writing():  # another process analyzing this directory
+        result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(blobs_run), *FAST])
+    assert result.exit_code == 2 and "being analyzed by another gradsift process" in result.output, result.output
+    assert (blobs_run / schema.SAMPLES).read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_midway_keeps_its_rows_and_resumes(blobs_run, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from core.run.results import read_results
+    from core.run.rundir import RunDir
+
+    copy = tmp_path / "copy"
+    shutil.copytree(blobs_run, copy)
+    command = [sys.executable, "-m", "core.cli.main", "sweep", str(copy), "--detector", "l2", "--mode", "full",
+               "--seeds", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not (copy / schema.RETRAIN).exists() or len(read_results(RunDir(copy))) < 3):
+        time.sleep(0.05)
+    process.kill()
+    process.wait(10)
+    partial = read_results(RunDir(copy))  # readable: every row was written atomically
+    assert 3 <= len(partial) < 12
+    result = CliRunner().invoke(app, command[3:])
+    assert result.exit_code == 0, result.output
+    final = read_results(RunDir(copy))
+    assert len(final) == len(final["request_key"].unique()) == 12  # 6 budgets (k = 0 included) x 2 seeds
+    kept = final.set_index("request_key").loc[partial["request_key"], "test_accuracy"].to_numpy()
+    assert (kept == partial["test_accuracy"].to_numpy()).all()

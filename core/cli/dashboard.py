@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,8 +27,13 @@ def launch_dashboard(runs_dir: Path, address: str, port: int) -> None:
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.enableXsrfProtection", "true"]
     console.print(f"dashboard on http://{address}:{port} (runs from {runs_dir}); Ctrl+C stops it")
-    # Streamlit reads .streamlit/config.toml (theme, loopback, XSRF) from its working directory.
-    raise typer.Exit(subprocess.call(command, env=env, cwd=app_path.parent.parent))
+    # Streamlit reads .streamlit/config.toml (theme, loopback, XSRF) from its working directory. The
+    # command *becomes* the Streamlit server (exec, no child process), so SIGTERM or Ctrl+C stops the
+    # server itself and frees the port: nothing is left running behind a stopped `gradsift dashboard`.
+    os.chdir(app_path.parent.parent)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)
 
 
 @app.command()

@@ -44,12 +44,22 @@ def is_image_file(path: Path) -> bool:
 
 
 def _probe(path: Path, shown: str) -> tuple[str, tuple[int, int]]:
-    """(mode, (height, width)) from the file header; raises DataError naming `shown` if unreadable."""
+    """(mode, (height, width)) from the file header; raises DataError naming `shown` if unreadable.
+
+    Refused before any pixel is decoded: empty files, and images larger than Pillow's
+    decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`), which a crafted file could use to
+    exhaust memory.
+    """
+    if path.stat().st_size == 0:
+        raise DataError(f"{shown}: the file is empty (0 bytes); expected an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 return img.mode, (img.height, img.width)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{shown}: the image is larger than {Image.MAX_IMAGE_PIXELS:,} pixels (a possible "
+                        "decompression bomb); shrink it or leave it out") from None
     except _PIL_ERRORS as exc:
         raise DataError(f"{shown}: not a readable image ({type(exc).__name__}: {exc})") from None
 

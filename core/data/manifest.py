@@ -209,6 +209,18 @@ def _features(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, list[str]]:
     return features32, notes
 
 
+def referenced_files(path: Path) -> list[Path]:
+    """The resolved files a manifest's `path` column names (empty for a tabular manifest), without
+    reading them: for callers that must check where a manifest reaches before loading it (the
+    dashboard's launcher refuses files outside its allowed roots; the CLI reads what the user named)."""
+    path = Path(path)
+    table, _ = _read_table(path)
+    if PATH not in table.columns:
+        return []
+    return [(path.parent / str(value)).resolve() for value in table[PATH].to_numpy(dtype=object)
+            if not _is_missing(value)]
+
+
 def _images(table: pd.DataFrame, path: Path, image_size: int | None) -> tuple[np.ndarray, list[str], list[str]]:
     """Images uint8 (n, C, H, W) from the `path` column, the path values, and notes."""
     values = table[PATH].to_numpy(dtype=object)

@@ -41,10 +41,25 @@ def flag(scores: np.ndarray, budget: float) -> np.ndarray:
     return mask
 
 
+def nan_last(scores: np.ndarray) -> np.ndarray:
+    """(n,) float64 scores with NaN and ±inf replaced by finite values that keep the order and rank
+    NaN last (as `flag` does): AUROC and AP stay defined when a method could not score some samples."""
+    values = np.asarray(scores, dtype=np.float64).copy()
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros_like(values)
+    low, high = values[finite].min(), values[finite].max()
+    span = max(high - low, 1.0)
+    values[np.isposinf(values)] = high + span
+    values[np.isneginf(values)] = low - span
+    values[np.isnan(values)] = low - 2 * span
+    return values
+
+
 def ranking(scores: np.ndarray) -> np.ndarray:
     """(n,) int64 sample indices, most outlying first; ties by sample order, NaN scores last."""
-    scores = np.asarray(scores, dtype=np.float64)
-    return np.lexsort((np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
+    values = nan_last(scores)
+    return np.lexsort((np.arange(len(values)), -values))
 
 
 def rank_of(scores: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core.detect.flagging import flag
+from core.detect.flagging import flag, nan_last
 
 
 def detection_metrics(scores: np.ndarray, is_noisy: np.ndarray, budget: float) -> dict[str, float]:
@@ -26,7 +26,7 @@ def detection_metrics(scores: np.ndarray, is_noisy: np.ndarray, budget: float) -
     out = {"precision": precision, "recall": recall, "f1": f1, "n_flagged": int(flagged.sum()),
            "n_noisy": n_noisy, "auroc": float("nan"), "ap": float("nan"), "precision_at_truth": float("nan")}
     if 0 < n_noisy < len(is_noisy):
-        clean_scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+        clean_scores = nan_last(scores)
         out["auroc"] = float(roc_auc_score(is_noisy, clean_scores))
         out["ap"] = float(average_precision_score(is_noisy, clean_scores))
         top = flag(scores, n_noisy / len(is_noisy))

@@ -26,6 +26,7 @@ from core.influence.hessians import dense_hvp, last_layer_hessian, last_layer_hv
 from core.influence.label_quality import label_quality_scores
 from core.influence.methods import influence_scores
 from core.influence.registry import INFLUENCE_METHODS
+from core.influence.solvers import top_eigenvalue
 
 
 @dataclass
@@ -56,12 +57,28 @@ class LastLayerState:
 class BaselineScores:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    """What the methods shared: the Hessian's top eigenvalue and the absolute damping λ."""
 
 
-def method_options(method: str, cfg: BaselineConfig) -> dict:
-    """The configured hyperparameters an influence method takes (LiSSA iterations and damping, DataInf's λ factor)."""
+LISSA_SCALE_FACTOR = 1.1
+"""LiSSA's scale: this × the top Hessian eigenvalue (the recursion converges for any factor > 1/2)."""
+
+
+def method_options(method: str, cfg: BaselineConfig, top_eigenvalue: float) -> dict:
+    """The configured hyperparameters an influence method takes.
+
+    exact, self_exact, lissa and self_lissa all solve against H + λI with the same
+    λ = cfg.damping × the top eigenvalue of H, so they are compared on equal terms: exact
+    solves it by eigendecomposition, LiSSA iterates towards the same operator (its damping
+    parameter is relative to its scale). DataInf gets its λ factor.
+    """
+    damping = cfg.damping * top_eigenvalue
+    if method in ("exact", "self_exact"):
+        return {"damping": damping}
     if method in ("lissa", "self_lissa"):
-        return {"iterations": cfg.lissa_iterations, "damping": cfg.lissa_damping}
+        scale = LISSA_SCALE_FACTOR * top_eigenvalue if top_eigenvalue > 0 else 1.0
+        return {"iterations": cfg.lissa_iterations, "scale": scale, "damping": damping / scale}
     if method in ("datainf", "self_datainf"):
         return {"lambda_factor": cfg.datainf_lambda_factor}
     return {}
@@ -87,6 +104,9 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
         hvp = dense_hvp(last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay))
     else:
         hvp = last_layer_hvp(state.features, state.probs, state.include_bias, state.weight_decay)
+    top = top_eigenvalue(hvp, state.width) if any(INFLUENCE_METHODS.entry(m).meta["needs_hessian"]
+                                                  for m in methods) else 0.0
+    out.facts.update(top_eigenvalue=top, damping=cfg.damping * top)
     for method in methods:
         meta = INFLUENCE_METHODS.entry(method).meta
         if method in ("exact", "self_exact") and not dense:
@@ -96,12 +116,14 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
         info: dict = {}
         out.columns[method] = influence_scores(
             method, train_grads, val_grad if meta["needs_val_grad"] else None,
-            hvp=hvp if meta["needs_hessian"] else None, info=info, **method_options(method, cfg))
+            hvp=hvp if meta["needs_hessian"] else None, info=info, **method_options(method, cfg, top))
         if info.get("converged") is False:
-            out.notes.append(f"{method}: LiSSA did not reach its tolerance in {info.get('iterations_run')} "
-                             "iterations; its scores are approximate")
-        if info.get("hessian") == "true" and info.get("damping"):
-            out.notes.append(f"{method}: damping {info['damping']:.3g} added to make the Hessian positive definite")
+            out.notes.append(f"{method}: LiSSA's answer after {info.get('iterations_run')} iterations has relative "
+                             f"residual {info.get('residual', float('nan')):.2g}; its scores are approximate (raise "
+                             "--lissa-iterations or --damping)")
+        if info.get("hessian") == "true" and info.get("damping", 0) > cfg.damping * top * (1 + 1e-9):
+            out.notes.append(f"{method}: damping raised to {info['damping']:.3g} to make the Hessian positive "
+                             "definite")
     return out
 
 

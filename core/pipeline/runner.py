@@ -54,6 +54,13 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
     build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
+    with run.writing():
+        _run_stages(run, config, dataset, model_name, overwrite, reporter, retrain_after, client)
+    return run
+
+
+def _run_stages(run: RunDir, config: RunConfig, dataset, model_name: str, overwrite: bool, reporter: Reporter,
+                retrain_after: bool, client: Any) -> None:
     manifest = run.start(config, overwrite=overwrite)
     if overwrite:
         manifest["stages"] = {}
@@ -72,4 +79,3 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
         started = time.perf_counter()
         facts = entry.load()(ctx)
         run.finish_stage(manifest, name, time.perf_counter() - started, **facts)
-    return run

@@ -19,12 +19,17 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from core.errors import RunDirError
+
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write a file via temp + fsync + rename in the target's directory."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise RunDirError(f"cannot write {path}: {exc.strerror or exc}; choose a writable directory") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 
+from core.errors import RunDirError
 from core.run import schema
 from core.run.io import write_parquet
 from core.run.rundir import RunDir
@@ -25,7 +26,12 @@ BASELINE = ""
 @contextmanager
 def _locked(run: RunDir):
     lock_path = run.file(".retrain.lock")
-    with open(lock_path, "a+") as handle:
+    try:
+        handle = open(lock_path, "a+")
+    except OSError as exc:
+        raise RunDirError(f"cannot record a retraining result in {run.path}: {exc.strerror or exc}; the run "
+                          "directory must be writable") from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -7,9 +7,11 @@ stages that did not finish.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ from core.errors import ConfigError, RunDirError
 from core.run import schema
 from core.run.io import now_iso, write_json
 from core.versions import package_versions
+
+WRITER_LOCK = ".analysis.lock"
+"""Lock file of the process writing a run directory (core.pipeline.runner holds it for a whole analysis)."""
 
 
 class RunDir:
@@ -66,17 +71,44 @@ class RunDir:
         except (KeyError, TypeError, ConfigError) as exc:
             raise RunDirError(f"{self.file(schema.MANIFEST)} holds an invalid config: {exc}") from exc
 
+    def _check_target(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"--out {self.path} exists and is not a directory")
+        if self.path.exists() and not self.exists() and any(entry.name != WRITER_LOCK for entry in self.path.iterdir()):
+            raise RunDirError(f"--out {self.path} is a non-empty directory that is not a gradsift run; "
+                              "choose an empty or new directory")
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the directory for one writer: a second process analyzing it at the same time is refused
+        (it would interleave stage files), with a line saying so; released when the block ends."""
+        self._check_target()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.file(WRITER_LOCK), "a+")
+        except OSError as exc:
+            raise RunDirError(f"cannot write in {self.path}: {exc.strerror or exc}; choose a writable --out") from None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirError(f"{self.path} is being analyzed by another gradsift process; wait for it to "
+                                  "finish, or analyze into another --out") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
     def start(self, config: RunConfig, overwrite: bool = False) -> dict[str, Any]:
         """Open for (re)analysis: a new manifest, or the existing one when the config matches.
 
         A directory written under a different config is refused, naming the differing
         fields, unless `overwrite` (then its stages are invalidated, files kept until replaced).
+        Call it inside `writing()`.
         """
-        if self.path.exists() and not self.path.is_dir():
-            raise RunDirError(f"--out {self.path} exists and is not a directory")
-        if self.path.exists() and any(self.path.iterdir()) and not self.exists():
-            raise RunDirError(f"--out {self.path} is a non-empty directory that is not a gradsift run; "
-                              "choose an empty or new directory")
+        self._check_target()
         fingerprint = config.fingerprint()
         if self.exists():
             for leftover in self.path.glob(".*.tmp"):
@@ -108,7 +140,7 @@ class RunDir:
         backup = self.path / f"replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
         backup.mkdir()
         for entry in self.path.iterdir():
-            if entry != backup and not entry.name.startswith("replaced-"):
+            if entry != backup and not entry.name.startswith("replaced-") and entry.name != WRITER_LOCK:
                 os.replace(entry, backup / entry.name)
         return backup
 

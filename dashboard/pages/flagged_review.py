@@ -4,6 +4,10 @@ Actions (per card, or in bulk on ticked cards / the whole page / every match of 
 filters): confirm mislabeled, relabel to a class, keep (false alarm), clear. Each action
 is one SQLite transaction in the run directory's reviews.sqlite, stamped with the
 reviewer's name and the time. Exports: the review log and a cleaned manifest.
+
+The test split can be reviewed too (`test samples`): when its labels were carved from the
+same unverified labels as training, checking some of them gives an accuracy on labels a
+person confirmed (test_reviews.sqlite; reported by the overview and `gradsift info`).
 """
 
 from __future__ import annotations
@@ -154,10 +158,50 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
         st.success("Saved " + ", ".join(f"`{path}`" for path in written))
 
 
+TEST_PER_PAGE = 18
+
+
+def test_review_ui(run_path: str, names: list[str], reviewer: str) -> None:
+    """Cards of test samples, those the model disagrees with most first; reviews go to the test store."""
+    manifest = data.manifest(run_path)
+    if manifest["dataset"].get("test_labels_verified"):
+        st.info("This run's test labels are verified by their source; reviewing them is optional.")
+    else:
+        st.warning("This run's test labels were carved from the same unverified labels as training: confirm or "
+                   "correct some, and accuracy is also reported on the reviewed ones.")
+    table = data.test_table(run_path).sort_values(["test_label_prob", "test_id"])
+    store = data.review_store(run_path, "test")
+    decisions = store.decisions()
+    decided = reviews.decision_per_sample(decisions, len(table))
+    reviewed = data.reviewed_test_accuracy(run_path)
+    st.caption(f"{len(table):,} test samples, lowest probability of their test label first · "
+               f"{len(decisions)} reviewed" + (f" · accuracy on the {reviewed['n_used']} reviewed with their "
+                                               f"reviewed labels: {reviewed['accuracy']:.4f}"
+                                               if reviewed and reviewed["accuracy"] is not None else ""))
+    shown = table.iloc[widgets.paginate_ui(len(table), TEST_PER_PAGE, key="test_review_page")]
+    records = shown.to_dict("records")
+    for start in range(0, len(records), COLUMNS):
+        for cell, record in zip(st.columns(COLUMNS), records[start:start + COLUMNS]):
+            test_id = int(record["test_id"])
+            with cell.container(border=True):
+                image = data.test_image(run_path, test_id, min_side=112)
+                if image is not None:
+                    st.image(formatting.as_image(image), width="stretch")
+                st.markdown(f":red[test label **{formatting.class_name(names, record['test_label'])}**]  \n"
+                            f"pred {formatting.class_name(names, record[schema.PRED_LABEL])}")
+                st.caption(f"test #{test_id} · p(label) {record['test_label_prob']:.3g}")
+                widgets.decision_badge_ui(decided[test_id], None, names)
+                widgets.review_menu_ui(run_path, test_id, names, reviewer, key_prefix="test_review", split="test")
+
+
 @widgets.page
 def main() -> None:
     st.title("Flagged review")
     run_path = widgets.require_run()
+    if st.segmented_control("Review", ["flagged training samples", "test samples"], default="flagged training samples",
+                            key="review_split", required=True) == "test samples":
+        test_review_ui(run_path, data.class_names(run_path), state.current_reviewer())
+        return
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     reviewer = state.current_reviewer()

@@ -170,7 +170,12 @@ def launch_ui() -> None:
         submitted = st.form_submit_button("Analyze", type="primary")
     if submitted:
         try:
-            dataset = str(paths.resolve_dataset_path(path_text)) if source_kind == "Path" else dataset_name
+            if source_kind == "Path":
+                chosen = paths.resolve_dataset_path(path_text)
+                paths.check_manifest_files(chosen)
+                dataset = str(chosen)
+            else:
+                dataset = dataset_name
             out = paths.new_run_path(run_name or (Path(dataset).stem if source_kind == "Path" else dataset))
             config = RunConfig(
                 data=DataConfig(dataset=dataset),

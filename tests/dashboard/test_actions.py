@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
-
 import pandas as pd
 import pytest
 
@@ -219,4 +218,34 @@ def test_launch_refuses_paths_outside_the_allowed_roots(writable_runs, tmp_path,
     app.text_input(key="launch_path").input(str(allowed / "missing.npz"))
     next(b for b in app.button if b.label == "Analyze").click().run()
     assert "does not exist" in app.error[0].value
+    # A manifest inside the allowed directory whose rows point outside it is refused too.
+    (tmp_path / "outside.png").write_bytes(b"")
+    pd.DataFrame({"path": ["../outside.png", "../outside.png"], "label": [0, 1]}).to_csv(allowed / "m.csv", index=False)
+    app.text_input(key="launch_path").input(str(allowed / "m.csv"))
+    next(b for b in app.button if b.label == "Analyze").click().run()
+    assert "names 2 file(s) outside the allowed data directories" in app.error[0].value
     assert "analysis_jobs" not in app.session_state
+
+
+def test_test_samples_can_be_reviewed_and_give_a_reviewed_accuracy(writable_runs):
+    from core.evaluate.report import reviewed_test_accuracy
+
+    run = RunDir(writable_runs / "digits")
+    app = open_page(run.path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_split").set_value("test samples").run()
+    assert not problems(app)
+    menus = app.menu_button
+    assert len(menus) == 18 and all(menu.key.startswith("test_review_") for menu in menus)
+    first, second = (int(menu.key.rsplit("_", 1)[1]) for menu in menus[:2])
+    menus[0].click("Keep (false alarm)").run()
+    app.menu_button(key=f"test_review_{second}").click("Relabel to 3").run()
+    assert not problems(app)
+    with sqlite3.connect(run.path / reviews.TEST_REVIEWS) as connection:
+        rows = connection.execute("SELECT sample_id, action, new_label FROM reviews ORDER BY review_id").fetchall()
+    assert rows == [(first, "keep", None), (second, "relabel", 3)]
+    assert not (run.path / reviews.REVIEWS).exists() or not review_rows(run.path)  # the training log is untouched
+    predicted = run.read_npz(schema.ERM_OUTPUTS)["test_probs"].argmax(axis=1)
+    labels = run.test_labels()
+    expected = np.mean([predicted[first] == labels[first], predicted[second] == 3])
+    assert reviewed_test_accuracy(run) == {"n_reviewed": 2, "n_used": 2, "accuracy": expected}
+    assert "accuracy on the 2 reviewed" in " ".join(caption.value for caption in app.caption)

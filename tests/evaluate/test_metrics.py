@@ -29,3 +29,13 @@ def test_perfect_and_reversed_scores():
 def test_no_noisy_samples_gives_nan_threshold_free_metrics():
     m = detection_metrics(np.arange(10.0), np.zeros(10, dtype=bool), 0.2)
     assert m["precision"] == 0.0 and np.isnan(m["auroc"]) and np.isnan(m["recall"])
+
+
+def test_nan_and_infinite_scores_rank_last_and_keep_the_metrics_defined():
+    truth = np.array([True, True, False, False, False, False])
+    scores = np.array([5.0, np.nan, 1.0, np.inf, -np.inf, 0.5])
+    metrics = detection_metrics(scores, truth, 2 / 6)
+    assert np.isfinite(metrics["auroc"]) and np.isfinite(metrics["ap"])
+    # inf outranks everything, NaN ranks below -inf: the flagged pair is (inf, 5.0)
+    assert metrics["precision"] == 0.5
+    assert detection_metrics(np.full(6, np.nan), truth, 2 / 6)["auroc"] == 0.5

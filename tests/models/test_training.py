@@ -10,7 +10,12 @@ from core.errors import ConfigError
 from core.models.nets import build_model
 from core.models.probe import train_linear_probe
 from core.models.registry import MODELS
-from core.models.training import epoch_budget, load_model_state, predict_probs, train_model
+from core.models.training import (
+    epoch_budget,
+    load_model_state,
+    predict_probs,
+    train_model,
+)
 
 SHAPES = {"image": (3, 32, 32), "tabular": (6,)}
 

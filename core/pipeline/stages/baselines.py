@@ -54,9 +54,12 @@ def run(ctx: StageContext) -> dict:
         influence = influence_baselines(state, cfg)
         columns.update(influence.columns)
         notes += influence.notes
+        facts = influence.facts
         if cfg.label_quality:
             quality = label_quality_baselines(data.given_train, out_of_fold_probs(ctx), cfg.label_quality)
             columns.update(quality.columns)
+    else:
+        facts = {}
     frame = pd.DataFrame({schema.score_column(name): values for name, values in columns.items()},
                          index=pd.RangeIndex(len(data.x_train)))
     write_parquet(ctx.run.file(schema.BASELINES), frame)
@@ -68,6 +71,7 @@ def run(ctx: StageContext) -> dict:
         "model": "the early-stopped model before the refit (the validation split is held out for it)"
                  if early_stopped else "the analyzed model",
         "notes": notes,
+        **facts,
     }
     for note in notes:
         ctx.reporter.message(note)
