@@ -47,13 +47,16 @@ def reproduce_table1(
     for setup, part in summary.groupby("setup", sort=False):
         title = (f"{setup} (base test accuracy {_pm(part.base_test_accuracy_mean.iloc[0], part.base_test_accuracy_std.iloc[0])}"
                  + (f"; paper {part.paper_base_test_accuracy.iloc[0]:.1f}" if part.paper_base_test_accuracy.notna().any() else "") + ")")
-        columns = ["method", "detection acc. %", "paper", "test acc. % after trimming", "paper ", "AUROC"]
+        columns = ["method", "detection acc. %", "paper", "test acc. % after trimming", "paper ",
+                   "change [95% CI]", "AUROC"]
         table = results_table(title, columns, right=tuple(columns[1:]))
         for row in part.itertuples():
+            change = f"{row.delta_mean:+.1f}" + ("" if row.delta_low != row.delta_low else
+                                                 f" [{row.delta_low:+.1f}, {row.delta_high:+.1f}]")
             table.add_row(row.method, _pm(row.detection_accuracy_mean, row.detection_accuracy_std),
                           _fmt_paper(row.paper_detection_accuracy),
                           _pm(row.test_accuracy_mean, row.test_accuracy_std), _fmt_paper(row.paper_test_accuracy),
-                          f"{row.auroc_mean:.3f}")
+                          change, f"{row.auroc_mean:.3f}")
         print_table(table)
     out.print(f"wrote {out_dir / 'table1.csv'}, {out_dir / 'table1_runs.csv'} and {out_dir / 'table1.png'}")
 
