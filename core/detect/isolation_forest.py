@@ -9,7 +9,7 @@ scores with a compiled loop that copies a block of rows into cache once and walk
 trees over it (benchmarks/detectors_vs_influence.py: about 2x faster on that matrix).
 The scores are bit-identical to sklearn's: the same float32 input, the same
 float32-vs-float64 threshold comparison, the same per-tree depth terms summed in tree
-order, the same final transform (tests/test_isolation_forest.py).
+order, the same final transform (tests/detect/test_isolation_forest.py).
 
 numba is imported lazily (it is already a dependency through umap-learn) and compiles
 the kernel once per machine into its on-disk cache.

@@ -28,7 +28,7 @@ This equals eq. (1) of the Outlier Gradient Analysis paper and DataInf's influen
 where positive = detrimental; the paper's eq. (2) labels ``I < 0`` as detrimental,
 which contradicts its own next sentence ("a positive value ... means that removing the
 sample enhances the model's utility") and the derivation above. The orientation is
-checked against leave-one-out retraining of a convex model in tests/test_influence.py.
+checked against leave-one-out retraining of a convex model in tests/influence/test_methods.py.
 
 Self-influence (``self_*``) scores g_jᵀ H⁻¹ g_j ≥ 0: the first-order increase of z_j's
 *own* loss when z_j is removed. It needs no validation set. Samples the rest of the data
