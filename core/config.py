@@ -27,7 +27,11 @@ from core.detect.registry import DETECTORS
 from core.errors import ConfigError
 from core.evaluate.registry import EMBEDDERS
 from core.gradients.registry import GRADIENT_MODES, PROJECTIONS
-from core.influence.registry import INFLUENCE_METHODS, LABEL_QUALITY_METHODS
+from core.influence.registry import (
+    INFLUENCE_METHODS,
+    LABEL_QUALITY_METHODS,
+    OOF_METHODS,
+)
 from core.models.registry import MODELS, OPTIMIZERS
 from core.pipeline.registry import RETRAIN_MODES
 
@@ -203,6 +207,8 @@ class BaselineConfig:
                                                                      "out-of-fold predicted probabilities.")
     folds: int = setting(5, "Folds for the out-of-fold probabilities cleanlab needs (reused from cross-fitted "
                             "gradients).")
+    oof: str = setting("head", "Out-of-fold probabilities from: head (refit the last layer on the stored features "
+                               "in K folds, seconds) or full (retrain the whole model K times); docs/reproduce.md.")
     lissa_iterations: int = setting(1000, "LiSSA iterations (lissa, self_lissa).")
     damping: float = setting(0.01, "Damping added to the Hessian as a fraction of its top eigenvalue, the same "
                                    "for exact, self_exact, lissa and self_lissa (compared on equal terms).")
@@ -220,6 +226,7 @@ class BaselineConfig:
             INFLUENCE_METHODS.check(name, "baselines.influence")
         for name in self.label_quality:
             LABEL_QUALITY_METHODS.check(name, "baselines.label_quality")
+        OOF_METHODS.check(self.oof, "baselines.oof")
         _check_at_least("baselines.folds", self.folds, 2)
         _check_at_least("baselines.lissa_iterations", self.lissa_iterations, 1)
         _check_at_least("baselines.damping", self.damping, 0)

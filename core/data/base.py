@@ -16,14 +16,17 @@ from core.errors import DataError
 
 IMAGE = "image"
 TABULAR = "tabular"
+OUTPUTS = "outputs"
+"""A trained model's features and probabilities handed in (core.data.outputs): no training."""
 
 
 @dataclass
 class Dataset:
     """A labelled train split and a held-out test split, in memory.
 
-    Inputs are either images, uint8 of shape (n, channels, height, width), or
-    tabular features, float32 of shape (n, n_features); `kind` says which.
+    Inputs are images, uint8 of shape (n, channels, height, width), tabular features,
+    float32 of shape (n, n_features), or a trained model's penultimate features (OUTPUTS,
+    float32 (n, D), with `train_probs` / `test_probs`); `kind` says which.
     Labels are int64 class indices into `class_names`.
     """
 
@@ -42,6 +45,10 @@ class Dataset:
     """Per training sample: file path relative to the dataset root, or 'row N' of the file."""
     default_model: str = "mlp"
     notes: list[str] = field(default_factory=list)
+    train_probs: np.ndarray | None = None
+    """(n_train, C) float32 probabilities of the user's own model (OUTPUTS datasets only)."""
+    test_probs: np.ndarray | None = None
+    """(n_test, C) float32, the same for the test split (OUTPUTS datasets only; may have 0 rows)."""
     test_labels_verified: bool = False
     """True when the source vouches for its test labels (a curated test set, known truth); False when
     the test split carries the same unverified labels as training (a carved split of user labels)."""
@@ -51,7 +58,7 @@ class Dataset:
         n = len(self.x_train)
         if n == 0:
             raise DataError(f"dataset {self.name!r}: the training split is empty")
-        if len(self.x_test) == 0:
+        if len(self.x_test) == 0 and self.kind != OUTPUTS:
             raise DataError(f"dataset {self.name!r}: the test split is empty")
         for label_name, labels, expected in (
             ("given_train", self.given_train, n),
@@ -64,7 +71,7 @@ class Dataset:
                 raise DataError(
                     f"dataset {self.name!r}: {label_name} has shape {labels.shape}, expected ({expected},)"
                 )
-            if labels.min() < 0 or labels.max() >= len(self.class_names):
+            if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
                 raise DataError(
                     f"dataset {self.name!r}: {label_name} has values outside [0, {len(self.class_names) - 1}]"
                 )

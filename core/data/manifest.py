@@ -10,6 +10,8 @@ Columns:
   and the dataset is tabular (float32).
 
 `source_train` is the `path` value, or `row N` with N the 0-based data row in the file.
+A table with a list-valued `features` column holds a trained model's outputs instead
+(core.data.outputs).
 `encode_labels` turns raw label columns into class indices; the .npz loader shares it.
 """
 
@@ -24,6 +26,7 @@ import pandas as pd
 from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
 from core.data.folder import default_image_model, read_images
+from core.data.outputs import is_outputs_table, load_outputs_table
 from core.data.split import carve_test_split, split_note
 from core.errors import DataError
 
@@ -241,6 +244,8 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     """Dataset from a .csv or .parquet manifest (see the module docstring for the columns)."""
     path = Path(path)
     table, label_columns = _read_table(path)
+    if is_outputs_table(list(table.columns)):
+        return load_outputs_table(path, table, cfg, seed)
     _check_columns(table, path)
     codes, class_names = encode_labels(label_columns, str(path))
     is_test = _split_mask(table, path)

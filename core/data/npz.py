@@ -1,5 +1,7 @@
 """A NumPy .npz archive: arrays a user already has in memory, saved with `np.savez`.
 
+An archive with a `features` key holds a trained model's outputs instead (core.data.outputs).
+
 Keys:
 - `X` (n, ...) numeric inputs and `y` (n,) labels (non-negative integers or strings): required.
 - `y_true` (n,): clean labels when known.
@@ -22,6 +24,7 @@ from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
 from core.data.folder import default_image_model
 from core.data.manifest import encode_labels
+from core.data.outputs import is_outputs_npz, load_outputs_npz
 from core.data.split import carve_test_split, split_note
 from core.errors import DataError
 
@@ -131,6 +134,8 @@ def load_npz(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     """Dataset from an .npz archive (see the module docstring for keys and shapes)."""
     path = Path(path)
     arrays = _read(path)
+    if is_outputs_npz(arrays):
+        return load_outputs_npz(path, arrays, cfg, seed)
     _check_keys(arrays, path)
     inputs, kind = _inputs(arrays["X"], f"{path}: key X")
     label_keys = [key for key in ("y", "y_true", "y_test") if key in arrays]

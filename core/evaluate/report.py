@@ -91,6 +91,7 @@ def run_summary(path: str | Path) -> dict:
     verified = data.get("test_labels_verified")
     reviewed = reviewed_test_accuracy(run) if run.file(schema.TEST_LABELS).exists() else None
     schedule = ("solved exactly (L-BFGS)" if model.get("solver") == "lbfgs" else
+                "outputs handed in: nothing trained" if model.get("solver") == "given" else
                 f"best epoch {model['best_epoch']} of {model['epochs_run']}" + (", refit on every training sample"
                                                                                if model.get("refit") else ""))
     lines = [

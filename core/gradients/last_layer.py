@@ -165,6 +165,21 @@ def head_factors(
     return LastLayerFactors(features=features, probs=probs, residual=residuals(probs, labels_np), loss=loss)
 
 
+def factors_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> LastLayerFactors:
+    """`LastLayerFactors` from a model's stored outputs: features (n, D) and probabilities (n, C).
+
+    What a run's train stage stored (or what a user handed in from any framework): no model is
+    needed, so the in-sample gradient stage never runs a network. loss = −log p_y, clipped at
+    1e-12 (the same as log_softmax to float32 precision).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float32)
+    given = probs[np.arange(len(labels)), labels].astype(np.float64)
+    loss = (-np.log(np.clip(given, 1e-12, None))).astype(np.float32)
+    return LastLayerFactors(features=np.asarray(features, dtype=np.float32), probs=probs,
+                            residual=residuals(probs, labels), loss=loss)
+
+
 def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool = True,
                            dtype: type = np.float32) -> np.ndarray:
     """(n, C·D̃) kron(p − e_y, h̃) in `dtype` from stored features h (n, D), probabilities (n, C) and labels (n,).

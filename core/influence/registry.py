@@ -27,6 +27,11 @@ INFLUENCE_METHODS.add("self_lissa", "self-influence gᵀH⁻¹g via LiSSA (Bejan
 INFLUENCE_METHODS.add("self_datainf", "self-influence gᵀĤ⁻¹g under DataInf's inverse",
                            f"{_M}:self_datainf_influence", needs_hessian=False, needs_val_grad=False)
 
+OOF_METHODS = Registry("out-of-fold method")
+"""How the label-quality baselines' out-of-fold probabilities are made (core.pipeline.stages.baselines)."""
+OOF_METHODS.add("head", "refit only the last layer on the stored features, K folds (seconds)")
+OOF_METHODS.add("full", "retrain the whole model K times with the run's recipe (minutes and more)")
+
 LABEL_QUALITY_METHODS = Registry("label-quality method")
 LABEL_QUALITY_METHODS.add("self_confidence", "1 − P[given label] (Müller & Markert 2019)",
                           cleanlab_method="self_confidence")

@@ -172,11 +172,18 @@ def build_probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretraine
 def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, kind: str,
                 pretrained: bool = True) -> FeatureModel:
     """Build a registered model; unknown names and kind mismatches are ConfigErrors listing the options."""
+    check_model(name, kind)
+    if MODELS.entry(name).meta.get("solver") == "given":
+        raise ConfigError(f"model {name!r} has no network to build: its outputs were handed in")
+    return MODELS.get(name)(tuple(input_shape), n_classes, pretrained)
+
+
+def check_model(name: str, kind: str) -> None:
+    """A ConfigError unless `name` is a registered model that accepts `kind` data (listing those that do)."""
     entry = MODELS.entry(name)
     if kind not in entry.meta["kinds"]:
         fitting = MODELS.where(kinds=lambda kinds: kind in kinds)
         raise ConfigError(f"model {name!r} does not accept {kind} data; use one of: {', '.join(fitting)}")
-    return entry.load()(tuple(input_shape), n_classes, pretrained)
 
 
 def select_device(requested: str = "auto") -> torch.device:

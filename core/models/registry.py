@@ -12,6 +12,8 @@ from core.registry import Registry
 MODELS = Registry("model")
 MODELS.add("cnn", "small CNN: two conv blocks + 64-unit layer (default for small images)",
                 "core.models.nets:build_cnn", kinds=("image",))
+MODELS.add("given", "the model whose outputs were handed in (an outputs .npz or parquet): nothing is trained",
+           None, kinds=("outputs",), solver="given")
 MODELS.add("logreg", "multinomial logistic regression on the standardized input (convex: solved exactly by L-BFGS)",
            "core.models.nets:build_logreg", kinds=("image", "tabular"), solver="lbfgs")
 MODELS.add("mlp", "two hidden ReLU layers of 64 units (the paper's moons model)",

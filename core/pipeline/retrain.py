@@ -108,6 +108,11 @@ def retrain(
     noisy = samples[schema.IS_NOISY]
     n_removed_noisy = None if noisy.isna().all() else int((noisy.fillna(False).to_numpy() & ~keep).sum())
     test_labels = run.test_labels()
+    if len(test_labels) == 0:
+        raise ConfigError(f"{run.path} has no test split, so there is no test accuracy to retrain for")
+    if mode == "full" and manifest["model"].get("solver") == "given":
+        raise ConfigError(f"{run.path} was analyzed from handed-in outputs: there is no model to retrain; "
+                          "use --mode probe")
 
     if mode == "probe":
         rows = bootstrap_rows(len(keep), seed)

@@ -26,7 +26,9 @@ from typing import Any
 
 from core.config import RunConfig
 from core.data.load import load_dataset
-from core.models.nets import build_model
+from core.data.base import OUTPUTS
+from core.errors import ConfigError
+from core.models.nets import build_model, check_model
 from core.pipeline.artifacts import check_dataset_fingerprint, resolve_model_name
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
@@ -51,12 +53,27 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
     reporter = reporter or Reporter()
     dataset = load_dataset(config.data, config.seed)
     model_name = resolve_model_name(config, dataset)
-    build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
+    check_model(model_name, dataset.kind)
+    if dataset.kind == OUTPUTS:
+        check_outputs_config(config)
+    else:
+        build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
     with run.writing():
         _run_stages(run, config, dataset, model_name, overwrite, reporter, retrain_after, client)
     return run
+
+
+def check_outputs_config(config: RunConfig) -> None:
+    """A run on handed-in outputs has no network: refuse what would need one, before any work."""
+    if config.gradients.mode != "in_sample" or config.gradients.layers != "last":
+        raise ConfigError("an outputs file supports in-sample last-layer gradients only (gradients.mode in_sample, "
+                          "gradients.layers last): there is no network to cross-fit or differentiate")
+    if config.baselines.enabled and config.baselines.oof != "head":
+        raise ConfigError("baselines.oof must be 'head' for an outputs file: there is no model to retrain")
+    if config.retrain.mode != "probe":
+        raise ConfigError("retrain.mode must be 'probe' for an outputs file: there is no model to retrain")
 
 
 def _run_stages(run: RunDir, config: RunConfig, dataset, model_name: str, overwrite: bool, reporter: Reporter,

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
+from core.data.split import fold_assignment
 from core.influence.baselines import (
     LastLayerState,
     influence_baselines,
     label_quality_baselines,
 )
+from core.models.probe import train_linear_probe
 from core.models.training import predict_probs
 from core.pipeline.context import StageContext
 from core.pipeline.stages.train import fold_models
@@ -27,14 +30,36 @@ from core.run.io import write_parquet
 
 
 def out_of_fold_probs(ctx: StageContext) -> np.ndarray:
-    """(n, C) probabilities from models that never saw the sample: cross-fitted ones when available."""
+    """(n, C) probabilities from models that never saw the sample's label: the cross-fitted models'
+    when the gradients were cross-fitted; else by `baselines.oof`: K last-layer refits on the stored
+    features (`head`, the default: seconds) or K full retrainings (`full`)."""
     if ctx.config.gradients.mode == "cross_fit":
         return ctx.run.read_npz(schema.FACTORS)["probs"]
+    if ctx.config.baselines.oof == "head":
+        return head_out_of_fold_probs(ctx.run.read_npy(schema.FEATURES), ctx.dataset.given_train,
+                                      ctx.dataset.n_classes, ctx.manifest["model"]["probe_reg"],
+                                      ctx.config.baselines.folds, ctx.config.seed, ctx.config.train.probe_max_iter)
     models, fold_of = fold_models(ctx, ctx.config.baselines.folds)
     probs = np.zeros((len(fold_of), ctx.dataset.n_classes), np.float32)
     for fold, model in enumerate(models):
         rows = np.flatnonzero(fold_of == fold)
         probs[rows] = predict_probs(model, ctx.dataset.x_train[rows])
+    return probs
+
+
+def head_out_of_fold_probs(features: np.ndarray, labels: np.ndarray, n_classes: int, reg: float, folds: int,
+                           seed: int, max_iter: int) -> np.ndarray:
+    """(n, C) float32: for each of K folds, a softmax head fit on the other folds' features (L2 `reg`)
+    predicts the fold. The features come from a model that saw every label, so these probabilities
+    are out-of-fold for the head only; docs/reproduce.md measures what that costs against K full
+    retrainings."""
+    fold_of = fold_assignment(labels, folds, seed)
+    probs = np.zeros((len(labels), n_classes), np.float32)
+    for fold in range(folds):
+        held_out = fold_of == fold
+        head = train_linear_probe(features[~held_out], labels[~held_out], n_classes, reg, seed, max_iter=max_iter)
+        with torch.no_grad():
+            probs[held_out] = torch.softmax(head(torch.as_tensor(np.asarray(features[held_out]))), dim=1).numpy()
     return probs
 
 

@@ -20,9 +20,13 @@ def run(ctx: StageContext) -> dict:
     data = ctx.dataset
     test_probs = ctx.run.read_npz(schema.ERM_OUTPUTS)["test_probs"]
     write_npy(ctx.run.file(schema.TEST_LABELS), data.y_test)
+    ctx.manifest["dataset"]["test_labels_verified"] = bool(data.test_labels_verified)
+    if len(data.y_test) == 0:
+        ctx.manifest["model"]["test_accuracy"] = None
+        ctx.reporter.message("no test split: nothing to evaluate")
+        return {"test_accuracy": None}
     test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
     ctx.manifest["model"]["test_accuracy"] = test_accuracy
-    ctx.manifest["dataset"]["test_labels_verified"] = bool(data.test_labels_verified)
     trust = "verified" if data.test_labels_verified else "UNVERIFIED (carved from the same labels as training)"
     ctx.reporter.message(f"test accuracy {test_accuracy:.4f} on {len(data.y_test)} test samples, labels {trust}")
     return {"test_accuracy": test_accuracy}

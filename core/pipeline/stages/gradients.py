@@ -1,9 +1,10 @@
 """Stage 3, gradients: per-sample gradients (in-sample or cross-fitted), their L1/L2 norms in closed
 form, and the (projected) gradient matrix gradients.npy.
 
-In-sample last-layer gradients come from the train stage's features.npy (only the head
-runs, in this process); everything else is computed by the run's executor, block by
-block, straight into a memory-mapped temp file that is renamed into place at the end.
+In-sample last-layer gradients come from the train stage's stored features and probabilities
+(no network runs, in this process; the same path serves runs whose outputs were handed in);
+everything else is computed by the run's executor, block by block, straight into a
+memory-mapped temp file that is renamed into place at the end.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import numpy as np
 
 from core.config import GradientConfig
 from core.gradients.func import select_parameters
-from core.gradients.last_layer import head_factors
+from core.gradients.last_layer import factors_from_outputs
 from core.gradients.projection import Projector, make_projector
-from core.gradients.rows import FACTOR_BATCH, GradientRows, factor_gradient_rows
+from core.gradients.rows import GradientRows, factor_gradient_rows
 from core.models.nets import FeatureModel
 from core.pipeline.artifacts import load_run_model
 from core.pipeline.context import StageContext
@@ -32,8 +33,11 @@ def from_stored_features(grad_cfg: GradientConfig) -> bool:
 
 
 def gradient_models(ctx: StageContext) -> tuple[list[FeatureModel], np.ndarray]:
-    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample)."""
+    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample); no model for
+    in-sample last-layer gradients, which come from the stored outputs."""
     grad_cfg = ctx.config.gradients
+    if from_stored_features(grad_cfg):
+        return [], np.full(len(ctx.dataset.x_train), -1, dtype=np.int64)
     if grad_cfg.mode == "in_sample":
         model = load_run_model(ctx.run, ctx.manifest, ctx.dataset)
         return [model], np.full(len(ctx.dataset.x_train), -1, dtype=np.int64)
@@ -45,9 +49,9 @@ def _parts(ctx: StageContext, models: list[FeatureModel], groups: list[np.ndarra
     """Each group's gradients into the writer's rows (model k for group k), yielding the small arrays."""
     data, grad_cfg = ctx.dataset, ctx.config.gradients
     if from_stored_features(grad_cfg):
-        # The train stage stored this model's features: only the head runs (cheap, so never sharded).
-        factors = head_factors(models[0].head, ctx.run.read_npy(schema.FEATURES), data.given_train,
-                               batch_size=FACTOR_BATCH)
+        # The train stage stored the model's features and probabilities: the closed form needs nothing else.
+        factors = factors_from_outputs(ctx.run.read_npy(schema.FEATURES), ctx.run.read_npz(schema.ERM_OUTPUTS)[
+            "train_probs"], data.given_train)
         yield factor_gradient_rows(factors, groups[0], grad_cfg, projector, writer.array)
         return
     yield from ctx.executor.gradient_parts(
@@ -60,12 +64,13 @@ def run(ctx: StageContext) -> dict:
     data, grad_cfg, seed = ctx.dataset, ctx.config.gradients, ctx.config.seed
     n = len(data.x_train)
     models, fold_of = gradient_models(ctx)
-    groups = [np.flatnonzero(fold_of == (-1 if len(models) == 1 else f)) for f in range(len(models))]
+    groups = ([np.arange(n)] if not models else
+              [np.flatnonzero(fold_of == (-1 if len(models) == 1 else f)) for f in range(len(models))])
 
     last_layer = grad_cfg.layers == "last"
     if last_layer:
         names = None
-        feat_dim = models[0].feature_dim
+        feat_dim = int(ctx.manifest["model"]["feature_dim"])
         width = data.n_classes * (feat_dim + int(grad_cfg.include_bias))
     else:
         names = select_parameters(models[0], grad_cfg.layers)

@@ -13,6 +13,9 @@ from core.pipeline.retrain import retrain_seeds
 
 def run(ctx: StageContext) -> dict:
     detect, cfg = ctx.config.detect, ctx.config.retrain
+    if len(ctx.dataset.y_test) == 0:
+        ctx.reporter.message("no test split: no retraining to measure")
+        return {"accuracy_mean": None, "delta_mean": None}
     summary = retrain_seeds(ctx.run, detect.primary, detect.budget, mode=cfg.mode, seeds=cfg.seed_count(),
                             dataset=ctx.dataset, reporter=ctx.reporter)
     low, high = summary.delta_ci

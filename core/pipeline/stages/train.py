@@ -54,9 +54,31 @@ def fold_models(ctx: StageContext, folds: int) -> tuple[list[FeatureModel], np.n
     return models, fold_of
 
 
+def given_outputs(ctx: StageContext, val_rows: np.ndarray) -> dict:
+    """The train stage of a run on handed-in outputs: store them as a trained model's would be."""
+    data = ctx.dataset
+    atomic_write(ctx.run.file(schema.MODEL), lambda handle: torch.save({}, handle))  # no network: empty
+    write_npy(ctx.run.file(schema.FEATURES), data.x_train)
+    write_npy(ctx.run.file(schema.TEST_FEATURES), data.x_test)
+    write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=data.train_probs, test_probs=data.test_probs,
+              val_rows=val_rows)
+    probe_reg, probe_losses = select_probe_reg(data.x_train, data.given_train, val_rows, data.n_classes,
+                                               ctx.config.seed, ctx.config.train.probe_max_iter)
+    ctx.manifest["model"].update({
+        "feature_dim": int(data.x_train.shape[1]), "solver": "given", "epochs_run": 0, "best_epoch": 0,
+        "max_epochs": 0, "refit": False, "notes": [], "n_validation": int(len(val_rows)), "probe_reg": probe_reg,
+        "probe_validation_loss": {f"{reg:g}": loss for reg, loss in probe_losses.items()},
+        "train_accuracy_given": float((data.train_probs.argmax(1) == data.given_train).mean()),
+    })
+    ctx.reporter.message("outputs handed in: nothing to train")
+    return {"best_epoch": 0}
+
+
 def run(ctx: StageContext) -> dict:
     data = ctx.dataset
     val_rows = validation_rows(data.given_train, ctx.config.train.val_fraction, ctx.config.seed)
+    if data.train_probs is not None:
+        return given_outputs(ctx, val_rows)
     result = train_on(ctx, data.x_train, data.given_train, ctx.config.seed, "train", val_rows=val_rows)
     model = result.model
 
