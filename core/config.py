@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,10 @@ class TrainConfig:
     refit: bool = setting(True, "After early stopping has chosen the epoch count, retrain on every training "
                                 "sample (validation split included) for that many epochs, so every analyzed "
                                 "gradient is in-sample (docs/gradient-modes.md).")
-    pretrained: bool = setting(True, "Use pretrained backbone weights when they are on this machine (ResNets).")
+    pretrained: bool = setting(True, "Start ResNet backbones from torchvision's ImageNet weights (downloaded once "
+                                     "into torch's cache); --no-pretrained starts from random weights.")
+    weights: str | None = setting(None, "A local state-dict file for the backbone (e.g. torchvision's ResNet-18 "
+                                        ".pth); its SHA-256 enters the run's fingerprint.")
     probe_max_iter: int = setting(200, "L-BFGS iterations of the linear-probe head refit (probe retraining).")
     device: str = setting("auto", "auto (cuda, then mps, then cpu), or a torch device: cpu, cuda, mps.")
 
@@ -320,12 +324,19 @@ class RunConfig:
         return cls(**kwargs)
 
     def fingerprint(self, *sections: str) -> str:
-        """Stable hash of every result-affecting field, of the whole config or of the named sections (plus the seed)."""
+        """Stable hash of every result-affecting field, of the whole config or of the named sections (plus the
+        seed); a `train.weights` file enters by its SHA-256, not its path."""
         chosen = {}
         for name in sections or tuple(SECTIONS):
             section = getattr(self, name)
             chosen[name] = {f.name: _jsonable(getattr(section, f.name)) for f in dataclasses.fields(section)
                             if f.metadata.get("fingerprint", True)}
+        if "train" in chosen and self.train.weights:
+            from core.models.weights import file_sha256
+
+            if not Path(self.train.weights).expanduser().is_file():
+                raise ConfigError(f"train.weights: {self.train.weights} is not a file")
+            chosen["train"]["weights_sha256"] = file_sha256(Path(self.train.weights).expanduser())
         chosen["seed"] = self.seed
         blob = json.dumps(chosen, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

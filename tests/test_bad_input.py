@@ -123,13 +123,14 @@ def test_damaged_run_files_are_named(blobs_run, tmp_path):
     assert result.exit_code == 2 and "samples.parquet is corrupted or truncated" in result.output
 
     (damaged / schema.SAMPLES).write_bytes(data)
-    (damaged / schema.MODEL).write_bytes(b"not a checkpoint")
+    factors = (damaged / schema.FACTORS).read_bytes()
+    (damaged / schema.FACTORS).write_bytes(factors[: len(factors) // 2])
     manifest = json.loads((damaged / schema.MANIFEST).read_text())
-    for stage in ("gradients", "scores", "baselines", "embedding", "samples"):
+    for stage in ("scores", "baselines", "embedding", "samples", "evaluate"):
         manifest["stages"].pop(stage)
     (damaged / schema.MANIFEST).write_text(json.dumps(manifest))
     result = CliRunner().invoke(app, ["analyze", "--dataset", "blobs", "--out", str(damaged), *FAST])
-    assert result.exit_code == 2 and "model.pt is not a readable checkpoint" in result.output, result.output
+    assert result.exit_code == 2 and "gradient_factors.npz is corrupted or truncated" in result.output, result.output
     assert (damaged / schema.SAMPLES).read_bytes() == data, "the complete table is kept until replaced"
 
     manifest = json.loads((damaged / schema.MANIFEST).read_text())

@@ -73,7 +73,7 @@ def forward_seconds_per_sample(sizes: Sizes, log: Log) -> tuple[float, int]:
     from core.models.nets import build_model
     from core.models.training import extract_features
 
-    model = build_model(sizes.forward_model, (3, 32, 32), 10, "image", pretrained=False).eval()
+    model = build_model(sizes.forward_model, (3, 32, 32), 10, "image").eval()
     images = np.random.default_rng(0).integers(0, 256, (sizes.forward_n, 3, 32, 32), dtype=np.uint8)
     extract_features(model, images[:8])  # warm-up: first-call allocations
     best, results = best_of({"forward": lambda: extract_features(model, images)}, 2)

@@ -44,6 +44,8 @@ class Dataset:
     source_train: list[str]
     """Per training sample: file path relative to the dataset root, or 'row N' of the file."""
     default_model: str = "mlp"
+    """What `--model auto` picks for tabular data (the paper's blobs: logreg); image and outputs data go
+    by core.models.choice."""
     notes: list[str] = field(default_factory=list)
     train_probs: np.ndarray | None = None
     """(n_train, C) float32 probabilities of the user's own model (OUTPUTS datasets only)."""

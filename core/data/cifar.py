@@ -30,7 +30,6 @@ import torch
 
 from core.config import DataConfig
 from core.data.base import IMAGE, Dataset
-from core.data.folder import default_image_model
 from core.errors import DataError
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
@@ -249,7 +248,6 @@ def load_cifar_n(layout: CifarLayout, cfg: DataConfig) -> Dataset:
         y_test=y_test,
         class_names=class_names,
         source_train=sources,
-        default_model=default_image_model(32, 32),
         notes=notes,
         test_labels_verified=True,
     )

@@ -50,7 +50,6 @@ def _noisy_image_dataset(name: str, images: np.ndarray, labels: np.ndarray, sour
         y_test=labels[test_idx],
         class_names=list(DIGIT_NAMES),
         source_train=[sources[i] for i in train_idx],
-        default_model="cnn",
         notes=notes + [noise_note],
         test_labels_verified=True,
     )

@@ -27,16 +27,8 @@ from core.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
-SMALL_IMAGE_SIDE = 28
-"""Images no larger than this (MNIST size) default to the small CNN; larger ones to ResNet-18."""
-
 _PIL_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError,
                Image.DecompressionBombWarning, EOFError)
-
-
-def default_image_model(height: int, width: int) -> str:
-    """'cnn' for images of at most 28x28 pixels, 'resnet18' for larger ones."""
-    return "cnn" if max(height, width) <= SMALL_IMAGE_SIDE else "resnet18"
 
 
 def is_image_file(path: Path) -> bool:
@@ -196,6 +188,5 @@ def load_image_folder(root: Path, cfg: DataConfig, seed: int) -> Dataset:
         y_test=labels_arr[test_idx],
         class_names=class_names,
         source_train=[shown[i] for i in train_idx],
-        default_model=default_image_model(*images.shape[2:]),
         notes=notes,
     )

@@ -25,7 +25,7 @@ import pandas as pd
 
 from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
-from core.data.folder import default_image_model, read_images
+from core.data.folder import read_images
 from core.data.outputs import is_outputs_table, load_outputs_table
 from core.data.split import carve_test_split, split_note
 from core.errors import DataError
@@ -251,10 +251,10 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     is_test = _split_mask(table, path)
     if PATH in table.columns:
         inputs, sources, notes = _images(table, path, cfg.image_size)
-        kind, default_model = IMAGE, default_image_model(*inputs.shape[2:])
+        kind = IMAGE
     else:
         inputs, notes = _features(table, path)
-        sources, kind, default_model = [f"row {i}" for i in range(len(table))], TABULAR, "mlp"
+        sources, kind = [f"row {i}" for i in range(len(table))], TABULAR
     given = codes[LABEL]
     truth = codes.get(TRUE_LABEL)
     if is_test is None or not is_test.any():
@@ -276,7 +276,6 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         y_test=clean[test_idx],
         class_names=class_names,
         source_train=[sources[i] for i in train_idx],
-        default_model=default_model,
         notes=notes,
         test_labels_verified=truth is not None,
     )

@@ -22,7 +22,6 @@ import numpy as np
 
 from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
-from core.data.folder import default_image_model
 from core.data.manifest import encode_labels
 from core.data.outputs import is_outputs_npz, load_outputs_npz
 from core.data.split import carve_test_split, split_note
@@ -171,6 +170,5 @@ def load_npz(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         y_test=y_test,
         class_names=class_names,
         source_train=[f"row {i}" for i in source_rows],
-        default_model=default_image_model(*inputs.shape[2:]) if kind == IMAGE else "mlp",
         notes=notes,
     )

@@ -100,6 +100,7 @@ def run_summary(path: str | Path) -> dict:
         "noise: " + (f"{data['n_noisy']} of {data['n_train']} training labels differ from the truth "
                      f"({data['noise_rate']:.1%})" if data.get("n_noisy") is not None else "unknown (no true labels)"),
         f"model {model['name']}: test accuracy {_fmt_accuracy(model.get('test_accuracy'))} ({schedule})",
+        f"model choice: {model.get('choice', '-')}; weights: {model.get('weights', '-')}",
         "test labels: " + ("verified by the source" if verified else
                            "UNVERIFIED: carved from the same labels as training, so accuracy is agreement with "
                            "labels that may be wrong; review test samples to check them"),

@@ -53,11 +53,11 @@ def _flat_dim(input_shape: tuple[int, ...]) -> int:
     return size
 
 
-def build_logreg(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_logreg(input_shape: tuple[int, ...], n_classes: int, weights: dict | None) -> FeatureModel:
     return FeatureModel(nn.Flatten(), _flat_dim(input_shape), n_classes)
 
 
-def build_mlp(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_mlp(input_shape: tuple[int, ...], n_classes: int, weights: dict | None) -> FeatureModel:
     hidden = 64
     backbone = nn.Sequential(
         nn.Flatten(),
@@ -69,7 +69,7 @@ def build_mlp(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) ->
     return FeatureModel(backbone, hidden, n_classes)
 
 
-def build_cnn(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_cnn(input_shape: tuple[int, ...], n_classes: int, weights: dict | None) -> FeatureModel:
     channels, height, width = input_shape
     pool_twice = min(height, width) >= 16
     layers: list[nn.Module] = [
@@ -88,16 +88,12 @@ def build_cnn(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) ->
 
 
 def _resnet(depth: int):
-    def build(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+    def build(input_shape: tuple[int, ...], n_classes: int, weights: dict | None) -> FeatureModel:
         from torchvision import models as tv_models
 
-        factory = {18: tv_models.resnet18, 34: tv_models.resnet34}[depth]
-        weights_enum = {18: tv_models.ResNet18_Weights, 34: tv_models.ResNet34_Weights}[depth].DEFAULT
-        net = None
-        if pretrained:
-            net = _load_cached_resnet(factory, weights_enum)
-        if net is None:
-            net = factory(weights=None)
+        net = {18: tv_models.resnet18, 34: tv_models.resnet34}[depth](weights=None)
+        if weights is not None:
+            net.load_state_dict(weights)
         channels, height, _ = input_shape
         if height <= 64:
             # CIFAR-style stem: 3x3 conv, no max-pool, so 32x32 inputs keep spatial detail.
@@ -110,25 +106,6 @@ def _resnet(depth: int):
         return FeatureModel(net, feature_dim, n_classes)
 
     return build
-
-
-def _load_cached_resnet(factory, weights_enum):
-    """Pretrained weights only if torch's hub cache already holds them: gradsift never downloads."""
-    import os
-
-    from torch.hub import get_dir
-
-    file_name = os.path.basename(weights_enum.url)
-    path = os.path.join(get_dir(), "checkpoints", file_name)
-    if not os.path.exists(path):
-        warnings.warn(
-            f"pretrained weights {file_name} not found in {os.path.dirname(path)}; training from scratch",
-            stacklevel=3,
-        )
-        return None
-    net = factory(weights=None)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return net
 
 
 build_resnet18 = _resnet(18)
@@ -154,14 +131,15 @@ class FrozenBackbone(nn.Module):
         return self.inner(x)
 
 
-def build_probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretrained: bool) -> FeatureModel:
+def build_probe_resnet18(input_shape: tuple[int, ...], n_classes: int, weights: dict | None) -> FeatureModel:
     from torchvision import models as tv_models
 
-    net = _load_cached_resnet(tv_models.resnet18, tv_models.ResNet18_Weights.DEFAULT) if pretrained else None
-    if net is None:
+    net = tv_models.resnet18(weights=None)
+    if weights is not None:
+        net.load_state_dict(weights)
+    else:
         warnings.warn("linear probe on a randomly initialized, frozen ResNet-18: random features only",
                       stacklevel=2)
-        net = tv_models.resnet18(weights=None)
     if input_shape[0] != 3:
         net.conv1 = nn.Conv2d(input_shape[0], 64, 7, 2, 3, bias=False)
     feature_dim = net.fc.in_features
@@ -170,12 +148,12 @@ def build_probe_resnet18(input_shape: tuple[int, ...], n_classes: int, pretraine
 
 
 def build_model(name: str, input_shape: tuple[int, ...], n_classes: int, kind: str,
-                pretrained: bool = True) -> FeatureModel:
+                weights: dict | None = None) -> FeatureModel:
     """Build a registered model; unknown names and kind mismatches are ConfigErrors listing the options."""
     check_model(name, kind)
     if MODELS.entry(name).meta.get("solver") == "given":
         raise ConfigError(f"model {name!r} has no network to build: its outputs were handed in")
-    return MODELS.get(name)(tuple(input_shape), n_classes, pretrained)
+    return MODELS.get(name)(tuple(input_shape), n_classes, weights)
 
 
 def check_model(name: str, kind: str) -> None:

@@ -1,8 +1,9 @@
 """The registries of models and optimizers (light: nothing here imports torch).
 
-A model target is `build(input_shape, n_classes, pretrained) -> FeatureModel`
-(core.models.nets); meta `kinds` lists the dataset kinds it accepts, `solver="lbfgs"` marks a
-convex model trained to its optimum instead of by epochs (core.models.training). An optimizer
+A model target is `build(input_shape, n_classes, weights) -> FeatureModel` (core.models.nets;
+`weights`: a pretrained backbone state dict or None); meta `kinds` lists the dataset kinds it
+accepts, `solver="lbfgs"` marks a convex model trained to its optimum instead of by epochs
+(core.models.training), `backbone` the architecture whose pretrained weights it can start from. An optimizer
 target is `make(parameters, cfg: TrainConfig) -> torch.optim.Optimizer`
 (core.models.training). Adding either is one function and one line here.
 """
@@ -18,13 +19,12 @@ MODELS.add("logreg", "multinomial logistic regression on the standardized input 
            "core.models.nets:build_logreg", kinds=("image", "tabular"), solver="lbfgs")
 MODELS.add("mlp", "two hidden ReLU layers of 64 units (the paper's moons model)",
                 "core.models.nets:build_mlp", kinds=("image", "tabular"))
-MODELS.add("probe_resnet18", "linear probe: frozen ResNet-18 features (pretrained when cached on this "
-                "machine, ImageNet stem) + a trained linear head", "core.models.nets:build_probe_resnet18",
-                kinds=("image",))
-MODELS.add("resnet18", "torchvision ResNet-18 (for CIFAR-size images)", "core.models.nets:build_resnet18",
-                kinds=("image",))
+MODELS.add("probe_resnet18", "linear probe: frozen pretrained ResNet-18 features (ImageNet stem) + a trained "
+           "linear head", "core.models.nets:build_probe_resnet18", kinds=("image",), backbone="resnet18")
+MODELS.add("resnet18", "torchvision ResNet-18 (CIFAR stem below 64 px)", "core.models.nets:build_resnet18",
+           kinds=("image",), backbone="resnet18")
 MODELS.add("resnet34", "torchvision ResNet-34 (the paper's CIFAR-N model)", "core.models.nets:build_resnet34",
-                kinds=("image",))
+           kinds=("image",), backbone="resnet34")
 
 OPTIMIZERS = Registry("optimizer")
 OPTIMIZERS.add("adam", "Adam with L2 weight decay", "core.models.training:make_adam")

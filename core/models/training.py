@@ -23,6 +23,7 @@ from core.models.nets import FeatureModel, build_model, select_device
 from core.models.probe import train_linear_probe
 from core.models.registry import MODELS, OPTIMIZERS
 from core.models.seeding import seed_everything
+from core.models.weights import BackboneWeights, backbone_weights
 
 ProgressFn = Callable[[int, int], None]
 """Called as progress(done, total) after each epoch; the dashboard uses it for its bar."""
@@ -61,9 +62,19 @@ class TrainResult:
     """"sgd" (minibatch epochs) or "lbfgs" (a convex model solved to its optimum)."""
     notes: list[str] = field(default_factory=list)
     """Warnings for the person: e.g. validation loss still falling at the last epoch."""
+    weights: str = "none"
+    """Which weights the backbone started from (one line: a local file and its hash, torchvision's, none)."""
     early_stopped: FeatureModel | None = None
     """With a refit: the model at the best epoch before it, for which the validation split is held out
     (the influence baselines need a validation set their model never trained on)."""
+
+
+def starting_weights(model_name: str, cfg: TrainConfig) -> BackboneWeights:
+    """The pretrained weights a model with a backbone starts from (core.models.weights); none otherwise."""
+    arch = MODELS.entry(model_name).meta.get("backbone")
+    if arch is None:
+        return BackboneWeights(None, "none: no pretrained backbone for this model")
+    return backbone_weights(arch, cfg.pretrained, cfg.weights)
 
 
 def epoch_budget(n_rows: int, cfg: TrainConfig) -> tuple[int, int]:
@@ -117,7 +128,8 @@ def train_model(
     started = time.perf_counter()
     generator = seed_everything(seed)
     device = select_device(cfg.device)
-    model = build_model(model_name, x.shape[1:], n_classes, kind, cfg.pretrained)
+    weights = starting_weights(model_name, cfg)
+    model = build_model(model_name, x.shape[1:], n_classes, kind, weights.state)
     labels = np.asarray(labels).astype(np.int64)
     if MODELS.entry(model_name).meta.get("solver") == "lbfgs":
         return _solve_convex(model, x, labels, n_classes, cfg, seed, started)
@@ -171,7 +183,7 @@ def train_model(
         early_stopped = model.eval()
         bar.total = epochs_run + best_epoch
         generator = seed_everything(seed)
-        model = build_model(model_name, x.shape[1:], n_classes, kind, cfg.pretrained)
+        model = build_model(model_name, x.shape[1:], n_classes, kind, weights.state)
         model.set_input_stats(to_tensor(x))
         model.to(device)
         optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
@@ -182,7 +194,8 @@ def train_model(
     bar.close()
     model.eval()
     return TrainResult(model, epochs_run, best_epoch, val_losses, time.perf_counter() - started,
-                       max_epochs=max_epochs, refit=refit, notes=notes, early_stopped=early_stopped)
+                       max_epochs=max_epochs, refit=refit, notes=notes, early_stopped=early_stopped,
+                       weights=weights.description)
 
 
 @torch.no_grad()

@@ -11,15 +11,18 @@ from core.config import RunConfig
 from core.data.base import Dataset
 from core.data.load import load_dataset
 from core.errors import RunDirError
+from core.models.choice import ModelChoice, choose_model
 from core.models.nets import FeatureModel, build_model
 from core.models.training import load_model_state
 from core.run import schema
 from core.run.rundir import RunDir
 
 
-def resolve_model_name(config: RunConfig, dataset: Dataset) -> str:
-    """The model `train.model` names, or the dataset's default for "auto"."""
-    return dataset.default_model if config.train.model == "auto" else config.train.model
+def resolve_model(config: RunConfig, dataset: Dataset) -> ModelChoice:
+    """The model `train.model` names, or what `auto` means for this dataset and machine (core.models.choice)."""
+    if config.train.model != "auto":
+        return ModelChoice(config.train.model, "named by --model")
+    return choose_model(dataset, config.train)
 
 
 def check_dataset_fingerprint(run: RunDir, manifest: dict, config: RunConfig, dataset: Dataset) -> None:
@@ -49,8 +52,7 @@ def load_run_model(run: RunDir, manifest: dict, dataset: Dataset) -> FeatureMode
     except Exception as exc:
         raise RunDirError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); "
                           "delete it and rerun `gradsift analyze`") from exc
-    model = build_model(manifest["model"]["name"], dataset.input_shape, dataset.n_classes, dataset.kind,
-                        pretrained=False)
+    model = build_model(manifest["model"]["name"], dataset.input_shape, dataset.n_classes, dataset.kind)
     try:
         return load_model_state(model, state)
     except (RuntimeError, KeyError) as exc:

@@ -80,7 +80,7 @@ class ModelPayload:
     def load(self) -> FeatureModel:
         """The model on this machine's device, built fresh and loaded with weights_only=True (no pickle)."""
         state = torch.load(io.BytesIO(self.state), map_location="cpu", weights_only=True)
-        model = build_model(self.name, self.input_shape, self.n_classes, self.kind, pretrained=False)
+        model = build_model(self.name, self.input_shape, self.n_classes, self.kind)
         return load_model_state(model, state).to(select_device(self.device))
 
 

@@ -34,7 +34,7 @@ from core.errors import ConfigError
 from core.evaluate.intervals import t_interval
 from core.models.probe import train_linear_probe
 from core.models.training import predict_probs, train_model
-from core.pipeline.artifacts import load_run_dataset, resolve_model_name
+from core.pipeline.artifacts import load_run_dataset
 from core.pipeline.registry import RETRAIN_MODES
 from core.run import schema
 from core.run.io import now_iso
@@ -128,7 +128,7 @@ def retrain(
         test_accuracy, n_train = float(manifest["model"]["test_accuracy"]), int(keep.sum())
     else:
         dataset = dataset or load_run_dataset(run, manifest, config)
-        model_name = resolve_model_name(config, dataset)
+        model_name = manifest["model"]["name"]
         kept = np.flatnonzero(keep)
         val_rows = np.flatnonzero(np.isin(kept, run.validation_rows()))
         if reporter is not None:

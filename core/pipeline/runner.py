@@ -29,7 +29,8 @@ from core.data.load import load_dataset
 from core.data.base import OUTPUTS
 from core.errors import ConfigError
 from core.models.nets import build_model, check_model
-from core.pipeline.artifacts import check_dataset_fingerprint, resolve_model_name
+from core.models.choice import ModelChoice
+from core.pipeline.artifacts import check_dataset_fingerprint, resolve_model
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
 from core.pipeline.registry import STAGES as STAGE_REGISTRY
@@ -52,16 +53,17 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
     """
     reporter = reporter or Reporter()
     dataset = load_dataset(config.data, config.seed)
-    model_name = resolve_model_name(config, dataset)
+    choice = resolve_model(config, dataset)
+    model_name = choice.name
     check_model(model_name, dataset.kind)
     if dataset.kind == OUTPUTS:
         check_outputs_config(config)
     else:
-        build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind, pretrained=False)
+        build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
     with run.writing():
-        _run_stages(run, config, dataset, model_name, overwrite, reporter, retrain_after, client)
+        _run_stages(run, config, dataset, choice, overwrite, reporter, retrain_after, client)
     return run
 
 
@@ -76,13 +78,14 @@ def check_outputs_config(config: RunConfig) -> None:
         raise ConfigError("retrain.mode must be 'probe' for an outputs file: there is no model to retrain")
 
 
-def _run_stages(run: RunDir, config: RunConfig, dataset, model_name: str, overwrite: bool, reporter: Reporter,
+def _run_stages(run: RunDir, config: RunConfig, dataset, choice: ModelChoice, overwrite: bool, reporter: Reporter,
                 retrain_after: bool, client: Any) -> None:
     manifest = run.start(config, overwrite=overwrite)
     if overwrite:
         manifest["stages"] = {}
     check_dataset_fingerprint(run, manifest, config, dataset)
-    manifest.setdefault("model", {})["name"] = model_name
+    manifest.setdefault("model", {}).update(name=choice.name, choice=choice.reason)
+    reporter.message(f"model {choice.name}: {choice.reason}")
     ctx = StageContext(run, config, manifest, dataset, reporter, executor_for(client))
     stages = STAGES if retrain_after else STAGES[:-1]
     invalidated = False

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import DataConfig
+from core.config import DataConfig, TrainConfig
 from core.data.cifar import read_batch, read_label_file
 from core.data.load import load_dataset
 from core.errors import DataError
+from core.models.choice import choose_model
 
 PER_BATCH = 4
 N_TRAIN = 5 * PER_BATCH
@@ -73,7 +74,7 @@ def test_cifar10n_loads(tmp_path: Path) -> None:
     assert np.array_equal(data.true_train, labels["clean_label"])
     assert data.y_test.tolist() == [3, 1, 4, 1]
     assert data.class_names == [f"class{i}" for i in range(10)]
-    assert data.default_model == "resnet18"
+    assert choose_model(data, TrainConfig(pretrained=False)).name == "cnn"  # 8x8 test images: small
     assert data.source_train[5] == "cifar-10-batches-py/data_batch_2 row 1"
     first = pickle.load(open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb"), encoding="bytes")
     assert np.array_equal(data.x_train[0].reshape(-1), first[b"data"][0])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.config import DataConfig
+from core.config import DataConfig, TrainConfig
 from core.data.base import IMAGE
 from core.data.load import load_dataset
 from core.errors import DataError
+from core.models.choice import choose_model
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def digits():
 
 def test_digits_is_the_default_and_well_formed(digits) -> None:
     assert DataConfig().dataset == "digits"
-    assert digits.kind == IMAGE and digits.default_model == "cnn"
+    assert digits.kind == IMAGE and choose_model(digits, TrainConfig()).name == "cnn"
     assert digits.x_train.dtype == np.uint8 and digits.x_train.shape[1:] == (1, 8, 8)
     assert digits.x_train.max() == 255
     assert len(digits.x_train) + len(digits.x_test) == 1797
@@ -78,7 +79,7 @@ def test_unknown_noise_model() -> None:
 def test_mnist5k() -> None:
     data = load_dataset(DataConfig(dataset="mnist5k"), 0)
     assert data.x_train.shape == (4000, 1, 28, 28) and data.x_test.shape == (1000, 1, 28, 28)
-    assert data.x_train.dtype == np.uint8 and data.default_model == "cnn"
+    assert data.x_train.dtype == np.uint8 and choose_model(data, TrainConfig()).name == "cnn"
     assert np.bincount(data.y_test).tolist() == [100] * 10
     assert (data.true_train != data.given_train).sum() == 400
     # shuffled: the label-sorted file order does not survive into the training set

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.config import DataConfig
+from core.config import DataConfig, TrainConfig
 from core.data.base import IMAGE
 from core.data.load import load_dataset
 from core.errors import DataError
+from core.models.choice import choose_model
 
 
 def save(path: Path, mode: str = "RGB", size: tuple[int, int] = (8, 8), value: int = 0) -> Path:
@@ -43,7 +44,7 @@ def test_mixed_folder(tmp_path: Path) -> None:
     assert data.class_names == ["cat", "dog"]
     assert data.x_train.dtype == np.uint8 and data.x_train.shape[1:] == (3, 8, 8)
     assert len(data.x_train) + len(data.x_test) == 8 and len(data.x_test) == 2
-    assert data.true_train is None and data.default_model == "cnn"
+    assert data.true_train is None and choose_model(data, TrainConfig(pretrained=False)).name == "cnn"
     assert set(data.source_train) <= {f"cat/c{i}.png" for i in range(4)} | {f"dog/d{i}.PNG" for i in range(3)} | {
         "dog/big.jpg"}
     notes = " | ".join(data.notes)
@@ -77,9 +78,9 @@ def test_image_size_and_large_images(tmp_path: Path) -> None:
         for i in range(3):
             save(tmp_path / cls / f"{i}.png", size=(40 + i, 40), value=i)
     data = load_dataset(DataConfig(dataset=str(tmp_path)), 0)
-    assert data.x_train.shape[2:] == (40, 40) and data.default_model == "resnet18"
+    assert data.x_train.shape[2:] == (40, 40)
     small = load_dataset(DataConfig(dataset=str(tmp_path), image_size=16), 0)
-    assert small.x_train.shape[2:] == (16, 16) and small.default_model == "cnn"
+    assert small.x_train.shape[2:] == (16, 16)
     assert any("resized 6 images to 16x16" in note for note in small.notes)
 
 

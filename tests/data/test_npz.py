@@ -44,7 +44,7 @@ def test_image_layouts(tmp_path: Path, shape: tuple, channels: int) -> None:
     x = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
     y = np.array([0, 1] * 3)
     data = load_dataset(DataConfig(dataset=str(_save(tmp_path, X=x, y=y, X_test=x[:2], y_test=y[:2]))), 0)
-    assert data.kind == IMAGE and data.x_train.shape == (6, channels, 8, 8) and data.default_model == "cnn"
+    assert data.kind == IMAGE and data.x_train.shape == (6, channels, 8, 8)
     if shape[-1] == 3:
         assert np.array_equal(data.x_train[2, :, 1, 4], x[2, 1, 4, :])
     assert data.source_train == [f"row {i}" for i in range(6)]
@@ -54,7 +54,7 @@ def test_image_layouts(tmp_path: Path, shape: tuple, channels: int) -> None:
 def test_float_images_scaled(tmp_path: Path) -> None:
     x = np.linspace(0, 1, 6 * 32 * 32).reshape(6, 32, 32).astype(np.float32)
     data = load_dataset(DataConfig(dataset=str(_save(tmp_path, X=x, y=np.array([0, 1] * 3)))), 0)
-    assert data.x_train.dtype == np.uint8 and data.x_train.max() <= 255 and data.default_model == "resnet18"
+    assert data.x_train.dtype == np.uint8 and data.x_train.max() <= 255
     assert data.x_test.shape[1:] == (1, 32, 32)
 
 

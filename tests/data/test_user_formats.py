@@ -100,7 +100,7 @@ def test_cifar10n_files_through_resnet18(tmp_path):
     config = fast_config(
         "cifar10n",
         data=DataConfig(dataset="cifar10n", data_dir=str(tmp_path / "cifar"), label_set="aggregate"),
-        train=TrainConfig(epochs=1, batch_size=8, val_fraction=0.0, pretrained=False, min_steps=0),
+        train=TrainConfig(model="resnet18", epochs=1, batch_size=8, val_fraction=0.0, pretrained=False, min_steps=0),
         detect=DetectConfig(budget=0.1),
         baselines=BaselineConfig(enabled=False),
     )

@@ -106,6 +106,7 @@ def run(ctx: StageContext) -> dict:
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,
         "solver": result.solver,
+        "weights": result.weights,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "max_epochs": result.max_epochs,
@@ -120,7 +121,7 @@ def run(ctx: StageContext) -> dict:
     })
     schedule = ("exact L-BFGS solution" if result.solver == "lbfgs" else
                 f"best epoch {result.best_epoch} of {result.epochs_run}" + (", refit on all" if result.refit else ""))
-    ctx.reporter.message(f"trained {ctx.model_name}: {schedule}")
+    ctx.reporter.message(f"trained {ctx.model_name}: {schedule}; backbone weights: {result.weights}")
     return {"best_epoch": result.best_epoch}
 
 
