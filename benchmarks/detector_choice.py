@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "detector_choice.csv", index=False)
-    table = frame.pivot_table(index=["dataset", "model", "noise", "rate"], columns="score", values="precision",
-                              aggfunc="mean", dropna=False)[list(SCORES)]
+    setting = frame.assign(rate=frame["rate"].map(lambda r: "-" if pd.isna(r) else f"{r:.2f}"))
+    table = setting.pivot_table(index=["dataset", "model", "noise", "rate"], columns="score", values="precision",
+                                aggfunc="mean")[list(SCORES)]
     print("precision at the 5% budget, mean over seeds\n")
     print(markdown(table))
     overall = frame.groupby("score")[["precision", "auroc", "ap"]].mean().sort_values(["precision", "auroc"],

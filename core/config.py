@@ -168,8 +168,9 @@ class GradientConfig:
 class DetectConfig:
     """Outlier detectors run on the gradients and the budget that turns scores into flags."""
 
-    detectors: tuple[str, ...] = setting(("iforest", "l1", "l2"), "Detector(s) to run (see `gradsift detectors`).")
-    primary: str = setting("iforest", "Detector whose flags fill is_flagged; one of the detectors run.")
+    detectors: tuple[str, ...] = setting(("l2", "iforest", "l1"), "Detector(s) to run (see `gradsift detectors`).")
+    primary: str = setting("l2", "Detector whose flags fill is_flagged; one of the detectors run. The L2 norm "
+                                 "is the default by measurement (docs/detectors.md).")
     budget: float = setting(0.05, "Fraction k of training samples flagged (exactly round(k * n), halves up).")
     iforest_trees: int = setting(100, "Trees of the Isolation Forest.")
     lof_neighbors: int = setting(20, "Neighbours of the Local Outlier Factor detector (capped at n - 1).")
@@ -249,12 +250,18 @@ class EmbedConfig:
     min_dist: float = setting(0.1, "UMAP minimum distance between mapped points.")
     max_width: int = setting(1024, "Widest gradient rows the map reads as they are; wider stored gradients are "
                                    "sparse-projected to this width first.")
+    pca_dims: int = setting(50, "Principal components the map's input is reduced to first (0 keeps every "
+                                "column).")
+    fit_rows: int = setting(20_000, "The map is fitted on at most this many rows (a seeded subsample); the "
+                                    "others are placed on it with the fitted model's transform.")
 
     def __post_init__(self) -> None:
         EMBEDDERS.check(self.method, "embed.method")
         _check_at_least("embed.n_neighbors", self.n_neighbors, 2)
         _check_at_least("embed.min_dist", self.min_dist, 0)
         _check_at_least("embed.max_width", self.max_width, 2)
+        _check_at_least("embed.pca_dims", self.pca_dims, 0)
+        _check_at_least("embed.fit_rows", self.fit_rows, 4)
 
 
 @dataclass

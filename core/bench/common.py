@@ -105,6 +105,13 @@ class Sizes:
     probe_classes: int = 10
     probe_reference: bool = True
     """Also time the previous train_linear_probe (autograd closure, uncentred), for before/after."""
+    # 8. your own data
+    own_seeds: int = 3
+    own_images: int = 1797
+    """Digits written to the folder (all of scikit-learn's 1,797 at full size)."""
+    own_side: int = 32
+    own_outputs_n: int = 40_000
+    own_outputs_dim: int = 256
 
 
 FULL = Sizes()
@@ -113,7 +120,7 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     infl_n=50_000, lissa_iterations=100, self_lissa_targets=16, self_lissa_iterations=2,
     proj_n=5_000, proj_classes=(10,), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
     e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False,
+    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000,
 )
 
 

@@ -18,3 +18,5 @@ BENCH_SECTIONS.add("end_to_end", "`gradsift analyze --dataset digits` per stage;
 BENCH_SECTIONS.add("projection", "iForest on raw vs projected gradients (reads end_to_end's run)",
                    "core.bench.projection_quality:run", uses_run=True)
 BENCH_SECTIONS.add("retrain", "linear-probe retrain latency, before/after", "core.bench.retrain_latency:run")
+BENCH_SECTIONS.add("own_data", "an image folder and an outputs file with every default: time and precision vs cleanlab",
+                   "core.bench.own_data:run")

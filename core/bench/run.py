@@ -8,6 +8,7 @@ Sections, in order (each module's docstring says exactly what it measures):
 6   end_to_end  `core.bench.end_to_end`: `gradsift analyze --dataset digits` per stage; UMAP cold start; --help
 5   projection  `core.bench.projection_quality`: iForest on raw vs projected gradients (uses 6's run)
 7   retrain     `core.bench.retrain_latency`: linear-probe retrain latency, before/after
+8   own_data    `core.bench.own_data`: an image folder and an outputs file, every default, vs cleanlab
 
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`

@@ -20,8 +20,9 @@ from core.config import EmbedConfig
 from core.evaluate.registry import EMBEDDERS
 
 
-def pca_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
-    return PCA(n_components=2, random_state=seed).fit_transform(vectors)
+def pca_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int):
+    """A 2-component PCA fitted on `vectors` (fit rows); the returned model's `transform` maps any rows."""
+    return PCA(n_components=2, random_state=seed).fit(vectors)
 
 
 _NUMBA_PACKAGES = ("umap", "pynndescent")
@@ -58,7 +59,8 @@ def _cache_numba_functions() -> int:
     return enabled
 
 
-def umap_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
+def umap_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int):
+    """UMAP fitted on `vectors` (fit rows), seeded and single-threaded; `transform` places other rows on its map."""
     import umap  # lazy: about a second of import, plus numba's JIT on first use
 
     _cache_numba_functions()
@@ -67,20 +69,77 @@ def umap_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")
         reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=cfg.min_dist, random_state=seed, n_jobs=1)
-        return reducer.fit_transform(vectors)
+        reducer.fit(vectors)
+    return reducer
+
+
+CHUNK_ROWS = 8192
+"""Rows read, standardized, reduced and mapped at a time: memory is bounded by the fit rows and one chunk."""
+
+
+def fit_rows(n: int, cap: int, seed: int) -> np.ndarray:
+    """(m,) sorted rows the map is fitted on: all of them up to `cap`, else a seeded uniform subsample."""
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 5]).choice(n, size=cap, replace=False))
+
+
+def pca_2d(vectors: np.ndarray, max_fit_rows: int, seed: int) -> np.ndarray:
+    """(n, 2) float32 PCA map of the rows of `vectors` (n, d), unstandardized: the inputs' own geometry.
+
+    Fitted on at most `max_fit_rows` seeded rows, then every row is transformed chunk by chunk;
+    one or two columns are returned as they are (padded with zeros).
+    """
+    n, width = vectors.shape
+    if width <= 2:
+        flat = np.asarray(vectors, dtype=np.float32)
+        return np.column_stack([flat, np.zeros((n, 2 - width), np.float32)])
+    model = PCA(n_components=2, random_state=seed).fit(np.asarray(vectors[fit_rows(n, max_fit_rows, seed)], np.float32))
+    coords = np.empty((n, 2), np.float32)
+    for start in range(0, n, CHUNK_ROWS):
+        coords[start:start + CHUNK_ROWS] = model.transform(np.asarray(vectors[start:start + CHUNK_ROWS], np.float32))
+    return coords
 
 
 def embed_2d(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
-    """(n, 2) float32 map of the rows of `vectors` (n, d); standardized first so no column dominates.
+    """(n, 2) float32 map of the rows of `vectors` (n, d): an array, a memory map, or anything with
+    `shape` and row slicing.
 
-    Tiny inputs (fewer than 4 rows, or a single column) fall back to PCA / padding,
-    since UMAP needs neighbours.
+    Columns are standardized by the fit rows' mean and deviation (so no column dominates),
+    reduced to `cfg.pca_dims` principal components when wider, then mapped: the map is fitted on
+    at most `cfg.fit_rows` rows (a seeded subsample) and every other row is placed on it with the
+    fitted model's transform, chunk by chunk, so a million rows never sit in memory at full width.
+    Tiny inputs (fewer than 4 rows, or a single column) fall back to PCA / padding.
     """
-    vectors = np.array(vectors, dtype=np.float32)  # one private copy, standardized in place
-    scale = vectors.std(axis=0)
-    vectors -= vectors.mean(axis=0)
-    vectors /= np.where(scale > 0, scale, 1.0)
-    if vectors.shape[1] == 1:
-        return np.column_stack([vectors[:, 0], np.zeros(len(vectors), np.float32)])
-    method = cfg.method if len(vectors) >= 4 else "pca"
-    return EMBEDDERS.get(method)(vectors, cfg, seed).astype(np.float32)
+    n, width = vectors.shape
+    chosen = fit_rows(n, cfg.fit_rows, seed)
+    sample = np.asarray(vectors[chosen], dtype=np.float32)
+    mean = sample.mean(axis=0)
+    scale = sample.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+
+    def standardized(rows) -> np.ndarray:
+        return (np.asarray(vectors[rows], dtype=np.float32) - mean) / scale
+
+    if width == 1:
+        return np.column_stack([standardized(slice(None))[:, 0], np.zeros(n, np.float32)])
+    reducer = None
+    if cfg.pca_dims and width > cfg.pca_dims and len(chosen) > cfg.pca_dims:
+        reducer = PCA(n_components=cfg.pca_dims, random_state=seed).fit((sample - mean) / scale)
+    reduced = np.empty((n, reducer.n_components_ if reducer is not None else width), np.float32)
+    for start in range(0, n, CHUNK_ROWS):
+        block = standardized(slice(start, start + CHUNK_ROWS))
+        reduced[start:start + len(block)] = reducer.transform(block) if reducer is not None else block
+    method = cfg.method if len(chosen) >= 4 else "pca"
+    model = EMBEDDERS.get(method)(reduced[chosen], cfg, seed)
+    coords = np.empty((n, 2), np.float32)
+    fitted = getattr(model, "embedding_", None)
+    if fitted is not None:
+        coords[chosen] = fitted  # UMAP's own layout of its fit rows
+    else:
+        coords[chosen] = model.transform(reduced[chosen])
+    rest = np.setdiff1d(np.arange(n), chosen)
+    for start in range(0, len(rest), CHUNK_ROWS):
+        rows = rest[start:start + CHUNK_ROWS]
+        coords[rows] = model.transform(reduced[rows])
+    return coords

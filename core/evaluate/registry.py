@@ -1,6 +1,7 @@
 """The registry of 2-D map methods (light: nothing here imports UMAP or scikit-learn).
 
-Target: `fit(vectors (n, d) standardized float32, cfg: EmbedConfig, seed) -> (n, 2)`
+Target: `fit(vectors (m, d) standardized and reduced float32, cfg: EmbedConfig, seed) -> a fitted model`
+whose `transform` maps rows to 2-D (and whose `embedding_`, when present, is the fit rows' layout)
 (core.evaluate.embedding).
 """
 
