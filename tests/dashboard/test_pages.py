@@ -6,10 +6,13 @@ import json
 
 import pytest
 
+from core.config import DetectConfig
 from core.run import schema
 from core.run.rundir import RunDir
 from dashboard import state
 from tests.dashboard.conftest import PAGES, count, open_page, problems
+
+DEFAULT_DETECTORS = list(DetectConfig().detectors)
 
 
 @pytest.mark.parametrize("run_name", ["digits", "moons", "nolabels"])
@@ -26,7 +29,7 @@ def test_overview_shows_metrics_and_accuracy(app_env):
     assert labels["dataset"] == "digits" and labels["noise rate"] == "10.0%"
     assert "after pruning" in app.metric[4].proto.delta
     table = app.dataframe[0].value
-    assert list(table["method"][:3]) == ["iforest", "l1", "l2"]
+    assert list(table["method"][:3]) == DEFAULT_DETECTORS
     assert set(table["kind"]) == {"outlier detector", "influence", "label quality"}
     assert {"precision@k", "recall@k", "AUROC", "AP"} <= set(table.columns)
     assert table["AUROC"].between(0, 1).all()
@@ -56,7 +59,7 @@ def test_gradient_selection_shows_the_selected_images(app_env):
     assert any(md.value == "#### 3 selected sample(s)" for md in app.markdown)
     assert count(app, "image") == 3
     assert app.selectbox(key="map_open_choice").options == [str(i) for i in sorted(
-        [5, 7, 9], key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column("iforest")][i])]
+        [5, 7, 9], key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(DetectConfig().primary)][i])]
 
 
 def test_gradient_selection_on_tabular_run_shows_feature_space(app_env):
@@ -106,11 +109,11 @@ def test_outlier_page_against_baselines(app_env):
     assert not problems(app)
     baselines = app.selectbox(key="ovi_x").options
     assert {"exact (influence)", "self_confidence (label quality)"} <= set(baselines)
-    assert app.selectbox(key="ovi_y").options == ["iforest", "l1", "l2"]
+    assert app.selectbox(key="ovi_y").options == DEFAULT_DETECTORS
     correlations = app.dataframe[0].value
-    assert list(correlations.index) == ["iforest", "l1", "l2"] and len(correlations.columns) == len(baselines)
+    assert list(correlations.index) == DEFAULT_DETECTORS and len(correlations.columns) == len(baselines)
     assert correlations.abs().le(1).all().all()
-    assert set(app.multiselect(key="ovi_curves").value) >= {"iforest", "l1", "l2"}
+    assert set(app.multiselect(key="ovi_curves").value) >= set(DEFAULT_DETECTORS)
     app.selectbox(key="ovi_x").select_index(1).run()
     app.toggle(key="ovi_ranks").set_value(False).run()
     assert not problems(app)
@@ -131,7 +134,7 @@ def test_sample_detail_opens_the_clicked_sample(app_env):
     assert not problems(app)
     assert app.number_input(key="detail_sample_input").value == 17
     scores = app.dataframe[0].value
-    assert list(scores["method"][:3]) == ["iforest", "l1", "l2"] and scores["rank"].between(1, 1437).all()
+    assert list(scores["method"][:3]) == DEFAULT_DETECTORS and scores["rank"].between(1, 1437).all()
     assert any("nearest neighbours" in md.value for md in app.markdown)
     assert count(app, "image") == 1 + 12  # the sample and its neighbours
     app.number_input(key="detail_sample_input").set_value(3).run()
