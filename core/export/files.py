@@ -77,8 +77,8 @@ def write_new(path: str | os.PathLike, payload: bytes | Callable[[Path], None]) 
 
 @contextmanager
 def new_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary directory beside `path`; when the block ends without an error, rename
-    it to `path` (refusing an existing one). On an error nothing is left behind."""
+    """Yield an empty temporary directory beside `path`; when the block ends without an error, flush it
+    to disk and rename it to `path` (refusing an existing one). On an error nothing is left behind."""
     path = Path(path)
     refuse_existing(path)
     try:
@@ -88,6 +88,7 @@ def new_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise RunDirError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
     try:
         yield tmp
+        os.sync()  # the files inside reach the disk before the tree appears (one flush, not one per file)
         refuse_existing(path)
         try:
             os.rename(tmp, path)  # never replaces a non-empty directory or a file
