@@ -94,14 +94,19 @@ class ExportSource:
         """The rows `--only` names, most outlying first (the primary detector's ranking)."""
         from core.detect.flagging import ranking
 
-        if only not in ONLY:
-            raise ConfigError(f"--only must be one of {', '.join(ONLY)}; got {only!r}")
+        check_only(only)
         ordered = self.table.iloc[ranking(self.table[SCORE].to_numpy())]
         chosen = ordered[ordered[schema.IS_FLAGGED].to_numpy(dtype=bool)] if only == "flagged" else ordered
         return chosen.reset_index(drop=True)
 
 
 ONLY = ("flagged", "all")
+
+
+def check_only(only: str) -> str:
+    if only not in ONLY:
+        raise ConfigError(f"--only must be one of {', '.join(ONLY)}; got {only!r}")
+    return only
 
 
 @dataclass
@@ -111,6 +116,18 @@ class Written:
     paths: list[Path]
     count: int
     what: str
+
+
+def export_run(run_path: str | os.PathLike, fmt: str, out: str | os.PathLike, split: str = "train",
+               only: str | None = None, image_root: str | os.PathLike | None = None) -> Written:
+    """`gradsift export`: the run's `split` written in format `fmt` (core.export.registry) to `out`;
+    `only` defaults to the format's own choice (flagged for a review tool, all otherwise)."""
+    from core.export.registry import EXPORT_FORMATS
+
+    EXPORT_FORMATS.check(fmt, "--format")
+    chosen = check_only(only or EXPORT_FORMATS.entry(fmt).meta["only"])
+    source = load_source(run_path, split)
+    return EXPORT_FORMATS.get(fmt)(source, Path(out), chosen, None if image_root is None else Path(image_root))
 
 
 def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSource:
