@@ -106,3 +106,13 @@ def test_new_directory_leaves_nothing_on_error(tmp_path):
             (tmp / "half").write_text("x")
             raise RuntimeError("killed")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_export_registry_and_commands_import_light():
+    import subprocess
+    import sys
+
+    probe = ("import sys, core.export.registry, core.cli.export; "
+             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
+    assert not loaded & {"torch", "numpy", "pandas", "sklearn", "PIL"}
