@@ -12,7 +12,8 @@ One row per sample (default: every training sample), in sample order, as CSV or 
   lowest label_score, as cleanlab's `find_label_issues(..., return_indices_ranked_by=...)` ranks;
 - `given_label`, `predicted_label` (the suggested label when the run has one, else the model's
   prediction) as class indices, and `given_class`, `predicted_class` as class names;
-- `<primary>_score`: the raw primary score (higher = more outlying); `review`: the current decision.
+- `<primary>_score`: the raw primary score (higher = more outlying); `review`: the current decision;
+  `predicted_label_confidence` when the run has a `suggested_label_confidence` column.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def table(source: ExportSource, only: str) -> pd.DataFrame:
         f"{source.primary}_score": frame[SCORE].to_numpy(),
         REVIEW: frame[REVIEW].to_numpy(),
     })
+    if schema.SUGGESTED_LABEL_CONFIDENCE in frame.columns:
+        result["predicted_label_confidence"] = frame[schema.SUGGESTED_LABEL_CONFIDENCE].to_numpy()
     if only == "flagged":
         result = result[result["is_label_issue"]].reset_index(drop=True)
     return result

@@ -72,6 +72,11 @@ def local_file_urls(source: ExportSource, ids: np.ndarray, image_root: Path) -> 
     return urls
 
 
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a missing number is null."""
+    return float(value) if np.isfinite(value) else None
+
+
 def _summary(source: ExportSource, row: pd.Series) -> str:
     text = (f"sample {int(row[schema.SAMPLE_ID])} · given label: {source.name(row[schema.GIVEN_LABEL])} · "
             f"gradsift suggests: {source.name(row[schema.SUGGESTED_LABEL])} · score {row[SCORE]:.4g}")
@@ -107,12 +112,14 @@ def tasks(source: ExportSource, rows: pd.DataFrame, image_root: Path | None = No
                 "sample_id": sample_id,
                 "given_label": source.name(row[schema.GIVEN_LABEL]),
                 "suggested_label": suggested,
-                "score": score if np.isfinite(score) else None,
+                "score": _finite(score),
                 "flagged": bool(row[schema.IS_FLAGGED]),
                 "review": str(row[REVIEW]),
                 "source": str(row[schema.SOURCE]),
                 "split": source.split,
                 "summary": _summary(source, row),
+                **({"suggestion_confidence": _finite(row[schema.SUGGESTED_LABEL_CONFIDENCE])}
+                   if schema.SUGGESTED_LABEL_CONFIDENCE in rows.columns else {}),
             },
             "predictions": [{
                 "model_version": MODEL_VERSION,

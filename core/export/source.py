@@ -4,7 +4,8 @@
 kind, the primary detector, and `table`, a frame with one row per sample of the split:
 
 - `sample_id`, `source`, `given_label` (class index), `suggested_label` (the samples
-  table's `suggested_label` when a stage filled it, else `pred_label`), `score` (higher =
+  table's optional `suggested_label` where a stage filled it, else `pred_label`; with its
+  `suggested_label_confidence` column when present), `score` (higher =
   more outlying), `is_flagged`, `true_label` (Int64, NA when unknown), `review` (the current
   decision, '' when unreviewed) and `review_label` (the relabel target, NA otherwise).
 
@@ -142,7 +143,7 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
         raise RunDirError(f"{run.file(schema.MANIFEST)} has no dataset facts; finish the run with `gradsift analyze`")
     names = [str(n) for n in dataset["class_names"]]
     samples = run.read_samples() if split == "train" else None
-    table = _train_table(samples, config.detect.primary, run) if split == "train" else _test_table(run)
+    table = _train_table(samples, config.detect.primary, run, names) if split == "train" else _test_table(run)
     source = ExportSource(run=run, manifest=manifest, config=config, split=split, class_names=names,
                           kind=dataset.get("kind", "image"), primary=config.detect.primary, table=table,
                           samples=samples)
@@ -150,24 +151,38 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
     return source
 
 
-def _train_table(samples: pd.DataFrame, primary: str, run: RunDir) -> pd.DataFrame:
+def _suggested(samples: pd.DataFrame, class_names: list[str], run: RunDir) -> pd.Series:
+    """Class indices of the suggested label: the optional `suggested_label` column (indices, or class
+    names), the prediction where it is missing or absent."""
+    if schema.SUGGESTED_LABEL not in samples.columns or samples[schema.SUGGESTED_LABEL].isna().all():
+        return samples[schema.PRED_LABEL]
+    suggested = samples[schema.SUGGESTED_LABEL]
+    if not pd.api.types.is_numeric_dtype(suggested):
+        index = {name: i for i, name in enumerate(class_names)}
+        unknown = sorted({str(v) for v in suggested.dropna() if str(v) not in index})
+        if unknown:
+            raise RunDirError(f"{run.file(schema.SAMPLES)}: {schema.SUGGESTED_LABEL} holds unknown classes "
+                              f"{', '.join(unknown[:5])}")
+        suggested = suggested.map(lambda v: index[str(v)] if pd.notna(v) else np.nan)
+    return suggested.fillna(samples[schema.PRED_LABEL])
+
+
+def _train_table(samples: pd.DataFrame, primary: str, run: RunDir, class_names: list[str]) -> pd.DataFrame:
     column = schema.score_column(primary)
     if column not in samples.columns:
         raise RunDirError(f"{run.file(schema.SAMPLES)} has no {column} column for the primary detector {primary!r}")
-    suggested = samples[schema.SUGGESTED_LABEL] if schema.SUGGESTED_LABEL in samples.columns else None
-    if suggested is None or suggested.isna().all():
-        suggested = samples[schema.PRED_LABEL]
-    else:  # a suggestion may be missing for some rows: fall back to the prediction there
-        suggested = suggested.fillna(samples[schema.PRED_LABEL])
-    return pd.DataFrame({
+    table = pd.DataFrame({
         schema.SAMPLE_ID: samples[schema.SAMPLE_ID].to_numpy(dtype=np.int64),
         schema.SOURCE: samples[schema.SOURCE].astype(str).to_numpy(),
         schema.GIVEN_LABEL: samples[schema.GIVEN_LABEL].to_numpy(dtype=np.int64),
-        schema.SUGGESTED_LABEL: suggested.to_numpy(dtype=np.int64),
+        schema.SUGGESTED_LABEL: _suggested(samples, class_names, run).to_numpy(dtype=np.int64),
         SCORE: samples[column].to_numpy(dtype=np.float64),
         schema.IS_FLAGGED: samples[schema.IS_FLAGGED].to_numpy(dtype=bool),
         schema.TRUE_LABEL: pd.array(samples[schema.TRUE_LABEL], dtype="Int64"),
     })
+    if schema.SUGGESTED_LABEL_CONFIDENCE in samples.columns:
+        table[schema.SUGGESTED_LABEL_CONFIDENCE] = samples[schema.SUGGESTED_LABEL_CONFIDENCE].to_numpy(dtype=np.float64)
+    return table
 
 
 def _test_table(run: RunDir) -> pd.DataFrame:

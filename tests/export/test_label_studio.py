@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import unquote
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -75,15 +76,23 @@ def test_large_thumbnails_are_shrunk_to_64_px():
     assert max(decoded.size) == 64 and decoded.mode == "RGB"
 
 
-def test_suggested_label_column_wins_over_the_prediction(digits_copy, tmp_path):
+@pytest.mark.parametrize("as_names", [False, True])
+def test_suggested_label_column_wins_over_the_prediction(digits_copy, tmp_path, as_names):
     samples = digits_copy.read_samples()
-    samples[schema.SUGGESTED_LABEL] = (samples[schema.GIVEN_LABEL] + 1) % 10
+    suggestion = pd.array((samples[schema.GIVEN_LABEL] + 1) % 10, dtype="Int64")
+    suggestion[0] = pd.NA  # no suggestion for sample 0: the prediction stands in
+    names = [None if pd.isna(v) else str(v) for v in suggestion]  # class names, as a stage might store them
+    samples[schema.SUGGESTED_LABEL] = pd.Series(names, dtype=object) if as_names else suggestion
+    samples[schema.SUGGESTED_LABEL_CONFIDENCE] = 0.75
     samples.to_parquet(digits_copy.file(schema.SAMPLES))
     tasks, _ = _export(digits_copy, tmp_path, only="all")
     assert len(tasks) == len(samples)
-    for task in tasks[:20]:
-        expected = str((samples[schema.GIVEN_LABEL].iloc[task["data"]["sample_id"]] + 1) % 10)
+    for task in tasks:
+        sample_id = task["data"]["sample_id"]
+        label = samples[schema.PRED_LABEL if sample_id == 0 else schema.GIVEN_LABEL].iloc[sample_id]
+        expected = str(label if sample_id == 0 else (label + 1) % 10)
         assert task["predictions"][0]["result"][0]["value"]["choices"] == [expected]
+        assert task["data"]["suggestion_confidence"] == 0.75
 
 
 def test_tabular_tasks_carry_the_features_as_text(blobs_run, tmp_path):
