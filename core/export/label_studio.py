@@ -42,11 +42,16 @@ CONFIG_SUFFIX = ".label_config.xml"
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
 
 
-def label_config(class_names: list[str], image: bool) -> str:
+SMALL_IMAGE_VIEW = ' smoothing="false" maxWidth="320px"'
+"""Embedded thumbnails are tiny: shown sharp (no interpolation) and small enough to keep the choices in view."""
+
+
+def label_config(class_names: list[str], image: bool, small_images: bool = False) -> str:
     """The labeling config: the sample (an image, or its features as text), a header with what gradsift
     says about it, and one single-choice `Choice` per class."""
     obj = IMAGE_OBJECT if image else TEXT_OBJECT
-    view = f'  <Image name="{obj}" value="${obj}"/>' if image else f'  <Text name="{obj}" value="${obj}"/>'
+    extra = SMALL_IMAGE_VIEW if small_images else ""
+    view = f'  <Image name="{obj}" value="${obj}"{extra}/>' if image else f'  <Text name="{obj}" value="${obj}"/>'
     choices = "\n".join(f"    <Choice value={quoteattr(name)}/>" for name in class_names)
     return (f'<View>\n  <Header value="$summary"/>\n{view}\n'
             f'  <Choices name="{CONTROL}" toName="{obj}" choice="single" showInline="true">\n{choices}\n'
@@ -139,7 +144,7 @@ def export(source: ExportSource, out: Path, only: str, image_root: Path | None =
     refuse_existing(out, config_path)
     rows = source.select(only)
     payload = json.dumps(tasks(source, rows, image_root), indent=1, ensure_ascii=False, allow_nan=False)
-    config = label_config(source.class_names, source.is_image)
+    config = label_config(source.class_names, source.is_image, small_images=image_root is None)
     write_new(config_path, config.encode())
     try:
         write_new(out, payload.encode())

@@ -41,6 +41,7 @@ def test_image_tasks_follow_the_task_format(digits_run, tmp_path):
     control = config.find("Choices")
     assert control.get("name") == "label" and control.get("toName") == "image"
     assert config.find("Image").get("value") == "$image"
+    assert config.find("Image").get("smoothing") == "false", "embedded thumbnails are shown sharp"
     scores = []
     for task in tasks:
         data, (prediction,) = task["data"], task["predictions"]
@@ -115,7 +116,8 @@ def test_test_split_tasks(digits_run, tmp_path):
 
 
 def test_local_files_urls_point_under_the_image_root(folder_run, image_folder, tmp_path):
-    tasks, _ = _export(folder_run, tmp_path, only="all", image_root=image_folder.parent)
+    tasks, config = _export(folder_run, tmp_path, only="all", image_root=image_folder.parent)
+    assert config.find("Image").get("smoothing") is None
     samples = folder_run.read_samples()
     for task in tasks:
         url = task["data"]["image"]
