@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import RunConfig
+from core.data.base import IMAGE
 from core.errors import ConfigError, RunDirError
 from core.run import schema
 from core.run.reviews import NEW_LABEL, ReviewStore, decision_per_sample
@@ -46,7 +47,7 @@ class ExportSource:
     split: str
     class_names: list[str]
     kind: str
-    """core.data.base.IMAGE or TABULAR."""
+    """IMAGE or TABULAR (core.data.base)."""
     primary: str
     table: pd.DataFrame
     samples: pd.DataFrame | None
@@ -60,7 +61,7 @@ class ExportSource:
 
     @property
     def is_image(self) -> bool:
-        return self.kind == "image"
+        return self.kind == IMAGE
 
     def store(self) -> ReviewStore:
         """The split's review store, checking sample ids and class indices."""
@@ -145,7 +146,7 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
     samples = run.read_samples() if split == "train" else None
     table = _train_table(samples, config.detect.primary, run, names) if split == "train" else _test_table(run)
     source = ExportSource(run=run, manifest=manifest, config=config, split=split, class_names=names,
-                          kind=dataset.get("kind", "image"), primary=config.detect.primary, table=table,
+                          kind=dataset.get("kind", IMAGE), primary=config.detect.primary, table=table,
                           samples=samples)
     _attach_reviews(source)
     return source
