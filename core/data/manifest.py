@@ -185,11 +185,23 @@ def _split_mask(table: pd.DataFrame, path: Path) -> np.ndarray | None:
     return is_test
 
 
+def feature_columns(table: pd.DataFrame) -> list:
+    """The columns a tabular manifest's features come from: every numeric non-reserved column, in order
+    (exports name their feature columns after them, so a re-read manifest keeps the user's names)."""
+    return [c for c in table.columns if c not in RESERVED_COLUMNS
+            and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_complex_dtype(table[c])]
+
+
+def read_feature_columns(path: Path) -> list[str]:
+    """`feature_columns` of the manifest file at `path` (read as `load_manifest` reads it)."""
+    table, _ = _read_table(Path(path))
+    return [str(c) for c in feature_columns(table)]
+
+
 def _features(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, list[str]]:
     """Tabular inputs float32 (n, d) from every numeric non-reserved column, and notes."""
     others = [c for c in table.columns if c not in RESERVED_COLUMNS]
-    numeric = [c for c in others
-               if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_complex_dtype(table[c])]
+    numeric = feature_columns(table)
     ignored = [str(c) for c in others if c not in numeric]
     if not numeric:
         raise DataError(f"{path}: no numeric feature columns and no {PATH!r} column; "

@@ -67,6 +67,10 @@ UMAP_Y = "umap_y"
 FEATURE_X = "feature_x"
 FEATURE_Y = "feature_y"
 THUMBNAIL_ROW = "thumbnail_row"
+SUGGESTED_LABEL = "suggested_label"
+SUGGESTED_LABEL_CONFIDENCE = "suggested_label_confidence"
+"""Optional columns (filled by a later stage when present): the label a reviewer is offered instead of the
+given one, and how sure the suggestion is. Readers fall back to `pred_label` when they are absent."""
 
 SCORE_PREFIX = "score_"
 

@@ -1,0 +1,112 @@
+"""`gradsift export --format manifest`: the reviewed training set as a manifest `gradsift analyze` reads back.
+
+The rows are `core.run.reviews.cleaned_manifest`'s (confirmed-mislabeled samples removed,
+relabels applied: the rule lives there once); the columns are the ones core.data.manifest
+reads, so `gradsift analyze --dataset <out>` analyzes the cleaned data:
+
+- `sample_id` (the run's, for provenance; a manifest's sample_id is never a feature);
+- `label`: the class name after the reviews;
+- `true_label`: the clean class name, when the run knows it;
+- the inputs: `path` (absolute) when the run's samples are files (an image folder, a manifest
+  with a path column); for other image runs (e.g. digits) the stored images are written as
+  PNG files into `<out stem>_images/` beside the manifest and `path` is relative to it; for
+  tabular runs the feature columns, reloaded from the run's dataset (named as in the user's
+  manifest, else x0, x1, ...).
+
+Only the training split is exported: the reviewed training set is what a new analysis needs
+(it carves its own seeded test split). CSV or parquet by the suffix of `--out`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.data.manifest import LABEL, PATH, RESERVED_COLUMNS, SAMPLE_ID, TRUE_LABEL
+from core.errors import ConfigError
+from core.export.files import new_directory, refuse_existing, write_new
+from core.export.images import png_bytes
+from core.export.source import ExportSource, Written
+from core.run import schema
+from core.run.reviews import cleaned_manifest
+
+SUFFIXES = (".csv", ".parquet")
+IMAGES_SUFFIX = "_images"
+
+
+def images_dir(out: Path) -> Path:
+    """Where the PNG files of an in-memory image run go: `<out stem>_images/` beside the manifest."""
+    return out.with_name(f"{out.stem}{IMAGES_SUFFIX}")
+
+
+def manifest_frame(source: ExportSource) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the manifest without its inputs, the kept sample ids); inputs are added by the caller."""
+    dataset_path = source.dataset_path()
+    cleaned = cleaned_manifest(source.samples, source.decisions, source.class_names,
+                               None if dataset_path is None else str(dataset_path))
+    kept = cleaned[schema.SAMPLE_ID].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame({SAMPLE_ID: kept, LABEL: cleaned["label"].to_numpy()})
+    if PATH in cleaned.columns:
+        frame[PATH] = cleaned[PATH].to_numpy()
+    if source.has_truth:
+        truth = source.table[schema.TRUE_LABEL].to_numpy(dtype=object)[kept]
+        if any(pd.isna(t) for t in truth):
+            raise ConfigError(f"{source.run.path}: some samples lack a true label; cannot write a true_label column")
+        frame[TRUE_LABEL] = np.asarray(source.class_names, dtype=object)[truth.astype(np.int64)]
+    return frame, kept
+
+
+def _with_features(source: ExportSource, frame: pd.DataFrame, kept: np.ndarray) -> pd.DataFrame:
+    from core.export.features import split_features
+
+    names, features = split_features(source)
+    clashes = [n for n in names if n in RESERVED_COLUMNS]
+    if clashes:
+        raise ConfigError(f"feature column(s) {', '.join(clashes)} would clash with the manifest's own columns")
+    values = pd.DataFrame(features[kept].astype(np.float64), columns=names)
+    return pd.concat([frame.reset_index(drop=True), values], axis=1)
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
+    if out.suffix.lower() == ".csv":
+        write_new(out, frame.to_csv(index=False).encode())
+    else:
+        write_new(out, lambda path: frame.to_parquet(path, index=False))
+
+
+def export(source: ExportSource, out: Path, only: str, image_root: Path | None = None) -> Written:
+    """Write the cleaned manifest to `out` (and, for in-memory image runs, its images); never overwrites."""
+    suffix = out.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigError(f"--out {out}: a manifest is written as .csv or .parquet, not {suffix or 'no suffix'}")
+    if source.split != "train":
+        raise ConfigError("--format manifest exports the reviewed training set; --split test is not supported")
+    if only != "all":
+        raise ConfigError("--format manifest writes the whole reviewed training set; drop --only flagged")
+    if image_root is not None:
+        raise ConfigError("--image-root applies to --format label-studio only")
+    frame, kept = manifest_frame(source)
+    if not source.is_image:
+        _write_table(_with_features(source, frame, kept), out)
+        return Written([out], len(frame), "manifest rows")
+    if PATH in frame.columns:
+        _write_table(frame, out)
+        return Written([out], len(frame), "manifest rows")
+    images = images_dir(out)
+    refuse_existing(out, images)
+    thumbnails = source.thumbnails()
+    relative = [f"{images.name}/{sample_id:06d}.png" for sample_id in kept]
+    frame.insert(2, PATH, relative)
+    with new_directory(images) as tmp:
+        for name, sample_id in zip(relative, kept):
+            (tmp / Path(name).name).write_bytes(png_bytes(thumbnails[int(sample_id)]))
+    try:
+        _write_table(frame, out)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(images)  # the manifest and its images, or neither
+        raise
+    return Written([out, images], len(frame), "manifest rows")

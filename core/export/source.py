@@ -1,0 +1,213 @@
+"""What every export reads from a run, gathered once: one row per sample in one frame.
+
+`load_source(run_path, split)` returns an `ExportSource`: the class names, the dataset's
+kind, the primary detector, and `table`, a frame with one row per sample of the split:
+
+- `sample_id`, `source`, `given_label` (class index), `suggested_label` (the samples
+  table's optional `suggested_label` where a stage filled it, else `pred_label`; with its
+  `suggested_label_confidence` column when present), `score` (higher =
+  more outlying), `is_flagged`, `true_label` (Int64, NA when unknown), `review` (the current
+  decision, '' when unreviewed) and `review_label` (the relabel target, NA otherwise).
+
+The training split reads samples.parquet: `score` is the primary detector's score and
+`is_flagged` its flags at the run's budget. The test split (whose labels people can check
+too, into the test review store) has no detector scores: there `score` is 1 − the analyzed
+model's probability of the test label and `is_flagged` marks the test samples the model
+predicts otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import RunConfig
+from core.data.base import IMAGE
+from core.errors import ConfigError, RunDirError
+from core.run import schema
+from core.run.reviews import NEW_LABEL, ReviewStore, decision_per_sample
+from core.run.rundir import RunDir
+
+SPLITS = ("train", "test")
+SCORE, REVIEW, REVIEW_LABEL = "score", "review", "review_label"
+"""Columns of `ExportSource.table` besides the samples table's own names."""
+
+
+@dataclass
+class ExportSource:
+    """One split of a run, as the exports need it (see the module docstring for `table`)."""
+
+    run: RunDir
+    manifest: dict
+    config: RunConfig
+    split: str
+    class_names: list[str]
+    kind: str
+    """IMAGE or TABULAR (core.data.base)."""
+    primary: str
+    table: pd.DataFrame
+    samples: pd.DataFrame | None
+    """samples.parquet as stored (training split only)."""
+    decisions: pd.DataFrame | None = None
+    """The split's current review decisions (ReviewStore.decisions())."""
+
+    @property
+    def has_truth(self) -> bool:
+        return bool(self.table[schema.TRUE_LABEL].notna().any())
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == IMAGE
+
+    def store(self) -> ReviewStore:
+        """The split's review store, checking sample ids and class indices."""
+        return ReviewStore(self.run.path, n_samples=len(self.table), n_classes=len(self.class_names),
+                           split=self.split)
+
+    def thumbnails(self) -> np.ndarray:
+        """uint8 (n, H, W, C) images of the split, memory-mapped; row = sample_id (image runs only)."""
+        if not self.is_image:
+            raise ConfigError(f"{self.run.path} holds a tabular run: it has no images")
+        return self.run.read_npy(schema.THUMBNAILS if self.split == "train" else schema.TEST_THUMBNAILS, mmap=True)
+
+    def dataset_path(self) -> Path | None:
+        """The run's dataset when it is a path (an image folder or a manifest), else None (a registered name)."""
+        path = Path(self.config.data.dataset).expanduser()
+        return path if path.exists() else None
+
+    def sample_files(self, ids: np.ndarray) -> list[Path] | None:
+        """Absolute paths of the samples' files when the run's dataset is an image folder or a manifest
+        with a path column (sources relative to its directory), else None."""
+        root = self.dataset_path()
+        sources = self.table[schema.SOURCE].to_numpy()[ids]
+        if root is None or self.split != "train" or any(str(s).startswith("row ") for s in sources):
+            return None
+        base = root.resolve() if root.is_dir() else root.resolve().parent
+        return [base / str(s) for s in sources]
+
+    def name(self, index: object) -> str:
+        return self.class_names[int(index)]
+
+    def select(self, only: str) -> pd.DataFrame:
+        """The rows `--only` names, most outlying first (the primary detector's ranking)."""
+        from core.detect.flagging import ranking
+
+        check_only(only)
+        ordered = self.table.iloc[ranking(self.table[SCORE].to_numpy())]
+        chosen = ordered[ordered[schema.IS_FLAGGED].to_numpy(dtype=bool)] if only == "flagged" else ordered
+        return chosen.reset_index(drop=True)
+
+
+ONLY = ("flagged", "all")
+
+
+def check_only(only: str) -> str:
+    if only not in ONLY:
+        raise ConfigError(f"--only must be one of {', '.join(ONLY)}; got {only!r}")
+    return only
+
+
+@dataclass
+class Written:
+    """What an export wrote: its files or directories, how many samples, and what they are (for the report)."""
+
+    paths: list[Path]
+    count: int
+    what: str
+
+
+def export_run(run_path: str | os.PathLike, fmt: str, out: str | os.PathLike, split: str = "train",
+               only: str | None = None, image_root: str | os.PathLike | None = None) -> Written:
+    """`gradsift export`: the run's `split` written in format `fmt` (core.export.registry) to `out`;
+    `only` defaults to the format's own choice (flagged for a review tool, all otherwise)."""
+    from core.export.registry import EXPORT_FORMATS
+
+    EXPORT_FORMATS.check(fmt, "--format")
+    chosen = check_only(only or EXPORT_FORMATS.entry(fmt).meta["only"])
+    source = load_source(run_path, split)
+    return EXPORT_FORMATS.get(fmt)(source, Path(out), chosen, None if image_root is None else Path(image_root))
+
+
+def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSource:
+    """The run's `split` ("train" or "test") as an ExportSource; RunDirError when the run is incomplete."""
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}; got {split!r}")
+    run = RunDir(run_path)
+    manifest = run.read_manifest()
+    config = run.config()
+    dataset = manifest.get("dataset") or {}
+    if "class_names" not in dataset:
+        raise RunDirError(f"{run.file(schema.MANIFEST)} has no dataset facts; finish the run with `gradsift analyze`")
+    names = [str(n) for n in dataset["class_names"]]
+    samples = run.read_samples() if split == "train" else None
+    table = _train_table(samples, config.detect.primary, run, names) if split == "train" else _test_table(run)
+    source = ExportSource(run=run, manifest=manifest, config=config, split=split, class_names=names,
+                          kind=dataset.get("kind", IMAGE), primary=config.detect.primary, table=table,
+                          samples=samples)
+    _attach_reviews(source)
+    return source
+
+
+def _suggested(samples: pd.DataFrame, class_names: list[str], run: RunDir) -> pd.Series:
+    """Class indices of the suggested label: the optional `suggested_label` column (indices, or class
+    names), the prediction where it is missing or absent."""
+    if schema.SUGGESTED_LABEL not in samples.columns or samples[schema.SUGGESTED_LABEL].isna().all():
+        return samples[schema.PRED_LABEL]
+    suggested = samples[schema.SUGGESTED_LABEL]
+    if not pd.api.types.is_numeric_dtype(suggested):
+        index = {name: i for i, name in enumerate(class_names)}
+        unknown = sorted({str(v) for v in suggested.dropna() if str(v) not in index})
+        if unknown:
+            raise RunDirError(f"{run.file(schema.SAMPLES)}: {schema.SUGGESTED_LABEL} holds unknown classes "
+                              f"{', '.join(unknown[:5])}")
+        suggested = suggested.map(lambda v: index[str(v)] if pd.notna(v) else np.nan)
+    return suggested.fillna(samples[schema.PRED_LABEL])
+
+
+def _train_table(samples: pd.DataFrame, primary: str, run: RunDir, class_names: list[str]) -> pd.DataFrame:
+    column = schema.score_column(primary)
+    if column not in samples.columns:
+        raise RunDirError(f"{run.file(schema.SAMPLES)} has no {column} column for the primary detector {primary!r}")
+    table = pd.DataFrame({
+        schema.SAMPLE_ID: samples[schema.SAMPLE_ID].to_numpy(dtype=np.int64),
+        schema.SOURCE: samples[schema.SOURCE].astype(str).to_numpy(),
+        schema.GIVEN_LABEL: samples[schema.GIVEN_LABEL].to_numpy(dtype=np.int64),
+        schema.SUGGESTED_LABEL: _suggested(samples, class_names, run).to_numpy(dtype=np.int64),
+        SCORE: samples[column].to_numpy(dtype=np.float64),
+        schema.IS_FLAGGED: samples[schema.IS_FLAGGED].to_numpy(dtype=bool),
+        schema.TRUE_LABEL: pd.array(samples[schema.TRUE_LABEL], dtype="Int64"),
+    })
+    if schema.SUGGESTED_LABEL_CONFIDENCE in samples.columns:
+        table[schema.SUGGESTED_LABEL_CONFIDENCE] = samples[schema.SUGGESTED_LABEL_CONFIDENCE].to_numpy(dtype=np.float64)
+    return table
+
+
+def _test_table(run: RunDir) -> pd.DataFrame:
+    labels = run.test_labels()
+    probs = run.read_npz(schema.ERM_OUTPUTS)["test_probs"]
+    rows = np.arange(len(labels))
+    predicted = probs.argmax(axis=1).astype(np.int64)
+    return pd.DataFrame({
+        schema.SAMPLE_ID: rows.astype(np.int64),
+        schema.SOURCE: [f"test {i}" for i in rows],
+        schema.GIVEN_LABEL: labels,
+        schema.SUGGESTED_LABEL: predicted,
+        SCORE: 1.0 - probs[rows, labels].astype(np.float64),
+        schema.IS_FLAGGED: predicted != labels,
+        schema.TRUE_LABEL: pd.array([pd.NA] * len(rows), dtype="Int64"),
+    })
+
+
+def _attach_reviews(source: ExportSource) -> None:
+    decisions = source.store().decisions()
+    table = source.table
+    table[REVIEW] = decision_per_sample(decisions, len(table))
+    review_label = pd.array([pd.NA] * len(table), dtype="Int64")
+    if len(decisions):
+        review_label[decisions[schema.SAMPLE_ID].to_numpy()] = decisions[NEW_LABEL].to_numpy()
+    table[REVIEW_LABEL] = review_label
+    source.decisions = decisions
