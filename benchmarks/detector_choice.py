@@ -56,7 +56,13 @@ def measure(task: tuple) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
-    from core.config import BaselineConfig, DataConfig, EmbedConfig, RunConfig, TrainConfig
+    from core.config import (
+        BaselineConfig,
+        DataConfig,
+        EmbedConfig,
+        RunConfig,
+        TrainConfig,
+    )
     from core.evaluate.metrics import detection_metrics
     from core.pipeline.runner import analyze
     from core.run import schema

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
-from core.data.load import load_dataset
 from core.data.base import OUTPUTS
+from core.data.load import load_dataset
 from core.errors import ConfigError
-from core.models.nets import build_model, check_model
 from core.models.choice import ModelChoice
+from core.models.nets import build_model, check_model
 from core.pipeline.artifacts import check_dataset_fingerprint, resolve_model
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for

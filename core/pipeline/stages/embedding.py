@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from core.config import RunConfig
 from core.evaluate.embedding import embed_2d, pca_2d
 from core.gradients.projection import make_projector
