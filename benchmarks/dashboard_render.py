@@ -7,6 +7,7 @@ page, the first render in this process (cache cold: reads, PCA, neighbours) and 
 median of the next renders (cache warm: what a person clicking around sees).
 
     python benchmarks/dashboard_render.py [--n 50000] [--repeats 3] [--keep DIR]
+    python benchmarks/dashboard_render.py --run runs/outputs1m   # an analyzed run instead
 """
 
 from __future__ import annotations
@@ -152,13 +153,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000, help="training samples in the fabricated run")
     parser.add_argument("--repeats", type=int, default=3, help="warm renders per page (median reported)")
     parser.add_argument("--keep", type=Path, default=None, help="build the run here and keep it")
+    parser.add_argument("--run", type=Path, default=None, help="time an analyzed run directory instead")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        runs_dir = args.keep or Path(scratch)
-        started = time.perf_counter()
-        run_path = fabricate(runs_dir / f"bench{args.n}", args.n)
-        print(f"fabricated {args.n:,}-sample run in {time.perf_counter() - started:.1f} s at {run_path}")
-        rows = time_pages(runs_dir, run_path, args.repeats)
+    if args.run is not None:
+        run_path = args.run.resolve()
+        rows = time_pages(run_path.parent, run_path, args.repeats)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            runs_dir = args.keep or Path(scratch)
+            started = time.perf_counter()
+            run_path = fabricate(runs_dir / f"bench{args.n}", args.n)
+            print(f"fabricated {args.n:,}-sample run in {time.perf_counter() - started:.1f} s at {run_path}")
+            rows = time_pages(runs_dir, run_path, args.repeats)
     print(f"\n{'page':34} {'first render (s)':>17} {'warm render (s)':>16}")
     for row in rows:
         warm = "" if row["warm_s"] != row["warm_s"] else f"{row['warm_s']:.2f}"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.evaluate.explore import drawn_rows
 from core.run import schema
 from core.run.reviews import KEEP, MISLABELED, RELABEL
 
@@ -24,6 +25,9 @@ QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 NAMED_COLOURS = {"no": "#c7c7cc", "yes": "#dc2626", "unknown": "#a1a1aa", "unreviewed": "#c7c7cc",
                  MISLABELED: "#dc2626", RELABEL: "#ea580c", KEEP: "#16a34a"}
 """Fixed colours for categorical maps whose every category is named here (flags, truth, reviews)."""
+MAX_DRAWN = 60_000
+"""Maps of more samples draw every kept (flagged, highlighted) point and a seeded sample of the rest
+(`core.evaluate.explore.drawn_rows`); selections still map back to sample ids through customdata."""
 MAX_CATEGORY_TRACES = len(QUALITATIVE)
 """Above this many categories a map uses one trace with a colour scale instead of one trace per category."""
 # -- selections --------------------------------------------------------------------------------
@@ -67,6 +71,7 @@ def scatter_figure(
     y_title: str = "",
     height: int = 560,
     marker_size: float = 5,
+    keep: np.ndarray | None = None,
 ) -> go.Figure:
     """A WebGL scatter of samples.
 
@@ -74,10 +79,21 @@ def scatter_figure(
     `hover_names[1:]`. Colour: `color` (n,) float for a continuous scale, or with
     `categories` (n,) int codes into `categories` (-1 = unknown), one trace per category.
     `highlight`: (m,) row positions drawn as rings on top (selected sample, neighbours).
+    Above `MAX_DRAWN` points only the (n,) bool `keep` rows, the highlighted ones and a seeded
+    sample of the rest are drawn (`drawn_note` says so in words).
     """
     hover = "<br>".join(f"{name} %{{customdata[{i}]:.6~g}}" for i, name in enumerate(hover_names))
     hover += "<br>x %{x:.3g}, y %{y:.3g}<extra>%{fullData.name}</extra>"
     figure = go.Figure()
+    if len(x) > MAX_DRAWN:
+        must = np.zeros(len(x), bool) if keep is None else np.asarray(keep, bool).copy()
+        if highlight is not None:
+            must[np.asarray(highlight, np.int64)] = True
+        rows = drawn_rows(len(x), must, MAX_DRAWN)
+        if highlight is not None:
+            highlight = np.searchsorted(rows, np.asarray(highlight, np.int64))
+        x, y, customdata = np.asarray(x)[rows], np.asarray(y)[rows], np.asarray(customdata)[rows]
+        color = None if color is None else np.asarray(color)[rows]
     # float32 halves what the browser downloads and parses; ids stay exact below 2**24.
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     customdata = np.asarray(customdata, np.float32)
@@ -125,6 +141,13 @@ def scatter_figure(
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
                          xaxis_title=x_title, yaxis_title=y_title, uirevision="keep")
     return figure
+
+
+def drawn_note(n: int, kept: str = "flagged") -> str:
+    """The caption a map of n samples needs when it draws only some of them ('' when it draws all)."""
+    if n <= MAX_DRAWN:
+        return ""
+    return f"Drawn: every {kept} sample and a random sample of the others, {MAX_DRAWN:,} points of {n:,}."
 
 
 def _interval(values) -> tuple[float, float]:

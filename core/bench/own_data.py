@@ -45,26 +45,38 @@ def make_digit_folder(root: Path, seed: int, noise_rate: float = 0.12, side: int
     return given != labels
 
 
-def make_outputs(path: Path, n: int, dim: int, seed: int, noise_rate: float = 0.10, n_classes: int = 10) -> None:
+def make_outputs(path: Path, n: int, dim: int, seed: int, noise_rate: float = 0.10, n_classes: int = 10,
+                 head_rows: int = 50_000, chunk: int = 100_000) -> None:
     """A model's outputs on n samples: ReLU features around class means (pairs of classes close), and the
-    probabilities of a softmax head fitted on the noisy labels; y_true kept."""
+    logits of a softmax head fitted on the noisy labels of (at most `head_rows` of) them; y_true kept.
+
+    The first n // 5 rows are the test split. Generated `chunk` rows at a time in float32, so a
+    million rows of 512 features cost their 2 GB once, not several times over.
+    """
     from core.data.noise import inject_noise
     from core.models.probe import train_linear_probe
 
     rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(n_classes, dim))
-    centers[1::2] = centers[::2] + 0.6 * rng.normal(size=(n_classes // 2, dim))  # confusable pairs
+    centers = rng.normal(size=(n_classes, dim)).astype(np.float32)
+    centers[1::2] = centers[::2] + 0.6 * rng.normal(size=(n_classes // 2, dim)).astype(np.float32)  # confusable
     truth = rng.integers(0, n_classes, n)
-    features = np.maximum(centers[truth] + 1.6 * rng.normal(size=(n, dim)), 0).astype(np.float32)
+    features = np.empty((n, dim), np.float32)
+    for start in range(0, n, chunk):
+        block = truth[start:start + chunk]
+        noise = rng.standard_normal((len(block), dim), dtype=np.float32)
+        features[start:start + chunk] = np.maximum(centers[block] + 1.6 * noise, 0)
     given = inject_noise(truth, n_classes, "human", noise_rate, rng, features)
-    head = train_linear_probe(features, given, n_classes, 1e-3, seed)
+    fit = np.sort(rng.choice(n, size=min(n, head_rows), replace=False))
+    head = train_linear_probe(features[fit], given[fit], n_classes, 1e-3, seed)
     import torch
 
+    logits = np.empty((n, n_classes), np.float32)
     with torch.no_grad():
-        logits = head(torch.as_tensor(features)).numpy()
-    test = slice(0, n // 5)
-    np.savez(path, features=features[n // 5:], logits=logits[n // 5:], y=given[n // 5:], y_true=truth[n // 5:],
-             features_test=features[test], logits_test=logits[test], y_test=truth[test])
+        for start in range(0, n, chunk):
+            logits[start:start + chunk] = head(torch.as_tensor(features[start:start + chunk])).numpy()
+    test = n // 5
+    np.savez(path, features=features[test:], logits=logits[test:], y=given[test:], y_true=truth[test:],
+             features_test=features[:test], logits_test=logits[:test], y_test=truth[:test])
 
 
 def _scores(run_dir: Path) -> tuple[float, dict[str, float]]:

@@ -20,6 +20,11 @@ OUTPUTS = "outputs"
 """A trained model's features and probabilities handed in (core.data.outputs): no training."""
 
 
+def _bytes_view(array: np.ndarray) -> np.ndarray:
+    """The array's bytes as a flat uint8 view (no copy of a contiguous array), for hashing."""
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
 @dataclass
 class Dataset:
     """A labelled train split and a held-out test split, in memory.
@@ -54,6 +59,10 @@ class Dataset:
     test_labels_verified: bool = False
     """True when the source vouches for its test labels (a curated test set, known truth); False when
     the test split carries the same unverified labels as training (a carved split of user labels)."""
+    test_split_carved: bool = True
+    """True when the test split was carved from the training labels here; False when the data came
+    with its own test split (a test/ folder, a split column, X_test, outputs_test): its labels are
+    then as trustworthy as their source, which gradsift cannot check."""
     """Human-readable remarks made while loading (resizing, carved splits, injected noise)."""
 
     def __post_init__(self) -> None:
@@ -98,8 +107,8 @@ class Dataset:
         """Hash of inputs and labels: a changed file on disk is detected on resume."""
         digest = hashlib.sha256()
         for array in (self.x_train, self.given_train, self.x_test, self.y_test):
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(_bytes_view(array))
         if self.true_train is not None:
-            digest.update(self.true_train.tobytes())
+            digest.update(_bytes_view(self.true_train))
         digest.update("\x00".join(self.class_names).encode())
         return digest.hexdigest()[:16]

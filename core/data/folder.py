@@ -172,6 +172,7 @@ def load_image_folder(root: Path, cfg: DataConfig, seed: int) -> Dataset:
     images, image_notes = read_images(paths, shown, cfg.image_size)
     notes += image_notes
     labels_arr = np.asarray(labels, dtype=np.int64)
+    carved = not split_layout
     if split_layout:
         sides_arr = np.asarray(side_of)
         train_idx, test_idx = np.flatnonzero(sides_arr == "train"), np.flatnonzero(sides_arr == "test")
@@ -188,5 +189,6 @@ def load_image_folder(root: Path, cfg: DataConfig, seed: int) -> Dataset:
         y_test=labels_arr[test_idx],
         class_names=class_names,
         source_train=[shown[i] for i in train_idx],
+        test_split_carved=carved,
         notes=notes,
     )

@@ -290,4 +290,5 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         source_train=[sources[i] for i in train_idx],
         notes=notes,
         test_labels_verified=truth is not None,
+        test_split_carved=is_test is None or not is_test.any(),
     )

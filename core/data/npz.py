@@ -171,4 +171,5 @@ def load_npz(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         class_names=class_names,
         source_train=[f"row {i}" for i in source_rows],
         notes=notes,
+        test_split_carved="X_test" not in arrays,
     )

@@ -42,7 +42,9 @@ def _finite(values: np.ndarray, where: str) -> np.ndarray:
     values = np.asarray(values)
     if not np.issubdtype(values.dtype, np.number) or values.dtype == bool:
         raise DataError(f"{where} must be numeric, got dtype {values.dtype}")
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    flat = values.reshape(len(values), -1)
+    bad = np.concatenate([~np.isfinite(flat[start:start + 65_536]).all(axis=1)
+                          for start in range(0, len(flat), 65_536)] or [np.zeros(0, bool)])
     if bad.any():
         rows = np.flatnonzero(bad)
         raise DataError(f"{where} holds NaN or infinite values in {len(rows)} rows, first at row {rows[0]}")
@@ -96,7 +98,7 @@ def outputs_dataset(name: str, features: np.ndarray, probs: np.ndarray, labels: 
                     probs_test: np.ndarray | None = None, labels_test: np.ndarray | None = None,
                     where: str = "outputs") -> Dataset:
     """The checked `Dataset` of a model's outputs (shapes, classes and values validated, naming `where`)."""
-    features = _finite(features, f"{where} features").astype(np.float32)
+    features = _finite(features, f"{where} features").astype(np.float32, copy=False)
     if features.ndim != 2 or len(features) == 0:
         raise DataError(f"{where} features must be a non-empty (n, D) array, got shape {features.shape}")
     n, n_classes = len(features), probs.shape[1]
@@ -113,7 +115,7 @@ def outputs_dataset(name: str, features: np.ndarray, probs: np.ndarray, labels: 
         raise DataError(f"{where}: {len(truth)} true labels for {n} rows of features")
     has_test = features_test is not None
     if has_test:
-        features_test = _finite(features_test, f"{where} test features").astype(np.float32)
+        features_test = _finite(features_test, f"{where} test features").astype(np.float32, copy=False)
         if features_test.ndim != 2 or features_test.shape[1] != features.shape[1]:
             raise DataError(f"{where} test features have shape {features_test.shape}, expected (m, "
                             f"{features.shape[1]}) to match the training features")
@@ -137,7 +139,8 @@ def outputs_dataset(name: str, features: np.ndarray, probs: np.ndarray, labels: 
         notes.append("no test split given: the run has no test evaluation and no retraining")
     return Dataset(name=name, kind=OUTPUTS, x_train=features, given_train=given, true_train=truth,
                    x_test=features_test, y_test=y_test, class_names=names, source_train=sources,
-                   default_model="given", notes=notes, train_probs=probs, test_probs=probs_test)
+                   default_model="given", notes=notes, train_probs=probs, test_probs=probs_test,
+                   test_split_carved=False)
 
 
 def load_outputs_npz(path: Path, arrays: dict[str, np.ndarray], cfg: DataConfig, seed: int) -> Dataset:

@@ -18,6 +18,7 @@ from sklearn.decomposition import PCA
 
 from core.config import EmbedConfig
 from core.evaluate.registry import EMBEDDERS
+from core.run.io import release_pages, take_rows
 
 
 def pca_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int):
@@ -74,7 +75,10 @@ def umap_map(vectors: np.ndarray, cfg: EmbedConfig, seed: int):
 
 
 CHUNK_ROWS = 8192
-"""Rows read, standardized, reduced and mapped at a time: memory is bounded by the fit rows and one chunk."""
+"""Rows read, standardized and reduced at a time: memory is bounded by the fit rows and one chunk."""
+TRANSFORM_ROWS = 65_536
+"""Reduced rows placed on the fitted map per `transform` call (UMAP pays ~1.5 s per call on top of
+its per-row work: 8,192-row calls took 2.4x as long as 65,536-row calls on 980,000 rows)."""
 
 
 def fit_rows(n: int, cap: int, seed: int) -> np.ndarray:
@@ -94,10 +98,12 @@ def pca_2d(vectors: np.ndarray, max_fit_rows: int, seed: int) -> np.ndarray:
     if width <= 2:
         flat = np.asarray(vectors, dtype=np.float32)
         return np.column_stack([flat, np.zeros((n, 2 - width), np.float32)])
-    model = PCA(n_components=2, random_state=seed).fit(np.asarray(vectors[fit_rows(n, max_fit_rows, seed)], np.float32))
+    model = PCA(n_components=2, random_state=seed).fit(np.asarray(take_rows(vectors, fit_rows(n, max_fit_rows, seed)),
+                                                                  np.float32))
     coords = np.empty((n, 2), np.float32)
     for start in range(0, n, CHUNK_ROWS):
         coords[start:start + CHUNK_ROWS] = model.transform(np.asarray(vectors[start:start + CHUNK_ROWS], np.float32))
+        release_pages(vectors)
     return coords
 
 
@@ -113,13 +119,15 @@ def embed_2d(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
     """
     n, width = vectors.shape
     chosen = fit_rows(n, cfg.fit_rows, seed)
-    sample = np.asarray(vectors[chosen], dtype=np.float32)
+    sample = np.asarray(take_rows(vectors, chosen), dtype=np.float32)
     mean = sample.mean(axis=0)
     scale = sample.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
 
     def standardized(rows) -> np.ndarray:
-        return (np.asarray(vectors[rows], dtype=np.float32) - mean) / scale
+        block = (np.asarray(vectors[rows], dtype=np.float32) - mean) / scale
+        release_pages(vectors)
+        return block
 
     if width == 1:
         return np.column_stack([standardized(slice(None))[:, 0], np.zeros(n, np.float32)])
@@ -139,7 +147,7 @@ def embed_2d(vectors: np.ndarray, cfg: EmbedConfig, seed: int) -> np.ndarray:
     else:
         coords[chosen] = model.transform(reduced[chosen])
     rest = np.setdiff1d(np.arange(n), chosen)
-    for start in range(0, len(rest), CHUNK_ROWS):
-        rows = rest[start:start + CHUNK_ROWS]
+    for start in range(0, len(rest), TRANSFORM_ROWS):
+        rows = rest[start:start + TRANSFORM_ROWS]
         coords[rows] = model.transform(reduced[rows])
     return coords

@@ -7,7 +7,8 @@ of 50,000+ samples, and works on memory-mapped gradient matrices (read in row ch
 - `nearest_neighbors`: a sample's nearest training samples in gradient space;
 - `pr_curve`: precision-recall curve of a score column against known truth, thinned for plotting;
 - `rank_correlations`: Spearman rank correlation between score columns;
-- `flag_overlap`: how much the flagged sets of two score columns agree (counts, Jaccard).
+- `flag_overlap`: how much the flagged sets of two score columns agree (counts, Jaccard);
+- `drawn_rows`: which points a map draws when a run is too large to draw whole.
 
 Every score follows the project's direction: higher = more outlying / harmful.
 """
@@ -29,6 +30,21 @@ CHUNK_ROWS = 8192
 PCA_FIT_ROWS = 20_000
 """PCA is fitted on at most this many (seeded, randomly chosen) rows, then applied to all."""
 NEIGHBOR_METRICS = ("cosine", "euclidean")
+
+
+def drawn_rows(n: int, keep: np.ndarray | None, cap: int, seed: int = 0) -> np.ndarray:
+    """(m,) sorted row positions a map of n points draws: all of them up to `cap`; beyond it every
+    row of the (n,) bool mask `keep` (flagged, highlighted) plus a seeded uniform sample of the
+    others, m = max(cap, keep.sum()). A browser draws a few tens of thousands of WebGL points
+    smoothly; a million would send ~100 MB of JSON to every page view."""
+    if n <= cap:
+        return np.arange(n)
+    keep = np.zeros(n, bool) if keep is None else np.asarray(keep, bool)
+    kept = np.flatnonzero(keep)
+    others = np.flatnonzero(~keep)
+    extra = max(cap - len(kept), 0)
+    chosen = np.random.default_rng([seed, 13]).choice(others, size=min(extra, len(others)), replace=False)
+    return np.sort(np.concatenate([kept, chosen]))
 
 
 def gradient_pca(gradients: np.ndarray, seed: int = 0, n_components: int = 2) -> np.ndarray:

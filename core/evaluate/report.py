@@ -16,6 +16,13 @@ from core.run.reviews import ACTION, MISLABELED, NEW_LABEL, RELABEL, ReviewStore
 from core.run.rundir import RunDir
 
 
+def test_label_origin(carved: bool) -> str:
+    """Where unverified test labels came from, in words."""
+    return "carved from the same labels as training" if carved else \
+        "the data's own test split, given with it and not marked verified"
+
+
+
 def detection_table(samples: pd.DataFrame, budget: float) -> pd.DataFrame:
     """One row per score column: flagged count and, when truth is known, the detection metrics."""
     has_truth = not samples[schema.IS_NOISY].isna().any()
@@ -102,8 +109,9 @@ def run_summary(path: str | Path) -> dict:
         f"model {model['name']}: test accuracy {_fmt_accuracy(model.get('test_accuracy'))} ({schedule})",
         f"model choice: {model.get('choice', '-')}; weights: {model.get('weights', '-')}",
         "test labels: " + ("verified by the source" if verified else
-                           "UNVERIFIED: carved from the same labels as training, so accuracy is agreement with "
-                           "labels that may be wrong; review test samples to check them"),
+                           f"UNVERIFIED: {test_label_origin(data.get('test_split_carved', True))}, so accuracy is "
+                           "agreement with labels that may be wrong; review test samples to check them "
+                           "(or pass --test-labels-verified if they were checked)"),
         *([f"accuracy on the {reviewed['n_used']} reviewed test samples (reviewed labels): "
            f"{_fmt_accuracy(reviewed['accuracy'])}"] if reviewed else []),
         *[f"note: {note}" for note in model.get("notes", [])],

@@ -53,6 +53,7 @@ from core.gradients.inputs import (
     model_device,
 )
 from core.models.nets import FeatureModel
+from core.run.io import release_pages
 
 LAST_LAYER = ("head.weight", "head.bias")
 """Parameter names of the last layer (the head) of every FeatureModel."""
@@ -176,7 +177,9 @@ def factors_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.nda
     probs = np.asarray(probs, dtype=np.float32)
     given = probs[np.arange(len(labels)), labels].astype(np.float64)
     loss = (-np.log(np.clip(given, 1e-12, None))).astype(np.float32)
-    return LastLayerFactors(features=np.asarray(features, dtype=np.float32), probs=probs,
+    if features.dtype != np.float32:
+        features = features.astype(np.float32)  # else kept as given: a memory map stays one
+    return LastLayerFactors(features=features, probs=probs,
                             residual=residuals(probs, labels), loss=loss)
 
 
@@ -192,6 +195,9 @@ def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.n
     return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
 
 
+NORM_ROWS = 65_536
+
+
 def closed_form_norms(factors: LastLayerFactors, include_bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(grad_l1, grad_l2), each (n,) float64, of the last-layer gradients, in O(n(C + D)).
 
@@ -200,10 +206,17 @@ def closed_form_norms(factors: LastLayerFactors, include_bias: bool = True) -> t
     """
     residual, features = factors.residual, factors.features
     extra = float(include_bias)
-    # float64 accumulation straight from the float32 arrays: no float64 copies of (n, D).
-    l1 = np.abs(residual).sum(axis=1, dtype=np.float64) * (np.abs(features).sum(axis=1, dtype=np.float64) + extra)
-    l2 = np.sqrt(np.einsum("ij,ij->i", residual, residual, dtype=np.float64)
-                 * (np.einsum("ij,ij->i", features, features, dtype=np.float64) + extra))
+    h_l1 = np.empty(len(features), np.float64)
+    h_sq = np.empty(len(features), np.float64)
+    # Row blocks, float64 accumulation straight from float32: no (n, D) temporary, and a memory
+    # map's pages are released as they are read.
+    for start in range(0, len(features), NORM_ROWS):
+        block = np.asarray(features[start:start + NORM_ROWS])
+        h_l1[start:start + len(block)] = np.abs(block).sum(axis=1, dtype=np.float64)
+        h_sq[start:start + len(block)] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+        release_pages(features)
+    l1 = np.abs(residual).sum(axis=1, dtype=np.float64) * (h_l1 + extra)
+    l2 = np.sqrt(np.einsum("ij,ij->i", residual, residual, dtype=np.float64) * (h_sq + extra))
     return l1, l2
 
 

@@ -25,6 +25,7 @@ from core.gradients.last_layer import (
 from core.gradients.projection import Projector
 from core.models.nets import FeatureModel
 from core.models.training import to_tensor
+from core.run.io import release_pages
 
 FACTOR_BATCH = 1024
 """Batch size of the forward pass that yields the last-layer factors (`last_layer_factors`' default)."""
@@ -85,8 +86,12 @@ def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: 
             stop = start + chunk_size
             out[rows[start:stop]] = projector.project_factors(factors.residual[start:stop],
                                                               factors.features[start:stop])
+            release_pages(out)
+            release_pages(factors.features)
     else:
         for start, chunk in iter_closed_form_chunks(factors, grad_cfg.include_bias, chunk_size):
             out[rows[start:start + len(chunk)]] = projector.project(chunk) if projector is not None else chunk
+            release_pages(out)
+            release_pages(factors.features)
     return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
                         residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)

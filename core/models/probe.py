@@ -76,10 +76,24 @@ PROBE_REG_GRID = tuple(float(value) for value in np.logspace(-6, 1, 8))
 """L2 strengths the probe's regularization is chosen from (mean cross-entropy + reg/2·‖W‖²)."""
 
 
+def capped_rows(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """`rows` (sorted indices) when there are at most `cap`, else a seeded sorted subsample of `cap` of them.
+
+    A softmax head has C·(D+1) parameters; past ~100,000 rows another row changes its fit less
+    than the seed does, while every L-BFGS iteration costs time linear in the rows.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) <= cap:
+        return rows
+    return np.sort(np.random.default_rng([seed, 11]).choice(rows, size=cap, replace=False))
+
+
 def select_probe_reg(features: np.ndarray, labels: np.ndarray, val_rows: np.ndarray, n_classes: int, seed: int,
-                     max_iter: int = 200, grid: tuple[float, ...] = PROBE_REG_GRID) -> tuple[float, dict[float, float]]:
-    """The L2 strength whose probe, fit on the rows outside `val_rows`, has the lowest validation
-    cross-entropy (given labels); returns (reg, {reg: validation loss}).
+                     max_iter: int = 200, grid: tuple[float, ...] = PROBE_REG_GRID,
+                     max_rows: int = 100_000) -> tuple[float, dict[float, float]]:
+    """The L2 strength whose probe, fit on the rows outside `val_rows` (at most `max_rows` of them,
+    seeded), has the lowest validation cross-entropy (given labels, at most `max_rows` validation
+    rows); returns (reg, {reg: validation loss}).
 
     Probe retraining refits a head on the analyzed model's features; with a near-zero penalty
     the refit memorizes noisy labels that the early-stopped model's head did not, and its k = 0
@@ -89,7 +103,8 @@ def select_probe_reg(features: np.ndarray, labels: np.ndarray, val_rows: np.ndar
     val_rows = np.asarray(val_rows, dtype=np.int64)
     if len(val_rows) == 0:
         return grid[0], {}
-    fit = np.setdiff1d(np.arange(len(labels)), val_rows)
+    fit = capped_rows(np.setdiff1d(np.arange(len(labels)), val_rows), max_rows, seed)
+    val_rows = capped_rows(np.sort(val_rows), max_rows, seed + 1)
     losses = {}
     for reg in grid:
         head = train_linear_probe(features[fit], labels[fit], n_classes, reg, seed, max_iter=max_iter)

@@ -30,6 +30,7 @@ from core.config import GradientConfig
 from core.gradients.projection import Projector
 from core.gradients.rows import GradientRows, gradient_rows
 from core.models.nets import FeatureModel
+from core.run.io import release_pages
 
 
 class Executor(ABC):
@@ -67,6 +68,7 @@ def local_scores(estimator: Any, gradients: np.ndarray, rows: np.ndarray, chunk_
     scores = np.zeros(len(rows), np.float64)
     for start in range(0, len(rows), chunk_size):
         block = np.asarray(gradients[rows[start:start + chunk_size]])
+        release_pages(gradients)
         scores[start:start + len(block)] = -np.asarray(estimator.score_samples(block), dtype=np.float64)
     return scores
 

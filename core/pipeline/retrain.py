@@ -37,7 +37,7 @@ from core.models.training import predict_probs, train_model
 from core.pipeline.artifacts import load_run_dataset
 from core.pipeline.registry import RETRAIN_MODES
 from core.run import schema
-from core.run.io import now_iso
+from core.run.io import now_iso, take_rows
 from core.run.results import BASELINE, append_result, read_results, request_key
 from core.run.reviews import ReviewEdits
 from core.run.rundir import RunDir
@@ -53,9 +53,11 @@ def _kept_mask(scores: np.ndarray, budget: float) -> np.ndarray:
     return ~flag(scores, budget)
 
 
-def bootstrap_rows(n: int, seed: int) -> np.ndarray:
-    """(n,) int64 row indices drawn with replacement: seed's resample of the training set (probe mode)."""
-    return np.random.default_rng([seed, BOOTSTRAP_STREAM]).integers(0, n, size=n)
+def bootstrap_rows(n: int, seed: int, max_rows: int | None = None) -> np.ndarray:
+    """(m,) int64 row indices drawn with replacement, m = min(n, max_rows): seed's resample of the
+    training set (probe mode; an m-out-of-n bootstrap when the training set is larger than the cap)."""
+    size = n if max_rows is None else min(n, max_rows)
+    return np.random.default_rng([seed, BOOTSTRAP_STREAM]).integers(0, n, size=size)
 
 
 def retrain(
@@ -115,9 +117,11 @@ def retrain(
                           "use --mode probe")
 
     if mode == "probe":
-        rows = bootstrap_rows(len(keep), seed)
+        rows = bootstrap_rows(len(keep), seed, config.train.probe_max_rows)
         rows = rows[keep[rows]]
-        head = train_linear_probe(run.read_npy(schema.FEATURES)[rows], labels[rows], len(manifest["dataset"]["class_names"]),
+        features = run.read_npy(schema.FEATURES, mmap=True)
+        fit_features = take_rows(features, rows)
+        head = train_linear_probe(fit_features, labels[rows], len(manifest["dataset"]["class_names"]),
                                   manifest["model"]["probe_reg"], seed, max_iter=config.train.probe_max_iter)
         with torch.no_grad():
             test_pred = head(torch.as_tensor(run.read_npy(schema.TEST_FEATURES))).argmax(1).numpy()

@@ -20,6 +20,7 @@ killed run resumes where it stopped and gives the same result.
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -98,4 +99,6 @@ def _run_stages(run: RunDir, config: RunConfig, dataset, choice: ModelChoice, ov
         reporter.stage(name, index, len(stages), skipped=False)
         started = time.perf_counter()
         facts = entry.load()(ctx)
+        # The process's peak resident memory so far: the stage that raises it is the one to look at.
+        facts["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         run.finish_stage(manifest, name, time.perf_counter() - started, **facts)

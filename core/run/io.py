@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
 import tempfile
 from collections.abc import Callable
@@ -45,6 +46,39 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a memory-mapped array's resident pages from this process (written pages are synced first).
+
+    Pages read or written through a memory map count as the process's resident memory until
+    the map is closed: streaming a 4 GB gradient matrix chunk by chunk would otherwise end
+    with all 4 GB resident. The data stay on disk and in the page cache, so a later access
+    re-reads them cheaply. Anything that is not a memory map is left alone.
+    """
+    handle = getattr(array, "_mmap", None)
+    if handle is None:
+        return
+    if array.flags.writeable:
+        handle.flush()
+    handle.madvise(mmap.MADV_DONTNEED)
+
+
+TAKE_BLOCK = 4096
+
+
+def take_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """array[rows] as an in-memory copy, read `TAKE_BLOCK` indices at a time with a memory map's pages
+    released after each block: the kernel maps the pages around every row it reads, so one fancy
+    index of a 50,000-row subsample would map most of a 4 GB file at once."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if getattr(array, "_mmap", None) is None:
+        return np.asarray(array[rows])
+    out = np.empty((len(rows), *array.shape[1:]), array.dtype)
+    for start in range(0, len(rows), TAKE_BLOCK):
+        out[start:start + TAKE_BLOCK] = array[rows[start:start + TAKE_BLOCK]]
+        release_pages(array)
+    return out
 
 
 class AtomicNpyWriter:

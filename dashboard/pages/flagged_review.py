@@ -113,7 +113,8 @@ def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: 
     st.plotly_chart(figures.scatter_figure(
         frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), custom, color=values,
         categories=categories, color_title=title, hover_names=hover,
-        highlight=rows[schema.SAMPLE_ID].to_numpy(), x_title="feature x", y_title="feature y", height=400),
+        highlight=rows[schema.SAMPLE_ID].to_numpy(), x_title="feature x", y_title="feature y", height=400,
+        keep=flagged),
         key="review_features")
     st.caption("Rings mark the flagged samples on this page; colours show review decisions.")
     table = pd.DataFrame({

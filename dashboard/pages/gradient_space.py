@@ -50,7 +50,8 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
         st.plotly_chart(figures.scatter_figure(
             frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), custom,
             color=flagged.astype(np.int64), categories=("no", "yes"), color_title="flagged", hover_names=hover,
-            highlight=highlight, x_title="feature x", y_title="feature y", height=380), key="map_features")
+            highlight=highlight, x_title="feature x", y_title="feature y", height=380, keep=flagged),
+            key="map_features")
         columns = [schema.SAMPLE_ID, schema.SOURCE, schema.GIVEN_LABEL, schema.PRED_LABEL, score_column,
                    schema.FEATURE_X, schema.FEATURE_Y]
         if truth:
@@ -90,10 +91,10 @@ def main() -> None:
     custom, hover = figures.hover_data(frame, score_column)
     figure = figures.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
                                        hover_names=hover, x_title=f"{axis} 1", y_title=f"{axis} 2",
-                                       marker_size=4 if len(frame) > 20_000 else 6)
+                                       marker_size=4 if len(frame) > 20_000 else 6, keep=flagged)
     event = st.plotly_chart(figure, key=MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
     st.caption(f"{len(frame):,} samples; flagged = top {data.config_budget(run_path):.1%} by {detector}. "
-               "Higher scores = more outlying.")
+               f"Higher scores = more outlying. {figures.drawn_note(len(frame))}")
     ids = [i for i in figures.selected_ids(event) if 0 <= i < len(frame)]
     selection_ui(run_path, frame, ids, score_column, flagged)
 

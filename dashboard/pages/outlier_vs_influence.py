@@ -36,11 +36,14 @@ def pair_scatter_ui(run_path: str, frame: pd.DataFrame, x_name: str, y_name: str
     figure = figures.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
                                        hover_names=hover, x_title=f"{x_name} {'rank' if as_ranks else 'score'}",
                                        y_title=f"{y_name} {'rank' if as_ranks else 'score'}", height=480,
-                                       marker_size=3 if len(frame) > 20_000 else 5)
+                                       marker_size=3 if len(frame) > 20_000 else 5,
+                                       keep=data.flagged_mask(run_path, x_name) | data.flagged_mask(run_path, y_name))
     if as_ranks:
         figure.update_xaxes(autorange="reversed")
         figure.update_yaxes(autorange="reversed")
     st.plotly_chart(figure, key="ovi_scatter")
+    if figures.drawn_note(len(frame)):
+        st.caption(figures.drawn_note(len(frame), kept="sample flagged by either score"))
     rho = correlations.loc[x_name, y_name]
     st.metric(f"Spearman rank correlation ({x_name} vs {y_name})", "–" if np.isnan(rho) else f"{rho:.3f}")
 

@@ -52,6 +52,28 @@ def test_scatter_figure_continuous_and_named_colours():
     assert {trace.name: trace.marker.color for trace in flags.data} == {"no": "#c7c7cc", "yes": "#dc2626"}
 
 
+def test_large_maps_draw_every_kept_point_and_a_sample_of_the_rest(monkeypatch):
+    monkeypatch.setattr(figures, "MAX_DRAWN", 500)
+    n = 5000
+    rng = np.random.default_rng(1)
+    flagged = rng.random(n) < 0.05
+    x, y = rng.random(n), rng.random(n)
+    custom = np.column_stack([np.arange(n), flagged])
+    figure = figures.scatter_figure(x, y, custom, color=flagged.astype(np.int64), categories=("no", "yes"),
+                                    keep=flagged, highlight=np.array([7, 4000]))
+    drawn = np.concatenate([np.asarray(trace.customdata)[:, 0] for trace in figure.data[:-1]]).astype(int)
+    assert len(drawn) == 500 and len(set(drawn)) == 500
+    assert set(np.flatnonzero(flagged)) <= set(drawn), "every flagged sample is drawn"
+    assert {7, 4000} <= set(drawn)
+    ring = figure.data[-1]
+    assert sorted(np.asarray(ring.customdata)[:, 0].astype(int)) == [7, 4000], "rings still mark the right samples"
+    assert np.allclose(sorted(ring.x), sorted([x[7], x[4000]]))
+    again = figures.scatter_figure(x, y, custom, color=flagged.astype(np.int64), categories=("no", "yes"),
+                                   keep=flagged, highlight=np.array([7, 4000]))
+    assert again.to_json() == figure.to_json(), "the drawn sample is seeded"
+    assert "500 points of 5,000" in figures.drawn_note(n) and figures.drawn_note(499) == ""
+
+
 def test_scatter_figure_with_many_classes_uses_one_trace():
     labels = np.arange(1000) % 100
     figure = figures.scatter_figure(np.arange(1000.0), np.arange(1000.0), np.arange(1000)[:, None],

@@ -21,12 +21,14 @@ from core.influence.baselines import (
     influence_baselines,
     label_quality_baselines,
 )
-from core.models.probe import train_linear_probe
+from core.models.probe import capped_rows, train_linear_probe
 from core.models.training import predict_probs
 from core.pipeline.context import StageContext
 from core.pipeline.stages.train import fold_models
 from core.run import schema
-from core.run.io import write_parquet
+from core.run.io import release_pages, take_rows, write_parquet
+
+PREDICT_ROWS = 65_536
 
 
 def out_of_fold_probs(ctx: StageContext) -> np.ndarray:
@@ -36,9 +38,10 @@ def out_of_fold_probs(ctx: StageContext) -> np.ndarray:
     if ctx.config.gradients.mode == "cross_fit":
         return ctx.run.read_npz(schema.FACTORS)["probs"]
     if ctx.config.baselines.oof == "head":
-        return head_out_of_fold_probs(ctx.run.read_npy(schema.FEATURES), ctx.dataset.given_train,
+        return head_out_of_fold_probs(ctx.run.read_npy(schema.FEATURES, mmap=True), ctx.dataset.given_train,
                                       ctx.dataset.n_classes, ctx.manifest["model"]["probe_reg"],
-                                      ctx.config.baselines.folds, ctx.config.seed, ctx.config.train.probe_max_iter)
+                                      ctx.config.baselines.folds, ctx.config.seed, ctx.config.train.probe_max_iter,
+                                      ctx.config.train.probe_max_rows)
     models, fold_of = fold_models(ctx, ctx.config.baselines.folds)
     probs = np.zeros((len(fold_of), ctx.dataset.n_classes), np.float32)
     for fold, model in enumerate(models):
@@ -48,18 +51,25 @@ def out_of_fold_probs(ctx: StageContext) -> np.ndarray:
 
 
 def head_out_of_fold_probs(features: np.ndarray, labels: np.ndarray, n_classes: int, reg: float, folds: int,
-                           seed: int, max_iter: int) -> np.ndarray:
-    """(n, C) float32: for each of K folds, a softmax head fit on the other folds' features (L2 `reg`)
-    predicts the fold. The features come from a model that saw every label, so these probabilities
+                           seed: int, max_iter: int, max_rows: int = 100_000) -> np.ndarray:
+    """(n, C) float32: for each of K folds, a softmax head fit on the other folds' features (at most
+    `max_rows` of them, seeded; L2 `reg`) predicts the fold, `PREDICT_ROWS` at a time. The features come from a model that saw every label, so these probabilities
     are out-of-fold for the head only; docs/reproduce.md measures what that costs against K full
     retrainings."""
     fold_of = fold_assignment(labels, folds, seed)
     probs = np.zeros((len(labels), n_classes), np.float32)
     for fold in range(folds):
-        held_out = fold_of == fold
-        head = train_linear_probe(features[~held_out], labels[~held_out], n_classes, reg, seed, max_iter=max_iter)
-        with torch.no_grad():
-            probs[held_out] = torch.softmax(head(torch.as_tensor(np.asarray(features[held_out]))), dim=1).numpy()
+        fit = capped_rows(np.flatnonzero(fold_of != fold), max_rows, seed + fold)
+        fit_features = take_rows(features, fit)
+        head = train_linear_probe(fit_features, labels[fit], n_classes, reg, seed, max_iter=max_iter)
+        del fit_features
+        held_out = np.flatnonzero(fold_of == fold)
+        for start in range(0, len(held_out), PREDICT_ROWS):
+            rows = held_out[start:start + PREDICT_ROWS]
+            with torch.no_grad():
+                logits = head(torch.as_tensor(np.asarray(features[rows], dtype=np.float32)))
+            release_pages(features)
+            probs[rows] = torch.softmax(logits, dim=1).numpy()
     return probs
 
 
@@ -71,7 +81,8 @@ def run(ctx: StageContext) -> dict:
     early_stopped = ctx.run.file(schema.BASELINE_OUTPUTS).exists()
     if cfg.enabled:
         outputs = ctx.run.read_npz(schema.BASELINE_OUTPUTS) if early_stopped else {
-            "features": ctx.run.read_npy(schema.FEATURES), "probs": ctx.run.read_npz(schema.ERM_OUTPUTS)["train_probs"]}
+            "features": ctx.run.read_npy(schema.FEATURES, mmap=True),
+            "probs": ctx.run.read_npz(schema.ERM_OUTPUTS)["train_probs"]}
         state = LastLayerState(
             features=outputs["features"], probs=outputs["probs"],
             labels=data.given_train, val_rows=val_rows, include_bias=ctx.config.gradients.include_bias,

@@ -10,7 +10,7 @@ from core.evaluate.embedding import embed_2d, pca_2d
 from core.gradients.projection import make_projector
 from core.pipeline.context import StageContext
 from core.run import schema
-from core.run.io import write_parquet
+from core.run.io import release_pages, take_rows, write_parquet
 
 
 class ProjectedRows:
@@ -26,7 +26,12 @@ class ProjectedRows:
         self.projector = make_projector("sparse", gradients.shape[0], gradients.shape[1], out_dim=out_dim, seed=seed)
 
     def __getitem__(self, rows) -> np.ndarray:
-        return self.projector.project(np.asarray(self.gradients[rows], dtype=np.float32))
+        if isinstance(rows, slice):
+            block = np.asarray(self.gradients[rows], dtype=np.float32)
+            release_pages(self.gradients)
+        else:
+            block = take_rows(self.gradients, rows).astype(np.float32, copy=False)
+        return self.projector.project(block)
 
 
 def map_inputs(gradients: np.ndarray, config: RunConfig) -> tuple[np.ndarray | ProjectedRows, str]:

@@ -11,6 +11,7 @@ in which case "accuracy" is agreement with labels that may themselves be wrong.
 
 from __future__ import annotations
 
+from core.evaluate.report import test_label_origin
 from core.pipeline.context import StageContext
 from core.run import schema
 from core.run.io import write_npy
@@ -21,12 +22,13 @@ def run(ctx: StageContext) -> dict:
     test_probs = ctx.run.read_npz(schema.ERM_OUTPUTS)["test_probs"]
     write_npy(ctx.run.file(schema.TEST_LABELS), data.y_test)
     ctx.manifest["dataset"]["test_labels_verified"] = bool(data.test_labels_verified)
+    ctx.manifest["dataset"]["test_split_carved"] = bool(data.test_split_carved)
     if len(data.y_test) == 0:
         ctx.manifest["model"]["test_accuracy"] = None
         ctx.reporter.message("no test split: nothing to evaluate")
         return {"test_accuracy": None}
     test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
     ctx.manifest["model"]["test_accuracy"] = test_accuracy
-    trust = "verified" if data.test_labels_verified else "UNVERIFIED (carved from the same labels as training)"
+    trust = "verified" if data.test_labels_verified else f"UNVERIFIED ({test_label_origin(data.test_split_carved)})"
     ctx.reporter.message(f"test accuracy {test_accuracy:.4f} on {len(data.y_test)} test samples, labels {trust}")
     return {"test_accuracy": test_accuracy}

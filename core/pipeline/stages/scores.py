@@ -16,7 +16,7 @@ from core.detect.registry import DETECTORS
 from core.pipeline.context import StageContext
 from core.pipeline.shards import detector_fit_rows
 from core.run import schema
-from core.run.io import write_parquet
+from core.run.io import take_rows, write_parquet
 
 
 def gradient_block(gradients: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -24,7 +24,7 @@ def gradient_block(gradients: np.ndarray, rows: np.ndarray) -> np.ndarray:
     samples rows, like Isolation Forest, then reads only those), else an in-memory copy."""
     if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
         return gradients[rows[0]:rows[-1] + 1]
-    return np.asarray(gradients[rows])
+    return take_rows(gradients, rows)
 
 
 def run(ctx: StageContext) -> dict:

@@ -63,7 +63,7 @@ def given_outputs(ctx: StageContext, val_rows: np.ndarray) -> dict:
     write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=data.train_probs, test_probs=data.test_probs,
               val_rows=val_rows)
     probe_reg, probe_losses = select_probe_reg(data.x_train, data.given_train, val_rows, data.n_classes,
-                                               ctx.config.seed, ctx.config.train.probe_max_iter)
+                                               ctx.config.seed, ctx.config.train.probe_max_iter, max_rows=ctx.config.train.probe_max_rows)
     ctx.manifest["model"].update({
         "feature_dim": int(data.x_train.shape[1]), "solver": "given", "epochs_run": 0, "best_epoch": 0,
         "max_epochs": 0, "refit": False, "notes": [], "n_validation": int(len(val_rows)), "probe_reg": probe_reg,
@@ -101,7 +101,7 @@ def run(ctx: StageContext) -> dict:
         write_npz(ctx.run.file(schema.BASELINE_OUTPUTS), features=held_out.features, probs=held_out.probs)
     given = data.given_train
     probe_reg, probe_losses = select_probe_reg(train.features, given, val_rows, data.n_classes, ctx.config.seed,
-                                               ctx.config.train.probe_max_iter)
+                                               ctx.config.train.probe_max_iter, max_rows=ctx.config.train.probe_max_rows)
     fit = np.setdiff1d(np.arange(len(given)), val_rows)
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,
