@@ -20,3 +20,5 @@ BENCH_SECTIONS.add("projection", "iForest on raw vs projected gradients (reads e
 BENCH_SECTIONS.add("retrain", "linear-probe retrain latency, before/after", "core.bench.retrain_latency:run")
 BENCH_SECTIONS.add("own_data", "an image folder and an outputs file with every default: time and precision vs cleanlab",
                    "core.bench.own_data:run")
+BENCH_SECTIONS.add("scale", "a 1,000,000 x 512 outputs file end to end: time, peak RSS, dashboard first render",
+                   "core.bench.scale:run")

@@ -1,0 +1,87 @@
+"""9. Scale: a 1,000,000-row outputs file (D = 512, C = 10, float32) end to end (`gradsift bench --only scale`).
+
+`gradsift analyze --dataset outputs.npz` with every default (baselines, the 2-D map and probe
+retraining included) in a fresh process. Targets: wall ≤ 600 s and the process's peak resident
+memory ≤ 6 GB (from the run's own per-stage `peak_rss_mb`, which counts memory-mapped pages too).
+Per-stage seconds and peak RSS are reported for information, so the dominating stages are
+named; then the dashboard's pages are rendered once each on the run (streamlit's AppTest, cold
+caches) and the gradient map's JSON size is reported: what a browser downloads for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from core.bench.common import Log, Record, Sizes, info, target
+from core.bench.end_to_end import _env, _wall, cli_command
+from core.bench.own_data import make_outputs
+
+PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail")
+
+
+def first_renders(run_path: Path) -> dict[str, float]:
+    """Seconds of each page's first render on `run_path` (AppTest, cold caches, one process)."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["GRADSIFT_RUNS_DIR"] = str(run_path.parent)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py"), default_timeout=600)
+    app.session_state["run_path"] = str(run_path)
+    app.session_state["reviewer"] = "benchmark"
+    seconds = {}
+    for page in PAGES:
+        if page != "overview":
+            app.switch_page(f"pages/{page}.py")
+        started = time.perf_counter()
+        app.run()
+        seconds[page] = time.perf_counter() - started
+        if len(app.exception):
+            raise RuntimeError(f"page {page} failed on {run_path}: {app.exception[0].value}")
+    return seconds
+
+
+def map_json_megabytes(run_path: Path) -> float:
+    """Size of the gradient map figure as the page builds it (the stored map, coloured by flags)."""
+    from core.run import schema
+    from core.run.rundir import RunDir
+    from dashboard import figures
+
+    samples = RunDir(run_path).read_samples()
+    flagged = samples[schema.IS_FLAGGED].to_numpy(bool)
+    custom, hover = figures.hover_data(samples, schema.score_column("l2"))
+    figure = figures.scatter_figure(samples[schema.UMAP_X].to_numpy(), samples[schema.UMAP_Y].to_numpy(), custom,
+                                    color=flagged.astype(int), categories=("no", "yes"), hover_names=hover,
+                                    keep=flagged)
+    return len(figure.to_json()) / 1e6
+
+
+def run(sizes: Sizes, log: Log) -> list[Record]:
+    log(f"[9] scale: a {sizes.scale_n:,} x {sizes.scale_dim} outputs file, every default")
+    with tempfile.TemporaryDirectory(prefix="gradsift-bench-scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        outputs = tmp / "outputs.npz"
+        started = time.perf_counter()
+        make_outputs(outputs, sizes.scale_n + sizes.scale_n // 4, sizes.scale_dim, 0)
+        log(f"    wrote {outputs.stat().st_size / 1e9:.1f} GB of outputs in {time.perf_counter() - started:.0f} s")
+        out = tmp / "run"
+        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)], _env(),
+                     log_path=tmp / "analyze.log")
+        stages = json.loads((out / "manifest.json").read_text())["stages"]
+        peak_mb = max(stage["peak_rss_mb"] for stage in stages.values())
+        log(f"    analyze {wall:.0f} s, peak RSS {peak_mb / 1024:.2f} GB; per stage: " + ", ".join(
+            f"{name} {stage['seconds']:.0f} s ({stage['peak_rss_mb'] / 1024:.1f} GB)" for name, stage in stages.items()))
+        records = [target("scale_analyze_seconds", wall, "s", "<= 600",
+                          f"{sizes.scale_n:,} x {sizes.scale_dim} outputs, every default, fresh process"),
+                   target("scale_peak_rss_gb", peak_mb / 1024, "GB", "<= 6", "analyze process, ru_maxrss")]
+        records += [info(f"scale_stage_{name}_seconds", stage["seconds"], "s") for name, stage in stages.items()]
+        renders = first_renders(out)
+        log("    dashboard first render: " + ", ".join(f"{page} {s:.1f} s" for page, s in renders.items()))
+        records += [info(f"scale_render_{page}_seconds", s, "s", "first render, AppTest, cold caches")
+                    for page, s in renders.items()]
+        megabytes = map_json_megabytes(out)
+        log(f"    gradient map figure: {megabytes:.1f} MB of JSON")
+        records.append(info("scale_map_json_mb", megabytes, "MB", "what the browser downloads for the map"))
+    return records
