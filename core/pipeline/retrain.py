@@ -84,11 +84,11 @@ def retrain(
     config = run.config()
     seed = config.seed if seed is None else seed
     reviews = reviews or ReviewEdits()
-    samples = run.read_samples()
     score_col = schema.score_column(detector)
-    if score_col not in samples.columns:
+    present = run.sample_columns()
+    if score_col not in present:
         raise ConfigError(f"detector {detector!r} was not run on {run.path}; "
-                          f"available: {', '.join(schema.score_names(samples.columns))}")
+                          f"available: {', '.join(schema.score_names(present))}")
     is_baseline = budget == 0 and not reviews.key()
     baseline = None if is_baseline else retrain(run, detector, 0.0, mode=mode, seed=seed, dataset=dataset,
                                                 reporter=reporter)
@@ -100,6 +100,7 @@ def retrain(
         return {**existing[existing["request_key"] == key].iloc[-1].to_dict(), "detector": detector}
 
     started = time.perf_counter()
+    samples = run.read_samples([score_col, schema.GIVEN_LABEL, schema.IS_NOISY])
     keep = _kept_mask(samples[score_col].to_numpy(), budget)
     n_removed_by_budget = int((~keep).sum())
     labels = samples[schema.GIVEN_LABEL].to_numpy().copy()

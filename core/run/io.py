@@ -64,20 +64,34 @@ def release_pages(array: np.ndarray) -> None:
     handle.madvise(mmap.MADV_DONTNEED)
 
 
-TAKE_BLOCK = 4096
-
-
 def take_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """array[rows] as an in-memory copy, read `TAKE_BLOCK` indices at a time with a memory map's pages
-    released after each block: the kernel maps the pages around every row it reads, so one fancy
-    index of a 50,000-row subsample would map most of a 4 GB file at once."""
+    """array[rows] as an in-memory copy; a memory map's rows are read from its file with pread.
+
+    Fancy-indexing a memory map faults in whole (large) page-cache folios around every row:
+    4,096 random rows of a 2 GB features file mapped 1.1 GB of it. Reading each row's bytes
+    with `os.preadv` (in file order) maps nothing, so a 100,000-row subsample costs its own
+    size. Anything that is not a row-contiguous memory map is indexed as usual.
+    """
     rows = np.asarray(rows, dtype=np.int64)
-    if getattr(array, "_mmap", None) is None:
+    handle = getattr(array, "_mmap", None)
+    if handle is None or getattr(array, "filename", None) is None or not array[:1].flags.c_contiguous:
         return np.asarray(array[rows])
+    row_bytes = array.dtype.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
+    if len(rows) and (rows.min() < -len(array) or rows.max() >= len(array)):
+        raise IndexError(f"row index out of range for {len(array)} rows")
+    rows = np.where(rows < 0, rows + len(array), rows)
+    # File position of the array's first byte: the map starts at the header offset rounded down
+    # to the allocation granularity (how numpy.memmap maps a file).
+    map_start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
+    first = array.__array_interface__["data"][0] - np.frombuffer(handle, np.uint8).__array_interface__["data"][0]
     out = np.empty((len(rows), *array.shape[1:]), array.dtype)
-    for start in range(0, len(rows), TAKE_BLOCK):
-        out[start:start + TAKE_BLOCK] = array[rows[start:start + TAKE_BLOCK]]
-        release_pages(array)
+    flat = out.reshape(len(rows), -1).view(np.uint8)
+    with open(array.filename, "rb", buffering=0) as file:
+        descriptor = file.fileno()
+        for position in np.argsort(rows, kind="stable"):
+            where = map_start + first + int(rows[position]) * array.strides[0]
+            if os.preadv(descriptor, [flat[position]], where) != row_bytes:
+                raise RunDirError(f"{array.filename} is shorter than its header says (row {rows[position]})")
     return out
 
 

@@ -164,8 +164,8 @@ class RunDir:
             raise RunDirError(f"{path} is corrupted or truncated ({type(exc).__name__}: {exc}); "
                               "delete it and rerun `gradsift analyze` to recompute it") from exc
 
-    def read_parquet(self, name: str) -> pd.DataFrame:
-        return self._load(name, pd.read_parquet)
+    def read_parquet(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return self._load(name, lambda path: pd.read_parquet(path, columns=columns))
 
     def read_npy(self, name: str, mmap: bool = False) -> np.ndarray:
         return self._load(name, lambda path: np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None))
@@ -185,9 +185,21 @@ class RunDir:
         """(m,) int64 rows of the training split that form the validation split."""
         return self.read_npz(schema.ERM_OUTPUTS)["val_rows"].astype(np.int64, copy=False)
 
-    def read_samples(self) -> pd.DataFrame:
-        """samples.parquet, checked against the schema."""
+    def sample_columns(self) -> list[str]:
+        """The columns of samples.parquet, read from its footer (no rows)."""
+        import pyarrow.parquet as pq
+
+        return self._load(schema.SAMPLES, lambda path: list(pq.read_schema(path).names))
+
+    def read_samples(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """samples.parquet, checked against the schema; only `columns` when given (a million-row
+        table is ~0.5 GB in memory whole, a few MB per numeric column)."""
         self.read_manifest()
+        if columns is not None:
+            missing = [c for c in columns if c not in self.sample_columns()]
+            if missing:
+                raise RunDirError(f"{self.file(schema.SAMPLES)} lacks column(s) {', '.join(missing)}")
+            return self.read_parquet(schema.SAMPLES, columns=columns)
         frame = self.read_parquet(schema.SAMPLES)
         missing = [c for c in schema.REQUIRED_SAMPLE_COLUMNS if c not in frame.columns]
         if missing:

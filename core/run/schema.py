@@ -28,7 +28,7 @@ A run directory (written by `gradsift analyze`) holds:
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"

@@ -1,6 +1,7 @@
 """Streaming a memory-mapped matrix keeps it out of the process's resident memory, and loses nothing."""
 
 import numpy as np
+import pytest
 
 from core.evaluate.explore import drawn_rows
 from core.models.probe import capped_rows
@@ -30,6 +31,10 @@ def test_written_and_read_pages_are_released_and_the_data_kept(tmp_path):
     assert resident_file_kb() - before < 20_000, "a subsample mapped most of the file"
     assert np.array_equal(block[:, 0], picked.astype(np.float32)) and np.all(block[:, -1] == block[:, 0])
     assert np.array_equal(take_rows(np.asarray(mapped), picked[:3]), block[:3]), "plain arrays are indexed as usual"
+    view = mapped[1000:3000]  # a slice of the map reads from the right place in the file
+    assert np.array_equal(take_rows(view, np.array([0, 1999, -1, 5])), np.asarray(view[[0, 1999, -1, 5]]))
+    with pytest.raises(IndexError):
+        take_rows(view, np.array([2000]))
 
 
 def test_capped_rows_and_drawn_rows_are_seeded_subsamples_keeping_what_must_stay():
