@@ -152,8 +152,9 @@ class GradientConfig:
                                   "parameter-name prefixes.")
     include_bias: bool = setting(True, "Include the last layer's bias gradient p - e_y (the reference code "
                                        "uses the weight only).")
-    projection: str = setting("auto", "auto (project only when wider than projection_dim), none, sparse "
-                                      "(sparse JL) or kronecker (last layer).")
+    projection: str = setting("auto", "auto (project only when wider than projection_dim: sparse JL, or "
+                                      "kronecker for last layers wider than 8,192), none, sparse (sparse JL) or "
+                                      "kronecker (last layer; never forms a row).")
     projection_dim: int = setting(1024, "Width gradients are projected to when wider: the smallest width "
                                         "within 0.005 AUROC of the best (docs/benchmarks.md).")
     chunk_size: int = setting(1024, "Samples per chunk when computing and projecting gradients: bounds memory.",

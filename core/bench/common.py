@@ -86,8 +86,9 @@ class Sizes:
     # 5. projection quality
     proj_n: int = 50_000
     proj_n_wide: int = 20_000
-    """Samples for the 100-class data set (its raw gradients are 10x wider)."""
-    proj_classes: tuple[int, ...] = (10, 100)
+    """Samples for heads whose raw gradients are wider than 4,096."""
+    proj_heads: tuple[tuple[int, int], ...] = ((10, 512), (10, 256), (100, 32), (100, 512))
+    """(classes, feature dim) of the synthetic heads measured."""
     proj_dims: tuple[int, ...] = (16, 64, 256, 1024, 2048)
     """Projection widths tried (those below a data set's gradient width), plus the raw gradients."""
     proj_seeds: int = 3
@@ -121,7 +122,7 @@ FULL = Sizes()
 QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and influence targets keep full N
     label="quick", grad_n=10_000, loop_n=200, vmap_n=2_000, forward_n=32, repeats=3,
     infl_n=50_000, lissa_iterations=100, self_lissa_targets=16, self_lissa_iterations=2,
-    proj_n=5_000, proj_classes=(10,), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
+    proj_n=5_000, proj_heads=((10, 512), (100, 32)), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
     e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
     probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000, scale_n=200_000,
 )

@@ -56,6 +56,7 @@ from core.gradients.last_layer import (
     head_factors,
 )
 from core.gradients.projection import make_projector
+from core.gradients.rows import write_factor_rows
 from core.influence.hessians import last_layer_hvp
 from core.influence.label_quality import label_quality_scores
 from core.influence.methods import influence_scores
@@ -89,10 +90,7 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
         if projector is None:
             return outlier_scores("iforest", gradients, 0)
         projected = np.empty((n, projector.out_dim), np.float32)
-        for start in range(0, n, grad_cfg.chunk_size):
-            stop = start + grad_cfg.chunk_size
-            projected[start:stop] = projector.project_factors(factors.residual[start:stop],
-                                                              factors.features[start:stop])
+        write_factor_rows(factors, np.arange(n), projector, projected, True, grad_cfg.chunk_size)
         return outlier_scores("iforest", projected, 0)
 
     def iforest_sklearn() -> np.ndarray:

@@ -7,9 +7,9 @@
      `closed_form_norms`. Every gradient is then known exactly (kron(r, [h, 1])) and the
      norm detectors have their scores;
    - the pipeline's stage: features.npy read back (from the page cache), the same, plus the
-     Kronecker projection of every gradient to `GradientConfig().projection_dim` from the
-     factors (`project_factors`, chunk by chunk, into memory; the pipeline writes the same
-     rows to a memory-mapped .npy);
+     projection `--projection auto` picks for this width (sparse JL, or Kronecker above
+     8,192) of every gradient to `GradientConfig().projection_dim` (`write_factor_rows`,
+     chunk by chunk, into memory; the pipeline writes the same rows to a memory-mapped .npy);
    - closed form, materialized: the factors, then every gradient row kron(r, [h, 1]) built
      chunk by chunk (`iter_closed_form_chunks`), the exact output of the two below;
    - `func_gradients` (torch.func vmap over a model whose backbone is the identity), timed
@@ -57,6 +57,7 @@ from core.gradients.last_layer import (
     iter_closed_form_chunks,
 )
 from core.gradients.projection import make_projector
+from core.gradients.rows import write_factor_rows
 
 MATRIX_LIMIT_BYTES = 1.5e9
 """Largest gradient matrix the norm benchmark materializes whole (C=10 at N=50,000 is 1.0 GB)."""
@@ -119,9 +120,7 @@ def _gradient_records(n_classes: int, sizes: Sizes, log: Log, forward_per_sample
         if projector is None:
             return _consume(iter_closed_form_chunks(factors, True, grad_cfg.chunk_size))
         out = np.empty((n, projector.out_dim), np.float32)
-        for start in range(0, n, grad_cfg.chunk_size):
-            stop = start + grad_cfg.chunk_size
-            out[start:stop] = projector.project_factors(factors.residual[start:stop], factors.features[start:stop])
+        write_factor_rows(factors, np.arange(n), projector, out, True, grad_cfg.chunk_size)
         return len(out)
 
     def materialized() -> int:

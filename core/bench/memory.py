@@ -9,7 +9,7 @@ steps with the real core functions, streaming in `GradientConfig().chunk_size` c
               the train stage's forward pass leaves behind
 2. factors    features.npy read back, `head_factors` (the head on them), as the pipeline's
               in-sample gradient stage does
-3. projection `make_projector("auto", ...)` → Kronecker; `project_factors` chunk by chunk
+3. projection `make_projector("auto", ...)` (Kronecker at this width), chunk by chunk
               into `core.run.rundir.AtomicNpyWriter` (a memory-mapped .npy), then commit
 4. iforest    `outlier_scores("iforest", ...)` on the projected matrix, read back the way
               `core.pipeline.runner._stage_scores` does (`gradient_block` of the memory map)
@@ -61,6 +61,7 @@ def worker(n: int, n_classes: int, dim: int, out_dir: Path, seed: int = 0) -> di
     from core.detect.estimators import outlier_scores
     from core.gradients.last_layer import closed_form_norms, head_factors
     from core.gradients.projection import make_projector
+    from core.gradients.rows import write_factor_rows
     from core.pipeline.stages.scores import gradient_block
     from core.run.io import AtomicNpyWriter, write_parquet
 
@@ -87,10 +88,7 @@ def worker(n: int, n_classes: int, dim: int, out_dir: Path, seed: int = 0) -> di
         raise SystemExit(f"width {width} <= projection_dim {grad_cfg.projection_dim}: nothing to project")
     gradients_path = out_dir / "gradients.npy"
     writer = AtomicNpyWriter(gradients_path, (n, projector.out_dim))
-    for start in range(0, n, grad_cfg.chunk_size):
-        stop = start + grad_cfg.chunk_size
-        writer.array[start:stop] = projector.project_factors(factors.residual[start:stop],
-                                                            factors.features[start:stop])
+    write_factor_rows(factors, np.arange(n), projector, writer.array, grad_cfg.include_bias, grad_cfg.chunk_size)
     writer.commit()
     mark("projection")
 

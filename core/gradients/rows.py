@@ -76,11 +76,12 @@ def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: 
                         residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)
 
 
-def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: GradientConfig,
-                         projector: Projector | None, out: np.ndarray) -> GradientRows:
-    """Last-layer gradients kron(r, [h, 1]) of `factors` into out[rows] (projected when asked), in closed form."""
-    chunk_size = grad_cfg.chunk_size
-    grad_l1, grad_l2 = closed_form_norms(factors, grad_cfg.include_bias)
+def write_factor_rows(factors: LastLayerFactors, rows: np.ndarray, projector: Projector | None, out: np.ndarray,
+                      include_bias: bool = True, chunk_size: int = 1024) -> None:
+    """out[rows] = the last-layer gradients kron(r, [h, 1]) of `factors`, projected when a projector is
+    given, `chunk_size` rows at a time: a Kronecker projector never forms a row, any other projects
+    each materialized chunk. Pages of memory-mapped `out` and features are released per chunk."""
+    rows = np.asarray(rows)
     if projector is not None and hasattr(projector, "project_factors"):
         for start in range(0, len(rows), chunk_size):
             stop = start + chunk_size
@@ -89,9 +90,16 @@ def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: 
             release_pages(out)
             release_pages(factors.features)
     else:
-        for start, chunk in iter_closed_form_chunks(factors, grad_cfg.include_bias, chunk_size):
+        for start, chunk in iter_closed_form_chunks(factors, include_bias, chunk_size):
             out[rows[start:start + len(chunk)]] = projector.project(chunk) if projector is not None else chunk
             release_pages(out)
             release_pages(factors.features)
+
+
+def factor_gradient_rows(factors: LastLayerFactors, rows: np.ndarray, grad_cfg: GradientConfig,
+                         projector: Projector | None, out: np.ndarray) -> GradientRows:
+    """Last-layer gradients kron(r, [h, 1]) of `factors` into out[rows] (projected when asked), in closed form."""
+    grad_l1, grad_l2 = closed_form_norms(factors, grad_cfg.include_bias)
+    write_factor_rows(factors, rows, projector, out, grad_cfg.include_bias, grad_cfg.chunk_size)
     return GradientRows(rows=np.asarray(rows, dtype=np.int64), probs=factors.probs, loss=factors.loss,
                         residual=factors.residual, grad_l1=grad_l1, grad_l2=grad_l2)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 TINY = Sizes(
     label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",
     forward_n=4, repeats=1, mem_n=1000, mem_classes=128, infl_n=300, infl_classes=3, lissa_iterations=5,
-    self_lissa_targets=4, self_lissa_iterations=1, proj_n=300, proj_classes=(3,), proj_dims=(8,), proj_seeds=1,
+    self_lissa_targets=4, self_lissa_iterations=1, proj_n=300, proj_heads=((3, 8),), proj_dims=(8,), proj_seeds=1,
     e2e_dataset="blobs", e2e_args=("--epochs", "2", "--min-steps", "0", "--no-retrain", "--embed", "pca"), umap_workers=(),
     help_repeats=0, probe_n=400, probe_classes=3, own_seeds=1, own_images=300, own_side=16, own_outputs_n=2000,
     own_outputs_dim=16, scale_n=3000, scale_dim=16,

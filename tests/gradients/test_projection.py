@@ -128,8 +128,10 @@ def test_make_projector_decisions():
     assert make_projector("auto", 100, 64, **kwargs) is None  # narrow enough already
     assert make_projector("auto", 100, 64, n_classes=4, feat_dim=15, **kwargs) is None
     assert isinstance(make_projector("auto", 100, 1000, **kwargs), SparseJLProjector)
-    kron = make_projector("auto", 100, 10 * 101, n_classes=10, feat_dim=100, **kwargs)
-    assert isinstance(kron, KroneckerProjector) and kron.in_dim == 1010 and kron.out_dim == 64
+    narrow_head = make_projector("auto", 100, 10 * 101, n_classes=10, feat_dim=100, **kwargs)
+    assert isinstance(narrow_head, SparseJLProjector) and narrow_head.in_dim == 1010  # measured better
+    kron = make_projector("auto", 100, 100 * 101, n_classes=100, feat_dim=100, **kwargs)
+    assert isinstance(kron, KroneckerProjector) and kron.in_dim == 10_100 and kron.out_dim == 64
     no_bias = make_projector("kronecker", 100, 10 * 100, n_classes=10, feat_dim=100, include_bias=False, **kwargs)
     assert no_bias.in_dim == 1000
     sparse = make_projector("sparse", 100, 1010, n_classes=10, feat_dim=100, **kwargs)
