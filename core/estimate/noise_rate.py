@@ -261,3 +261,19 @@ def precision_recall(noise_probability: np.ndarray, scores: np.ndarray, budget: 
     flagged = np.asarray(noise_probability, dtype=np.float64)[ranking(scores)[:count]]
     total = float(np.sum(noise_probability))
     return float(flagged.mean()), (float(flagged.sum() / total) if total > 0 else float("nan"))
+
+
+def precision_recall_curve(noise_probability: np.ndarray, scores: np.ndarray, budgets: np.ndarray) -> dict:
+    """The estimated precision and recall (`precision_recall`) of flagging the top `budget_count(b, n)` scores
+    for every b in `budgets` (m,), from one ranking: {"budget", "n_flagged", "precision", "recall"}, each (m,)."""
+    probability = np.asarray(noise_probability, dtype=np.float64)
+    n = len(probability)
+    budgets = np.asarray(budgets, dtype=np.float64)
+    counts = np.array([budget_count(b, n) for b in budgets], dtype=np.int64)
+    mass = np.concatenate([[0.0], np.cumsum(probability[ranking(scores)])])
+    flagged = mass[np.clip(counts, 0, n)]
+    total = mass[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(counts > 0, flagged / np.maximum(counts, 1), np.nan)
+        recall = flagged / total if total > 0 else np.full(len(budgets), np.nan)
+    return {"budget": budgets, "n_flagged": counts, "precision": precision, "recall": recall}
