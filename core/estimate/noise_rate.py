@@ -113,8 +113,8 @@ def confident_joint(inputs: EstimateInputs) -> float:
 
 
 def confident_joint_posterior(inputs: EstimateInputs, rate: float) -> np.ndarray:
-    """1 − p_oof(given), scaled to sum to rate·n."""
-    return _scaled(1.0 - _given_prob(inputs.oof_probs, inputs.given), rate)
+    """The counterfactual margin (`counterfactual_posterior`'s shape) scaled to the confident joint's rate."""
+    return counterfactual_posterior(inputs, rate)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Mixture:
 
 
 MIXTURE_ITERATIONS = 500
-MIXTURE_STARTS = (0.05, 0.2, 0.5)
+MIXTURE_STARTS = (0.05, 0.2)
 """EM starts: the upper component begins as this top share of the values; the best likelihood wins."""
 MIN_STD_FRACTION = 1e-3
 """A component's standard deviation is kept above this × the data's, so EM cannot collapse onto one value."""
