@@ -52,11 +52,22 @@ def measure(task: tuple, out: str) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
-    from core.config import BaselineConfig, DataConfig, DetectConfig, EmbedConfig, RunConfig
-    from core.estimate.noise_rate import EstimateInputs, estimate_with_interval, posterior, precision_recall
+    from core.config import (
+        BaselineConfig,
+        DataConfig,
+        DetectConfig,
+        EmbedConfig,
+        RunConfig,
+    )
+    from core.detect.flagging import flag
+    from core.estimate.noise_rate import (
+        EstimateInputs,
+        estimate_with_interval,
+        posterior,
+        precision_recall,
+    )
     from core.estimate.registry import LABEL_SUGGESTERS, NOISE_ESTIMATORS
     from core.estimate.suggest import suggest_labels
-    from core.detect.flagging import flag
     from core.pipeline.runner import analyze
     from core.run import schema
 
