@@ -74,12 +74,12 @@ def budget_ui(run_path: str, detector: str) -> float:
     return percent / 100
 
 
-def pair_ui(frame: pd.DataFrame, flagged: np.ndarray, names: list[str]) -> tuple[int, int] | None:
+def pair_ui(frame: pd.DataFrame, flagged: np.ndarray, names: list[str], expanded: bool) -> tuple[int, int] | None:
     """The given × suggested heat map of the flagged samples; returns the clicked cell (given, suggested) or None."""
     chosen = frame[flagged]
     counts = figures.pair_counts(chosen[schema.GIVEN_LABEL].to_numpy(), chosen[schema.SUGGESTED_LABEL].to_numpy(),
                                  len(names))
-    with st.expander("Given × suggested label of the flagged samples (click a cell to review it)", expanded=True):
+    with st.expander("Given × suggested label of the flagged samples (click a cell to review it)", expanded=expanded):
         key = f"{PAIR_CHART}_{st.session_state.get(PAIR_VERSION, 0)}"
         event = st.plotly_chart(figures.pair_matrix_figure(counts, names), key=key, on_select="rerun",
                                 selection_mode="points")
@@ -277,10 +277,11 @@ def main() -> None:
                         decisions[reviews.NEW_LABEL].fillna(-1).to_numpy(dtype=np.int64).tolist()))
     progress_ui(run_path, frame, flagged, decisions)
 
-    pair = pair_ui(frame, flagged, names)
+    mode = st.segmented_control("Mode", [GRID, QUEUE], default=GRID, key="review_mode", required=True)
+    pair = pair_ui(frame, flagged, names, expanded=mode != QUEUE)
     rows = matching(frame, flagged, decided, classes, status, score_column, pair)
     st.caption(f"{len(rows):,} flagged sample(s) match (top {budget:.1%} by {detector}, highest score first).")
-    if st.segmented_control("Mode", [GRID, QUEUE], default=GRID, key="review_mode", required=True) == QUEUE:
+    if mode == QUEUE:
         queue_ui(run_path, rows, decided, names, reviewer, detector, score_column)
         st.divider()
         exports_ui(run_path, frame)
