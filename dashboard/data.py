@@ -367,9 +367,12 @@ def budget_curve(run_path: str, detector: str, top: float = 0.3) -> pd.DataFrame
 
 
 def estimated_at(run_path: str, detector: str, budget: float) -> tuple[float, float]:
-    """(estimated precision, estimated recall) of `detector`'s flags at `budget`."""
-    from core.estimate.noise_rate import precision_recall
-
-    frame = samples(run_path)
-    return precision_recall(frame[schema.NOISE_PROBABILITY].to_numpy(),
-                            frame[schema.score_column(detector)].to_numpy(), budget)
+    """(estimated precision, estimated recall) of `detector`'s flags at `budget` (core.estimate.noise_rate.
+    precision_recall, from the cached ranks: no sort per call)."""
+    probability = samples(run_path)[schema.NOISE_PROBABILITY].to_numpy(dtype=np.float64)
+    count = budget_count(budget, len(probability))
+    if count == 0:
+        return float("nan"), float("nan")
+    flagged = probability[ranks(run_path)[detector].to_numpy() <= count]
+    total = probability.sum()
+    return float(flagged.mean()), (float(flagged.sum() / total) if total > 0 else float("nan"))

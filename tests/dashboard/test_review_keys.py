@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.estimate.noise_rate import precision_recall
 from core.run import reviews, schema
 from core.run.rundir import RunDir
 from dashboard import queue
@@ -109,6 +110,10 @@ def test_the_budget_sliders_mark_the_suggested_budget(app_env):
     caption = next(c.value for c in app.caption if c.value.startswith("Suggested budget"))
     assert f"{suggested['value']:.1%}" in caption and "estimated precision" in caption
     assert any(chart.key == "budget_curve" for chart in app.get("plotly_chart"))
+    samples = RunDir(run_path).read_samples()
+    precision, recall = precision_recall(samples[schema.NOISE_PROBABILITY].to_numpy(),
+                                         samples[schema.score_column("l2")].to_numpy(), 0.05)
+    assert f"precision **{precision:.0%}** and recall **{recall:.0%}**" in caption  # at the run's 5%
     app.button(key="use_suggested_budget").click().run()
     assert app.slider(key="retrain_budget").value == round(suggested["value"] * 200) / 2
 
