@@ -257,7 +257,10 @@ class SuggestConfig:
     noise_estimator: str = setting("counterfactual", "Noise-rate estimator behind the suggested budget (see "
                                                      "docs/budget.md; the default by measurement).")
     bootstrap: int = setting(200, "Bootstrap resamples of the training samples for every estimator's interval.")
-    level: float = setting(0.95, "Coverage level of the noise-rate intervals.")
+    level: float = setting(0.95, "Coverage level of the noise-rate intervals' bootstrap.")
+    model_error: float = setting(0.0, "Added to each side of the bootstrap interval: the model's own error (labels "
+                                      "it followed, clean samples it misclassifies) that resampling the rows "
+                                      "cannot see; measured on the benchmark grid (docs/budget.md).")
     max_rows: int = setting(20_000, "Estimators and their bootstrap run on at most this many rows (a seeded "
                                     "subsample: a wider, never a narrower, interval).")
     label_suggester: str = setting("out_of_fold", "Where the suggested label comes from: out_of_fold (the "
@@ -269,6 +272,7 @@ class SuggestConfig:
         LABEL_SUGGESTERS.check(self.label_suggester, "suggest.label_suggester")
         _check_at_least("suggest.bootstrap", self.bootstrap, 10)
         _check_fraction("suggest.level", self.level)
+        _check_fraction("suggest.model_error", self.model_error, low_open=False)
         _check_at_least("suggest.max_rows", self.max_rows, 10)
 
 

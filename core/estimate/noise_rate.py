@@ -75,10 +75,16 @@ class Interval:
     resamples: int
     rows: int
     """How many rows the estimator ran on (all, or a seeded subsample of `max_rows`)."""
+    bootstrap_low: float = float("nan")
+    bootstrap_high: float = float("nan")
+    """The percentile bootstrap interval before `model_error` widened it to [low, high]."""
+    model_error: float = 0.0
 
     def as_dict(self) -> dict:
         return {"value": self.value, "low": self.low, "high": self.high, "method": self.method,
-                "level": self.level, "resamples": self.resamples, "rows": self.rows}
+                "level": self.level, "resamples": self.resamples, "rows": self.rows,
+                "bootstrap_low": self.bootstrap_low, "bootstrap_high": self.bootstrap_high,
+                "model_error": self.model_error}
 
 
 # -- the estimators -------------------------------------------------------------------------------
@@ -230,10 +236,12 @@ def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
 
 
 def estimate_with_interval(name: str, inputs: EstimateInputs, *, resamples: int = 200, level: float = 0.95,
-                           max_rows: int = 20_000, seed: int = 0, registry: Registry = NOISE_ESTIMATORS) -> Interval:
-    """Estimator `name`'s noise rate on (at most `max_rows` of) the rows and its percentile bootstrap interval:
-    `resamples` draws of the rows with replacement, the estimator rerun on each; the interval's ends are the
-    (1 − level)/2 and (1 + level)/2 quantiles, widened to contain the point estimate."""
+                           max_rows: int = 20_000, seed: int = 0, model_error: float = 0.0,
+                           registry: Registry = NOISE_ESTIMATORS) -> Interval:
+    """Estimator `name`'s noise rate on (at most `max_rows` of) the rows and its interval: the percentile
+    bootstrap (`resamples` draws of the rows with replacement, the estimator rerun on each; the (1 − level)/2
+    and (1 + level)/2 quantiles, widened to contain the point estimate), then `model_error` more on each side,
+    clipped to [0, 1]."""
     estimate = registry.get(name).rate
     rows = subsample(len(inputs), max_rows, seed)
     base = inputs.take(rows)
@@ -242,8 +250,10 @@ def estimate_with_interval(name: str, inputs: EstimateInputs, *, resamples: int 
     draws = np.array([estimate(base.take(rng.integers(0, len(rows), len(rows)))) for _ in range(resamples)])
     tail = (1.0 - level) / 2
     low, high = np.quantile(draws, [tail, 1.0 - tail])
-    return Interval(value=float(value), low=float(min(low, value)), high=float(max(high, value)), method=name,
-                    level=level, resamples=resamples, rows=len(rows))
+    low, high = float(min(low, value)), float(max(high, value))
+    return Interval(value=float(value), low=max(low - model_error, 0.0), high=min(high + model_error, 1.0),
+                    method=name, level=level, resamples=resamples, rows=len(rows), bootstrap_low=low,
+                    bootstrap_high=high, model_error=model_error)
 
 
 def posterior(name: str, inputs: EstimateInputs, rate: float) -> np.ndarray:

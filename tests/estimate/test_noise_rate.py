@@ -109,3 +109,11 @@ def test_suggestions_are_the_top_two_classes():
     out = suggest_labels(probs)
     assert out.label.tolist() == [1, 0, 2] and out.runner_up.tolist() == [2, 1, 1]
     assert out.confidence.tolist() == [0.7, 0.5, 0.5] and out.runner_up_confidence.tolist() == [0.2, 0.5, 0.3]
+
+
+def test_model_error_widens_the_bootstrap_interval_within_0_and_1():
+    inputs, _ = toy(n=1000, rate=0.01)
+    plain = estimate_with_interval("counterfactual", inputs, resamples=50)
+    wide = estimate_with_interval("counterfactual", inputs, resamples=50, model_error=0.03)
+    assert (wide.bootstrap_low, wide.bootstrap_high) == (plain.low, plain.high)
+    assert wide.low == max(plain.low - 0.03, 0.0) == 0.0 and wide.high == pytest.approx(plain.high + 0.03)

@@ -57,7 +57,7 @@ def run(ctx: StageContext) -> dict:
                             probs=factors["probs"], scores=primary)
     n = len(inputs)
     chosen = estimate_with_interval(cfg.noise_estimator, inputs, resamples=cfg.bootstrap, level=cfg.level,
-                                    max_rows=cfg.max_rows, seed=seed)
+                                    max_rows=cfg.max_rows, seed=seed, model_error=cfg.model_error)
     rows = subsample(n, cfg.max_rows, seed)
     others = {name: float(NOISE_ESTIMATORS.get(name).rate(inputs.take(rows)))
               for name in NOISE_ESTIMATORS if name != cfg.noise_estimator}
@@ -68,7 +68,8 @@ def run(ctx: StageContext) -> dict:
         **chosen.as_dict(), "budget": budget, "estimated_precision": precision, "estimated_recall": recall,
         "applied": bool(ctx.config.detect.auto_budget),
         "interval": f"percentile bootstrap over the training samples ({cfg.bootstrap} resamples of "
-                    f"{chosen.rows} rows, the model held fixed), {cfg.level:.0%}",
+                    f"{chosen.rows} rows, the model held fixed), {cfg.level:.0%}, widened by ±{cfg.model_error:.1%} "
+                    "for the model's own error",
     }
     ctx.manifest["noise_estimates"] = {cfg.noise_estimator: chosen.value, **others}
     if ctx.config.detect.auto_budget:
