@@ -90,13 +90,12 @@ def measure(task: tuple, out: str) -> list[dict]:
     default_value = None
     for name in NOISE_ESTIMATORS:
         interval = estimate_with_interval(name, inputs, resamples=config.suggest.bootstrap, level=config.suggest.level,
-                                          max_rows=config.suggest.max_rows, seed=seed)
+                                          max_rows=config.suggest.max_rows, seed=seed)  # the bootstrap alone
         if name == config.suggest.noise_estimator:
             default_value = interval.value
         probability = posterior(name, inputs, interval.value)
-        row = {**base, "kind": "estimator", "name": name, "value": interval.value, "low": interval.low,
-               "high": interval.high, "error": interval.value - true_rate,
-               "covered": interval.low <= true_rate <= interval.high, "width": interval.high - interval.low}
+        row = {**base, "kind": "estimator", "name": name, "value": interval.value,
+               "bootstrap_low": interval.low, "bootstrap_high": interval.high, "error": interval.value - true_rate}
         for label, budget in (("at5", CHECK_BUDGET), ("at_estimate", max(interval.value, 1 / len(samples)))):
             precision, recall = precision_recall(probability, scores, budget)
             true_precision, true_recall = precision_recall(truth.astype(np.float64), scores, budget)
@@ -125,42 +124,80 @@ def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def widened(estimators: pd.DataFrame, model_error: float) -> pd.DataFrame:
+    """The rows with the interval the suggest stage reports: the bootstrap's, `model_error` more on each side
+    (clipped to [0, 1]; core.estimate.noise_rate.estimate_with_interval), its coverage and width."""
+    low = np.maximum(estimators["bootstrap_low"] - model_error, 0.0)
+    high = np.minimum(estimators["bootstrap_high"] + model_error, 1.0)
+    truth = estimators["true_rate"]
+    return estimators.assign(low=low, high=high, width=high - low,
+                             covered=(low <= truth + 1e-12) & (truth <= high + 1e-12),
+                             bootstrap_covered=(estimators["bootstrap_low"] <= truth + 1e-12)
+                             & (truth <= estimators["bootstrap_high"] + 1e-12))
+
+
 def estimator_summary(estimators: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and estimator: mean |error| and mean error (points), share within ±3 points, interval
-    coverage, mean width (points), share of intervals at most 8 points wide."""
+    """Per dataset and estimator: mean |error| and mean error (points), share within ±3 points, coverage of the
+    bootstrap alone and of the reported interval, its mean width (points), share at most 8 points wide."""
     grouped = estimators.assign(abs_error=estimators["error"].abs()).groupby(["dataset", "name"])
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "runs": grouped.size(),
         "mean |error| (pt)": grouped["abs_error"].mean() * 100,
         "mean error (pt)": grouped["error"].mean() * 100,
         "within ±3 pt": grouped["abs_error"].apply(lambda e: (e <= TARGET_ERROR + 1e-12).mean()),
+        "bootstrap coverage": grouped["bootstrap_covered"].mean(),
         "coverage": grouped["covered"].mean(),
         "mean width (pt)": grouped["width"].mean() * 100,
         "width ≤ 8 pt": grouped["width"].apply(lambda w: (w <= TARGET_WIDTH + 1e-12).mean()),
     })
-    return table
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("runs") / "bench-budget")
-    parser.add_argument("--datasets", nargs="+", default=list(MULTI_CLASS + TWO_CLASS), help="a subset of the grid")
-    args = parser.parse_args(argv)
-    grid = tasks(args.seeds, tuple(args.datasets))
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = [row for result in pool.map(measure, grid, itertools.repeat(str(args.out))) for row in result]
-    frame = pd.DataFrame(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out / "budget_estimators.csv", index=False)
-    estimators = frame[frame["kind"] == "estimator"]
-    print(f"noise-rate estimators against the truth ({len(grid)} runs; targets: |error| ≤ 3 points, coverage "
-          f"≥ {TARGET_COVERAGE:.0%}, width ≤ 8 points)\n")
+MODEL_ERRORS = np.round(np.arange(0, 0.0501, 0.0025), 4)
+
+
+def smallest_model_error(estimators: pd.DataFrame) -> float:
+    """The smallest allowance on MODEL_ERRORS whose pooled coverage reaches the target (the last one else)."""
+    for model_error in MODEL_ERRORS:
+        if widened(estimators, model_error)["covered"].mean() >= TARGET_COVERAGE:
+            return float(model_error)
+    return float(MODEL_ERRORS[-1])
+
+
+def model_error_report(estimators: pd.DataFrame) -> str:
+    """Coverage / mean width per dataset against the allowance, and leave-one-dataset-out: the allowance chosen
+    on the other datasets, scored on the one left out."""
+    rows = []
+    for model_error in MODEL_ERRORS:
+        frame = widened(estimators, model_error)
+        row = {"model_error (pt)": model_error * 100}
+        for dataset, part in [*frame.groupby("dataset"), ("all", frame)]:
+            row[dataset] = f"{part['covered'].mean():.2f} / {part['width'].mean() * 100:.1f}"
+        rows.append(row)
+    lines = [markdown(pd.DataFrame(rows).set_index("model_error (pt)"), digits=2), "",
+             "leave one dataset out (allowance chosen on the others → coverage / mean width on it)", ""]
+    held = []
+    for dataset in sorted(estimators["dataset"].unique()):
+        chosen = smallest_model_error(estimators[estimators["dataset"] != dataset])
+        part = widened(estimators[estimators["dataset"] == dataset], chosen)
+        held.append({"held out": dataset, "allowance (pt)": chosen * 100, "coverage": part["covered"].mean(),
+                     "mean width (pt)": part["width"].mean() * 100})
+    lines.append(markdown(pd.DataFrame(held).set_index("held out")))
+    return "\n".join(lines)
+
+
+def report(frame: pd.DataFrame, runs: int) -> None:
+    """Print every table of docs/budget.md from the rows of `measure`."""
+    from core.config import SuggestConfig
+
+    default = SuggestConfig()
+    estimators = widened(frame[frame["kind"] == "estimator"], default.model_error)
+    print(f"noise-rate estimators against the truth ({runs} runs; interval: the bootstrap ± {default.model_error:.1%}; "
+          f"targets: |error| ≤ 3 points, coverage ≥ {TARGET_COVERAGE:.0%}, width ≤ 8 points)\n")
     print(markdown(estimator_summary(estimators)))
-    overall = estimator_summary(estimators.assign(dataset="all"))
     print("\nevery run\n")
-    print(markdown(overall))
+    print(markdown(estimator_summary(estimators.assign(dataset="all"))))
+    print(f"\n{default.noise_estimator}: coverage / mean width (pt) of the bootstrap ± model_error\n")
+    print(model_error_report(estimators[estimators["name"] == default.noise_estimator]))
     cells = estimators.pivot_table(index=["dataset", "noise", "rate"], columns="name", values="value", aggfunc="mean")
     cells.insert(0, "true", estimators.groupby(["dataset", "noise", "rate"])["true_rate"].mean())
     print("\nmean estimate per setting (over seeds)\n")
@@ -185,6 +222,28 @@ def main(argv: list[str] | None = None) -> None:
     })
     print("\nsuggested label = true label, on the truly noisy flagged samples (pooled over runs)\n")
     print(markdown(labels))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("runs") / "bench-budget")
+    parser.add_argument("--datasets", nargs="+", default=list(MULTI_CLASS + TWO_CLASS), help="a subset of the grid")
+    parser.add_argument("--summarize", type=Path, default=None,
+                        help="only print the tables from a budget_estimators.csv written before")
+    args = parser.parse_args(argv)
+    if args.summarize is not None:
+        frame = pd.read_csv(args.summarize)
+        report(frame, len(frame[["dataset", "noise", "rate", "seed"]].drop_duplicates()))
+        return
+    grid = tasks(args.seeds, tuple(args.datasets))
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = [row for result in pool.map(measure, grid, itertools.repeat(str(args.out))) for row in result]
+    frame = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "budget_estimators.csv", index=False)
+    report(frame, len(grid))
 
 
 if __name__ == "__main__":

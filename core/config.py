@@ -258,14 +258,15 @@ class SuggestConfig:
                                                      "docs/budget.md; the default by measurement).")
     bootstrap: int = setting(200, "Bootstrap resamples of the training samples for every estimator's interval.")
     level: float = setting(0.95, "Coverage level of the noise-rate intervals' bootstrap.")
-    model_error: float = setting(0.0, "Added to each side of the bootstrap interval: the model's own error (labels "
+    model_error: float = setting(0.015, "Added to each side of the bootstrap interval: the model's own error (labels "
                                       "it followed, clean samples it misclassifies) that resampling the rows "
                                       "cannot see; measured on the benchmark grid (docs/budget.md).")
     max_rows: int = setting(20_000, "Estimators and their bootstrap run on at most this many rows (a seeded "
                                     "subsample: a wider, never a narrower, interval).")
-    label_suggester: str = setting("out_of_fold", "Where the suggested label comes from: out_of_fold (the "
-                                                  "out-of-fold probabilities' top class) or counterfactual (the class "
-                                                  "whose label gives the smallest in-sample gradient).")
+    label_suggester: str = setting("counterfactual", "Where the suggested label comes from: counterfactual (the "
+                                                     "class whose label gives the smallest in-sample gradient; the "
+                                                     "default by measurement) or out_of_fold (the out-of-fold "
+                                                     "probabilities' top class).")
 
     def __post_init__(self) -> None:
         NOISE_ESTIMATORS.check(self.noise_estimator, "suggest.noise_estimator")

@@ -23,7 +23,8 @@ NOISE_ESTIMATORS.add("counterfactual", "share of samples whose given label's gra
                      "label's (‖p − e_y‖ > min_c ‖p − e_c‖, out-of-fold p)", f"{_N}:COUNTERFACTUAL")
 
 LABEL_SUGGESTERS = Registry("label suggester")
+LABEL_SUGGESTERS.add("counterfactual", "the class whose label gives the smallest in-sample last-layer gradient, "
+                     "argmin_c ‖p − e_c‖·‖[h, 1]‖ = argmax_c p_c of the analyzed model (the default by measurement, "
+                     "docs/budget.md)", probs="probs")
 LABEL_SUGGESTERS.add("out_of_fold", "the top class of the out-of-fold probabilities (models that never saw the "
                      "sample's label)", probs="oof_probs")
-LABEL_SUGGESTERS.add("counterfactual", "the class whose label gives the smallest in-sample last-layer gradient, "
-                     "argmin_c ‖p − e_c‖·‖[h, 1]‖ = argmax_c p_c of the analyzed model", probs="probs")

@@ -29,8 +29,10 @@ def test_the_stage_writes_its_contract(digits_run):
     n, classes = len(samples), len(manifest["dataset"]["class_names"])
     assert oof.shape == (n, classes) and oof.dtype == np.float32
     assert np.allclose(oof.sum(axis=1), 1, atol=1e-4)
-    assert (samples[schema.SUGGESTED_LABEL].to_numpy() == oof.argmax(axis=1)).all()  # default: out_of_fold
-    assert np.allclose(samples[schema.SUGGESTED_LABEL_CONFIDENCE], oof.max(axis=1))
+    probs = digits_run.read_npz(schema.FACTORS)["probs"]  # default suggester: counterfactual, the in-sample model
+    assert (samples[schema.SUGGESTED_LABEL].to_numpy() == probs.argmax(axis=1)).all()
+    assert np.allclose(samples[schema.SUGGESTED_LABEL_CONFIDENCE], probs.max(axis=1))
+    assert 0 < suggested_interval_width(digits_run.read_manifest())
     assert (samples[schema.RUNNER_UP_LABEL] != samples[schema.SUGGESTED_LABEL]).all()
     assert (samples[schema.RUNNER_UP_CONFIDENCE] <= samples[schema.SUGGESTED_LABEL_CONFIDENCE]).all()
     suggested = manifest["suggested_budget"]
@@ -40,6 +42,15 @@ def test_the_stage_writes_its_contract(digits_run):
     assert samples[schema.NOISE_PROBABILITY].sum() == pytest.approx(suggested["value"] * n, rel=1e-6)
     assert not suggested["applied"] and digits_run.config().detect.budget == 0.05
     assert samples[schema.IS_FLAGGED].sum() == budget_count(0.05, n)
+
+
+def suggested_interval_width(manifest: dict) -> float:
+    """The reported interval is the bootstrap's widened by suggest.model_error on each side (within [0, 1])."""
+    suggested = manifest["suggested_budget"]
+    error = suggested["model_error"]
+    assert suggested["low"] == pytest.approx(max(suggested["bootstrap_low"] - error, 0.0))
+    assert suggested["high"] == pytest.approx(min(suggested["bootstrap_high"] + error, 1.0))
+    return suggested["high"] - suggested["low"]
 
 
 class LabelsOnly:
