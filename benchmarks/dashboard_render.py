@@ -76,6 +76,11 @@ def fabricate(run_path: Path, n: int, seed: int = 0) -> Path:
     frame[schema.FEATURE_X] = rng.normal(0, 1, n).astype(np.float32)
     frame[schema.FEATURE_Y] = rng.normal(0, 1, n).astype(np.float32)
     frame[schema.THUMBNAIL_ROW] = pd.array(np.arange(n), dtype="Int64")
+    order = np.argsort(-probs, axis=1)
+    frame[schema.SUGGESTED_LABEL], frame[schema.RUNNER_UP_LABEL] = order[:, 0], order[:, 1]
+    frame[schema.SUGGESTED_LABEL_CONFIDENCE] = probs[np.arange(n), order[:, 0]]
+    frame[schema.RUNNER_UP_CONFIDENCE] = probs[np.arange(n), order[:, 1]]
+    frame[schema.NOISE_PROBABILITY] = noisy * 0.9
 
     run_path.mkdir(parents=True, exist_ok=True)
     write_parquet(run.file(schema.SAMPLES), frame)
@@ -102,6 +107,10 @@ def fabricate(run_path: Path, n: int, seed: int = 0) -> Path:
         "gradients": {"mode": "in_sample", "layers": "last", "width": WIDTH, "stored_width": WIDTH,
                       "projection": None, "layout": "kron(p - e_y, [h, 1])"},
         "embedding": {"method": "umap", "input": "gradients"},
+        "suggested_budget": {"value": float(noisy.mean()), "low": 0.09, "high": 0.11, "method": "counterfactual",
+                             "level": 0.95, "resamples": 200, "rows": n, "budget": float(noisy.mean()),
+                             "estimated_precision": 0.9, "estimated_recall": 0.9, "applied": False},
+        "noise_estimates": {"counterfactual": float(noisy.mean())},
         "baselines": {"influence": ["self_lissa"], "label_quality": ["confidence_weighted_entropy"],
                       "validation": "test split (influence)", "notes": []},
     })

@@ -26,6 +26,7 @@ from typing import Any
 
 from core.detect.registry import DETECTORS
 from core.errors import ConfigError
+from core.estimate.registry import LABEL_SUGGESTERS, NOISE_ESTIMATORS
 from core.evaluate.registry import EMBEDDERS
 from core.gradients.registry import GRADIENT_MODES, PROJECTIONS
 from core.influence.registry import (
@@ -177,6 +178,9 @@ class DetectConfig:
     primary: str = setting("l2", "Detector whose flags fill is_flagged; one of the detectors run. The L2 norm "
                                  "is the default by measurement (docs/detectors.md).")
     budget: float = setting(0.05, "Fraction k of training samples flagged (exactly round(k * n), halves up).")
+    auto_budget: bool = setting(False, "Flag the suggested budget instead (the estimated noise rate, docs/budget.md; "
+                                       "`--budget auto` on analyze); the resolved value is stored as detect.budget "
+                                       "in the run's manifest.")
     iforest_trees: int = setting(100, "Trees of the Isolation Forest.")
     lof_neighbors: int = setting(20, "Neighbours of the Local Outlier Factor detector (capped at n - 1).")
     ocsvm_nu: float = setting(0.05, "nu of the one-class SVM detector: an upper bound on the outlier share.")
@@ -247,6 +251,34 @@ class BaselineConfig:
 
 
 @dataclass
+class SuggestConfig:
+    """What gradsift suggests: a budget (the estimated share of wrong labels, with an interval) and a label for
+    every sample (docs/budget.md)."""
+
+    noise_estimator: str = setting("counterfactual", "Noise-rate estimator behind the suggested budget (see "
+                                                     "docs/budget.md; the default by measurement).")
+    bootstrap: int = setting(200, "Bootstrap resamples of the training samples for every estimator's interval.")
+    level: float = setting(0.95, "Coverage level of the noise-rate intervals' bootstrap.")
+    model_error: float = setting(0.015, "Added to each side of the bootstrap interval: the model's own error (labels "
+                                      "it followed, clean samples it misclassifies) that resampling the rows "
+                                      "cannot see; measured on the benchmark grid (docs/budget.md).")
+    max_rows: int = setting(20_000, "Estimators and their bootstrap run on at most this many rows (a seeded "
+                                    "subsample: a wider, never a narrower, interval).")
+    label_suggester: str = setting("counterfactual", "Where the suggested label comes from: counterfactual (the "
+                                                     "class whose label gives the smallest in-sample gradient; the "
+                                                     "default by measurement) or out_of_fold (the out-of-fold "
+                                                     "probabilities' top class).")
+
+    def __post_init__(self) -> None:
+        NOISE_ESTIMATORS.check(self.noise_estimator, "suggest.noise_estimator")
+        LABEL_SUGGESTERS.check(self.label_suggester, "suggest.label_suggester")
+        _check_at_least("suggest.bootstrap", self.bootstrap, 10)
+        _check_fraction("suggest.level", self.level)
+        _check_fraction("suggest.model_error", self.model_error, low_open=False)
+        _check_at_least("suggest.max_rows", self.max_rows, 10)
+
+
+@dataclass
 class EmbedConfig:
     """The 2-D map of gradient space shown by the dashboard."""
 
@@ -292,7 +324,8 @@ DEFAULT_SEEDS = {"probe": 5, "full": 3}
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
-                             "detect": DetectConfig, "baselines": BaselineConfig, "embed": EmbedConfig,
+                             "detect": DetectConfig, "baselines": BaselineConfig, "suggest": SuggestConfig,
+                             "embed": EmbedConfig,
                              "retrain": RetrainConfig}
 """Config section name → its dataclass, in manifest order."""
 
@@ -306,6 +339,7 @@ class RunConfig:
     gradients: GradientConfig = field(default_factory=GradientConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    suggest: SuggestConfig = field(default_factory=SuggestConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     seed: int = setting(0, "Seed for splits, noise, training, detectors and the map.")

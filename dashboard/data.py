@@ -334,3 +334,45 @@ def test_image(run_path: str, test_id: int, min_side: int = 160) -> np.ndarray |
         return None
     image = _test_thumbnails(run_path, _stamp(run_path, schema.TEST_THUMBNAILS))[test_id]
     return analysis.upscale_nearest(np.asarray(image)[None], min_side)[0]
+
+
+# -- the suggested budget ---------------------------------------------------------------------
+def suggested_budget(run_path: str) -> dict | None:
+    """The suggest stage's noise-rate estimate (value, low, high, method, level, ...; fractions), or None."""
+    return manifest(run_path).get("suggested_budget")
+
+
+BUDGET_STEP = 0.005
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _budget_curve(run_path: str, stamp: tuple[int, ...], detector: str, top: float) -> pd.DataFrame:
+    from core.estimate.noise_rate import precision_recall_curve
+
+    frame = RunDir(run_path).read_samples(
+        [schema.NOISE_PROBABILITY, schema.IS_NOISY, schema.score_column(detector)])
+    scores = frame[schema.score_column(detector)].to_numpy()
+    budgets = np.arange(1, int(round(top / BUDGET_STEP)) + 1) * BUDGET_STEP
+    curve = pd.DataFrame(precision_recall_curve(frame[schema.NOISE_PROBABILITY].to_numpy(), scores, budgets))
+    if has_truth(frame):
+        truth = precision_recall_curve(frame[schema.IS_NOISY].to_numpy(dtype=np.float64), scores, budgets)
+        curve["true_precision"], curve["true_recall"] = truth["precision"], truth["recall"]
+    return curve
+
+
+def budget_curve(run_path: str, detector: str, top: float = 0.3) -> pd.DataFrame:
+    """Estimated precision and recall of `detector`'s flags at every budget on a 0.5% grid up to `top` (and the
+    true ones when the truth is known): columns budget, n_flagged, precision, recall[, true_precision, true_recall]."""
+    return _budget_curve(run_path, _stamp(run_path, schema.MANIFEST, schema.SAMPLES), detector, float(top))
+
+
+def estimated_at(run_path: str, detector: str, budget: float) -> tuple[float, float]:
+    """(estimated precision, estimated recall) of `detector`'s flags at `budget` (core.estimate.noise_rate.
+    precision_recall, from the cached ranks: no sort per call)."""
+    probability = samples(run_path)[schema.NOISE_PROBABILITY].to_numpy(dtype=np.float64)
+    count = budget_count(budget, len(probability))
+    if count == 0:
+        return float("nan"), float("nan")
+    flagged = probability[ranks(run_path)[detector].to_numpy() <= count]
+    total = probability.sum()
+    return float(flagged.mean()), (float(flagged.sum() / total) if total > 0 else float("nan"))

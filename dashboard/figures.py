@@ -286,3 +286,78 @@ def class_heatmap_figure(heat: np.ndarray, names: Sequence[str], method: str) ->
     figure.update_layout(title=f"class heat map ({method})", xaxis_title="training class (given label)",
                          yaxis_title="test class", height=420, margin={"t": 40, "b": 40})
     return figure
+
+
+def pair_counts(given: np.ndarray, suggested: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, C) int64: how many samples have given label i (row) and suggested label j (column)."""
+    counts = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(counts, (np.asarray(given, dtype=np.int64), np.asarray(suggested, dtype=np.int64)), 1)
+    return counts
+
+
+def pair_matrix_figure(counts: np.ndarray, names: Sequence[str], title: str = "") -> go.Figure:
+    """Given label (rows) × suggested label (columns) counts as a heat map, one clickable point per non-empty
+    cell: its customdata is `[given, suggested, count]` (`selected_pair` reads it back). The diagonal holds
+    the flagged samples whose suggestion agrees with their given label."""
+    labels = [str(name) for name in names]
+    figure = go.Figure(go.Heatmap(z=np.where(counts > 0, counts, np.nan), x=labels, y=labels, colorscale="Oranges",
+                                  colorbar={"title": "samples"}, hoverongaps=False,
+                                  hovertemplate="given %{y} → suggested %{x}: %{z}<extra></extra>"))
+    rows, columns = np.nonzero(counts)
+    figure.add_trace(go.Scatter(
+        x=[labels[c] for c in columns], y=[labels[r] for r in rows], mode="markers+text",
+        text=[str(v) for v in counts[rows, columns]], textfont={"color": "#18181b"},
+        customdata=np.column_stack([rows, columns, counts[rows, columns]]) if len(rows) else np.zeros((0, 3)),
+        marker={"symbol": "square", "size": max(8, min(40, 400 // max(len(labels), 1))), "color": "rgba(0,0,0,0)"},
+        hovertemplate="given %{y} → suggested %{x}: %{customdata[2]} sample(s)<br>click to review them<extra></extra>",
+        showlegend=False, name="pairs"))
+    side = 160 + 32 * min(len(labels), 30)
+    figure.update_layout(title=title, xaxis_title="suggested label", yaxis_title="given label", height=side,
+                         margin=dict(l=10, r=10, t=40, b=10), yaxis_autorange="reversed", clickmode="event+select",
+                         dragmode=False, xaxis={"type": "category"}, yaxis={"type": "category"})
+    return figure
+
+
+def selected_pair(event) -> tuple[int, int] | None:
+    """(given, suggested) of the cell picked in a `pair_matrix_figure` selection event, or None. customdata
+    arrives as a list `[given, suggested, count]` or, from a real browser, as a dict keyed "0", "1", ..."""
+    if not event:
+        return None
+    selection = event.get("selection") if isinstance(event, Mapping) else getattr(event, "selection", None)
+    points = (selection or {}).get("points", []) if isinstance(selection, Mapping) else []
+    for point in points:
+        custom = point.get("customdata") if isinstance(point, Mapping) else None
+        if isinstance(custom, Mapping):
+            custom = [custom.get("0", custom.get(0)), custom.get("1", custom.get(1))]
+        if isinstance(custom, (list, tuple, np.ndarray)) and len(custom) >= 2 and None not in custom[:2]:
+            try:
+                return int(float(custom[0])), int(float(custom[1]))
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def budget_figure(curve: pd.DataFrame, suggested: Mapping | None, budget: float) -> go.Figure:
+    """Estimated precision and recall against budget k (`curve`: budget, precision, recall, and when the truth is
+    known true_precision / true_recall, dotted), the suggested budget as a line inside its interval band, and the
+    current k as a dashed line."""
+    figure = go.Figure()
+    x = curve["budget"].to_numpy() * 100
+    for column, name, colour, dash in (("precision", "estimated precision", "#1f77b4", None),
+                                       ("recall", "estimated recall", "#ff7f0e", None),
+                                       ("true_precision", "true precision", "#1f77b4", "dot"),
+                                       ("true_recall", "true recall", "#ff7f0e", "dot")):
+        if column in curve:
+            figure.add_trace(go.Scatter(x=x, y=curve[column], mode="lines", name=name,
+                                        line=dict(color=colour, dash=dash),
+                                        hovertemplate=f"k %{{x:.1f}}%: {name} %{{y:.3f}}<extra></extra>"))
+    if suggested:
+        figure.add_vrect(x0=suggested["low"] * 100, x1=suggested["high"] * 100, fillcolor="#16a34a", opacity=0.12,
+                         line_width=0)
+        figure.add_vline(x=suggested["value"] * 100, line_color="#16a34a",
+                         annotation_text=f"suggested {suggested['value']:.1%}", annotation_position="top left")
+    figure.add_vline(x=budget * 100, line_dash="dash", line_color="#52525b", annotation_text=f"k = {budget:.1%}",
+                     annotation_position="bottom right")
+    figure.update_layout(xaxis_title="budget k (% of training samples flagged)", yaxis_title="", yaxis_range=[0, 1.02],
+                         height=320, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
+    return figure

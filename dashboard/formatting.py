@@ -31,6 +31,14 @@ def labels_markdown(row: Mapping, names: Sequence[str], truth_known: bool) -> st
     return "  \n".join(parts)  # one label per line: cards stay the same height
 
 
+def suggestion_markdown(row: Mapping, names: Sequence[str]) -> str:
+    """'suggests **x** (0.93) · runner-up y (0.04)'; 'agrees: **x**' when the suggestion is the given label."""
+    suggested = class_name(names, row[schema.SUGGESTED_LABEL])
+    verb = "agrees: **" if int(row[schema.SUGGESTED_LABEL]) == int(row[schema.GIVEN_LABEL]) else "suggests **"
+    return (f"{verb}{suggested}** ({row[schema.SUGGESTED_LABEL_CONFIDENCE]:.2f}) · runner-up "
+            f"{class_name(names, row[schema.RUNNER_UP_LABEL])} ({row[schema.RUNNER_UP_CONFIDENCE]:.2f})")
+
+
 def as_image(image: np.ndarray) -> np.ndarray:
     """(H, W) for one-channel images (st.image wants 2-D grey or 3-channel RGB)."""
     return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image

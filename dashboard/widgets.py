@@ -19,7 +19,12 @@ from core.run import schema
 from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
 from dashboard import data, paths
 from dashboard import jobs as job_runner
-from dashboard.formatting import as_image, class_name, labels_markdown
+from dashboard.formatting import (
+    as_image,
+    class_name,
+    labels_markdown,
+    suggestion_markdown,
+)
 from dashboard.state import (
     REVIEWER_KEY,
     RUN_KEY,
@@ -153,6 +158,22 @@ def review_menu_ui(run_path: str, sample_id: int, names: Sequence[str], reviewer
             st.rerun()
 
 
+def accept_action(record: Mapping) -> tuple[str, int | None]:
+    """What accepting a sample's suggested label records: keep when it is the given label, else a relabel to it."""
+    suggested = int(record[schema.SUGGESTED_LABEL])
+    return (KEEP, None) if suggested == int(record[schema.GIVEN_LABEL]) else (RELABEL, suggested)
+
+
+def accept_button_ui(run_path: str, record: Mapping, names: Sequence[str], reviewer: str, detector: str | None,
+                     key: str) -> None:
+    """One click records the suggestion (`accept_action`)."""
+    action, target = accept_action(record)
+    label = "Accept: keep" if action == KEEP else f"Accept {class_name(names, target)}"
+    if st.button(label, key=key, disabled=not reviewer, help=None if reviewer else "Type your name in the sidebar first"):
+        if record_review(run_path, [int(record[schema.SAMPLE_ID])], action, target, reviewer, detector):
+            st.rerun()
+
+
 def decision_badge_ui(decision: str, new_label=None, names: Sequence[str] = ()) -> None:
     if decision in ACTION_BADGES:
         text, colour = ACTION_BADGES[decision]
@@ -237,6 +258,8 @@ def image_grid_ui(
             with cell.container(border=True):
                 st.image(as_image(pictures[start + offset]), width="stretch")
                 st.markdown(labels_markdown(record, names, truth_known))
+                if schema.SUGGESTED_LABEL in record:
+                    st.caption(suggestion_markdown(record, names))
                 caption = f"#{sample_id}"
                 if score_column is not None:
                     caption += f" · {record[score_column]:.3g}"
@@ -247,6 +270,7 @@ def image_grid_ui(
                     if st.checkbox("select", key=f"{key_prefix}_pick_{sample_id}"):
                         picked.append(sample_id)
                     review_menu_ui(run_path, sample_id, names, reviewer, detector, key_prefix=f"{key_prefix}_menu")
+                    accept_button_ui(run_path, record, names, reviewer, detector, key=f"{key_prefix}_accept_{sample_id}")
                 if st.button("details", key=f"{key_prefix}_detail_{sample_id}", type="tertiary"):
                     open_detail(sample_id)
     return picked

@@ -19,7 +19,8 @@ from core.cli.app import (
     friendly,
 )
 from core.cli.options import config_command, config_options
-from core.config import RunConfig
+from core.config import DetectConfig, RunConfig, help_of
+from core.errors import ConfigError
 
 
 def _analyze_options():
@@ -27,13 +28,27 @@ def _analyze_options():
     primary = next(i for i, option in enumerate(options) if option.path == "detect.primary")
     options[primary] = dataclasses.replace(options[primary], annotation=Optional[str], default=None,
                                            help="Detector whose flags fill is_flagged (default: the first detector).")
+    budget = next(i for i, option in enumerate(options) if option.path == "detect.budget")
+    options[budget] = dataclasses.replace(options[budget], annotation=str, default=str(DetectConfig().budget),
+                                          help=f"{help_of(DetectConfig, 'budget')} Or `auto`: the suggested budget, "
+                                               "the estimated noise rate (docs/budget.md).")
     return options
 
 
-def _primary_defaults_to_the_first_detector(values: dict[str, Any]) -> None:
+def _analyze_defaults(values: dict[str, Any]) -> None:
+    """The primary detector defaults to the first detector given; `--budget auto` sets detect.auto_budget."""
     if values["detect_primary"] is None:
         detectors = values["detect_detectors"] or RunConfig().detect.detectors
         values["detect_primary"] = detectors[0]
+    budget = str(values["detect_budget"]).strip()
+    if budget.lower() == "auto":
+        values["detect_auto_budget"] = True
+        values["detect_budget"] = DetectConfig().budget
+        return
+    try:
+        values["detect_budget"] = float(budget)
+    except ValueError:
+        raise ConfigError(f"detect.budget: --budget must be a fraction in (0, 1) or 'auto', got {budget!r}") from None
 
 
 def default_out(dataset: str) -> Path:
@@ -44,7 +59,7 @@ def default_out(dataset: str) -> Path:
 
 @app.command()
 @friendly
-@config_command(_analyze_options(), adjust=_primary_defaults_to_the_first_detector)
+@config_command(_analyze_options(), adjust=_analyze_defaults)
 def analyze(
     config: RunConfig,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<dataset>).")] = None,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.detect.flagging import budget_count
+from core.estimate.noise_rate import precision_recall
 from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
 from core.run import schema
@@ -37,6 +38,30 @@ def detection_table(samples: pd.DataFrame, budget: float) -> pd.DataFrame:
             metrics["n_flagged"] = budget_count(budget, len(scores))
         rows.append({"method": name, **metrics})
     return pd.DataFrame(rows)
+
+
+def suggested_budget(manifest: dict, samples: pd.DataFrame, budget: float, primary: str) -> dict | None:
+    """The suggest stage's noise-rate estimate {value, low, high, method, level} (fractions of the training set),
+    with the estimated precision and recall of the primary detector's flags at `budget`; None before the stage."""
+    suggested = manifest.get("suggested_budget")
+    if suggested is None:
+        return None
+    precision, recall = precision_recall(samples[schema.NOISE_PROBABILITY].to_numpy(),
+                                         samples[schema.score_column(primary)].to_numpy(), budget)
+    return {key: suggested[key] for key in ("value", "low", "high", "method", "level")} | {
+        "applied": bool(suggested.get("applied")), "others": dict(manifest.get("noise_estimates", {})),
+        "estimated_precision_at_budget": _number(precision), "estimated_recall_at_budget": _number(recall)}
+
+
+def suggested_budget_line(suggested: dict, budget: float) -> str:
+    others = ", ".join(f"{name} {value:.1%}" for name, value in suggested["others"].items()
+                       if name != suggested["method"])
+    return (f"suggested budget (estimated noise rate): {suggested['value']:.1%}, {suggested['level']:.0%} interval "
+            f"{suggested['low']:.1%} to {suggested['high']:.1%} ({suggested['method']}"
+            + (f"; other estimators: {others}" if others else "") + ")"
+            + ("; applied (--budget auto)" if suggested["applied"] else "")
+            + f"; at the budget {budget:.1%}: estimated precision {_fmt(suggested['estimated_precision_at_budget'])}, "
+              f"recall {_fmt(suggested['estimated_recall_at_budget'])}")
 
 
 SUMMARY_KEYS = ("detector", "budget", "mode", "reviews_key")
@@ -121,6 +146,9 @@ def run_summary(path: str | Path) -> dict:
     ]
     table = detection_table(samples, config.detect.budget)
     retrain = retrain_summaries(read_results(run))
+    suggested = suggested_budget(manifest, samples, config.detect.budget, config.detect.primary)
+    if suggested is not None:
+        lines.insert(2, suggested_budget_line(suggested, config.detect.budget))
     return {
         "path": str(run.path),
         "budget": config.detect.budget,
@@ -140,6 +168,7 @@ def run_summary(path: str | Path) -> dict:
             "reviewed_test_accuracy": reviewed,
             "budget": config.detect.budget,
             "primary": config.detect.primary,
+            "suggested_budget": suggested,
             "detection": {row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")},
             "retrain": retrain,
         },
@@ -155,6 +184,10 @@ def _number(value):
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _fmt_accuracy(value) -> str:

@@ -153,8 +153,8 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
 
 
 def _suggested(samples: pd.DataFrame, class_names: list[str], run: RunDir) -> pd.Series:
-    """Class indices of the suggested label: the optional `suggested_label` column (indices, or class
-    names), the prediction where it is missing or absent."""
+    """Class indices of the suggested label: the suggest stage's `suggested_label` column (indices; class names
+    in a table edited by hand), the prediction where it is missing or absent."""
     if schema.SUGGESTED_LABEL not in samples.columns or samples[schema.SUGGESTED_LABEL].isna().all():
         return samples[schema.PRED_LABEL]
     suggested = samples[schema.SUGGESTED_LABEL]

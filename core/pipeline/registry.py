@@ -19,6 +19,8 @@ STAGES.add("gradients", "per-sample gradients, their L1/L2 norms, the (projected
                 "core.pipeline.stages.gradients:run", files=(schema.GRADIENTS, schema.FACTORS))
 STAGES.add("scores", "every requested detector; higher = more outlying",
                 "core.pipeline.stages.scores:run", files=(schema.SCORES,))
+STAGES.add("suggest", "out-of-fold probabilities, the suggested budget with its interval, a suggested label per "
+           "sample", "core.pipeline.stages.suggest:run", files=(schema.OOF_PROBS, schema.SUGGESTIONS))
 STAGES.add("baselines", "influence-function and label-quality scores, for comparison",
                 "core.pipeline.stages.baselines:run", files=(schema.BASELINES,))
 STAGES.add("embedding", "2-D UMAP/PCA map of gradient space", "core.pipeline.stages.embedding:run",

@@ -8,11 +8,13 @@ records its timing in the manifest when its files are in place):
 3. gradients  per-sample gradients (cross-fitted or in-sample), their L1/L2 norms
               in closed form, and the (projected) gradient matrix
 4. scores     every requested detector; higher = more outlying
-5. baselines  influence-function and label-quality scores, for comparison
-6. embedding  2-D UMAP/PCA map of gradient space
-7. samples    samples.parquet, the table the dashboard reads
-8. evaluate   the analyzed model's test accuracy: the only stage that reads the test labels
-9. retrain    test accuracy with and without the primary detector's flags, over seeds
+5. suggest    out-of-fold probabilities, the suggested budget (estimated noise rate) with its
+              interval, a suggested label per sample
+6. baselines  influence-function and label-quality scores, for comparison
+7. embedding  2-D UMAP/PCA map of gradient space
+8. samples    samples.parquet, the table the dashboard reads
+9. evaluate   the analyzed model's test accuracy: the only stage that reads the test labels
+10. retrain   test accuracy with and without the primary detector's flags, over seeds
 
 A rerun on the same directory and config skips the stages already complete, so a
 killed run resumes where it stopped and gives the same result.
@@ -73,7 +75,7 @@ def check_outputs_config(config: RunConfig) -> None:
     if config.gradients.mode != "in_sample" or config.gradients.layers != "last":
         raise ConfigError("an outputs file supports in-sample last-layer gradients only (gradients.mode in_sample, "
                           "gradients.layers last): there is no network to cross-fit or differentiate")
-    if config.baselines.enabled and config.baselines.oof != "head":
+    if config.baselines.oof != "head":
         raise ConfigError("baselines.oof must be 'head' for an outputs file: there is no model to retrain")
     if config.retrain.mode != "probe":
         raise ConfigError("retrain.mode must be 'probe' for an outputs file: there is no model to retrain")

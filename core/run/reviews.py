@@ -10,6 +10,11 @@ log and the *current* decision on a sample is its latest row. Actions:
 - `keep`: a false alarm, the sample stays as it is;
 - `clear`: withdraw the previous decision (the sample counts as unreviewed again).
 
+Every row records the state the sample is left in. `undo(reviewer)` reverts that reviewer's last
+action (every sample of one bulk action) by appending rows that put each sample back in the state
+it had before, each naming the row it reverts in `undoes`; nothing is deleted, so the history
+keeps both the decision and its undo, and undoing again steps further back.
+
 Concurrency: the database runs in WAL mode with a busy timeout, and every call that
 writes is one `BEGIN IMMEDIATE` transaction (a bulk action over many samples included),
 so two browser tabs or two processes reviewing the same run at once lose nothing and
@@ -52,8 +57,8 @@ DECISIONS = (MISLABELED, RELABEL, KEEP)
 
 # Columns of the reviews table and of every frame this module returns.
 REVIEW_ID, ACTION, NEW_LABEL = "review_id", "action", "new_label"
-REVIEWER, CREATED, DETECTOR = "reviewer", "created", "detector"
-REVIEW_COLUMNS = (REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, REVIEWER, CREATED, DETECTOR)
+REVIEWER, CREATED, DETECTOR, UNDOES = "reviewer", "created", "detector", "undoes"
+REVIEW_COLUMNS = (REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, REVIEWER, CREATED, DETECTOR, UNDOES)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -65,7 +70,8 @@ CREATE TABLE IF NOT EXISTS reviews (
     {NEW_LABEL} INTEGER,
     {REVIEWER} TEXT NOT NULL,
     {CREATED} TEXT NOT NULL,
-    {DETECTOR} TEXT
+    {DETECTOR} TEXT,
+    {UNDOES} INTEGER
 );
 CREATE INDEX IF NOT EXISTS reviews_by_sample ON reviews ({schema.SAMPLE_ID}, {REVIEW_ID});
 """
@@ -120,6 +126,7 @@ class ReviewStore:
                     self._retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
                 connection.execute("PRAGMA synchronous = NORMAL")
                 self._retry(lambda: connection.executescript(_CREATE))
+                self._add_undoes_column(connection)
                 yield connection
         except sqlite3.DatabaseError as exc:  # corrupted file, read-only directory, full disk
             raise RunDirError(f"{self.path} cannot be used ({exc}); check the file and the directory's "
@@ -137,6 +144,17 @@ class ReviewStore:
                 if "locked" not in str(exc) or attempt == attempts - 1:
                     raise
                 time.sleep(0.02 * (attempt + 1))
+
+    def _add_undoes_column(self, connection: sqlite3.Connection) -> None:
+        """A review log written before undo existed gains the (empty) `undoes` column; its rows stay as they are."""
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(reviews)")}
+        if UNDOES in columns:
+            return
+        try:
+            self._retry(lambda: connection.execute(f"ALTER TABLE reviews ADD COLUMN {UNDOES} INTEGER"))
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another connection added it first
+                raise
 
     def journal_mode(self) -> str:
         with self._connect() as connection:
@@ -186,6 +204,75 @@ class ReviewStore:
             if bad:
                 raise ConfigError(f"sample id(s) {bad[:5]} outside [0, {self.n_samples})")
 
+    def _undoable(self, connection: sqlite3.Connection, reviewer: str) -> list[tuple]:
+        """Rows (review_id, sample_id, action, new_label, detector) of `reviewer`'s last action not undone yet: its
+        latest such row and every row written with it (one bulk action shares its time stamp and action)."""
+        not_undone = (f"{UNDOES} IS NULL AND {REVIEW_ID} NOT IN "
+                      f"(SELECT {UNDOES} FROM reviews WHERE {UNDOES} IS NOT NULL)")
+        last = connection.execute(
+            f"SELECT {CREATED}, {ACTION} FROM reviews WHERE {REVIEWER} = ? AND {not_undone} "
+            f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (reviewer,)).fetchone()
+        if last is None:
+            return []
+        return connection.execute(
+            f"SELECT {REVIEW_ID}, {schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {DETECTOR} FROM reviews "
+            f"WHERE {REVIEWER} = ? AND {CREATED} = ? AND {ACTION} = ? AND {not_undone} ORDER BY {REVIEW_ID}",
+            (reviewer, *last)).fetchall()
+
+    def last_action(self, reviewer: str) -> pd.DataFrame:
+        """The rows `undo(reviewer)` would revert (columns review_id, sample_id, action, new_label, detector); empty
+        when there is nothing to undo."""
+        columns = [REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, DETECTOR]
+        if not self.path.exists() or not reviewer or not reviewer.strip():
+            return pd.DataFrame({column: [] for column in columns})
+        with self._connect() as connection:
+            rows = self._undoable(connection, reviewer.strip())
+        return pd.DataFrame(rows, columns=columns).astype({NEW_LABEL: "Int64"})
+
+    def undo(self, reviewer: str) -> list[int]:
+        """Revert `reviewer`'s last action not undone yet, in one transaction; returns the sample ids put back.
+
+        Each sample returns to the state its row before the undone one left it in (`clear` when there was none),
+        written as a new row by `reviewer` with `undoes` = the undone row's id. A sample that was decided again
+        after that action (by anyone, and not undone since) keeps the later decision and is not in the result."""
+        if not reviewer or not reviewer.strip():
+            raise ConfigError("an undo needs the reviewer's name")
+        reviewer = reviewer.strip()
+        with self._connect() as connection:
+            self._retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+            try:
+                restored = self._undo_rows(connection, reviewer)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return restored
+
+    def _undo_rows(self, connection: sqlite3.Connection, reviewer: str) -> list[int]:
+        created = _now()
+        restored = []
+        for review_id, sample_id, _, _, detector in self._undoable(connection, reviewer):
+            later = connection.execute(
+                f"SELECT COUNT(*) FROM reviews WHERE {schema.SAMPLE_ID} = ? AND {REVIEW_ID} > ? AND {UNDOES} IS NULL "
+                f"AND {REVIEW_ID} NOT IN (SELECT {UNDOES} FROM reviews WHERE {UNDOES} IS NOT NULL)",
+                (sample_id, review_id)).fetchone()[0]
+            before = connection.execute(
+                f"SELECT {ACTION}, {NEW_LABEL} FROM reviews WHERE {schema.SAMPLE_ID} = ? AND {REVIEW_ID} < ? "
+                f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (sample_id, review_id)).fetchone()
+            action, label = before if before is not None else (CLEAR, None)
+            if later:
+                # Decided again since: the later decision stands, but the action counts as undone.
+                action, label = connection.execute(
+                    f"SELECT {ACTION}, {NEW_LABEL} FROM reviews WHERE {schema.SAMPLE_ID} = ? "
+                    f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (sample_id,)).fetchone()
+            else:
+                restored.append(int(sample_id))
+            connection.execute(
+                f"INSERT INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, {DETECTOR}, "
+                f"{UNDOES}) VALUES (?, ?, ?, ?, ?, ?, ?)", (sample_id, action, label, reviewer, created, detector,
+                                                           review_id))
+        return restored
+
     # -- reading ------------------------------------------------------------------------
     def history(self) -> pd.DataFrame:
         """Every review row, oldest first (columns REVIEW_COLUMNS)."""
@@ -227,7 +314,7 @@ def _empty() -> pd.DataFrame:
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({REVIEW_ID: "int64", schema.SAMPLE_ID: "int64", ACTION: "object", NEW_LABEL: "Int64",
-                         REVIEWER: "object", CREATED: "object", DETECTOR: "object"})
+                         REVIEWER: "object", CREATED: "object", DETECTOR: "object", UNDOES: "Int64"})
 
 
 def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:

@@ -24,11 +24,16 @@ A run directory (written by `gradsift analyze`) holds:
   into samples.parquet; the manifest's `baselines` entry says which are influence and
   which label-quality methods).
 - `retrain.parquet`: one row per retraining request (columns RETRAIN_COLUMNS).
+- `oof_probs.npy`: float32 (n_train, C) out-of-fold probabilities (models that never saw the
+  sample's label), written by the suggest stage; cleanlab's baselines read them too.
+- `suggestions.parquet`: the suggested label, its confidence and the runner-up per training
+  sample, and each sample's estimated probability of a wrong label (merged into samples.parquet);
+  the manifest's `suggested_budget` holds the noise-rate estimate and its interval.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"
@@ -46,6 +51,8 @@ TEST_THUMBNAILS = "test_thumbnails.npy"
 TEST_LABELS = "test_labels.npy"
 BASELINE_OUTPUTS = "baseline_outputs.npz"
 RETRAIN = "retrain.parquet"
+OOF_PROBS = "oof_probs.npy"
+SUGGESTIONS = "suggestions.parquet"
 
 # samples.parquet
 SAMPLE_ID = "sample_id"
@@ -69,14 +76,23 @@ FEATURE_Y = "feature_y"
 THUMBNAIL_ROW = "thumbnail_row"
 SUGGESTED_LABEL = "suggested_label"
 SUGGESTED_LABEL_CONFIDENCE = "suggested_label_confidence"
-"""Optional columns (filled by a later stage when present): the label a reviewer is offered instead of the
-given one, and how sure the suggestion is. Readers fall back to `pred_label` when they are absent."""
+RUNNER_UP_LABEL = "runner_up_label"
+RUNNER_UP_CONFIDENCE = "runner_up_label_confidence"
+"""The label a reviewer is offered (the top class of `suggest.label_suggester`'s probabilities; it may equal
+the given label), its probability, and the second most likely class with its probability (suggest stage).
+Readers of older tables (exports of user-made frames) fall back to `pred_label` when they are absent."""
+NOISE_PROBABILITY = "noise_probability"
+"""The default noise-rate estimator's probability that the given label is wrong, (n,) float64 in [0, 1],
+summing to about the suggested budget × n: the mean over a flagged set is its estimated precision."""
+SUGGESTION_COLUMNS = (SUGGESTED_LABEL, SUGGESTED_LABEL_CONFIDENCE, RUNNER_UP_LABEL, RUNNER_UP_CONFIDENCE,
+                      NOISE_PROBABILITY)
 
 SCORE_PREFIX = "score_"
 
 REQUIRED_SAMPLE_COLUMNS = (
     SAMPLE_ID, SOURCE, SPLIT, GIVEN_LABEL, TRUE_LABEL, IS_NOISY, PRED_LABEL, CONFIDENCE, GIVEN_PROB,
     LOSS, FOLD, GRAD_L1, GRAD_L2, IS_FLAGGED, UMAP_X, UMAP_Y, FEATURE_X, FEATURE_Y, THUMBNAIL_ROW,
+    *SUGGESTION_COLUMNS,
 )
 """Besides these, one `score_<name>` column per detector (and per baseline) that was run."""
 

@@ -1,6 +1,9 @@
 """Budget & retrain: does removing the flagged samples help? Test accuracy against budget k.
 
-The slider sits in a form, so nothing trains until *Retrain* is pressed; the retraining
+The budget slider marks the suggested budget (the estimated noise rate and its interval, from the
+suggest stage) and says the estimated precision and recall of the detector's flags at the chosen
+k (a cached cumulative sum: nothing trains when it moves); nothing trains until *Retrain* is
+pressed; the retraining
 runs in a background thread (the page stays usable) over several seeds, each paired with
 its own k = 0 baseline, and core caches every result in retrain.parquet by (run, detector,
 budget, seed, mode, reviews). The chart draws the mean and the 95% t-interval over seeds.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -25,17 +29,59 @@ MODES = {"probe": "probe: refit the last layer on cached features (seconds)",
          "full": "full: retrain the whole model with the run's recipe (the paper's protocol)"}
 
 
-def form_ui(run_path: str, frame: pd.DataFrame) -> None:
+SLIDER_STEP = 0.5
+
+
+def slider_top(suggested: dict | None) -> float:
+    """The slider's upper end in %: 15, or the suggested interval's upper end rounded up to 5 points, plus 5."""
+    if not suggested:
+        return 15.0
+    return max(15.0, 5.0 * np.ceil(suggested["high"] * 100 / 5) + 5.0)
+
+
+def on_grid(percent: float) -> float:
+    return float(round(percent / SLIDER_STEP) * SLIDER_STEP)
+
+
+def budget_ui(run_path: str, frame: pd.DataFrame) -> tuple[float, str]:
+    """The budget slider (the suggested budget marked below it) and the detector; returns (budget in %, detector)."""
     manifest = data.manifest(run_path)
     scores = schema.score_names(frame.columns)
     primary = manifest["config"]["detect"]["primary"]
+    suggested = data.suggested_budget(run_path)
+    top = slider_top(suggested)
+
+    def use_suggested() -> None:
+        st.session_state["retrain_budget"] = min(max(on_grid(suggested["value"] * 100), 0.0), top)
+
+    if "retrain_budget" not in st.session_state:  # the run's budget first; later the person's choice
+        st.session_state["retrain_budget"] = min(float(round(manifest["config"]["detect"]["budget"] * 100, 1)), top)
+    left, right = st.columns([2, 1])
+    budget_pct = left.slider("Budget k: % of training samples removed (highest scores first)", 0.0, top,
+                             step=SLIDER_STEP, format="%.1f%%", key="retrain_budget")
+    detector = right.selectbox("Detector", scores, index=scores.index(primary) if primary in scores else 0,
+                               key="retrain_detector")
+    if suggested:
+        right.button(f"Use the suggested {suggested['value']:.1%}", key="use_suggested_budget", on_click=use_suggested,
+                     help="Set the slider to the estimated noise rate (docs/budget.md).")
+        precision, recall = data.estimated_at(run_path, detector, budget_pct / 100)
+        left.caption(f"Suggested budget **{suggested['value']:.1%}** ({suggested['level']:.0%} interval "
+                     f"{suggested['low']:.1%} to {suggested['high']:.1%}, {suggested['method']}). At k = "
+                     f"{budget_pct:.1f}%, {detector}'s flags have an estimated precision **{_pct(precision)}** and "
+                     f"recall **{_pct(recall)}**.")
+        st.plotly_chart(figures.budget_figure(data.budget_curve(run_path, detector, top / 100), suggested,
+                                              budget_pct / 100), key="budget_curve")
+    return budget_pct, detector
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{value:.0%}"
+
+
+def form_ui(run_path: str, frame: pd.DataFrame, budget_pct: float, detector: str) -> None:
+    manifest = data.manifest(run_path)
     with st.form("retrain_form"):
         left, right = st.columns([2, 1])
-        budget_pct = left.slider("Budget k: % of training samples removed (highest scores first)", 0.0, 15.0,
-                                 value=float(round(manifest["config"]["detect"]["budget"] * 100, 1)), step=0.5,
-                                 format="%.1f%%", key="retrain_budget")
-        detector = right.selectbox("Detector", scores, index=scores.index(primary) if primary in scores else 0,
-                                   key="retrain_detector")
         mode = left.radio("Mode", list(MODES), format_func=MODES.get, key="retrain_mode", horizontal=True)
         seed_cols = right.columns(2)
         seed = seed_cols[0].number_input("First seed", value=int(manifest["config"]["seed"]), step=1,
@@ -117,7 +163,8 @@ def main() -> None:
     st.caption(f"{len(frame):,} training samples · reviews on record: {len(decisions.removed)} confirmed "
                f"mislabeled, {len(decisions.relabelled)} relabelled.")
     try:
-        form_ui(run_path, frame)
+        budget_pct, detector = budget_ui(run_path, frame)
+        form_ui(run_path, frame, budget_pct, detector)
     except GradsiftError as exc:
         st.error(widgets.read_error(exc))
     widgets.job_progress_ui(RETRAIN_JOBS)

@@ -1,9 +1,13 @@
 """Flagged review: look at the flagged samples, highest score first, and decide about each.
 
-Actions (per card, or in bulk on ticked cards / the whole page / every match of the
-filters): confirm mislabeled, relabel to a class, keep (false alarm), clear. Each action
-is one SQLite transaction in the run directory's reviews.sqlite, stamped with the
-reviewer's name and the time. Exports: the review log and a cleaned manifest.
+The review budget starts at the run's and marks the suggested one (the estimated noise rate)
+with the estimated precision at the chosen k. A given × suggested label heat map of the flagged
+set opens the samples of one cell when it is clicked. Two ways to review: the grid (actions per
+card, including accepting the suggested label in one click, or in bulk on ticked cards / the
+whole page / every match of the filters) and the keyboard queue (dashboard.queue: one sample
+at a time, one key per decision, undo). Actions: confirm mislabeled, relabel to a class, keep
+(false alarm), clear; each is one SQLite transaction in the run directory's reviews.sqlite,
+stamped with the reviewer's name and the time. Exports: the review log and a cleaned manifest.
 
 The test split can be reviewed too (`test samples`): when its labels were carved from the
 same unverified labels as training, checking some of them gives an accuracy on labels a
@@ -20,6 +24,7 @@ import streamlit as st
 
 from core.run import reviews, schema
 from dashboard import data, figures, formatting, state, widgets
+from dashboard.queue import queue_ui
 
 PER_PAGE = 24
 COLUMNS = 6
@@ -27,6 +32,10 @@ UNREVIEWED, REVIEWED, ALL = "unreviewed", "reviewed", "all"
 SCOPE_PICKED, SCOPE_PAGE, SCOPE_ALL = "selected samples", "this page", "every sample matching the filters"
 TABLE_KEY = "review_table"
 TABLE_VERSION = "review_table_version"  # bumped to give the table a fresh key: clears its row selection
+PAIR_CHART = "pair_matrix"
+PAIR_VERSION = "pair_matrix_version"  # bumped to clear the heat map's selection (its key is f"{PAIR_CHART}_{version}")
+BUDGET_KEY = "review_budget"
+GRID, QUEUE = "grid", "queue (keyboard)"
 
 
 def filters_ui(run_path: str, frame: pd.DataFrame, names: list[str]) -> tuple[str, list[int], str]:
@@ -43,12 +52,58 @@ def filters_ui(run_path: str, frame: pd.DataFrame, names: list[str]) -> tuple[st
     return detector, classes, status or ALL
 
 
+def budget_ui(run_path: str, detector: str) -> float:
+    """The review budget (a fraction; the run's at first), the suggested budget marked, the estimated precision."""
+    suggested = data.suggested_budget(run_path)
+    top = max(15.0, 5.0 * np.ceil(suggested["high"] * 100 / 5) + 5.0) if suggested else 15.0
+    if BUDGET_KEY not in st.session_state:
+        st.session_state[BUDGET_KEY] = min(float(round(data.config_budget(run_path) * 100, 1)), top)
+
+    def use_suggested() -> None:
+        st.session_state[BUDGET_KEY] = min(max(round(suggested["value"] * 200) / 2, 0.5), top)
+
+    left, right = st.columns([3, 1])
+    percent = left.slider("Review budget k: % of training samples flagged", 0.5, top, step=0.5, format="%.1f%%",
+                          key=BUDGET_KEY)
+    if suggested:
+        right.button(f"Use the suggested {suggested['value']:.1%}", key="review_use_suggested", on_click=use_suggested)
+        precision, recall = data.estimated_at(run_path, detector, percent / 100)
+        left.caption(f"Suggested budget **{suggested['value']:.1%}** ({suggested['level']:.0%} interval "
+                     f"{suggested['low']:.1%} to {suggested['high']:.1%}, {suggested['method']}); at k = {percent:.1f}% "
+                     f"the flags' estimated precision is **{precision:.0%}**, recall **{recall:.0%}**.")
+    return percent / 100
+
+
+def pair_ui(frame: pd.DataFrame, flagged: np.ndarray, names: list[str], expanded: bool) -> tuple[int, int] | None:
+    """The given × suggested heat map of the flagged samples; returns the clicked cell (given, suggested) or None."""
+    chosen = frame[flagged]
+    counts = figures.pair_counts(chosen[schema.GIVEN_LABEL].to_numpy(), chosen[schema.SUGGESTED_LABEL].to_numpy(),
+                                 len(names))
+    with st.expander("Given × suggested label of the flagged samples (click a cell to review it)", expanded=expanded):
+        key = f"{PAIR_CHART}_{st.session_state.get(PAIR_VERSION, 0)}"
+        event = st.plotly_chart(figures.pair_matrix_figure(counts, names), key=key, on_select="rerun",
+                                selection_mode="points")
+        pair = figures.selected_pair(event)
+        if pair is not None:
+            given, suggested = pair
+            cols = st.columns([4, 1])
+            cols[0].info(f"Showing the flagged samples given **{formatting.class_name(names, given)}** with suggested "
+                         f"**{formatting.class_name(names, suggested)}**: {int(counts[given, suggested])}.")
+            if cols[1].button("Show every pair", key="pair_clear"):
+                st.session_state[PAIR_VERSION] = st.session_state.get(PAIR_VERSION, 0) + 1
+                st.rerun()
+    return pair
+
+
 def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, classes: list[int], status: str,
-             score_column: str) -> pd.DataFrame:
-    """The flagged samples passing the filters, highest score first (vectorized masks)."""
+             score_column: str, pair: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The flagged samples passing the filters (and the heat map's cell), highest score first (vectorized masks)."""
     mask = flagged.copy()
     if classes:
         mask &= frame[schema.GIVEN_LABEL].isin(classes).to_numpy()
+    if pair is not None:
+        mask &= ((frame[schema.GIVEN_LABEL].to_numpy() == pair[0])
+                 & (frame[schema.SUGGESTED_LABEL].to_numpy() == pair[1]))
     if status == UNREVIEWED:
         mask &= decided == ""
     elif status == REVIEWED:
@@ -121,6 +176,8 @@ def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: 
         "sample": rows[schema.SAMPLE_ID].to_numpy(),
         "given": [formatting.class_name(names, v) for v in rows[schema.GIVEN_LABEL]],
         "predicted": [formatting.class_name(names, v) for v in rows[schema.PRED_LABEL]],
+        "suggested": [formatting.class_name(names, v) for v in rows[schema.SUGGESTED_LABEL]],
+        "suggestion confidence": rows[schema.SUGGESTED_LABEL_CONFIDENCE].to_numpy(),
         "score": rows[score_column].to_numpy(),
         "decision": decided[rows[schema.SAMPLE_ID].to_numpy()],
         "feature x": rows[schema.FEATURE_X].to_numpy(), "feature y": rows[schema.FEATURE_Y].to_numpy(),
@@ -211,7 +268,8 @@ def main() -> None:
 
     detector, classes, status = filters_ui(run_path, frame, names)
     score_column = schema.score_column(detector)
-    flagged = data.flagged_mask(run_path, detector)
+    budget = budget_ui(run_path, detector)
+    flagged = data.flagged_mask(run_path, detector, budget)
     store = data.review_store(run_path)
     decisions = store.decisions()
     decided = reviews.decision_per_sample(decisions, len(frame))
@@ -219,9 +277,15 @@ def main() -> None:
                         decisions[reviews.NEW_LABEL].fillna(-1).to_numpy(dtype=np.int64).tolist()))
     progress_ui(run_path, frame, flagged, decisions)
 
-    rows = matching(frame, flagged, decided, classes, status, score_column)
-    st.caption(f"{len(rows):,} flagged sample(s) match (top {data.config_budget(run_path):.1%} by {detector}, "
-               "highest score first).")
+    mode = st.segmented_control("Mode", [GRID, QUEUE], default=GRID, key="review_mode", required=True)
+    pair = pair_ui(frame, flagged, names, expanded=mode != QUEUE)
+    rows = matching(frame, flagged, decided, classes, status, score_column, pair)
+    st.caption(f"{len(rows):,} flagged sample(s) match (top {budget:.1%} by {detector}, highest score first).")
+    if mode == QUEUE:
+        queue_ui(run_path, rows, decided, names, reviewer, detector, score_column)
+        st.divider()
+        exports_ui(run_path, frame)
+        return
     page = widgets.paginate_ui(len(rows), PER_PAGE, key="review_page")
     shown = rows.iloc[page]
     page_ids = shown[schema.SAMPLE_ID].astype(int).tolist()

@@ -62,6 +62,11 @@ def summary_ui(run_path: str) -> None:
                f"budget {config['detect']['budget']:.1%} · seed {config['seed']}")
     for note in dataset.get("notes", []):
         st.caption(f"• {note}")
+    suggested = data.suggested_budget(run_path)
+    if suggested:
+        st.caption(f"Suggested budget (estimated noise rate): **{suggested['value']:.1%}**, {suggested['level']:.0%} "
+                   f"interval {suggested['low']:.1%} to {suggested['high']:.1%} ({suggested['method']})"
+                   + (" · applied as this run's budget" if suggested.get("applied") else ""))
 
     st.markdown(f"#### Detection at budget k = {config['detect']['budget']:.1%}")
     kinds = data.score_kinds(run_path)

@@ -35,6 +35,7 @@ def test_analyze_info_retrain_sweep(tmp_path):
         (["analyze", "--dataset", "no-such-thing"], "neither a registered dataset"),
         (["analyze", "--dataset", "blobs", "--budget", "0"], "detect.budget"),
         (["analyze", "--dataset", "blobs", "--budget", "1.5"], "detect.budget"),
+        (["analyze", "--dataset", "blobs", "--budget", "most"], "or 'auto'"),
         (["analyze", "--dataset", "blobs", "--detector", "magic"], "valid detectors"),
         (["analyze", "--dataset", "blobs", "--model", "gpt"], "valid models"),
         (["analyze", "--dataset", "blobs", "--model", "cnn"], "does not accept tabular"),

@@ -4,7 +4,6 @@ assets/make_screenshots.py (never `playwright install`: the Debian browser is us
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,15 +28,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_dashboard(runs_dir: Path, log_path: Path, startup_seconds: float = 60) -> Iterator[str]:
-    """`gradsift dashboard RUNS_DIR` on a free loopback port until the block ends; yields its URL.
+    """`gradsift dashboard RUNS_DIR` (this checkout's) on a free loopback port until the block ends; yields its URL.
 
     The command runs in its own process group (it starts Streamlit as a child), and the whole
     group is stopped with SIGTERM (SIGKILL after 10 s) at the end.
     """
     port = free_port()
-    gradsift = shutil.which("gradsift")
-    command = [gradsift] if gradsift else [sys.executable, "-m", "core.cli.main"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # This checkout's code, not whichever gradsift is installed: `python -m` from the repository root.
+    command = [sys.executable, "-m", "core.cli.main"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with open(log_path, "wb") as log:
         process = subprocess.Popen([*command, "dashboard", str(runs_dir), "--port", str(port)], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)

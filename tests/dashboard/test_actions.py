@@ -135,10 +135,10 @@ def test_retrain_button_adds_a_result_row(writable_runs, run_name):
     run = RunDir(writable_runs / run_name)
     before = len(read_results(run))
     app = open_page(run.path, "budget_retrain")
-    app.slider(key="retrain_budget").set_value(7.5)  # inside the form: nothing happens yet
+    app.slider(key="retrain_budget").set_value(7.5)  # the slider alone trains nothing
     app.run()
     assert len(read_results(run)) == before and "retrain_jobs" not in app.session_state
-    app.slider(key="retrain_budget").set_value(7.5)  # form values travel with the submit
+    app.slider(key="retrain_budget").set_value(7.5)
     app.radio(key="retrain_mode").set_value("probe")
     next(b for b in app.button if b.label == "Retrain").click().run()
     assert not problems(app)
@@ -154,7 +154,7 @@ def test_retrain_button_adds_a_result_row(writable_runs, run_name):
     assert set(chosen["n_removed"]) == {round(0.075 * len(run.read_samples()))}
     assert np.allclose(chosen["delta"], chosen["test_accuracy"] - chosen["baseline_accuracy"])
     assert any("finished" in success.value for success in app.success)
-    assert len(app.get("plotly_chart")) == 1
+    assert [chart.key for chart in app.get("plotly_chart")] == ["budget_curve", "retrain_curve"]
 
 
 def test_retrain_with_reviews_applied(writable_runs):

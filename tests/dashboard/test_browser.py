@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from core.run import reviews
+from core.run import reviews, schema
 from core.run.results import read_results
 from core.run.rundir import RunDir
 from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, running_dashboard, settle
@@ -125,6 +125,91 @@ def test_every_page_in_a_real_browser(server, screenshots):
             results = read_results(RunDir(root / "digits"))
             assert 0.065 in set(results.loc[results["mode"] == "probe", "budget"].round(4))
             page.screenshot(path=str(screenshots / "budget_retrain_after.png"))
+        finally:
+            browser.close()
+    assert not errors, errors
+
+
+def _reviews(run_path: Path) -> list[tuple]:
+    if not (run_path / reviews.REVIEWS).exists():
+        return []
+    with sqlite3.connect(run_path / reviews.REVIEWS) as connection:
+        return connection.execute("SELECT sample_id, action, new_label, undoes FROM reviews ORDER BY review_id").fetchall()
+
+
+def _wait_for_reviews(run_path: Path, count: int, timeout: float = 30) -> list[tuple]:
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(_reviews(run_path)) < count:
+        time.sleep(0.2)
+    return _reviews(run_path)
+
+
+def test_keyboard_review_and_the_heat_map_in_a_real_browser(server, screenshots):
+    """The queue's keys pressed on the keyboard (M, a class key, U, N), and a click on a heat-map cell."""
+    url, root = server
+    run_path = root / "digits"
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(f"{url}/")  # the first session registers the app's navigation
+            settle(page, "Runs / overview")
+            page.goto(f"{url}/flagged_review")
+            settle(page, "Flagged review", "stImage", 24)
+            name = page.get_by_role("textbox", name="Reviewer name")
+            name.fill("keys")
+            name.press("Enter")
+            settle(page, "Flagged review")
+            page.get_by_text("queue (keyboard)", exact=True).click()
+            settle(page, "Flagged review", "stImage")
+
+            def current() -> int:
+                return int(page.locator("h4").filter(has_text="score").first.inner_text().split()[0].lstrip("#"))
+
+            first = current()
+            page.locator("h1").click()  # the focus off every text field: shortcuts reach the buttons
+            page.keyboard.press("m")
+            assert _wait_for_reviews(run_path, 1) == [(first, "mislabeled", None, None)]
+            settle(page, "Flagged review")
+            second = current()
+            assert second != first
+            page.keyboard.press("3")  # the third class: index 2
+            assert _wait_for_reviews(run_path, 2)[1] == (second, "relabel", 2, None)
+            settle(page, "Flagged review")
+            page.keyboard.press("u")
+            rows = _wait_for_reviews(run_path, 3)
+            assert rows[2][0] == second and rows[2][1] == "clear" and rows[2][3] is not None  # undo kept history
+            settle(page, "Flagged review")
+            assert current() == second  # back to the undone sample
+            page.keyboard.press("n")
+            page.wait_for_timeout(1500)
+            settle(page, "Flagged review")
+            assert current() != second and len(_reviews(run_path)) == 3  # skipping records nothing
+            page.screenshot(path=str(screenshots / "flagged_review_queue.png"))
+
+            # Back to the grid; click the heat map's busiest off-diagonal cell: the grid shows that pair only.
+            page.get_by_text("grid", exact=True).click()
+            settle(page, "Flagged review", "stImage")
+            samples = RunDir(run_path).read_samples()
+            flagged = samples[samples[schema.IS_FLAGGED]]
+            pairs = flagged.groupby([schema.GIVEN_LABEL, schema.SUGGESTED_LABEL]).size()
+            pairs = pairs[[g != s for g, s in pairs.index]].sort_values(ascending=False)
+            (given, suggested), count = pairs.index[0], int(pairs.iloc[0])
+            names = RunDir(run_path).read_manifest()["dataset"]["class_names"]
+            cell = page.evaluate(
+                """([row, column]) => { const gd = document.querySelector('.js-plotly-plot');
+                const L = gd._fullLayout, box = gd.getBoundingClientRect();
+                return {x: box.x + L._size.l + L.xaxis.l2p(L.xaxis._categories.indexOf(column)),
+                        y: box.y + L._size.t + L.yaxis.l2p(L.yaxis._categories.indexOf(row))}; }""",
+                [str(names[given]), str(names[suggested])])
+            page.mouse.click(cell["x"], cell["y"])
+            page.get_by_text("Showing the flagged samples given").wait_for(timeout=30_000)
+            settle(page, "Flagged review", "stImage")
+            assert f": {count}." in page.get_by_text("Showing the flagged samples given").inner_text()
+            assert page.locator('[data-testid="stImage"]').count() == min(count, 24)
+            page.screenshot(path=str(screenshots / "flagged_review_pair.png"))
         finally:
             browser.close()
     assert not errors, errors

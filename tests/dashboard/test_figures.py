@@ -174,3 +174,37 @@ def test_list_runs_only_lists_run_directories(tmp_path):
     (tmp_path / "file.txt").write_text("")
     assert paths.list_runs(tmp_path) == [str(tmp_path / "a"), str(tmp_path / "b")]
     assert paths.list_runs(tmp_path / "missing") == []
+
+
+def test_pair_matrix_counts_and_clickable_cells():
+    given, suggested = np.array([0, 0, 1, 2, 2, 2]), np.array([1, 1, 1, 0, 2, 0])
+    counts = figures.pair_counts(given, suggested, 3)
+    assert counts.tolist() == [[0, 2, 0], [0, 1, 0], [2, 0, 1]]
+    figure = figures.pair_matrix_figure(counts, ["a", "b", "c"])
+    heat, cells = figure.data
+    assert heat.type == "heatmap" and cells.type == "scatter"
+    assert {tuple(int(v) for v in row) for row in cells.customdata} == {(0, 1, 2), (1, 1, 1), (2, 0, 2), (2, 2, 1)}
+    assert figures.pair_matrix_figure(np.zeros((2, 2), np.int64), ["a", "b"]).data[1].customdata.shape == (0, 3)
+
+
+@pytest.mark.parametrize("customdata", [[2, 0, 5], {"0": 2, "1": 0, "2": 5}, {0: 2, 1: 0}, np.array([2.0, 0.0, 5.0])])
+def test_selected_pair_accepts_every_customdata_shape(customdata):
+    assert figures.selected_pair({"selection": {"points": [{"customdata": customdata}]}}) == (2, 0)
+
+
+def test_selected_pair_edge_cases():
+    assert figures.selected_pair(None) is None and figures.selected_pair({"selection": {"points": []}}) is None
+    junk = {"selection": {"points": [{"customdata": [1]}, {"customdata": {"0": "x", "1": 2}}, {"x": 1},
+                                     {"customdata": [3, 1, 4]}]}}
+    assert figures.selected_pair(junk) == (3, 1)
+
+
+def test_budget_figure_marks_the_suggestion_and_the_current_budget():
+    curve = pd.DataFrame({"budget": [0.05, 0.1], "precision": [0.9, 0.8], "recall": [0.4, 0.7],
+                          "true_precision": [0.95, 0.7]})
+    figure = figures.budget_figure(curve, {"value": 0.08, "low": 0.06, "high": 0.1}, 0.05)
+    assert [trace.name for trace in figure.data] == ["estimated precision", "estimated recall", "true precision"]
+    shapes = figure.layout.shapes
+    assert any(shape.type == "rect" and shape.x0 == pytest.approx(6) and shape.x1 == pytest.approx(10) for shape in shapes)
+    assert {round(shape.x0, 6) for shape in shapes if shape.type == "line"} == {8.0, 5.0}
+    assert len(figures.budget_figure(curve, None, 0.05).layout.shapes) == 1

@@ -52,7 +52,7 @@ def test_image_tasks_follow_the_task_format(digits_run, tmp_path):
         assert prediction["score"] == pytest.approx(row[primary])
         (result,) = prediction["result"]
         assert (result["from_name"], result["to_name"], result["type"]) == ("label", "image", "choices")
-        assert result["value"]["choices"] == [names[row[schema.PRED_LABEL]]]  # no suggested_label column here
+        assert result["value"]["choices"] == [names[row[schema.SUGGESTED_LABEL]]]  # the suggest stage's label
         assert result["value"]["choices"][0] in _choices(config)
         scores.append(prediction["score"])
     assert scores == sorted(scores, reverse=True), "most outlying first"

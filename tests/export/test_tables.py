@@ -36,7 +36,7 @@ def test_cleanlab_table_columns_and_orientation(digits_run, tmp_path):
     flagged = table["is_label_issue"].to_numpy()
     assert quality[flagged].max() < quality[~flagged].min(), "the flagged are exactly the lowest label scores"
     assert table["given_label"].tolist() == samples[schema.GIVEN_LABEL].tolist()
-    assert table["predicted_label"].tolist() == samples[schema.PRED_LABEL].tolist()
+    assert table["predicted_label"].tolist() == samples[schema.SUGGESTED_LABEL].tolist()  # the suggested label
     assert table["given_class"].tolist() == [str(v) for v in samples[schema.GIVEN_LABEL]]
 
 

@@ -123,3 +123,59 @@ def test_write_new_file_never_overwrites(tmp_path):
     second = reviews.write_new_file(tmp_path, "export", ".csv", b"two")
     assert first.name == "export.csv" and second.name == "export-2.csv"
     assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
+
+
+def _state(store: ReviewStore) -> dict[int, tuple]:
+    decisions = store.decisions()
+    return {int(row[schema.SAMPLE_ID]): (row[reviews.ACTION], None if pd.isna(row[reviews.NEW_LABEL])
+                                         else int(row[reviews.NEW_LABEL])) for _, row in decisions.iterrows()}
+
+
+def test_undo_steps_back_through_decisions_and_keeps_the_history(tmp_path):
+    store = ReviewStore(tmp_path, n_samples=10, n_classes=3)
+    store.record([1], KEEP, "ann")
+    store.record([1], RELABEL, "ann", new_label=2)
+    store.record([4, 5], MISLABELED, "ann")  # one bulk action
+    store.record([7], KEEP, "bob")
+    assert store.last_action("ann")[schema.SAMPLE_ID].tolist() == [4, 5]
+    assert store.undo("ann") == [4, 5]  # the whole bulk action, back to unreviewed
+    assert _state(store) == {1: (RELABEL, 2), 7: (KEEP, None)}
+    assert store.undo("ann") == [1]  # the relabel: back to keep
+    assert _state(store) == {1: (KEEP, None), 7: (KEEP, None)}
+    assert store.undo("ann") == [1]
+    assert _state(store) == {7: (KEEP, None)}
+    assert store.undo("ann") == [] and store.last_action("ann").empty  # nothing left of ann's
+    history = store.history()
+    assert len(history) == 5 + 4  # nothing deleted: 5 decision rows, 4 undo rows
+    undone = history.loc[history[reviews.UNDOES].notna(), reviews.UNDOES].astype(int).tolist()
+    assert undone == [3, 4, 2, 1]  # each undo row names the row it reverts
+    assert store.decisions()[schema.SAMPLE_ID].tolist() == [7]  # bob's decision untouched
+
+
+def test_undo_leaves_a_later_decision_by_someone_else(tmp_path):
+    store = ReviewStore(tmp_path, n_samples=10, n_classes=3)
+    store.record([2], MISLABELED, "ann")
+    store.record([2], KEEP, "bob")
+    assert store.undo("ann") == []  # bob decided after ann: his decision stands
+    assert _state(store) == {2: (KEEP, None)}
+    assert store.last_action("ann").empty  # and ann's action no longer offers itself for undo
+    assert store.undo("bob") == [2]
+    assert _state(store) == {2: (MISLABELED, None)}  # the state bob's decision replaced
+
+
+def test_undo_needs_a_name(tmp_path):
+    with pytest.raises(ConfigError, match="reviewer's name"):
+        ReviewStore(tmp_path).undo(" ")
+
+
+def test_a_log_from_before_undo_gains_the_column(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / reviews.REVIEWS) as connection:
+        connection.executescript(
+            "CREATE TABLE reviews (review_id INTEGER PRIMARY KEY AUTOINCREMENT, sample_id INTEGER NOT NULL, "
+            "action TEXT NOT NULL, new_label INTEGER, reviewer TEXT NOT NULL, created TEXT NOT NULL, detector TEXT);"
+            "INSERT INTO reviews (sample_id, action, reviewer, created) VALUES (3, 'keep', 'ann', '2025-01-01');")
+    store = ReviewStore(tmp_path)
+    assert store.history()[reviews.UNDOES].isna().all() and _state(store) == {3: (KEEP, None)}
+    assert store.undo("ann") == [3] and store.decisions().empty

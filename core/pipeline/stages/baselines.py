@@ -1,12 +1,13 @@
-"""Stage 5, baselines: influence-function and label-quality scores, for comparison with the detectors.
+"""Stage 6, baselines: influence-function and label-quality scores, for comparison with the detectors.
 
 Influence methods run on a last layer (core.influence.baselines) with v = the mean gradient
 of the validation split. With a refit (the default) the analyzed model trained on that split
 too, so its gradients there carry no validation signal; the influence baselines therefore
 use the early-stopped model before the refit (baseline_outputs.npz), for which the
 validation split is held out. The detectors and every view use the refit model;
-cleanlab's label-quality methods need out-of-fold probabilities: the cross-fitted
-models' when the gradients were cross-fitted, else K fold models trained here.
+cleanlab's label-quality methods need out-of-fold probabilities: the suggest stage stores them
+(`out_of_fold_probs`: the cross-fitted models' when the gradients were cross-fitted, else K
+last-layer refits or K full retrainings) in oof_probs.npy.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def run(ctx: StageContext) -> dict:
         notes += influence.notes
         facts = influence.facts
         if cfg.label_quality:
-            quality = label_quality_baselines(data.given_train, out_of_fold_probs(ctx), cfg.label_quality)
+            quality = label_quality_baselines(data.given_train, ctx.run.read_npy(schema.OOF_PROBS), cfg.label_quality)
             columns.update(quality.columns)
     else:
         facts = {}

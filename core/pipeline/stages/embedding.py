@@ -1,4 +1,4 @@
-"""Stage 6, embedding: the 2-D UMAP/PCA map of gradient space, and a PCA map of the inputs."""
+"""Stage 7, embedding: the 2-D UMAP/PCA map of gradient space, and a PCA map of the inputs."""
 
 from __future__ import annotations
 

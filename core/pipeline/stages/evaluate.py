@@ -1,4 +1,4 @@
-"""Stage 8, evaluate: the only stage that reads the test labels.
+"""Stage 9, evaluate: the only stage that reads the test labels.
 
 Everything before it (training, gradients, detectors, baselines, flags) is computed
 without them, so two datasets that differ only in their test labels give the same scores

@@ -1,4 +1,4 @@
-"""Stage 9, retrain: test accuracy with and without the primary detector's flags, over seeds.
+"""Stage 10, retrain: test accuracy with and without the primary detector's flags, over seeds.
 
 `retrain.mode` (probe by default: seconds) and `retrain.seeds` (5 probe / 3 full); each
 seed is paired with its own k = 0 baseline (core.pipeline.retrain). Skipped by
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core.pipeline.context import StageContext
 from core.pipeline.retrain import retrain_seeds
+from core.pipeline.stages.suggest import resolved_budget
 
 
 def run(ctx: StageContext) -> dict:
@@ -16,7 +17,7 @@ def run(ctx: StageContext) -> dict:
     if len(ctx.dataset.y_test) == 0:
         ctx.reporter.message("no test split: no retraining to measure")
         return {"accuracy_mean": None, "delta_mean": None}
-    summary = retrain_seeds(ctx.run, detect.primary, detect.budget, mode=cfg.mode, seeds=cfg.seed_count(),
+    summary = retrain_seeds(ctx.run, detect.primary, resolved_budget(ctx.config, ctx.manifest), mode=cfg.mode, seeds=cfg.seed_count(),
                             dataset=ctx.dataset, reporter=ctx.reporter)
     low, high = summary.delta_ci
     ctx.reporter.message(

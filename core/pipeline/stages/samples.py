@@ -1,4 +1,4 @@
-"""Stage 7, samples: samples.parquet, one row per training sample — the table the dashboard reads."""
+"""Stage 8, samples: samples.parquet, one row per training sample — the table the dashboard reads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 from core.data.base import IMAGE
 from core.detect.flagging import flag
 from core.pipeline.context import StageContext
+from core.pipeline.stages.suggest import resolved_budget
 from core.run import schema
 from core.run.io import write_parquet
 
@@ -42,7 +43,11 @@ def run(ctx: StageContext) -> dict:
     })
     for column in scores.columns:
         frame[column] = scores[column].to_numpy()
-    frame[schema.IS_FLAGGED] = flag(frame[schema.score_column(detect.primary)].to_numpy(), detect.budget)
+    budget = resolved_budget(ctx.config, ctx.manifest)
+    frame[schema.IS_FLAGGED] = flag(frame[schema.score_column(detect.primary)].to_numpy(), budget)
+    suggestions = ctx.run.read_parquet(schema.SUGGESTIONS)
+    for column in schema.SUGGESTION_COLUMNS:
+        frame[column] = suggestions[column].to_numpy()
     for column in embedding.columns:
         frame[column] = embedding[column].to_numpy()
     frame[schema.THUMBNAIL_ROW] = pd.array(np.arange(n) if data.kind == IMAGE else [pd.NA] * n, dtype="Int64")
