@@ -27,17 +27,16 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
+from core.review.registry import NEIGHBOR_METRICS as METRICS
+from core.run import schema
 from core.run.io import release_pages
 
-METRICS = ("cosine", "euclidean")
 QUERY_CHUNK = 512
 INDEX_CHUNK = 8192
 """Blocks of query × index rows: 512 × 8192 float32 distances (16 MB) at a time."""
 
-SAMPLE_A, SAMPLE_B = "sample_a", "sample_b"
-GIVEN_A, GIVEN_B = "given_a", "given_b"
-DISTANCE, NEIGHBOR_RANK, MUTUAL = "distance", "neighbor_rank", "mutual"
-PAIR_COLUMNS = (SAMPLE_A, SAMPLE_B, DISTANCE, GIVEN_A, GIVEN_B, NEIGHBOR_RANK, MUTUAL)
+PAIR_COLUMNS = schema.CONFLICT_COLUMNS
+SAMPLE_A, SAMPLE_B, DISTANCE, GIVEN_A, GIVEN_B, NEIGHBOR_RANK, MUTUAL = PAIR_COLUMNS
 """Columns of a pairs frame: the two sample ids (a < b), their distance, their given labels, the best rank
 of either in the other's neighbour list (1 = nearest), whether each is among the other's neighbours."""
 

@@ -96,7 +96,6 @@ class Refits:
     def in_sample(self) -> np.ndarray:
         """(n, C) float32 `refit_probs`."""
         if self._in_sample is None:
-            self.progress("refitting the last layer with the reviews applied", 0.0)
             self._in_sample = refit_probs(self.inputs, self.state)
         return self._in_sample
 

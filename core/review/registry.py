@@ -17,3 +17,6 @@ RERANK_METHODS.add("stack", "logistic regression over every score column (detect
 RERANK_METHODS.add("blend", "mean rank of the static score and refit's", "core.review.methods:blend_scores")
 RERANK_METHODS.add("static", "the primary detector's score, unchanged (the control)",
                    "core.review.methods:static_scores")
+
+NEIGHBOR_METRICS = ("cosine", "euclidean")
+"""Distances the near-duplicate search (core.review.duplicates) offers."""
