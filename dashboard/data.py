@@ -334,3 +334,28 @@ def test_image(run_path: str, test_id: int, min_side: int = 160) -> np.ndarray |
         return None
     image = _test_thumbnails(run_path, _stamp(run_path, schema.TEST_THUMBNAILS))[test_id]
     return analysis.upscale_nearest(np.asarray(image)[None], min_side)[0]
+
+
+# -- the review loop: re-ranking and conflicting near-duplicates (computed by core in jobs, read here) ----------
+@st.cache_data(max_entries=8, show_spinner=False)
+def _rerank(run_path: str, stamp: tuple[int, ...]):
+    from core.review.rerank import read_rerank
+
+    return read_rerank(run_path)
+
+
+def rerank(run_path: str):
+    """The run's latest re-ranking (core.review.rerank.RerankResult), or None before the first one."""
+    return _rerank(run_path, _stamp(run_path, schema.MANIFEST, schema.RERANK))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _conflicts(run_path: str, stamp: tuple[int, ...]):
+    from core.review.conflicts import read_conflicts
+
+    return read_conflicts(run_path)
+
+
+def conflicts(run_path: str) -> tuple[pd.DataFrame, dict] | None:
+    """The run's stored conflicting near-duplicate pairs and their search's facts, or None before a search."""
+    return _conflicts(run_path, _stamp(run_path, schema.MANIFEST, schema.CONFLICTS))
