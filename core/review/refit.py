@@ -54,9 +54,10 @@ def refit_probs(inputs: LoopInputs, state: ReviewState) -> np.ndarray:
 def oof_refit_probs(inputs: LoopInputs, state: ReviewState, folds: int = 5,
                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """(n, C) float32 out-of-fold probabilities with the reviews applied: the samples are split into `folds`
-    seeded folds (stratified by the labels after the reviews) and each fold is predicted by a head fit on the
-    other folds' samples that were not removed. Removed samples are predicted too (by their fold's head)."""
-    fold_of = fold_assignment(state.labels, folds, inputs.seed)
+    seeded folds (stratified by the given labels, so the split stays the same as the reviews accumulate) and
+    each fold is predicted by a head fit on the other folds' samples that were not removed, with the labels
+    after the reviews. Removed samples are predicted too (by their fold's head)."""
+    fold_of = fold_assignment(inputs.given_labels, folds, inputs.seed)
     probs = np.empty((inputs.n_samples, inputs.n_classes), np.float32)
     for fold in range(folds):
         head = _fit(inputs, np.flatnonzero((fold_of != fold) & ~state.removed), state.labels, inputs.seed + fold)
