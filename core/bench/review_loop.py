@@ -142,10 +142,11 @@ def records(points: pd.DataFrame, loops: pd.DataFrame, conflicts: pd.DataFrame) 
                 out.append(target(f"{name}_ci_low", low, "precision", "> 0", note) if not depth
                            else info(f"{name}_ci_low", low, "precision"))
     errors = estimate_errors(points)
-    if len(errors):
-        out.append(target("review_loop_estimate_abs_relative_error", float(errors["relative_error"].abs().mean()),
-                          "fraction", "<= 0.25", f"{len(errors)} (run, checkpoint) points with >= 20 left"))
-        out.append(info("review_loop_estimate_range_coverage", float(errors["covered"].mean()), "fraction"))
+    error = float(errors["relative_error"].abs().mean()) if len(errors) else float("nan")
+    out.append(target("review_loop_estimate_abs_relative_error", error, "fraction", "<= 0.25",
+                      f"{len(errors)} (run, checkpoint) points with >= 20 left"))
+    out.append(info("review_loop_estimate_range_coverage",
+                    float(errors["covered"].mean()) if len(errors) else float("nan"), "fraction"))
     if len(loops):
         last = loops[loops["reviewed"] == loops["reviewed"].max()].pivot_table(index="run", columns="method",
                                                                                values="found")
