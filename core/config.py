@@ -385,11 +385,12 @@ class RerankConfig:
 class ConflictConfig:
     """How near-duplicate pairs with conflicting given labels are searched (`gradsift conflicts`)."""
 
-    neighbors: int = setting(5, "Nearest neighbours searched per sample in the penultimate-feature space.")
+    neighbors: int = setting(1, "Nearest neighbours searched per sample in the penultimate-feature space (1: "
+                                "as many wrong labels reached as with 5, in half the pairs; docs/review-loop.md).")
     metric: str = setting("cosine", "Distance between feature rows: cosine or euclidean.")
-    distance_quantile: float = setting(0.5, "Keep pairs no farther apart than this quantile of the samples' "
-                                            "nearest-neighbour distances (1 keeps every conflicting neighbour "
-                                            "pair).")
+    distance_quantile: float = setting(0.75, "Keep pairs no farther apart than this quantile of the samples' "
+                                             "nearest-neighbour distances (1 keeps every conflicting neighbour "
+                                             "pair): the widest that kept >= 99% of pairs holding a wrong label.")
     max_queries: int = setting(50_000, "Samples whose neighbours are searched (all when fewer; else the flagged "
                                        "ones plus a seeded subsample), each against every sample.")
 

@@ -100,7 +100,7 @@ def conflicts_ui(run_path: str, reviewer: str) -> None:
         pairs = pairs[flagged[pairs[SAMPLE_A].to_numpy()] | flagged[pairs[SAMPLE_B].to_numpy()]]
     st.caption(f"{len(pairs):,} pair(s) · {facts['metric']} distance ≤ {facts['threshold']:.3g} (the "
                f"{facts['distance_quantile']:g} quantile of nearest-neighbour distances), {facts['neighbors']} "
-               f"neighbours of {facts['n_queries']:,} samples, searched {facts['created']}")
+               f"neighbour(s) of each of {facts['n_queries']:,} samples, searched {facts['created']}")
     if not len(pairs):
         st.info("No conflicting pair matches.")
         return

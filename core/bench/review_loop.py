@@ -28,6 +28,7 @@ import pandas as pd
 
 from core.bench.common import Log, Record, Sizes, info, target
 from core.evaluate.intervals import t_interval
+from core.review.simulate import NO_REVIEWS
 
 DEFAULT_METHOD = "refit"
 SHALLOW = 200
@@ -121,6 +122,15 @@ def gain_table(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def reviews_added(points: pd.DataFrame) -> pd.Series:
+    """Per (run, checkpoint): precision of the default method minus that of the same refit without any decision,
+    what the reviewer's decisions themselves add."""
+    wide = points.pivot_table(index=["run", "checkpoint"], columns="method", values="precision")
+    if DEFAULT_METHOD not in wide or NO_REVIEWS not in wide:
+        return pd.Series(dtype=float)
+    return wide[DEFAULT_METHOD] - wide[NO_REVIEWS]
+
+
 def estimate_errors(points: pd.DataFrame, minimum: int = 20) -> pd.DataFrame:
     """One row per (run, checkpoint) with at least `minimum` wrong labels left: the estimate against the truth."""
     frame = points.drop_duplicates(["run", "checkpoint"])
@@ -141,6 +151,12 @@ def records(points: pd.DataFrame, loops: pd.DataFrame, conflicts: pd.DataFrame) 
             if method == DEFAULT_METHOD:  # a win is a gain whose interval excludes zero
                 out.append(target(f"{name}_ci_low", low, "precision", "> 0", note) if not depth
                            else info(f"{name}_ci_low", low, "precision"))
+    for depth, chosen in (("", points["checkpoint"] <= SHALLOW), ("_deep", points["checkpoint"] > SHALLOW)):
+        added = reviews_added(points[chosen])
+        if len(added):
+            gain, low, high = t_interval(added)
+            out.append(info(f"review_loop_decisions_add{depth}", gain, "precision",
+                            f"{DEFAULT_METHOD} minus {NO_REVIEWS}: 95% CI [{low:+.3f}, {high:+.3f}] over {len(added)} points"))
     errors = estimate_errors(points)
     error = float(errors["relative_error"].abs().mean()) if len(errors) else float("nan")
     out.append(target("review_loop_estimate_abs_relative_error", error, "fraction", "<= 0.25",
