@@ -58,7 +58,7 @@ def rerank_ui(run_path: str, frame: pd.DataFrame, decisions: pd.DataFrame) -> Re
             return None
         facts = result.facts
         stale = "" if is_current(result, decisions) else \
-            f" · :orange[{len(decisions) - facts['n_decisions']:+d} decision(s) since: re-rank again to use them]"
+            f" · :orange[the decisions changed since ({len(decisions)} now): re-rank again to use them]"
         st.markdown(estimate_text(result) + f"  \n:gray[re-ranked by {facts['method']} from {facts['n_decisions']} "
                     f"decision(s) ({facts['n_wrong']} wrong, {facts['n_kept']} kept), {facts['created']}]" + stale)
         if data.has_truth(frame):

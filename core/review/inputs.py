@@ -10,7 +10,7 @@ confirms it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,6 @@ class ReviewState:
     """(n,) bool: confirmed mislabeled without a new label, left out of every refit."""
     key: str = ""
     """reviews.decisions_key of the decisions this state was made from."""
-    extra: dict = field(default_factory=dict)
 
     @property
     def unreviewed(self) -> np.ndarray:

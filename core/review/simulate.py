@@ -45,8 +45,14 @@ def truth_of(run: RunDir) -> np.ndarray:
     return labels.to_numpy(np.int64)
 
 
+REVIEWERS = ("relabel", "mislabeled")
+"""How the simulated reviewer treats a wrong label: relabel it to the true label, or only mark it mislabeled."""
+
+
 def reviewer_state(inputs: LoopInputs, true_labels: np.ndarray, reviewed: np.ndarray, reviewer: str) -> ReviewState:
     """The decisions of the truth on `reviewed`: relabel to the true label (or mislabeled), else keep."""
+    if reviewer not in REVIEWERS:
+        raise ConfigError(f"unknown simulated reviewer {reviewer!r}; valid: {', '.join(REVIEWERS)}")
     wrong = inputs.given_labels[reviewed] != true_labels[reviewed]
     new_labels = true_labels[reviewed] if reviewer == "relabel" else None
     return ReviewState.from_arrays(inputs.given_labels, reviewed, wrong, new_labels)

@@ -47,7 +47,7 @@ def test_rerank_button_reorders_the_queue(writable_runs):
     store.record([card_ids(app)[0]], reviews.KEEP, "alice")
     app.run()
     assert card_ids(app) == result.queue[1:25].tolist(), "a decided sample leaves the queue"
-    assert any("decision(s) since" in m.value for m in app.markdown)
+    assert any("decisions changed since (5 now)" in m.value for m in app.markdown)
 
 
 def test_rerank_on_a_run_without_truth_hides_the_truth(writable_runs):
