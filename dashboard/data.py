@@ -376,3 +376,26 @@ def estimated_at(run_path: str, detector: str, budget: float) -> tuple[float, fl
     flagged = probability[ranks(run_path)[detector].to_numpy() <= count]
     total = probability.sum()
     return float(flagged.mean()), (float(flagged.sum() / total) if total > 0 else float("nan"))
+# -- the review loop: re-ranking and conflicting near-duplicates (computed by core in jobs, read here) ----------
+@st.cache_data(max_entries=8, show_spinner=False)
+def _rerank(run_path: str, stamp: tuple[int, ...]):
+    from core.review.rerank import read_rerank
+
+    return read_rerank(run_path)
+
+
+def rerank(run_path: str):
+    """The run's latest re-ranking (core.review.rerank.RerankResult), or None before the first one."""
+    return _rerank(run_path, _stamp(run_path, schema.MANIFEST, schema.RERANK))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _conflicts(run_path: str, stamp: tuple[int, ...]):
+    from core.review.conflicts import read_conflicts
+
+    return read_conflicts(run_path)
+
+
+def conflicts(run_path: str) -> tuple[pd.DataFrame, dict] | None:
+    """The run's stored conflicting near-duplicate pairs and their search's facts, or None before a search."""
+    return _conflicts(run_path, _stamp(run_path, schema.MANIFEST, schema.CONFLICTS))

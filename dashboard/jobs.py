@@ -166,3 +166,31 @@ def retrain_work(run_path: str, detector: str, budget: float, mode: str, first_s
                 "delta_ci": summary.delta_ci, "seeds": summary.seeds, "rows": summary.rows}
 
     return work
+
+
+def rerank_work(run_path: str, method: str | None = None) -> Callable[[Job], Any]:
+    """The job body of "re-rank with my decisions" (core.review.rerank.rerank), with its stages as progress."""
+
+    def work(job: Job) -> dict:
+        from core.config import RerankConfig
+        from core.review.rerank import rerank
+
+        config = RerankConfig() if method is None else RerankConfig(method=method)
+        return rerank(run_path, config, progress=lambda stage, fraction: job.update(stage=stage,
+                                                                                     fraction=fraction)).facts
+
+    return work
+
+
+def conflicts_work(run_path: str, config) -> Callable[[Job], Any]:
+    """The job body of the near-duplicate search (core.review.conflicts.find_conflicts)."""
+
+    def work(job: Job) -> dict:
+        from core.review.conflicts import find_conflicts
+
+        def searched(done: int, total: int) -> None:
+            job.update(stage=f"searched {done:,} of {total:,} samples", fraction=done / max(total, 1))
+
+        return find_conflicts(run_path, config, progress=searched)[1]
+
+    return work

@@ -116,6 +116,17 @@ class Sizes:
     # 9. scale
     scale_n: int = 1_000_000
     scale_dim: int = 512
+    # 10. review loop
+    review_datasets: tuple[str, ...] = ("digits", "mnist5k")
+    review_noise_rates: tuple[float, ...] = (0.1, 0.2)
+    review_seeds: int = 3
+    review_checkpoints: tuple[int, ...] = (50, 100, 200, 300, 400)
+    """Reviewed samples before each measured batch (the issue's 50, 100, 200, and two deeper points)."""
+    review_batch: int = 50
+    review_batches: int = 5
+    """Batches of the loop run as a person runs it (re-ranking after each)."""
+    review_settings: tuple[tuple[str, object], ...] = ()
+    """Extra RunConfig settings of the analyzed runs (core.api.config_from_settings names)."""
 
 
 FULL = Sizes()
@@ -125,6 +136,8 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     proj_n=5_000, proj_heads=((10, 512), (100, 32)), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
     e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
     probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000, scale_n=200_000,
+    review_datasets=("digits",), review_noise_rates=(0.2,), review_seeds=2, review_checkpoints=(50, 100, 200),
+    review_batches=3,
 )
 
 

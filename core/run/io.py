@@ -135,13 +135,37 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+PARQUET_FACTS_KEY = b"gradsift"
+"""Key of the JSON facts a derived table carries in its parquet footer (what it was made from)."""
+
+
+def write_parquet(path: Path, frame: pd.DataFrame, facts: dict[str, Any] | None = None) -> None:
+    """Write `frame` atomically; `facts` (JSON-serializable) go into the file's footer under
+    `PARQUET_FACTS_KEY`, so a derived table says what it was computed from (`read_parquet_facts`)."""
     def write(handle: IO[bytes]) -> None:
         buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
+        if facts is None:
+            frame.to_parquet(buffer, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            payload = json.dumps(facts, default=_json_default).encode()
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), PARQUET_FACTS_KEY: payload})
+            pq.write_table(table, buffer)
         handle.write(buffer.getvalue())
 
     atomic_write(path, write)
+
+
+def read_parquet_facts(path: Path) -> dict[str, Any]:
+    """The facts `write_parquet` stored in a file's footer ({} when it has none); reads no rows."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    payload = metadata.get(PARQUET_FACTS_KEY)
+    return json.loads(payload) if payload else {}
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:

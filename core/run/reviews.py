@@ -330,6 +330,18 @@ def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:
     )
 
 
+def decisions_key(decisions: pd.DataFrame) -> str:
+    """A 16-hex fingerprint of the current decisions (every sample's action and new label, keeps included);
+    "" when there are none. What a result derived from the reviews (a re-ranking) was made from."""
+    if not len(decisions):
+        return ""
+    ids = decisions[schema.SAMPLE_ID].to_numpy(dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    labels = decisions[NEW_LABEL].fillna(-1).to_numpy(dtype=np.int64)[order]
+    blob = json.dumps([ids[order].tolist(), decisions[ACTION].to_numpy()[order].tolist(), labels.tolist()]).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def decision_per_sample(decisions: pd.DataFrame, n_samples: int) -> np.ndarray:
     """(n_samples,) object array: each sample's current action, '' when unreviewed."""
     out = np.full(n_samples, "", dtype=object)

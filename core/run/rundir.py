@@ -167,6 +167,12 @@ class RunDir:
     def read_parquet(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self._load(name, lambda path: pd.read_parquet(path, columns=columns))
 
+    def read_parquet_facts(self, name: str) -> dict[str, Any]:
+        """The facts a derived table carries in its footer (core.run.io.write_parquet); {} when none."""
+        from core.run.io import read_parquet_facts
+
+        return self._load(name, read_parquet_facts)
+
     def read_npy(self, name: str, mmap: bool = False) -> np.ndarray:
         return self._load(name, lambda path: np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None))
 

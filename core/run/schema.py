@@ -29,6 +29,12 @@ A run directory (written by `gradsift analyze`) holds:
 - `suggestions.parquet`: the suggested label, its confidence and the runner-up per training
   sample, and each sample's estimated probability of a wrong label (merged into samples.parquet);
   the manifest's `suggested_budget` holds the noise-rate estimate and its interval.
+- `rerank.parquet`: the review loop's latest re-ranking (`gradsift rerank`, core.review.rerank): one row
+  per training sample (RERANK_COLUMNS), its footer's facts naming the decisions it was made from and the
+  re-estimated number of errors left among the unreviewed. samples.parquet's static ranking is never
+  rewritten by it.
+- `conflicts.parquet`: near-duplicate pairs with conflicting given labels (`gradsift conflicts`,
+  core.review.duplicates; columns CONFLICT_COLUMNS), the search's settings in its footer.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ BASELINE_OUTPUTS = "baseline_outputs.npz"
 RETRAIN = "retrain.parquet"
 OOF_PROBS = "oof_probs.npy"
 SUGGESTIONS = "suggestions.parquet"
+RERANK = "rerank.parquet"
+CONFLICTS = "conflicts.parquet"
 
 # samples.parquet
 SAMPLE_ID = "sample_id"
@@ -103,6 +111,22 @@ RETRAIN_COLUMNS = (
 )
 """One row per (detector, budget, seed, mode, reviews); `baseline_accuracy` is the same seed and mode at
 k = 0 without reviews, `delta` = test_accuracy − baseline_accuracy. Baseline rows have detector ""."""
+
+# rerank.parquet
+RERANK_SCORE = "rerank_score"
+RERANK_RANK = "rerank_rank"
+WAS_REVIEWED = "was_reviewed"
+RERANK_DISAGREES = "rerank_disagrees"
+RERANK_COLUMNS = (SAMPLE_ID, RERANK_SCORE, RERANK_RANK, WAS_REVIEWED, RERANK_DISAGREES)
+"""`rerank_score` (higher = more likely mislabeled, given what the reviewer said), `rerank_rank` (1 = review
+next; 0 for samples already reviewed when the re-ranking was made), `was_reviewed`, and `rerank_disagrees`
+(the refit model predicts another label than the sample's label after the reviews: what the estimate of the
+errors left counts)."""
+
+# conflicts.parquet
+CONFLICT_COLUMNS = ("sample_a", "sample_b", "distance", "given_a", "given_b", "neighbor_rank", "mutual")
+"""Two sample ids (a < b), their feature-space distance, their given labels, the best rank of either in the
+other's neighbour list (1 = nearest) and whether each is among the other's neighbours."""
 
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
 """Values of the samples table's `split` column: every row is a training sample; `validation` marks the

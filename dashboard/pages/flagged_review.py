@@ -9,6 +9,11 @@ at a time, one key per decision, undo). Actions: confirm mislabeled, relabel to 
 (false alarm), clear; each is one SQLite transaction in the run directory's reviews.sqlite,
 stamped with the reviewer's name and the time. Exports: the review log and a cleaned manifest.
 
+The review loop: *Re-rank with my decisions* refits on the decisions so far and re-ranks the unreviewed
+samples (core.review.rerank, a background job), re-estimating the wrong labels left; the queue can then
+be ordered by the re-ranked score (dashboard.loop). *Near-duplicate conflicts* lists pairs of near-identical
+samples whose given labels differ (dashboard.conflicts).
+
 The test split can be reviewed too (`test samples`): when its labels were carved from the
 same unverified labels as training, checking some of them gives an accuracy on labels a
 person confirmed (test_reviews.sqlite; reported by the overview and `gradsift info`).
@@ -23,13 +28,14 @@ import pandas as pd
 import streamlit as st
 
 from core.run import reviews, schema
-from dashboard import data, figures, formatting, state, widgets
+from dashboard import conflicts, data, figures, formatting, loop, state, widgets
 from dashboard.queue import queue_ui
 
 PER_PAGE = 24
 COLUMNS = 6
 UNREVIEWED, REVIEWED, ALL = "unreviewed", "reviewed", "all"
 SCOPE_PICKED, SCOPE_PAGE, SCOPE_ALL = "selected samples", "this page", "every sample matching the filters"
+FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW = "flagged training samples", "near-duplicate conflicts", "test samples"
 TABLE_KEY = "review_table"
 TABLE_VERSION = "review_table_version"  # bumped to give the table a fresh key: clears its row selection
 PAIR_CHART = "pair_matrix"
@@ -256,9 +262,13 @@ def test_review_ui(run_path: str, names: list[str], reviewer: str) -> None:
 def main() -> None:
     st.title("Flagged review")
     run_path = widgets.require_run()
-    if st.segmented_control("Review", ["flagged training samples", "test samples"], default="flagged training samples",
-                            key="review_split", required=True) == "test samples":
+    view = st.segmented_control("Review", [FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW], default=FLAGGED_VIEW,
+                                key="review_split", required=True)
+    if view == TEST_VIEW:
         test_review_ui(run_path, data.class_names(run_path), state.current_reviewer())
+        return
+    if view == CONFLICTS_VIEW:
+        conflicts.conflicts_ui(run_path, state.current_reviewer())
         return
     frame = data.samples(run_path)
     names = data.class_names(run_path)
@@ -276,11 +286,19 @@ def main() -> None:
     relabels = dict(zip(decisions[schema.SAMPLE_ID].to_numpy().tolist(),
                         decisions[reviews.NEW_LABEL].fillna(-1).to_numpy(dtype=np.int64).tolist()))
     progress_ui(run_path, frame, flagged, decisions)
+    reranked = loop.rerank_ui(run_path, frame, decisions)
 
     mode = st.segmented_control("Mode", [GRID, QUEUE], default=GRID, key="review_mode", required=True)
     pair = pair_ui(frame, flagged, names, expanded=mode != QUEUE)
-    rows = matching(frame, flagged, decided, classes, status, score_column, pair)
-    st.caption(f"{len(rows):,} flagged sample(s) match (top {budget:.1%} by {detector}, highest score first).")
+    if reranked is None:
+        rows = matching(frame, flagged, decided, classes, status, score_column, pair)
+        st.caption(f"{len(rows):,} flagged sample(s) match (top {budget:.1%} by {detector}, highest score first).")
+    else:
+        rows = loop.reranked_rows(frame, reranked, decided, classes, status, int(flagged.sum()))
+        if pair is not None:
+            rows = rows[(rows[schema.GIVEN_LABEL] == pair[0]) & (rows[schema.SUGGESTED_LABEL] == pair[1])]
+        st.caption(f"{len(rows):,} sample(s) match: the {int(flagged.sum()):,} unreviewed samples ranked first by "
+                   "the re-ranking, then the reviewed ones.")
     if mode == QUEUE:
         queue_ui(run_path, rows, decided, names, reviewer, detector, score_column)
         st.divider()

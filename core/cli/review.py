@@ -1,0 +1,81 @@
+"""Commands of the review loop: `gradsift rerank` (re-rank with the decisions so far) and `gradsift conflicts`
+(near-duplicates with conflicting labels). Thin: the work is in core.review; option defaults and help texts
+come from core.config's RerankConfig and ConflictConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.cli.app import app, console, friendly, out, print_table, table
+from core.config import ConflictConfig, RerankConfig, help_of
+
+RERANK, CONFLICT = RerankConfig(), ConflictConfig()
+
+
+@app.command()
+@friendly
+def rerank(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (its reviews.sqlite holds the decisions).")],
+    method: Annotated[str, typer.Option(help=help_of(RerankConfig, "method"))] = RERANK.method,
+    folds: Annotated[int, typer.Option(help=help_of(RerankConfig, "folds"))] = RERANK.folds,
+    top: Annotated[int, typer.Option(help="How many of the samples to review next to print.")] = 20,
+) -> None:
+    """Re-rank the unreviewed samples with the review decisions so far and re-estimate the errors left
+    (writes rerank.parquet; samples.parquet's static ranking is kept)."""
+    from core.review.rerank import rerank as run_rerank
+    from core.run import schema
+
+    result = run_rerank(run_dir, RerankConfig(method=method, folds=folds),
+                        progress=lambda stage, fraction: console.print(f"  [{fraction:4.0%}] {stage}", highlight=False))
+    facts, remaining = result.facts, result.facts["remaining"]
+    out.print(f"re-ranked {remaining['n_unreviewed']:,} unreviewed samples by {facts['method']} from "
+              f"{facts['n_decisions']} decision(s) ({facts['n_wrong']} wrong, {facts['n_kept']} kept) in "
+              f"{facts['seconds']:.1f} s", highlight=False)
+    out.print(f"wrong labels left among them: about {remaining['estimate']:.0f} (range {remaining['low']:.0f}-"
+              f"{remaining['high']:.0f}: refit disagreements {remaining['disagreement']:.0f}, score mixture "
+              f"{remaining['mixture']:.0f}; docs/review-loop.md)", highlight=False)
+    frame = result.frame.set_index(schema.SAMPLE_ID)
+    queue = result.queue[:max(top, 0)]
+    if len(queue):
+        listing = table("review next", ["rank", "sample", "score", "refit disagrees"],
+                        right=("rank", "sample", "score"))
+        for sample_id in queue:
+            row = frame.loc[sample_id]
+            listing.add_row(str(int(row[schema.RERANK_RANK])), str(int(sample_id)), f"{row[schema.RERANK_SCORE]:.4g}",
+                            "yes" if row[schema.RERANK_DISAGREES] else "no")
+        print_table(listing)
+
+
+@app.command()
+@friendly
+def conflicts(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    neighbors: Annotated[int, typer.Option(help=help_of(ConflictConfig, "neighbors"))] = CONFLICT.neighbors,
+    metric: Annotated[str, typer.Option(help=help_of(ConflictConfig, "metric"))] = CONFLICT.metric,
+    distance_quantile: Annotated[float, typer.Option(help=help_of(ConflictConfig, "distance_quantile"))
+                                 ] = CONFLICT.distance_quantile,
+    max_queries: Annotated[int, typer.Option(help=help_of(ConflictConfig, "max_queries"))] = CONFLICT.max_queries,
+    top: Annotated[int, typer.Option(help="How many of the closest pairs to print.")] = 20,
+) -> None:
+    """Find near-duplicate training samples (penultimate features) whose given labels differ; writes
+    conflicts.parquet."""
+    from core.review.conflicts import find_conflicts
+    from core.run.rundir import RunDir
+
+    config = ConflictConfig(neighbors=neighbors, metric=metric, distance_quantile=distance_quantile,
+                            max_queries=max_queries)
+    pairs, facts = find_conflicts(run_dir, config)
+    out.print(f"{len(pairs):,} conflicting pair(s) among {facts['n_queries']:,} searched samples "
+              f"({facts['metric']} distance ≤ {facts['threshold']:.4g}, the {facts['distance_quantile']:g} quantile "
+              f"of nearest-neighbour distances) in {facts['seconds']:.1f} s", highlight=False)
+    names = RunDir(run_dir).read_manifest()["dataset"]["class_names"]
+    if len(pairs):
+        listing = table("closest conflicting pairs", ["sample a", "sample b", "distance", "given a", "given b"],
+                        right=("sample a", "sample b", "distance"))
+        for row in pairs.head(max(top, 0)).itertuples():
+            listing.add_row(str(row.sample_a), str(row.sample_b), f"{row.distance:.4g}", str(names[row.given_a]),
+                            str(names[row.given_b]))
+        print_table(listing)

@@ -1,0 +1,129 @@
+"""What the review loop learns from: a run's scores and features (never its true or test labels), and
+the reviewer's decisions turned into labels and masks.
+
+`LoopInputs.from_run` reads samples.parquet's score columns, the given labels and the model's outputs
+(`given_label_prob`, `confidence`, `loss`), features.npy and the probe's L2 strength, and nothing else:
+`true_label`, `is_noisy` and test_labels.npy are not read. `ReviewState.from_decisions` applies the
+decisions: a `relabel` changes the sample's label, `mislabeled` takes it out of the refit, `keep`
+confirms it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.errors import ConfigError
+from core.run import reviews, schema
+from core.run.rundir import RunDir
+
+MODEL_COLUMNS = (schema.GIVEN_PROB, schema.CONFIDENCE, schema.LOSS)
+"""Per-sample outputs of the analyzed model the stacked model reads besides the score columns."""
+
+
+@dataclass
+class LoopInputs:
+    """A run's evidence about each training sample, as arrays (row = sample_id)."""
+
+    given_labels: np.ndarray
+    """(n,) int64 given labels."""
+    score_names: list[str]
+    """Names of the columns of `scores`: every score_<method> column of samples.parquet, then MODEL_COLUMNS."""
+    scores: np.ndarray
+    """(n, m) float64, every score column oriented higher = more suspicious (model columns as stored)."""
+    static: np.ndarray
+    """(n,) float64 the primary detector's score: the static ranking."""
+    features: np.ndarray
+    """(n, D) float32 penultimate features (a memory map for a run)."""
+    n_classes: int
+    probe_reg: float
+    """L2 strength of the last-layer refit (the run's, chosen on its validation split)."""
+    seed: int
+    probe_max_iter: int = 200
+    probe_max_rows: int = 100_000
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.given_labels)
+
+    @classmethod
+    def from_run(cls, run: RunDir) -> LoopInputs:
+        config = run.config()
+        manifest = run.read_manifest()
+        columns = run.sample_columns()
+        names = [c for c in columns if c.startswith(schema.SCORE_PREFIX)] + [c for c in MODEL_COLUMNS if c in columns]
+        primary = schema.score_column(config.detect.primary)
+        if primary not in columns:
+            raise ConfigError(f"{run.file(schema.SAMPLES)} lacks the primary detector's column {primary}")
+        frame = run.read_samples([schema.SAMPLE_ID, schema.GIVEN_LABEL, *names])
+        if not np.array_equal(frame[schema.SAMPLE_ID].to_numpy(), np.arange(len(frame))):
+            raise ConfigError(f"{run.file(schema.SAMPLES)}: sample_id must be 0..n-1 in row order")
+        features = run.read_npy(schema.FEATURES, mmap=True)
+        if len(features) != len(frame):
+            raise ConfigError(f"{run.file(schema.FEATURES)} has {len(features)} rows for {len(frame)} samples")
+        return cls(given_labels=frame[schema.GIVEN_LABEL].to_numpy(np.int64),
+                   score_names=names, scores=frame[names].to_numpy(np.float64),
+                   static=frame[primary].to_numpy(np.float64), features=features,
+                   n_classes=len(manifest["dataset"]["class_names"]),
+                   probe_reg=float(manifest["model"]["probe_reg"]), seed=int(config.seed),
+                   probe_max_iter=config.train.probe_max_iter, probe_max_rows=config.train.probe_max_rows)
+
+
+@dataclass
+class ReviewState:
+    """The decisions as arrays: who was reviewed, who was confirmed wrong, the labels after the reviews."""
+
+    reviewed: np.ndarray
+    """(r,) int64 sample ids with a current decision, sorted."""
+    wrong: np.ndarray
+    """(r,) bool, aligned with `reviewed`: the reviewer said the given label is wrong (mislabeled or relabel)."""
+    labels: np.ndarray
+    """(n,) int64 the labels after the reviews (relabels applied)."""
+    removed: np.ndarray
+    """(n,) bool: confirmed mislabeled without a new label, left out of every refit."""
+    key: str = ""
+    """reviews.decisions_key of the decisions this state was made from."""
+
+    @property
+    def unreviewed(self) -> np.ndarray:
+        """(n − r,) int64 sample ids without a decision."""
+        mask = np.ones(len(self.labels), bool)
+        mask[self.reviewed] = False
+        return np.flatnonzero(mask)
+
+    @classmethod
+    def from_decisions(cls, decisions: pd.DataFrame, given_labels: np.ndarray) -> ReviewState:
+        """Decisions (ReviewStore.decisions(): one row per reviewed sample) → the state; ids outside the run are
+        refused."""
+        n = len(given_labels)
+        ids = decisions[schema.SAMPLE_ID].to_numpy(np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= n):
+            raise ConfigError(f"review decisions name sample ids outside [0, {n}): the review store belongs to "
+                              "another run")
+        actions = decisions[reviews.ACTION].to_numpy()
+        order = np.argsort(ids, kind="stable")
+        ids, actions = ids[order], actions[order]
+        new_labels = decisions[reviews.NEW_LABEL].to_numpy()[order]
+        labels = np.asarray(given_labels, dtype=np.int64).copy()
+        relabel = actions == reviews.RELABEL
+        labels[ids[relabel]] = np.asarray(new_labels[relabel], dtype=np.int64)
+        removed = np.zeros(n, bool)
+        removed[ids[actions == reviews.MISLABELED]] = True
+        return cls(reviewed=ids, wrong=np.isin(actions, [reviews.MISLABELED, reviews.RELABEL]), labels=labels,
+                   removed=removed, key=reviews.decisions_key(decisions))
+
+    @classmethod
+    def from_arrays(cls, given_labels: np.ndarray, reviewed: np.ndarray, wrong: np.ndarray,
+                    new_labels: np.ndarray | None = None) -> ReviewState:
+        """A state without a review store (the simulation): `new_labels` (r,) relabels the wrong ones (−1 or
+        no array: removed instead)."""
+        reviewed = np.asarray(reviewed, dtype=np.int64)
+        wrong = np.asarray(wrong, dtype=bool)
+        action = np.where(wrong, reviews.MISLABELED, reviews.KEEP).astype(object)
+        labels = np.full(len(reviewed), -1, np.int64) if new_labels is None else np.asarray(new_labels, np.int64)
+        action[wrong & (labels >= 0)] = reviews.RELABEL
+        new_label = pd.Series(labels, dtype="Int64").where(pd.Series(action == reviews.RELABEL))
+        frame = pd.DataFrame({schema.SAMPLE_ID: reviewed, reviews.ACTION: action, reviews.NEW_LABEL: new_label})
+        return cls.from_decisions(frame, given_labels)

@@ -1,0 +1,114 @@
+"""The review loop simulated with the truth standing in for the reviewer: does re-ranking find errors sooner?
+
+At each checkpoint m the simulated reviewer has decided the static ranking's top m samples: a sample whose
+given label differs from the true one is relabelled to the true label (`relabel`), or only marked
+mislabeled (`mislabeled`); the others are kept. Then each method re-ranks the unreviewed samples from
+those decisions alone (core.review.methods), and the measurement is the precision of its next `batch`
+(the share whose given label is truly wrong) against the static ranking's next `batch`, on the same
+decisions: a paired comparison. A `refit_no_reviews` row is the control that separates what the reviews
+add from what a refit alone does. The estimate of the errors left (core.review.remaining) is compared
+with the true count. The true labels are read here, to play the reviewer and to measure; the methods and
+the estimate see only the decisions.
+
+`loop_found` runs the loop as a person would: the static top batch first, then re-ranking after every
+batch, and counts the wrong labels found after each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.detect.flagging import ranking
+from core.errors import ConfigError
+from core.review.inputs import LoopInputs, ReviewState
+from core.review.refit import Refits
+from core.review.registry import RERANK_METHODS
+from core.review.remaining import estimate_remaining
+from core.run import schema
+from core.run.rundir import RunDir
+
+CHECKPOINTS = (50, 100, 200)
+BATCH = 50
+NO_REVIEWS = "refit_no_reviews"
+
+
+def truth_of(run: RunDir) -> np.ndarray:
+    """(n,) int64 true labels of a run (measurement only); a run without them cannot be simulated."""
+    frame = run.read_samples([schema.TRUE_LABEL])
+    labels = frame[schema.TRUE_LABEL]
+    if labels.isna().any():
+        raise ConfigError(f"{run.path} has no true labels: the review loop can only be simulated on a run with "
+                          "injected noise or known truth")
+    return labels.to_numpy(np.int64)
+
+
+REVIEWERS = ("relabel", "mislabeled")
+"""How the simulated reviewer treats a wrong label: relabel it to the true label, or only mark it mislabeled."""
+
+
+def reviewer_state(inputs: LoopInputs, true_labels: np.ndarray, reviewed: np.ndarray, reviewer: str) -> ReviewState:
+    """The decisions of the truth on `reviewed`: relabel to the true label (or mislabeled), else keep."""
+    if reviewer not in REVIEWERS:
+        raise ConfigError(f"unknown simulated reviewer {reviewer!r}; valid: {', '.join(REVIEWERS)}")
+    wrong = inputs.given_labels[reviewed] != true_labels[reviewed]
+    new_labels = true_labels[reviewed] if reviewer == "relabel" else None
+    return ReviewState.from_arrays(inputs.given_labels, reviewed, wrong, new_labels)
+
+
+def next_batch(scores: np.ndarray, unreviewed: np.ndarray, batch: int) -> np.ndarray:
+    """The `batch` unreviewed samples with the highest scores (ties by sample id)."""
+    return unreviewed[ranking(scores[unreviewed])[:batch]]
+
+
+def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[str] = tuple(RERANK_METHODS.names()),
+             checkpoints: Sequence[int] = CHECKPOINTS, batch: int = BATCH, reviewer: str = "relabel",
+             folds: int = 5) -> pd.DataFrame:
+    """One row per (checkpoint, method): `precision` of the next batch, the static ranking's `static_precision`
+    on the same decisions, `gain` = their difference, `remaining` (true wrong labels left unreviewed) and the
+    estimate's `estimate`, `low`, `high`."""
+    for method in methods:
+        RERANK_METHODS.check(method, "method")
+    noisy = inputs.given_labels != true_labels
+    order = ranking(inputs.static)
+    empty = ReviewState.from_arrays(inputs.given_labels, [], [])
+    no_reviews = RERANK_METHODS.get("refit")(inputs, empty, Refits(inputs, empty, folds))
+    rows = []
+    for m in checkpoints:
+        if m >= inputs.n_samples:
+            continue
+        state = reviewer_state(inputs, true_labels, order[:m], reviewer)
+        unreviewed = state.unreviewed
+        refits = Refits(inputs, state, folds)
+        static_precision = float(noisy[next_batch(inputs.static, unreviewed, batch)].mean())
+        estimate = estimate_remaining(refits.in_sample, state.labels, inputs.static, state.reviewed, state.wrong,
+                                      unreviewed)
+        base = {"checkpoint": int(m), "remaining": int(noisy[unreviewed].sum()), "static_precision": static_precision,
+                **{key: value for key, value in estimate.to_dict().items() if key != "n_unreviewed"}}
+        scored = {method: RERANK_METHODS.get(method)(inputs, state, refits) for method in methods}
+        scored[NO_REVIEWS] = no_reviews
+        for method, scores in scored.items():
+            precision = float(noisy[next_batch(scores, unreviewed, batch)].mean())
+            rows.append({**base, "method": method, "precision": precision, "gain": precision - static_precision})
+    return pd.DataFrame(rows)
+
+
+def loop_found(inputs: LoopInputs, true_labels: np.ndarray, method: str, *, batches: int = 5, batch: int = BATCH,
+               reviewer: str = "relabel", folds: int = 5,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(batches,) int: wrong labels found after each batch when the static top batch is reviewed first and
+    `method` re-ranks after every batch ("static": the static ranking throughout)."""
+    RERANK_METHODS.check(method, "method")
+    noisy = inputs.given_labels != true_labels
+    reviewed = ranking(inputs.static)[:batch]
+    found = [int(noisy[reviewed].sum())]
+    for step in range(1, batches):
+        state = reviewer_state(inputs, true_labels, np.sort(reviewed), reviewer)
+        scores = RERANK_METHODS.get(method)(inputs, state, Refits(inputs, state, folds))
+        reviewed = np.concatenate([reviewed, next_batch(scores, state.unreviewed, batch)])
+        found.append(int(noisy[reviewed].sum()))
+        if progress is not None:
+            progress(step, batches - 1)
+    return np.asarray(found)
