@@ -91,7 +91,8 @@ def fabricate(run_path: Path, n: int, seed: int = 0) -> Path:
     retrain_rows = [
         {"request_key": f"k{i}", "detector": "iforest", "budget": budget, "seed": seed, "mode": "probe",
          "reviews_key": "", "n_train": n - int(budget * n), "n_removed": int(budget * n), "n_relabelled": 0,
-         "n_removed_noisy": int(budget * n * 0.8), "test_accuracy": 0.95 + budget / 10, "seconds": 1.0,
+         "n_removed_noisy": int(budget * n * 0.8), "test_accuracy": 0.95 + budget / 10,
+         "baseline_accuracy": 0.95, "delta": budget / 10, "seconds": 1.0,
          "created": now_iso()}
         for i, budget in enumerate((0.0, 0.025, 0.05, 0.075, 0.1))]
     write_parquet(run.file(schema.RETRAIN), pd.DataFrame(retrain_rows)[list(schema.RETRAIN_COLUMNS)])

@@ -79,23 +79,28 @@ def controls_ui(run_path: str, record: dict, names: Sequence[str], reviewer: str
         _decide(run_path, sample_id, RELABEL, int(chosen), reviewer, detector)
 
 
-def navigation_ui(run_path: str, sample_id: int | None, reviewer: str) -> None:
-    """Next (skip) and undo."""
+def undo_ui(run_path: str, reviewer: str, container=st) -> None:
+    """A button (key U) that reverts the reviewer's last decision; its label says which."""
     store = data.review_store(run_path)
     last = store.last_action(reviewer) if reviewer else pd.DataFrame()
+    what = (f"Undo {last[ACTION].iloc[0]} of #{int(last[schema.SAMPLE_ID].iloc[0])}"
+            + (f" (+{len(last) - 1})" if len(last) > 1 else "")) if len(last) else "Undo"
+    if container.button(what, key="queue_undo", shortcut=KEYS["undo"], disabled=not len(last), width="stretch",
+                        help="Reverts your last decision (a bulk action whole); the history keeps both."):
+        restored = store.undo(reviewer)
+        st.session_state[SKIPPED] = [i for i in skipped() if i not in restored]
+        st.toast(f"Undone: {len(restored)} sample(s) back to their previous state")
+        st.rerun()
+
+
+def navigation_ui(run_path: str, sample_id: int | None, reviewer: str) -> None:
+    """Next (skip) and undo."""
     cols = st.columns(2)
     if cols[0].button("Next (skip)", key="queue_next", shortcut=KEYS["next"], disabled=sample_id is None,
                       width="stretch"):
         st.session_state[SKIPPED] = skipped() + [int(sample_id)]
         st.rerun()
-    what = (f"Undo {last[ACTION].iloc[0]} of #{int(last[schema.SAMPLE_ID].iloc[0])}"
-            + (f" (+{len(last) - 1})" if len(last) > 1 else "")) if len(last) else "Undo"
-    if cols[1].button(what, key="queue_undo", shortcut=KEYS["undo"], disabled=not len(last), width="stretch",
-                      help="Reverts your last decision; the history keeps both."):
-        restored = store.undo(reviewer)
-        st.session_state[SKIPPED] = [i for i in skipped() if i not in restored]
-        st.toast(f"Undone: {len(restored)} sample(s) back to their previous state")
-        st.rerun()
+    undo_ui(run_path, reviewer, cols[1])
 
 
 def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, names: Sequence[str], reviewer: str,

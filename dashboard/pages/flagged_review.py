@@ -29,7 +29,7 @@ import streamlit as st
 
 from core.run import reviews, schema
 from dashboard import conflicts, data, figures, formatting, loop, state, widgets
-from dashboard.queue import queue_ui
+from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
 COLUMNS = 6
@@ -304,6 +304,7 @@ def main() -> None:
         st.divider()
         exports_ui(run_path, frame)
         return
+    undo_ui(run_path, reviewer, st.columns([3, 1])[1])
     page = widgets.paginate_ui(len(rows), PER_PAGE, key="review_page")
     shown = rows.iloc[page]
     page_ids = shown[schema.SAMPLE_ID].astype(int).tolist()

@@ -122,3 +122,17 @@ def test_the_budget_sliders_mark_the_suggested_budget(app_env):
     flagged = sum(int(m.value.replace(",", "")) for m in review.metric if m.label == "flagged")
     assert flagged == int(np.floor(0.10 * len(RunDir(run_path).read_samples()) + 0.5))
     assert any("Suggested budget" in c.value for c in review.caption)
+
+
+def test_the_grid_undoes_a_bulk_action_whole(writable_runs):
+    run_path = writable_runs / "digits"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.radio(key="bulk_scope").set_value("this page")
+    app.selectbox(key="bulk_action").select(reviews.KEEP)
+    app.button(key="bulk_apply").click().run()
+    assert reviews.ReviewStore(run_path).decisions()[reviews.ACTION].tolist() == ["keep"] * 24
+    undo = app.button(key="queue_undo")
+    assert undo.proto.shortcut.upper() == "U" and "(+23)" in undo.label
+    undo.click().run()
+    assert reviews.ReviewStore(run_path).decisions().empty and len(review_rows(run_path)) == 48
+    assert app.button(key="queue_undo").disabled and not problems(app)
