@@ -82,6 +82,12 @@ class DataConfig:
     test_labels_verified: bool | None = setting(None, "Whether the test labels were checked by people (default: "
                                                       "what the source says; a test split carved from the "
                                                       "given labels is unverified).")
+    encoder: str | None = setting(None, "Text datasets: a local Hugging Face encoder folder (config.json, weights, "
+                                        "tokenizer) whose mean-pooled embeddings are the inputs (default: the "
+                                        "packaged all-MiniLM-L6-v2); its content hash enters the fingerprint.")
+    text_max_length: int | None = setting(None, "Text datasets: tokens per text; longer texts are truncated "
+                                                "(default and upper bound: the encoder's maximum, 256 for "
+                                                "all-MiniLM-L6-v2).")
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -91,6 +97,8 @@ class DataConfig:
             _check_fraction("data.noise_rate", self.noise_rate, low_open=False)
         if self.image_size is not None and self.image_size < 4:
             raise ConfigError(f"data.image_size must be >= 4 pixels, got {self.image_size}")
+        if self.text_max_length is not None and self.text_max_length < 2:
+            raise ConfigError(f"data.text_max_length must be >= 2 tokens, got {self.text_max_length}")
 
 
 @dataclass
@@ -336,7 +344,7 @@ class RunConfig:
 
     def fingerprint(self, *sections: str) -> str:
         """Stable hash of every result-affecting field, of the whole config or of the named sections (plus the
-        seed); a `train.weights` file enters by its SHA-256, not its path."""
+        seed); a `train.weights` file and a `data.encoder` folder enter by their SHA-256, not their path."""
         chosen = {}
         for name in sections or tuple(SECTIONS):
             section = getattr(self, name)
@@ -348,6 +356,10 @@ class RunConfig:
             if not Path(self.train.weights).expanduser().is_file():
                 raise ConfigError(f"train.weights: {self.train.weights} is not a file")
             chosen["train"]["weights_sha256"] = file_sha256(Path(self.train.weights).expanduser())
+        if "data" in chosen and self.data.encoder:
+            from core.models.encoder import encoder_sha256, resolve_encoder_dir
+
+            chosen["data"]["encoder"] = encoder_sha256(resolve_encoder_dir(self.data.encoder))
         chosen["seed"] = self.seed
         blob = json.dumps(chosen, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

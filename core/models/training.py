@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from core.config import TrainConfig
 from core.models.nets import FeatureModel, build_model, select_device
-from core.models.probe import train_linear_probe
+from core.models.probe import select_probe_reg, train_linear_probe
 from core.models.registry import MODELS, OPTIMIZERS
 from core.models.seeding import seed_everything
 from core.models.weights import BackboneWeights, backbone_weights
@@ -117,7 +117,11 @@ def train_model(
     `cfg.val_fraction` at random (seeded).
 
     1. A convex model (`solver="lbfgs"` in the model registry: logistic regression) is solved
-       to its optimum on every row by L-BFGS (core.models.probe): no epochs to choose.
+       to its optimum on every row by L-BFGS (core.models.probe): no epochs to choose. With
+       `solver="lbfgs_val"` (the text probe) its L2 strength is first chosen on the validation
+       split (`select_probe_reg`: lowest validation cross-entropy on the given labels), as early
+       stopping chooses an epoch: a head on 384 embedding dimensions can fit a few hundred noisy
+       labels exactly, and then the noisy samples' gradients vanish.
     2. Otherwise minibatch training on the rows outside the validation split, for at least
        `cfg.min_steps` steps (`epoch_budget`), stopping after `patience` epochs without a lower
        validation loss; the epoch with the lowest loss is kept.
@@ -131,8 +135,12 @@ def train_model(
     weights = starting_weights(model_name, cfg)
     model = build_model(model_name, x.shape[1:], n_classes, kind, weights.state)
     labels = np.asarray(labels).astype(np.int64)
-    if MODELS.entry(model_name).meta.get("solver") == "lbfgs":
-        return _solve_convex(model, x, labels, n_classes, cfg, seed, started)
+    solver = MODELS.entry(model_name).meta.get("solver")
+    if solver in ("lbfgs", "lbfgs_val"):
+        if solver == "lbfgs_val" and val_rows is None:
+            val_rows = validation_split(len(x), cfg.val_fraction, generator)[1]
+        return _solve_convex(model, x, labels, n_classes, cfg, seed, started,
+                             val_rows=val_rows if solver == "lbfgs_val" else None)
     if val_rows is None:
         fit_rows, val_rows = validation_split(len(x), cfg.val_fraction, generator)
     else:
@@ -226,16 +234,23 @@ def _one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray
 
 
 def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_classes: int, cfg: TrainConfig,
-                  seed: int, started: float) -> TrainResult:
+                  seed: int, started: float, val_rows: np.ndarray | None = None) -> TrainResult:
     """A linear model on standardized inputs, solved by L-BFGS to the optimum of mean cross-entropy
-    + weight_decay/2·‖W‖² on every row (the same objective minibatch training approaches)."""
+    + reg/2·‖W‖² on every row (the same objective minibatch training approaches): reg is
+    `weight_decay`, or, given `val_rows`, the grid value with the lowest validation loss of a fit
+    on the other rows."""
     model.set_input_stats(to_tensor(x))
     with torch.no_grad():
         features = model.features(to_tensor(x)).numpy()
-    head = train_linear_probe(features, labels, n_classes, cfg.weight_decay, seed, max_iter=cfg.probe_max_iter)
+    reg, notes = cfg.weight_decay, []
+    if val_rows is not None and len(val_rows):
+        reg, _ = select_probe_reg(features, labels, val_rows, n_classes, seed, cfg.probe_max_iter,
+                                  max_rows=cfg.probe_max_rows)
+        notes.append(f"L2 strength {reg:g} chosen on {len(val_rows)} validation rows")
+    head = train_linear_probe(features, labels, n_classes, reg, seed, max_iter=cfg.probe_max_iter)
     model.head.load_state_dict(head.state_dict())
     model.to(select_device(cfg.device)).eval()
-    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs")
+    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs", notes=notes)
 
 
 @torch.no_grad()
