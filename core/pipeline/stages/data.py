@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.base import IMAGE, TEXT
+from core.evaluate.report import encoder_line
 from core.pipeline.context import StageContext
 from core.run import schema
 from core.run.io import write_npy, write_parquet
@@ -35,4 +36,5 @@ def run(ctx: StageContext) -> dict:
     }
     if dataset.encoder is not None:
         ctx.manifest["dataset"]["encoder"] = dataset.encoder
+        ctx.reporter.message(encoder_line(dataset.encoder))
     return {}
