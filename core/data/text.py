@@ -31,7 +31,10 @@ def _rows(rows: list[int]) -> str:
 
 def check_texts(values: Sequence[object], where: str, column: str = "text") -> list[str]:
     """The cells of a text column as a list of str; DataError naming `where`, the column and the first
-    offending rows (0-based) when a cell is not a string (a number, a missing value) or is empty."""
+    offending rows (0-based) when a cell is missing (None, NaN), not a string (a number) or empty."""
+    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and np.isnan(v))]
+    if missing:
+        raise DataError(f"{where}: column {column!r} has {len(missing)} missing texts, in rows {_rows(missing)}")
     not_strings = [i for i, v in enumerate(values) if not isinstance(v, str)]
     if not_strings:
         first = values[not_strings[0]]
