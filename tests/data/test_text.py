@@ -15,7 +15,13 @@ from core.data.base import TEXT
 from core.data.embedding_cache import cache_path
 from core.data.load import load_dataset
 from core.errors import ConfigError, DataError
-from core.models.encoder import TextEncoder, default_encoder_dir, encoder_info, pool, resolve_encoder_dir
+from core.models.encoder import (
+    TextEncoder,
+    default_encoder_dir,
+    encoder_info,
+    pool,
+    resolve_encoder_dir,
+)
 from tests.conftest import INJECTION_TEXT
 
 
