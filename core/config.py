@@ -128,6 +128,9 @@ class TrainConfig:
     probe_max_rows: int = setting(100_000, "Last-layer refits (the probe's L2 choice, out-of-fold heads, probe "
                                            "retraining) fit on at most this many rows, a seeded subsample; every "
                                            "row up to it. A 10-class head on 512 features fits 100,000 rows in ~5 s.")
+    lora_rank: int = setting(4, "text_lora: rank of the LoRA adapters on the encoder's attention (the paper's "
+                                "Figure 3: 4).")
+    lora_alpha: float = setting(16.0, "text_lora: LoRA scaling alpha (the update is scaled by alpha / rank).")
     device: str = setting("auto", "auto (cuda, then mps, then cpu), or a torch device: cpu, cuda, mps.")
 
     def __post_init__(self) -> None:
@@ -147,6 +150,9 @@ class TrainConfig:
         _check_at_least("train.min_steps", self.min_steps, 0)
         _check_at_least("train.probe_max_iter", self.probe_max_iter, 1)
         _check_at_least("train.probe_max_rows", self.probe_max_rows, 2)
+        _check_at_least("train.lora_rank", self.lora_rank, 1)
+        if not self.lora_alpha > 0:
+            raise ConfigError(f"train.lora_alpha must be > 0, got {self.lora_alpha}")
 
 
 @dataclass

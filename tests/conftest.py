@@ -95,3 +95,19 @@ def text_run(tmp_path_factory, text_manifest):
     from core.pipeline.runner import analyze
 
     return analyze(text_config(text_manifest), tmp_path_factory.mktemp("runs") / "text")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A randomly initialized 1-layer BERT (hidden size 16) saved with save_pretrained, with the packaged
+    tokenizer: 'any local Hugging Face encoder folder', small enough to fine-tune in a test."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from core.models.encoder import default_encoder_dir
+
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                         max_position_embeddings=64)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(default_encoder_dir(), local_files_only=True).save_pretrained(folder)
+    return folder

@@ -67,6 +67,9 @@ class Dataset:
     """Per training sample, its text (TEXT datasets only)."""
     texts_test: list[str] | None = None
     """Per test sample, its text (TEXT datasets only)."""
+    embeddings_train: np.ndarray | None = None
+    """TEXT datasets whose model reads token ids (`x_train` (n, 2, L) int64): the frozen encoder's embeddings
+    of the training texts, float32 (n, D), for the input-space map."""
     encoder: dict | None = None
     """TEXT datasets: which encoder embedded the texts (core.models.encoder.EncoderInfo fields: name, path,
     sha256, max_length, ...) and `n_truncated`, the texts cut at max_length."""

