@@ -66,3 +66,22 @@ def test_the_cli_reports_the_encoder_and_refuses_a_missing_one(text_run, text_ma
     assert not (tmp_path / "run").exists()
     helped = runner.invoke(app, ["analyze", "--help"])
     assert "--encoder" in helped.output and "--text-max-length" in helped.output
+
+
+def test_exports_carry_the_texts_and_the_manifest_reads_back(text_run, tmp_path):
+    import json
+
+    from core.config import DataConfig
+    from core.data.load import load_dataset
+    from core.export.source import export_run
+
+    samples = text_run.read_samples()
+    export_run(text_run.path, "manifest", tmp_path / "cleaned.csv")
+    cleaned = pd.read_csv(tmp_path / "cleaned.csv", dtype={"text": str}, keep_default_na=False)
+    assert cleaned["text"].tolist() == samples[schema.TEXT].iloc[cleaned.sample_id].tolist()
+    reread = load_dataset(DataConfig(dataset=str(tmp_path / "cleaned.csv")), 0)
+    assert reread.kind == "text" and sorted(reread.texts_train + reread.texts_test) == sorted(cleaned["text"])
+    written = export_run(text_run.path, "label-studio", tmp_path / "tasks.json")
+    tasks = json.loads(next(p for p in written.paths if p.suffix == ".json").read_text())
+    assert tasks and all(task["data"]["text"] == samples[schema.TEXT].iloc[task["data"]["sample_id"]]
+                         for task in tasks)
