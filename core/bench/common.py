@@ -115,6 +115,11 @@ class Sizes:
     # 9. scale
     scale_n: int = 1_000_000
     scale_dim: int = 512
+    # 10. text
+    text_csv_rows: int = 400
+    text_seeds: int = 3
+    text_args: tuple[str, ...] = ()
+    """Extra `gradsift analyze` options of the text section (none: every default)."""
 
 
 FULL = Sizes()
@@ -123,7 +128,7 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     infl_n=50_000, lissa_iterations=100, self_lissa_targets=16, self_lissa_iterations=2,
     proj_n=5_000, proj_classes=(10,), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
     e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000, scale_n=200_000,
+    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000, scale_n=200_000, text_seeds=1,
 )
 
 

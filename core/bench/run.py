@@ -10,6 +10,7 @@ Sections, in order (each module's docstring says exactly what it measures):
 7   retrain     `core.bench.retrain_latency`: linear-probe retrain latency, before/after
 8   own_data    `core.bench.own_data`: an image folder and an outputs file, every default, vs cleanlab
 9   scale       `core.bench.scale`: a 1,000,000 x 512 outputs file end to end; dashboard first render
+10  text        `core.bench.text`: a 400-row intent CSV with every default; intents precision vs cleanlab
 
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`

@@ -70,6 +70,9 @@ class TrainResult:
     early_stopped: FeatureModel | None = None
     """With a refit: the model at the best epoch before it, for which the validation split is held out
     (the influence baselines need a validation set their model never trained on)."""
+    probe_reg: tuple[float, dict[float, float]] | None = None
+    """`solver="lbfgs_val"`: (the L2 strength chosen on the validation split, {strength: validation loss});
+    the model is then itself a probe on its features, so probe retraining can reuse the choice."""
 
 
 def starting_weights(model_name: str, cfg: TrainConfig, encoder: dict | None = None) -> BackboneWeights:
@@ -257,15 +260,17 @@ def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_clas
     model.set_input_stats(to_tensor(x))
     with torch.no_grad():
         features = model.features(to_tensor(x)).numpy()
-    reg, notes = cfg.weight_decay, []
+    reg, notes, chosen = cfg.weight_decay, [], None
     if val_rows is not None and len(val_rows):
-        reg, _ = select_probe_reg(features, labels, val_rows, n_classes, seed, cfg.probe_max_iter,
+        chosen = select_probe_reg(features, labels, val_rows, n_classes, seed, cfg.probe_max_iter,
                                   max_rows=cfg.probe_max_rows)
+        reg = chosen[0]
         notes.append(f"L2 strength {reg:g} chosen on {len(val_rows)} validation rows")
     head = train_linear_probe(features, labels, n_classes, reg, seed, max_iter=cfg.probe_max_iter)
     model.head.load_state_dict(head.state_dict())
     model.to(select_device(cfg.device)).eval()
-    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs", notes=notes)
+    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs", notes=notes,
+                       probe_reg=chosen)
 
 
 @torch.no_grad()

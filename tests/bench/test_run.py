@@ -24,7 +24,8 @@ TINY = Sizes(
     self_lissa_targets=4, self_lissa_iterations=1, proj_n=300, proj_classes=(3,), proj_dims=(8,), proj_seeds=1,
     e2e_dataset="blobs", e2e_args=("--epochs", "2", "--min-steps", "0", "--no-retrain", "--embed", "pca"), umap_workers=(),
     help_repeats=0, probe_n=400, probe_classes=3, own_seeds=1, own_images=300, own_side=16, own_outputs_n=2000,
-    own_outputs_dim=16, scale_n=3000, scale_dim=16,
+    own_outputs_dim=16, scale_n=3000, scale_dim=16, text_csv_rows=48, text_seeds=1,
+    text_args=("--embed", "pca", "--no-retrain", "--influence", "tracing"),
 )
 """mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100."""
 
@@ -61,6 +62,7 @@ def test_every_target_of_the_issue_has_a_record(bench_json):
         "influence_iforest_vs_lissa", "influence_iforest_vs_datainf", "retrain_probe_seconds",
         "own_folder_analyze_seconds", "own_folder_primary_minus_kfold_margin", "own_outputs_analyze_seconds",
         "own_outputs_primary_minus_margin", "scale_analyze_seconds", "scale_peak_rss_gb",
+        "text_csv_analyze_seconds", "text_primary_minus_margin",
     }
     names = {item["name"] for item in payload}
     assert {"e2e_analyze_wall", "e2e_stage_train", "retrain_probe_speedup"} <= names

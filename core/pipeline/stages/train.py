@@ -101,8 +101,10 @@ def run(ctx: StageContext) -> dict:
                                       input_transform=to_tensor)
         write_npz(ctx.run.file(schema.BASELINE_OUTPUTS), features=held_out.features, probs=held_out.probs)
     given = data.given_train
-    probe_reg, probe_losses = select_probe_reg(train.features, given, val_rows, data.n_classes, ctx.config.seed,
-                                               ctx.config.train.probe_max_iter, max_rows=ctx.config.train.probe_max_rows)
+    # A probe whose L2 strength was chosen on this validation split (the text probe) is its own probe refit.
+    probe_reg, probe_losses = result.probe_reg or select_probe_reg(
+        train.features, given, val_rows, data.n_classes, ctx.config.seed, ctx.config.train.probe_max_iter,
+        max_rows=ctx.config.train.probe_max_rows)
     fit = np.setdiff1d(np.arange(len(given)), val_rows)
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,
