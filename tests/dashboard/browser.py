@@ -37,7 +37,9 @@ def running_dashboard(runs_dir: Path, log_path: Path, startup_seconds: float = 6
     port = free_port()
     gradsift = shutil.which("gradsift")
     command = [gradsift] if gradsift else [sys.executable, "-m", "core.cli.main"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # This checkout's code, not whichever `gradsift` the console script was installed from.
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     with open(log_path, "wb") as log:
         process = subprocess.Popen([*command, "dashboard", str(runs_dir), "--port", str(port)], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
