@@ -148,6 +148,8 @@ def run_summary(path: str | Path) -> dict:
             "reviewed_test_accuracy": reviewed,
             "budget": config.detect.budget,
             "primary": config.detect.primary,
+            **({"encoder": {key: data["encoder"][key] for key in ("name", "sha256", "max_length", "n_truncated")}}
+               if data.get("encoder") else {}),
             "detection": {row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")},
             "retrain": retrain,
         },

@@ -64,6 +64,8 @@ def test_the_cli_reports_the_encoder_and_refuses_a_missing_one(text_run, text_ma
                                   "--out", str(tmp_path / "run")])
     assert missing.exit_code == 2 and "no such folder" in missing.output and "Traceback" not in missing.output
     assert not (tmp_path / "run").exists()
+    report = runner.invoke(app, ["info", str(text_run.path), "--json"])
+    assert '"n_truncated": 1' in report.output and '"name": "all-MiniLM-L6-v2"' in report.output
     helped = runner.invoke(app, ["analyze", "--help"])
     assert "--encoder" in helped.output and "--text-max-length" in helped.output
 
