@@ -84,6 +84,12 @@ class DataConfig:
     test_labels_verified: bool | None = setting(None, "Whether the test labels were checked by people (default: "
                                                       "what the source says; a test split carved from the "
                                                       "given labels is unverified).")
+    encoder: str | None = setting(None, "Text datasets: a local Hugging Face encoder folder (config.json, weights, "
+                                        "tokenizer) whose mean-pooled embeddings are the inputs (default: the "
+                                        "packaged all-MiniLM-L6-v2); its content hash enters the fingerprint.")
+    text_max_length: int | None = setting(None, "Text datasets: tokens per text; longer texts are truncated "
+                                                "(default and upper bound: the encoder's maximum, 256 for "
+                                                "all-MiniLM-L6-v2).")
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -93,6 +99,8 @@ class DataConfig:
             _check_fraction("data.noise_rate", self.noise_rate, low_open=False)
         if self.image_size is not None and self.image_size < 4:
             raise ConfigError(f"data.image_size must be >= 4 pixels, got {self.image_size}")
+        if self.text_max_length is not None and self.text_max_length < 2:
+            raise ConfigError(f"data.text_max_length must be >= 2 tokens, got {self.text_max_length}")
 
 
 @dataclass
@@ -122,6 +130,9 @@ class TrainConfig:
     probe_max_rows: int = setting(100_000, "Last-layer refits (the probe's L2 choice, out-of-fold heads, probe "
                                            "retraining) fit on at most this many rows, a seeded subsample; every "
                                            "row up to it. A 10-class head on 512 features fits 100,000 rows in ~5 s.")
+    lora_rank: int = setting(4, "text_lora: rank of the LoRA adapters on the encoder's attention (the paper's "
+                                "Figure 3: 4).")
+    lora_alpha: float = setting(16.0, "text_lora: LoRA scaling alpha (the update is scaled by alpha / rank).")
     device: str = setting("auto", "auto (cuda, then mps, then cpu), or a torch device: cpu, cuda, mps.")
 
     def __post_init__(self) -> None:
@@ -141,6 +152,9 @@ class TrainConfig:
         _check_at_least("train.min_steps", self.min_steps, 0)
         _check_at_least("train.probe_max_iter", self.probe_max_iter, 1)
         _check_at_least("train.probe_max_rows", self.probe_max_rows, 2)
+        _check_at_least("train.lora_rank", self.lora_rank, 1)
+        if not self.lora_alpha > 0:
+            raise ConfigError(f"train.lora_alpha must be > 0, got {self.lora_alpha}")
 
 
 @dataclass
@@ -372,7 +386,7 @@ class RunConfig:
 
     def fingerprint(self, *sections: str) -> str:
         """Stable hash of every result-affecting field, of the whole config or of the named sections (plus the
-        seed); a `train.weights` file enters by its SHA-256, not its path."""
+        seed); a `train.weights` file and a `data.encoder` folder enter by their SHA-256, not their path."""
         chosen = {}
         for name in sections or tuple(SECTIONS):
             section = getattr(self, name)
@@ -384,6 +398,10 @@ class RunConfig:
             if not Path(self.train.weights).expanduser().is_file():
                 raise ConfigError(f"train.weights: {self.train.weights} is not a file")
             chosen["train"]["weights_sha256"] = file_sha256(Path(self.train.weights).expanduser())
+        if "data" in chosen and self.data.encoder:
+            from core.models.encoder import encoder_sha256, resolve_encoder_dir
+
+            chosen["data"]["encoder"] = encoder_sha256(resolve_encoder_dir(self.data.encoder))
         chosen["seed"] = self.seed
         blob = json.dumps(chosen, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -24,6 +24,7 @@ from core.evaluate import explore as analysis
 from core.run import schema
 from core.run.reviews import ReviewStore, decision_per_sample
 from core.run.rundir import RunDir
+from dashboard.formatting import hover_text
 
 
 def _stamp(run_path: str, *names: str) -> tuple[int, ...]:
@@ -66,6 +67,16 @@ def has_truth(frame: pd.DataFrame) -> bool:
 def is_image_run(run_path: str) -> bool:
     return manifest(run_path).get("dataset", {}).get("kind") == "image" and \
         Path(run_path, schema.THUMBNAILS).exists()
+
+
+def is_text_run(run_path: str) -> bool:
+    """A run of texts: its samples table has the `text` column (every view then shows the texts)."""
+    return schema.TEXT in samples_columns(run_path)
+
+
+def shows_cards(run_path: str) -> bool:
+    """Whether samples are shown as cards (images or texts) rather than as rows of a feature table."""
+    return is_image_run(run_path) or is_text_run(run_path)
 
 
 def class_names(run_path: str) -> list[str]:
@@ -320,6 +331,31 @@ def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.nda
 def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
     """(C, C) mean influence of training classes on test classes (streamed over the test split)."""
     return _class_heatmap(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS), method)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _hover_texts(run_path: str, stamp: tuple[int, ...]) -> np.ndarray:
+    texts = RunDir(run_path).read_samples([schema.TEXT])[schema.TEXT].astype(str)
+    return np.array([hover_text(text) for text in texts], dtype=object)
+
+
+def hover_texts(run_path: str) -> np.ndarray | None:
+    """(n,) the training texts of a text run, shortened and HTML-escaped for map hover labels; None otherwise."""
+    if not is_text_run(run_path):
+        return None
+    return _hover_texts(run_path, _stamp(run_path, schema.MANIFEST, schema.SAMPLES))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _test_texts(run_path: str, stamp: tuple[int, ...]) -> list[str]:
+    return RunDir(run_path).read_parquet(schema.TEST_TEXTS)[schema.TEXT].astype(str).tolist()
+
+
+def test_texts(run_path: str) -> list[str] | None:
+    """Texts of the test split (row i = test sample i) of a text run; None for other runs."""
+    if not Path(run_path, schema.TEST_TEXTS).exists():
+        return None
+    return _test_texts(run_path, _stamp(run_path, schema.TEST_TEXTS))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

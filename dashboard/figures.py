@@ -72,6 +72,7 @@ def scatter_figure(
     height: int = 560,
     marker_size: float = 5,
     keep: np.ndarray | None = None,
+    hover_text: np.ndarray | None = None,
 ) -> go.Figure:
     """A WebGL scatter of samples.
 
@@ -81,9 +82,13 @@ def scatter_figure(
     `highlight`: (m,) row positions drawn as rings on top (selected sample, neighbours).
     Above `MAX_DRAWN` points only the (n,) bool `keep` rows, the highlighted ones and a seeded
     sample of the rest are drawn (`drawn_note` says so in words).
+    `hover_text` (n,) str: one line per point shown on hover (text runs: the text, escaped and
+    shortened by `dashboard.formatting.hover_text`, since hover labels render HTML tags).
     """
     hover = "<br>".join(f"{name} %{{customdata[{i}]:.6~g}}" for i, name in enumerate(hover_names))
+    hover += "<br>%{text}" if hover_text is not None else ""
     hover += "<br>x %{x:.3g}, y %{y:.3g}<extra>%{fullData.name}</extra>"
+    texts = None if hover_text is None else np.asarray(hover_text, dtype=object)
     figure = go.Figure()
     if len(x) > MAX_DRAWN:
         must = np.zeros(len(x), bool) if keep is None else np.asarray(keep, bool).copy()
@@ -94,6 +99,7 @@ def scatter_figure(
             highlight = np.searchsorted(rows, np.asarray(highlight, np.int64))
         x, y, customdata = np.asarray(x)[rows], np.asarray(y)[rows], np.asarray(customdata)[rows]
         color = None if color is None else np.asarray(color)[rows]
+        texts = None if texts is None else texts[rows]
     # float32 halves what the browser downloads and parses; ids stay exact below 2**24.
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     customdata = np.asarray(customdata, np.float32)
@@ -102,6 +108,7 @@ def scatter_figure(
         # Highest scores drawn last, on top: the outliers stay visible in a dense map.
         order = np.argsort(np.nan_to_num(np.asarray(color, np.float64), nan=-np.inf), kind="stable")
         x, y, customdata, color = x[order], y[order], customdata[order], np.asarray(color)[order]
+        texts = None if texts is None else texts[order]
         if highlight is not None:
             highlight = np.argsort(order)[np.asarray(highlight, np.int64)]
     if color is None or categories is None or many:
@@ -115,6 +122,7 @@ def scatter_figure(
         else:
             marker.update(color=QUALITATIVE[0])
         figure.add_trace(go.Scattergl(x=x, y=y, customdata=customdata, mode="markers", marker=marker,
+                                      text=None if texts is None else list(texts),
                                       name=color_title or "samples", hovertemplate=hover, showlegend=False))
     else:
         codes = np.asarray(color, np.int64)
@@ -130,12 +138,14 @@ def scatter_figure(
                 colour = QUALITATIVE[code % len(QUALITATIVE)] if code >= 0 else NAMED_COLOURS["unknown"]
             figure.add_trace(go.Scattergl(
                 x=x[rows], y=y[rows], customdata=customdata[rows], mode="markers", name=str(name),
+                text=None if texts is None else list(texts[rows]),
                 marker=dict(size=marker_size, opacity=0.85, color=colour), hovertemplate=hover))
         figure.update_layout(legend=dict(title=color_title, itemsizing="constant"))
     if highlight is not None and len(highlight):
         rows = np.asarray(highlight, np.int64)
         figure.add_trace(go.Scattergl(
             x=x[rows], y=y[rows], customdata=customdata[rows], mode="markers", name="highlighted",
+            text=None if texts is None else list(texts[rows]),
             marker=dict(size=marker_size * 3, color="rgba(0,0,0,0)", line=dict(width=2, color="#111827")),
             hovertemplate=hover))
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",

@@ -20,9 +20,11 @@ from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
 from dashboard import data, paths
 from dashboard import jobs as job_runner
 from dashboard.formatting import (
+    CARD_TEXT_CHARS,
     as_image,
     class_name,
     labels_markdown,
+    short_text,
     suggestion_markdown,
 )
 from dashboard.state import (
@@ -228,7 +230,21 @@ def paginate_ui(n_items: int, per_page: int, key: str) -> slice:
     return slice((page - 1) * per_page, min(page * per_page, n_items))
 
 
-def image_grid_ui(
+TEXT_COLUMNS = 3
+"""Cards per row for texts (a text needs more width than a thumbnail)."""
+
+
+def text_ui(text: str, key: str, limit: int = CARD_TEXT_CHARS) -> None:
+    """A text as plain text (never Markdown or HTML), shortened to `limit` characters; the whole text in
+    an expander when it was cut."""
+    short = short_text(text, limit)
+    st.text(short, width="stretch")
+    if short != " ".join(str(text).split()):
+        with st.expander("full text", key=key):
+            st.text(str(text), width="stretch")
+
+
+def sample_grid_ui(
     run_path: str,
     rows: pd.DataFrame,
     *,
@@ -241,14 +257,18 @@ def image_grid_ui(
     detector: str | None = None,
     actions: bool = False,
 ) -> list[int]:
-    """Cards of thumbnails (nearest-neighbour enlarged) with labels, score and review state.
+    """Cards of samples, with labels, score and review state: the thumbnail (nearest-neighbour enlarged)
+    of an image run, the text (shortened, plain, whole on expand) of a text run.
 
     `rows` is one page of samples (a few dozen at most). With `actions`, each card gets a
     review menu and a checkbox; returns the sample ids whose checkbox is ticked.
     """
     names = data.class_names(run_path)
     truth_known = data.has_truth(rows) if len(rows) else False
-    pictures = data.images(run_path, rows[schema.THUMBNAIL_ROW].to_numpy(dtype=np.int64), min_side=112)
+    texts = data.is_text_run(run_path)
+    columns = min(columns, TEXT_COLUMNS) if texts else columns
+    pictures = None if texts else data.images(run_path, rows[schema.THUMBNAIL_ROW].to_numpy(dtype=np.int64),
+                                              min_side=112)
     picked = []
     records = rows.to_dict("records")
     for start in range(0, len(records), columns):
@@ -256,7 +276,10 @@ def image_grid_ui(
         for offset, (cell, record) in enumerate(zip(cells, records[start:start + columns])):
             sample_id = int(record[schema.SAMPLE_ID])
             with cell.container(border=True):
-                st.image(as_image(pictures[start + offset]), width="stretch")
+                if texts:
+                    text_ui(record[schema.TEXT], key=f"{key_prefix}_full_{sample_id}")
+                else:
+                    st.image(as_image(pictures[start + offset]), width="stretch")
                 st.markdown(labels_markdown(record, names, truth_known))
                 if schema.SUGGESTED_LABEL in record:
                     st.caption(suggestion_markdown(record, names))

@@ -127,6 +127,11 @@ class Sizes:
     """Batches of the loop run as a person runs it (re-ranking after each)."""
     review_settings: tuple[tuple[str, object], ...] = ()
     """Extra RunConfig settings of the analyzed runs (core.api.config_from_settings names)."""
+    # 11. text
+    text_csv_rows: int = 400
+    text_seeds: int = 3
+    text_args: tuple[str, ...] = ()
+    """Extra `gradsift analyze` options of the text section (none: every default)."""
 
 
 FULL = Sizes()
@@ -137,7 +142,7 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
     probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000, scale_n=200_000,
     review_datasets=("digits",), review_noise_rates=(0.2,), review_seeds=2, review_checkpoints=(50, 100, 200),
-    review_batches=3,
+    review_batches=3, text_seeds=1,
 )
 
 

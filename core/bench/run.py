@@ -12,6 +12,7 @@ Sections, in order (each module's docstring says exactly what it measures):
 9   scale       `core.bench.scale`: a 1,000,000 x 512 outputs file end to end; dashboard first render
 10  review_loop `core.bench.review_loop`: re-ranking with the reviewer's decisions vs the static ranking;
                 the estimate of the errors left; conflicting near-duplicates
+11  text        `core.bench.text`: a 400-row intent CSV with every default; intents precision vs cleanlab
 
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`

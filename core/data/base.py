@@ -18,6 +18,8 @@ IMAGE = "image"
 TABULAR = "tabular"
 OUTPUTS = "outputs"
 """A trained model's features and probabilities handed in (core.data.outputs): no training."""
+TEXT = "text"
+"""Texts (core.data.text): inputs are a frozen encoder's embeddings, float32 (n, D); the texts travel along."""
 
 
 def _bytes_view(array: np.ndarray) -> np.ndarray:
@@ -30,8 +32,9 @@ class Dataset:
     """A labelled train split and a held-out test split, in memory.
 
     Inputs are images, uint8 of shape (n, channels, height, width), tabular features,
-    float32 of shape (n, n_features), or a trained model's penultimate features (OUTPUTS,
-    float32 (n, D), with `train_probs` / `test_probs`); `kind` says which.
+    float32 of shape (n, n_features), a trained model's penultimate features (OUTPUTS,
+    float32 (n, D), with `train_probs` / `test_probs`), or a text encoder's embeddings of
+    `texts_train` / `texts_test` (TEXT, float32 (n, D)); `kind` says which.
     Labels are int64 class indices into `class_names`.
     """
 
@@ -52,6 +55,7 @@ class Dataset:
     """What `--model auto` picks for tabular data (the paper's blobs: logreg); image and outputs data go
     by core.models.choice."""
     notes: list[str] = field(default_factory=list)
+    """Human-readable remarks made while loading (resizing, carved splits, injected noise)."""
     train_probs: np.ndarray | None = None
     """(n_train, C) float32 probabilities of the user's own model (OUTPUTS datasets only)."""
     test_probs: np.ndarray | None = None
@@ -59,11 +63,20 @@ class Dataset:
     test_labels_verified: bool = False
     """True when the source vouches for its test labels (a curated test set, known truth); False when
     the test split carries the same unverified labels as training (a carved split of user labels)."""
+    texts_train: list[str] | None = None
+    """Per training sample, its text (TEXT datasets only)."""
+    texts_test: list[str] | None = None
+    """Per test sample, its text (TEXT datasets only)."""
+    embeddings_train: np.ndarray | None = None
+    """TEXT datasets whose model reads token ids (`x_train` (n, 2, L) int64): the frozen encoder's embeddings
+    of the training texts, float32 (n, D), for the input-space map."""
+    encoder: dict | None = None
+    """TEXT datasets: which encoder embedded the texts (core.models.encoder.EncoderInfo fields: name, path,
+    sha256, max_length, ...) and `n_truncated`, the texts cut at max_length."""
     test_split_carved: bool = True
     """True when the test split was carved from the training labels here; False when the data came
     with its own test split (a test/ folder, a split column, X_test, outputs_test): its labels are
     then as trustworthy as their source, which gradsift cannot check."""
-    """Human-readable remarks made while loading (resizing, carved splits, injected noise)."""
 
     def __post_init__(self) -> None:
         n = len(self.x_train)
@@ -94,6 +107,9 @@ class Dataset:
         self.y_test = self.y_test.astype(np.int64)
         if self.true_train is not None:
             self.true_train = self.true_train.astype(np.int64)
+        if self.kind == TEXT and (self.texts_train is None or len(self.texts_train) != n
+                                  or self.texts_test is None or len(self.texts_test) != len(self.x_test)):
+            raise DataError(f"dataset {self.name!r}: a text dataset needs one text per train and test sample")
 
     @property
     def n_classes(self) -> int:
@@ -104,9 +120,23 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def fingerprint(self) -> str:
-        """Hash of inputs and labels: a changed file on disk is detected on resume."""
+        """Hash of inputs and labels: a changed file on disk is detected on resume.
+
+        A text dataset is hashed by its texts and the encoder's content hash and maximum length
+        instead of its embeddings, so the fingerprint does not hang on the float rounding of a device.
+        """
         digest = hashlib.sha256()
-        for array in (self.x_train, self.given_train, self.x_test, self.y_test):
+        if self.kind == TEXT:
+            for texts in (self.texts_train, self.texts_test):
+                for text in texts:
+                    encoded = text.encode("utf-8", "surrogatepass")
+                    digest.update(len(encoded).to_bytes(8, "little") + encoded)
+            digest.update(f"{self.encoder['sha256']}:{self.encoder['max_length']}:{self.encoder['pooling']}:"
+                          f"{self.encoder['normalize']}".encode())
+            arrays = (self.given_train, self.y_test)
+        else:
+            arrays = (self.x_train, self.given_train, self.x_test, self.y_test)
+        for array in arrays:
             digest.update(_bytes_view(array))
         if self.true_train is not None:
             digest.update(_bytes_view(self.true_train))

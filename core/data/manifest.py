@@ -6,8 +6,11 @@ Columns:
 - `split` (optional): 'train' or 'test' per row; without it a test split is carved.
 - `sample_id` (optional): must be unique; not used as a feature.
 - `path` (optional): an image file per row, relative to the manifest's directory; images
-  are read like an image folder's. Without `path`, every other numeric column is a feature
-  and the dataset is tabular (float32).
+  are read like an image folder's.
+- `text` (optional): a text per row; the dataset is then a text dataset (core.data.text:
+  the texts are embedded by the configured encoder, and kept to be shown).
+  Without `path` or `text`, every other numeric column is a feature and the dataset is
+  tabular (float32).
 
 `source_train` is the `path` value, or `row N` with N the 0-based data row in the file.
 A table with a list-valued `features` column holds a trained model's outputs instead
@@ -25,13 +28,15 @@ import pandas as pd
 
 from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
+from core.data.base import TEXT as TEXT_KIND
 from core.data.folder import read_images
 from core.data.outputs import is_outputs_table, load_outputs_table
 from core.data.split import carve_test_split, split_note
+from core.data.text import check_texts, text_dataset
 from core.errors import DataError
 
-LABEL, TRUE_LABEL, SPLIT, SAMPLE_ID, PATH = "label", "true_label", "split", "sample_id", "path"
-RESERVED_COLUMNS = (LABEL, TRUE_LABEL, SPLIT, SAMPLE_ID, PATH)
+LABEL, TRUE_LABEL, SPLIT, SAMPLE_ID, PATH, TEXT = "label", "true_label", "split", "sample_id", "path", "text"
+RESERVED_COLUMNS = (LABEL, TRUE_LABEL, SPLIT, SAMPLE_ID, PATH, TEXT)
 SPLIT_VALUES = ("train", "test")
 MAX_LISTED = 5
 """How many offending rows or values an error message lists before summarizing."""
@@ -145,6 +150,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
             columns = [c for c in (LABEL, TRUE_LABEL) if c in table.columns]
             text = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
             labels = {c: _parse_text_labels(text[c].to_numpy(dtype=object)) for c in columns}
+            if TEXT in table.columns:  # as written: 'NA' or '42' is a text, an empty cell an empty text
+                table[TEXT] = pd.read_csv(path, usecols=[TEXT], dtype=str, keep_default_na=False)[TEXT]
         else:
             table = pd.read_parquet(path)
             labels = {c: table[c].to_numpy(dtype=object) for c in (LABEL, TRUE_LABEL) if c in table.columns}
@@ -261,7 +268,15 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     _check_columns(table, path)
     codes, class_names = encode_labels(label_columns, str(path))
     is_test = _split_mask(table, path)
-    if PATH in table.columns:
+    if TEXT in table.columns:
+        if PATH in table.columns:
+            raise DataError(f"{path}: has both a {PATH!r} and a {TEXT!r} column; keep one (images or texts)")
+        texts = check_texts(table[TEXT].to_numpy(dtype=object).tolist(), str(path), TEXT)
+        inputs, sources, kind = None, [f"row {i}" for i in range(len(table))], TEXT_KIND
+        ignored = [str(c) for c in table.columns if c not in RESERVED_COLUMNS]
+        notes = [f"read {len(texts)} texts from column {TEXT!r}"] + (
+            [f"ignored {len(ignored)} other columns: {_listing(ignored, 8)}"] if ignored else [])
+    elif PATH in table.columns:
         inputs, sources, notes = _images(table, path, cfg.image_size)
         kind = IMAGE
     else:
@@ -278,6 +293,13 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
         notes.append(f"used column {SPLIT!r}: {len(train_idx)} train / {len(test_idx)} test rows")
     clean = truth if truth is not None else given
+    if kind == TEXT_KIND:
+        return text_dataset(path.name, cfg, texts_train=[texts[i] for i in train_idx], given_train=given[train_idx],
+                            texts_test=[texts[i] for i in test_idx], y_test=clean[test_idx], class_names=class_names,
+                            true_train=None if truth is None else truth[train_idx],
+                            source_train=[sources[i] for i in train_idx], notes=notes,
+                            test_labels_verified=truth is not None,
+                            test_split_carved=is_test is None or not is_test.any())
     return Dataset(
         name=path.name,
         kind=kind,

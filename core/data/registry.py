@@ -22,6 +22,8 @@ DATASETS.add("blobs", "the paper's convex toy: 2 Gaussian blobs, 150 train / 100
                   "core.data.synthetic:load_blobs", own_noise=True)
 DATASETS.add("moons", "the paper's non-convex toy: two half moons, 250 train / 100 test, 20 labels flipped",
                   "core.data.synthetic:load_moons", own_noise=True)
+DATASETS.add("intents", "1,000 generated customer requests, 8 intents (text; encoder embeddings), 10% symmetric "
+                  "noise injected", "core.data.intents:load_intents", own_noise=True)
 DATASETS.add("cifar10n", "CIFAR-10 with human labels (CIFAR-10N; --label-set aggregate|random1|random2|"
                   "random3|worst); needs --data-dir", "core.data.cifar:load_cifar10n", own_noise=False)
 DATASETS.add("cifar100n", "CIFAR-100 with human labels (CIFAR-100N; --label-set noisy100); needs --data-dir",
@@ -31,9 +33,9 @@ DIRECTORY = "directory"
 PATH_FORMATS = Registry("path format")
 PATH_FORMATS.add(DIRECTORY, "image folder: one sub-folder per class (optionally under train/ and test/)",
                       "core.data.folder:load_image_folder")
-PATH_FORMATS.add(".csv", "manifest: a label column plus image paths or numeric feature columns",
+PATH_FORMATS.add(".csv", "manifest: a label column plus image paths, texts or numeric feature columns",
                       "core.data.manifest:load_manifest")
-PATH_FORMATS.add(".parquet", "manifest: a label column plus image paths or numeric feature columns",
+PATH_FORMATS.add(".parquet", "manifest: a label column plus image paths, texts or numeric feature columns",
                       "core.data.manifest:load_manifest")
 PATH_FORMATS.add(".npz", "arrays X, y (optional y_true, X_test, y_test)", "core.data.npz:load_npz")
 

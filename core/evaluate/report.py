@@ -111,6 +111,13 @@ def reviewed_test_accuracy(run: RunDir) -> dict | None:
             "accuracy": float((predicted[usable] == labels[usable]).mean())}
 
 
+def encoder_line(encoder: dict) -> str:
+    """One line on a text run's encoder: which, its content hash, the token limit and how many texts it cut."""
+    return (f"text encoder {encoder['name']} (sha256 {encoder['sha256'][:12]}, {encoder['dim']} dims, "
+            f"{encoder['pooling']} pooling): {encoder['n_truncated']} of {encoder['n_texts']} texts truncated at "
+            f"{encoder['max_length']} tokens")
+
+
 def run_summary(path: str | Path) -> dict:
     """What `gradsift info` shows: summary lines, the detection table, retraining rows, and `report`,
     the machine-readable form (`gradsift info --json`)."""
@@ -133,6 +140,7 @@ def run_summary(path: str | Path) -> dict:
                      f"({data['noise_rate']:.1%})" if data.get("n_noisy") is not None else "unknown (no true labels)"),
         f"model {model['name']}: test accuracy {_fmt_accuracy(model.get('test_accuracy'))} ({schedule})",
         f"model choice: {model.get('choice', '-')}; weights: {model.get('weights', '-')}",
+        *([encoder_line(data["encoder"])] if data.get("encoder") else []),
         "test labels: " + ("verified by the source" if verified else
                            f"UNVERIFIED: {test_label_origin(data.get('test_split_carved', True))}, so accuracy is "
                            "agreement with labels that may be wrong; review test samples to check them "
@@ -169,6 +177,8 @@ def run_summary(path: str | Path) -> dict:
             "budget": config.detect.budget,
             "primary": config.detect.primary,
             "suggested_budget": suggested,
+            **({"encoder": {key: data["encoder"][key] for key in ("name", "sha256", "max_length", "n_truncated")}}
+               if data.get("encoder") else {}),
             "detection": {row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")},
             "retrain": retrain,
         },

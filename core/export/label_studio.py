@@ -100,12 +100,16 @@ def tasks(source: ExportSource, rows: pd.DataFrame, image_root: Path | None = No
             values = [data_uri(thumbnails[i]) for i in ids]
     else:
         if image_root is not None:
-            raise ConfigError(f"--image-root applies to image runs; {source.run.path} is tabular")
-        from core.export.features import as_text, split_features
-
+            raise ConfigError(f"--image-root applies to image runs; {source.run.path} is not one")
         obj = TEXT_OBJECT
-        names, features = split_features(source)
-        values = [as_text(names, features[i]) for i in ids]
+        texts = source.texts()
+        if texts is not None:
+            values = [texts[i] for i in ids]
+        else:
+            from core.export.features import as_text, split_features
+
+            names, features = split_features(source)
+            values = [as_text(names, features[i]) for i in ids]
     out = []
     for value, (_, row) in zip(values, rows.iterrows()):
         sample_id = int(row[schema.SAMPLE_ID])

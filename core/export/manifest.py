@@ -10,7 +10,7 @@ reads, so `gradsift analyze --dataset <out>` analyzes the cleaned data:
 - the inputs: `path` (absolute) when the run's samples are files (an image folder, a manifest
   with a path column); for other image runs (e.g. digits) the stored images are written as
   PNG files into `<out stem>_images/` beside the manifest and `path` is relative to it; for
-  tabular runs the feature columns, reloaded from the run's dataset (named as in the user's
+  text runs the `text` column; for tabular runs the feature columns, reloaded from the run's dataset (named as in the user's
   manifest, else x0, x1, ...).
 
 Only the training split is exported: the reviewed training set is what a new analysis needs
@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.data.manifest import LABEL, PATH, RESERVED_COLUMNS, SAMPLE_ID, TRUE_LABEL
+from core.data.manifest import (
+    LABEL,
+    PATH,
+    RESERVED_COLUMNS,
+    SAMPLE_ID,
+    TEXT,
+    TRUE_LABEL,
+)
 from core.errors import ConfigError
 from core.export.files import new_directory, refuse_existing, write_new
 from core.export.images import png_bytes
@@ -88,6 +95,11 @@ def export(source: ExportSource, out: Path, only: str, image_root: Path | None =
     if image_root is not None:
         raise ConfigError("--image-root applies to --format label-studio only")
     frame, kept = manifest_frame(source)
+    texts = source.texts()
+    if texts is not None:
+        frame.insert(2, TEXT, [texts[i] for i in kept])
+        _write_table(frame, out)
+        return Written([out], len(frame), "manifest rows")
     if not source.is_image:
         _write_table(_with_features(source, frame, kept), out)
         return Written([out], len(frame), "manifest rows")

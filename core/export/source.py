@@ -47,7 +47,7 @@ class ExportSource:
     split: str
     class_names: list[str]
     kind: str
-    """IMAGE or TABULAR (core.data.base)."""
+    """IMAGE, TABULAR or TEXT (core.data.base)."""
     primary: str
     table: pd.DataFrame
     samples: pd.DataFrame | None
@@ -62,6 +62,16 @@ class ExportSource:
     @property
     def is_image(self) -> bool:
         return self.kind == IMAGE
+
+    def texts(self) -> list[str] | None:
+        """The split's texts (row = sample id) for a text run, else None."""
+        if self.split == "train":
+            if self.samples is None or schema.TEXT not in self.samples.columns:
+                return None
+            return self.samples[schema.TEXT].astype(str).tolist()
+        if not self.run.file(schema.TEST_TEXTS).exists():
+            return None
+        return self.run.read_parquet(schema.TEST_TEXTS)[schema.TEXT].astype(str).tolist()
 
     def store(self) -> ReviewStore:
         """The split's review store, checking sample ids and class indices."""

@@ -20,7 +20,7 @@ chunk by chunk (core.gradients.projection), so the full matrix never exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +81,15 @@ def _linear_owners(model: nn.Module, names: list[str]) -> dict[str, tuple[nn.Lin
     return owners
 
 
-def _hooks_chunk(model: nn.Module, batch: TokenBatch, names: list[str]) -> np.ndarray:
+def linear_hook_gradients(model: nn.Module, names: list[str], losses: Callable[[], torch.Tensor]) -> np.ndarray:
+    """(b, P) float32 per-sample gradients of `names` (every one the weight or bias of an nn.Linear) from one
+    batched backward pass of `losses()`, the (b,) per-sample losses of one forward pass.
+
+    Hooks capture each Linear layer's inputs x and output gradients δ; sample b's weight gradient
+    is Σ_t δ_bt x_btᵀ over its positions t (a text's tokens; one position for a 2-D input). Valid
+    when samples do not interact in the forward pass (no batch statistics, no cross-sample
+    attention): true of eval-mode transformers, causal or bidirectional, on padded batches.
+    """
     owners = _linear_owners(model, names)
     if owners is None:
         raise ConfigError("gradient method 'hooks' needs every trainable parameter to belong to an nn.Linear; "
@@ -103,12 +111,12 @@ def _hooks_chunk(model: nn.Module, batch: TokenBatch, names: list[str]) -> np.nd
         for module in layers.values():
             handles.append(module.register_forward_hook(forward_hook))
         named = dict(model.named_parameters())
-        losses = sequence_losses(forward_logits(model, batch), batch.input_ids, batch.attention_mask)
-        torch.autograd.grad(losses.sum(), [named[name] for name in names])
+        per_sample = losses()
+        torch.autograd.grad(per_sample.sum(), [named[name] for name in names])
     finally:
         for handle in handles:
             handle.remove()
-    n = len(batch)
+    n = len(per_sample)
     grads = {}
     for name, (module, attr) in owners.items():
         delta = output_grads[id(module)].reshape(n, -1, module.out_features)
@@ -118,6 +126,11 @@ def _hooks_chunk(model: nn.Module, batch: TokenBatch, names: list[str]) -> np.nd
         else:
             grads[name] = delta.sum(dim=1)
     return _flatten(grads, names, n)
+
+
+def _hooks_chunk(model: nn.Module, batch: TokenBatch, names: list[str]) -> np.ndarray:
+    return linear_hook_gradients(model, names, lambda: sequence_losses(forward_logits(model, batch), batch.input_ids,
+                                                                      batch.attention_mask))
 
 
 LM_GRADIENT_METHODS = Registry("gradient method")

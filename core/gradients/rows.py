@@ -29,6 +29,8 @@ from core.run.io import release_pages
 
 FACTOR_BATCH = 1024
 """Batch size of the forward pass that yields the last-layer factors (`last_layer_factors`' default)."""
+TOKEN_CHUNK = 32
+"""Texts per backward pass of a model's own per-sample gradients (a transformer's activations bound it)."""
 
 
 @dataclass
@@ -57,17 +59,21 @@ def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: 
     out: the (n, stored_width) gradient matrix (an array or a memory map); row rows[i] gets
     sample i's gradient, projected when `projector` is given. Last-layer gradients
     (`grad_cfg.layers == "last"`) come in closed form, their norms from the factors;
-    otherwise `param_names` selects the parameters for `func_gradients`. Runs `chunk_size`
+    otherwise `param_names` selects the parameters for `func_gradients` (or for the model's own
+    `per_sample_gradients`, when it has one: text_lora's Linear-layer hooks). Runs `chunk_size`
     rows at a time, so memory is one chunk of full-width gradients.
     """
-    factors = last_layer_factors(model, x, labels, batch_size=FACTOR_BATCH, input_transform=to_tensor)
+    factors = last_layer_factors(model, x, labels, batch_size=min(FACTOR_BATCH, model.forward_batch),
+                                 input_transform=to_tensor)
     if grad_cfg.layers == "last":
         return factor_gradient_rows(factors, rows, grad_cfg, projector, out)
     chunk_size = grad_cfg.chunk_size
     grad_l1 = np.zeros(len(rows), np.float64)
     grad_l2 = np.zeros(len(rows), np.float64)
-    for start, chunk in func_gradients(model, x, labels, param_names=param_names, chunk_size=chunk_size,
-                                       input_transform=to_tensor):
+    own = getattr(model, "per_sample_gradients", None)  # a model with its own fast path (text_lora: hooks)
+    chunks = own(x, labels, param_names, min(chunk_size, TOKEN_CHUNK)) if own is not None else func_gradients(
+        model, x, labels, param_names=param_names, chunk_size=chunk_size, input_transform=to_tensor)
+    for start, chunk in chunks:
         stop = start + len(chunk)
         grad_l1[start:stop] = np.abs(chunk).sum(axis=1)
         grad_l2[start:stop] = np.linalg.norm(chunk, axis=1)

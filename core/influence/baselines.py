@@ -26,7 +26,7 @@ from core.influence.hessians import dense_hvp, last_layer_hessian, last_layer_hv
 from core.influence.label_quality import label_quality_scores
 from core.influence.methods import influence_scores
 from core.influence.registry import INFLUENCE_METHODS
-from core.influence.solvers import top_eigenvalue
+from core.influence.solvers import damped_eigh, top_eigenvalue
 
 
 @dataclass
@@ -100,13 +100,18 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
     rows = state.val_rows if len(state.val_rows) else np.arange(n)
     val_grad = train_grads[rows].mean(axis=0)
     dense = state.width <= cfg.dense_hessian_max_width
+    hessian_matrix = None
     if dense:
-        hvp = dense_hvp(last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay))
+        hessian_matrix = last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay)
+        hvp = dense_hvp(hessian_matrix)
     else:
         hvp = last_layer_hvp(state.features, state.probs, state.include_bias, state.weight_decay)
     top = top_eigenvalue(hvp, state.width) if any(INFLUENCE_METHODS.entry(m).meta["needs_hessian"]
                                                   for m in methods) else 0.0
     out.facts.update(top_eigenvalue=top, damping=cfg.damping * top)
+    shared = {}
+    if dense and {"exact", "self_exact"} <= set(methods):  # one eigendecomposition of H + λI for both
+        shared["decomposition"] = damped_eigh(hessian_matrix, cfg.damping * top)
     for method in methods:
         meta = INFLUENCE_METHODS.entry(method).meta
         if method in ("exact", "self_exact") and not dense:
@@ -116,7 +121,8 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
         info: dict = {}
         out.columns[method] = influence_scores(
             method, train_grads, val_grad if meta["needs_val_grad"] else None,
-            hvp=hvp if meta["needs_hessian"] else None, info=info, **method_options(method, cfg, top))
+            hvp=hvp if meta["needs_hessian"] else None, info=info, **method_options(method, cfg, top),
+            **(shared if method in ("exact", "self_exact") else {}))
         if info.get("converged") is False:
             out.notes.append(f"{method}: LiSSA's answer after {info.get('iterations_run')} iterations has relative "
                              f"residual {info.get('residual', float('nan')):.2g}; its scores are approximate (raise "

@@ -95,16 +95,18 @@ from core.influence.solvers import (
 
 def exact_influence(train_grads, val_grad, hessian_or_hvp, *, damping: float = 0.0, min_eig_ratio: float = 1e-8,
                     max_dense_dim: int = 20_000, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                    info: dict | None = None) -> np.ndarray:
+                    info: dict | None = None, decomposition: DampedEigen | None = None) -> np.ndarray:
     """harm_j = −vᵀ (H + λI)⁻¹ g_j with the true Hessian.
 
     λ starts at `damping` and is raised by `damped_eigh` until H + λI is safely positive
     definite; the value used is reported in info['damping']. Dense: O(p³ + np).
+    `decomposition`: `damped_eigh(H, damping, min_eig_ratio)` when the caller has it already
+    (exact and self_exact share one).
     """
     grads = check_grads(train_grads)
     val = check_val(val_grad, grads.shape[1])
-    decomposition = damped_eigh(as_dense(hessian_or_hvp, grads.shape[1], "exact", max_dense_dim), damping,
-                                min_eig_ratio)
+    decomposition = decomposition or damped_eigh(as_dense(hessian_or_hvp, grads.shape[1], "exact", max_dense_dim),
+                                                 damping, min_eig_ratio)
     fill_info(info, hessian="true", damping=decomposition.damping)
     return -rowwise_dot(grads, decomposition.solve(val), chunk_rows)
 
@@ -170,11 +172,13 @@ def tracing_influence(train_grads, val_grad, hessian_or_hvp=None, *, chunk_rows:
 
 def self_exact_influence(train_grads, val_grad=None, hessian_or_hvp=None, *, damping: float = 0.0,
                          min_eig_ratio: float = 1e-8, max_dense_dim: int = 20_000,
-                         chunk_rows: int = DEFAULT_CHUNK_ROWS, info: dict | None = None) -> np.ndarray:
-    """Self-influence g_jᵀ (H + λI)⁻¹ g_j with the true Hessian (val_grad unused). O(p³ + np²)."""
+                         chunk_rows: int = DEFAULT_CHUNK_ROWS, info: dict | None = None,
+                         decomposition: DampedEigen | None = None) -> np.ndarray:
+    """Self-influence g_jᵀ (H + λI)⁻¹ g_j with the true Hessian (val_grad unused). O(p³ + np²).
+    `decomposition`: as in `exact_influence`."""
     grads = check_grads(train_grads)
-    decomposition = damped_eigh(as_dense(hessian_or_hvp, grads.shape[1], "self_exact", max_dense_dim), damping,
-                                min_eig_ratio)
+    decomposition = decomposition or damped_eigh(
+        as_dense(hessian_or_hvp, grads.shape[1], "self_exact", max_dense_dim), damping, min_eig_ratio)
     weights = 1.0 / (decomposition.eigenvalues + decomposition.damping)
     out = np.empty(grads.shape[0])
     for start, chunk in chunks(grads, chunk_rows):

@@ -1,7 +1,8 @@
 """`--model auto`: the model that fits the data and the machine (docs/models.md states the rule).
 
 1. A trained model's outputs handed in → `given` (nothing to train).
-2. Tabular data → the dataset's own default (`mlp`; `logreg` for the paper's blobs).
+2. Tabular data → the dataset's own default (`mlp`; `logreg` for the paper's blobs); text → a
+   linear probe on the frozen encoder's embeddings (`text_probe`).
 3. Images that are grayscale or smaller than 32 px on a side → `cnn` (the small CNN trains in
    seconds to a minute on a CPU, and ImageNet features do not fit such images).
 4. Colour images of 32 px or more → a linear probe on a pretrained ResNet-18 (`probe_resnet18`)
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from core.config import TrainConfig
-from core.data.base import IMAGE, OUTPUTS, TABULAR, Dataset
+from core.data.base import IMAGE, OUTPUTS, TABULAR, TEXT, Dataset
 from core.models.nets import select_device
 from core.models.weights import backbone_weights
 
@@ -35,6 +36,8 @@ def choose_model(dataset: Dataset, cfg: TrainConfig) -> ModelChoice:
     """The model `--model auto` means for this dataset, device and weights (see the module docstring)."""
     if dataset.kind == OUTPUTS:
         return ModelChoice("given", "model outputs were handed in: nothing to train")
+    if dataset.kind == TEXT:
+        return ModelChoice("text_probe", "text: a linear probe on the frozen encoder's embeddings")
     if dataset.kind == TABULAR or dataset.kind != IMAGE:
         return ModelChoice(dataset.default_model, f"{dataset.kind} data: the dataset's default model")
     channels, height, width = dataset.input_shape

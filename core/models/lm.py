@@ -47,7 +47,7 @@ try:  # the [text] extra
     from transformers.utils import logging as hf_logging
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ConfigError(f"the text benchmarks need the [text] extra ({exc.name} is missing): "
-                      "pip install 'gradsift[text]' (transformers, peft)") from exc
+                      "pip install 'gradsift[text]' (peft)") from exc
 
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()

@@ -20,6 +20,9 @@ from core.models.registry import MODELS
 class FeatureModel(nn.Module):
     """backbone(x) -> h of shape (n, feature_dim); head(h) -> logits of shape (n, n_classes)."""
 
+    forward_batch = 1024
+    """Samples per gradient-free forward pass (features, probabilities); a transformer sets fewer."""
+
     def __init__(self, backbone: nn.Module, feature_dim: int, n_classes: int) -> None:
         super().__init__()
         self.backbone = backbone

@@ -6,6 +6,8 @@ samples' stored features: seconds instead of a full retraining.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -37,6 +39,33 @@ def train_linear_probe(
     (figures in docs/benchmarks.md).
     """
     seed_everything(seed)
+    with one_thread_when_small(len(features) * int(np.prod(np.shape(features)[1:])) * n_classes):
+        return _fit_probe(features, labels, n_classes, weight_decay, max_iter)
+
+
+SMALL_PROBE_WORK = 20_000_000
+"""A probe fit whose passes cost fewer multiply-adds (n · D · C) than this runs on one thread: its
+matrices are too small for a second thread to pay, and on a shared, oversubscribed CPU every
+OpenMP region of a multi-threaded fit can stall (measured on a 2-core machine at load 8: choosing
+the L2 strength of a 720 x 384 x 8 probe took 18 s on 2 threads, 0.4 s on one)."""
+
+
+@contextlib.contextmanager
+def one_thread_when_small(work: int):
+    """torch on one thread inside the block when `work` < SMALL_PROBE_WORK (restored after)."""
+    previous = torch.get_num_threads()
+    if work >= SMALL_PROBE_WORK or previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int, weight_decay: float,
+               max_iter: int) -> nn.Linear:
     h = torch.as_tensor(features, dtype=torch.float32)
     target = torch.as_tensor(labels, dtype=torch.int64)
     head = nn.Linear(h.shape[1], n_classes)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from core.config import TrainConfig
 from core.models.nets import FeatureModel, build_model, select_device
-from core.models.probe import train_linear_probe
+from core.models.probe import select_probe_reg, train_linear_probe
 from core.models.registry import MODELS, OPTIMIZERS
 from core.models.seeding import seed_everything
 from core.models.weights import BackboneWeights, backbone_weights
@@ -30,10 +30,13 @@ ProgressFn = Callable[[int, int], None]
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """Raw inputs to float32: uint8 images are scaled to [0, 1], tabular values pass through."""
+    """Raw inputs as the model takes them: uint8 images scaled to float32 [0, 1], int64 token ids unchanged
+    (text models with token inputs), everything else (tabular values, embeddings) float32."""
     tensor = torch.as_tensor(batch)
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
+    if tensor.dtype == torch.int64:
+        return tensor
     return tensor.float()
 
 
@@ -67,10 +70,23 @@ class TrainResult:
     early_stopped: FeatureModel | None = None
     """With a refit: the model at the best epoch before it, for which the validation split is held out
     (the influence baselines need a validation set their model never trained on)."""
+    probe_reg: tuple[float, dict[float, float]] | None = None
+    """`solver="lbfgs_val"`: (the L2 strength chosen on the validation split, {strength: validation loss});
+    the model is then itself a probe on its features, so probe retraining can reuse the choice."""
 
 
-def starting_weights(model_name: str, cfg: TrainConfig) -> BackboneWeights:
-    """The pretrained weights a model with a backbone starts from (core.models.weights); none otherwise."""
+def starting_weights(model_name: str, cfg: TrainConfig, encoder: dict | None = None) -> BackboneWeights:
+    """The pretrained weights a model with a backbone starts from (core.models.weights); none otherwise.
+
+    A model with token inputs (text_lora) starts from the text dataset's encoder (`encoder`: the
+    Dataset's encoder facts: path, max_length, name, sha256) with the config's LoRA settings."""
+    if MODELS.entry(model_name).meta.get("inputs") == "tokens":
+        if encoder is None:
+            return BackboneWeights(None, "none: not a text dataset")
+        spec = {"encoder": encoder["path"], "max_length": encoder["max_length"], "rank": cfg.lora_rank,
+                "alpha": cfg.lora_alpha}
+        return BackboneWeights(spec, f"{encoder['name']} (sha256 {encoder['sha256'][:12]}) with LoRA rank "
+                                     f"{cfg.lora_rank}, alpha {cfg.lora_alpha:g}")
     arch = MODELS.entry(model_name).meta.get("backbone")
     if arch is None:
         return BackboneWeights(None, "none: no pretrained backbone for this model")
@@ -109,15 +125,21 @@ def train_model(
     description: str = "train",
     progress: ProgressFn | None = None,
     show_bar: bool = True,
+    encoder: dict | None = None,
 ) -> TrainResult:
     """Train a fresh model on (x, labels): the one recipe for the analyzed model, fold models and retraining.
 
     x: (n, ...) raw inputs (uint8 images or float32 features); labels: (n,) int64.
     val_rows: the rows early stopping watches (the run's validation split); None carves
-    `cfg.val_fraction` at random (seeded).
+    `cfg.val_fraction` at random (seeded). encoder: a text dataset's encoder facts (Dataset.encoder),
+    which a model with token inputs starts from.
 
     1. A convex model (`solver="lbfgs"` in the model registry: logistic regression) is solved
-       to its optimum on every row by L-BFGS (core.models.probe): no epochs to choose.
+       to its optimum on every row by L-BFGS (core.models.probe): no epochs to choose. With
+       `solver="lbfgs_val"` (the text probe) its L2 strength is first chosen on the validation
+       split (`select_probe_reg`: lowest validation cross-entropy on the given labels), as early
+       stopping chooses an epoch: a head on 384 embedding dimensions can fit a few hundred noisy
+       labels exactly, and then the noisy samples' gradients vanish.
     2. Otherwise minibatch training on the rows outside the validation split, for at least
        `cfg.min_steps` steps (`epoch_budget`), stopping after `patience` epochs without a lower
        validation loss; the epoch with the lowest loss is kept.
@@ -128,11 +150,15 @@ def train_model(
     started = time.perf_counter()
     generator = seed_everything(seed)
     device = select_device(cfg.device)
-    weights = starting_weights(model_name, cfg)
+    weights = starting_weights(model_name, cfg, encoder)
     model = build_model(model_name, x.shape[1:], n_classes, kind, weights.state)
     labels = np.asarray(labels).astype(np.int64)
-    if MODELS.entry(model_name).meta.get("solver") == "lbfgs":
-        return _solve_convex(model, x, labels, n_classes, cfg, seed, started)
+    solver = MODELS.entry(model_name).meta.get("solver")
+    if solver in ("lbfgs", "lbfgs_val"):
+        if solver == "lbfgs_val" and val_rows is None:
+            val_rows = validation_split(len(x), cfg.val_fraction, generator)[1]
+        return _solve_convex(model, x, labels, n_classes, cfg, seed, started,
+                             val_rows=val_rows if solver == "lbfgs_val" else None)
     if val_rows is None:
         fit_rows, val_rows = validation_split(len(x), cfg.val_fraction, generator)
     else:
@@ -159,7 +185,7 @@ def train_model(
         tick(epochs_run)
         if len(val_rows) == 0:
             continue
-        val_loss = _mean_loss(model, x[val_rows], labels[val_rows], device, 1024)
+        val_loss = _mean_loss(model, x[val_rows], labels[val_rows], device, model.forward_batch)
         val_losses.append(val_loss)
         bar.set_postfix(val_loss=f"{val_loss:.4f}")
         if val_loss < best_loss - 1e-6:
@@ -226,21 +252,31 @@ def _one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray
 
 
 def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_classes: int, cfg: TrainConfig,
-                  seed: int, started: float) -> TrainResult:
+                  seed: int, started: float, val_rows: np.ndarray | None = None) -> TrainResult:
     """A linear model on standardized inputs, solved by L-BFGS to the optimum of mean cross-entropy
-    + weight_decay/2·‖W‖² on every row (the same objective minibatch training approaches)."""
+    + reg/2·‖W‖² on every row (the same objective minibatch training approaches): reg is
+    `weight_decay`, or, given `val_rows`, the grid value with the lowest validation loss of a fit
+    on the other rows."""
     model.set_input_stats(to_tensor(x))
     with torch.no_grad():
         features = model.features(to_tensor(x)).numpy()
-    head = train_linear_probe(features, labels, n_classes, cfg.weight_decay, seed, max_iter=cfg.probe_max_iter)
+    reg, notes, chosen = cfg.weight_decay, [], None
+    if val_rows is not None and len(val_rows):
+        chosen = select_probe_reg(features, labels, val_rows, n_classes, seed, cfg.probe_max_iter,
+                                  max_rows=cfg.probe_max_rows)
+        reg = chosen[0]
+        notes.append(f"L2 strength {reg:g} chosen on {len(val_rows)} validation rows")
+    head = train_linear_probe(features, labels, n_classes, reg, seed, max_iter=cfg.probe_max_iter)
     model.head.load_state_dict(head.state_dict())
     model.to(select_device(cfg.device)).eval()
-    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs")
+    return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs", notes=notes,
+                       probe_reg=chosen)
 
 
 @torch.no_grad()
-def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """(n, C) float32 softmax probabilities."""
+def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """(n, C) float32 softmax probabilities (`batch_size` rows per pass, default the model's forward_batch)."""
+    batch_size = batch_size or model.forward_batch
     model.eval()
     device = next(model.parameters()).device
     out = [
@@ -251,8 +287,9 @@ def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int = 1024) ->
 
 
 @torch.no_grad()
-def extract_features(model: FeatureModel, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def extract_features(model: FeatureModel, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """(n, feature_dim) float32 penultimate features h, the linear probe's inputs."""
+    batch_size = batch_size or model.forward_batch
     model.eval()
     device = next(model.parameters()).device
     out = [model.features(to_tensor(x[s:s + batch_size]).to(device)).cpu().numpy()

@@ -5,15 +5,18 @@ Used by the stages, by retraining and by the dashboard; reads only through `RunD
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from core.config import RunConfig
-from core.data.base import Dataset
+from core.data.base import TEXT, Dataset
 from core.data.load import load_dataset
 from core.errors import RunDirError
 from core.models.choice import ModelChoice, choose_model
 from core.models.nets import FeatureModel, build_model
-from core.models.training import load_model_state
+from core.models.registry import MODELS
+from core.models.training import load_model_state, starting_weights
 from core.run import schema
 from core.run.rundir import RunDir
 
@@ -35,11 +38,23 @@ def check_dataset_fingerprint(run: RunDir, manifest: dict, config: RunConfig, da
         )
 
 
+def inputs_for_model(dataset: Dataset, model_name: str) -> Dataset:
+    """The dataset as `model_name` reads it: a text dataset's token ids (n, 2, L) int64 instead of its embeddings
+    for a model with token inputs (text_lora; the embeddings stay as `embeddings_train`, for the input map)."""
+    if MODELS.entry(model_name).meta.get("inputs") != "tokens" or dataset.kind != TEXT:
+        return dataset
+    from core.models.encoder import encoder_info, token_inputs
+
+    info = encoder_info(dataset.encoder["path"], dataset.encoder["max_length"])
+    return dataclasses.replace(dataset, x_train=token_inputs(dataset.texts_train, info),
+                               x_test=token_inputs(dataset.texts_test, info), embeddings_train=dataset.x_train)
+
+
 def load_run_dataset(run: RunDir, manifest: dict, config: RunConfig) -> Dataset:
-    """Reload the run's dataset and refuse if it changed since the run was made."""
+    """Reload the run's dataset (as its model reads it) and refuse if it changed since the run was made."""
     dataset = load_dataset(config.data, config.seed)
     check_dataset_fingerprint(run, manifest, config, dataset)
-    return dataset
+    return inputs_for_model(dataset, manifest["model"]["name"])
 
 
 def load_run_model(run: RunDir, manifest: dict, dataset: Dataset) -> FeatureModel:
@@ -52,7 +67,10 @@ def load_run_model(run: RunDir, manifest: dict, dataset: Dataset) -> FeatureMode
     except Exception as exc:
         raise RunDirError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); "
                           "delete it and rerun `gradsift analyze`") from exc
-    model = build_model(manifest["model"]["name"], dataset.input_shape, dataset.n_classes, dataset.kind)
+    name = manifest["model"]["name"]
+    model = build_model(name, dataset.input_shape, dataset.n_classes, dataset.kind,
+                        starting_weights(name, run.config().train, dataset.encoder).state
+                        if MODELS.entry(name).meta.get("inputs") == "tokens" else None)
     try:
         return load_model_state(model, state)
     except (RuntimeError, KeyError) as exc:

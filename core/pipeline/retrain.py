@@ -141,7 +141,7 @@ def retrain(
                              f"seed {seed})")
         result = train_model(model_name, dataset.kind, dataset.x_train[kept], labels[kept], dataset.n_classes,
                              config.train, seed, val_rows=val_rows, description="retrain", progress=progress,
-                             show_bar=bool(reporter is not None and reporter.show_bars))
+                             show_bar=bool(reporter is not None and reporter.show_bars), encoder=dataset.encoder)
         test_accuracy = float((predict_probs(result.model, dataset.x_test).argmax(1) == test_labels).mean())
         n_train = len(kept)
 

@@ -33,7 +33,13 @@ from core.data.load import load_dataset
 from core.errors import ConfigError
 from core.models.choice import ModelChoice
 from core.models.nets import build_model, check_model
-from core.pipeline.artifacts import check_dataset_fingerprint, resolve_model
+from core.models.registry import MODELS
+from core.models.training import starting_weights
+from core.pipeline.artifacts import (
+    check_dataset_fingerprint,
+    inputs_for_model,
+    resolve_model,
+)
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
 from core.pipeline.registry import STAGES as STAGE_REGISTRY
@@ -59,10 +65,15 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
     choice = resolve_model(config, dataset)
     model_name = choice.name
     check_model(model_name, dataset.kind)
+    dataset = inputs_for_model(dataset, model_name)
     if dataset.kind == OUTPUTS:
         check_outputs_config(config)
     else:
-        build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind)
+        tokens = MODELS.entry(model_name).meta.get("inputs") == "tokens"
+        if client is not None and tokens:
+            raise ConfigError(f"model {model_name} runs in one process; drop --workers / --scheduler")
+        build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind,
+                    starting_weights(model_name, config.train, dataset.encoder).state if tokens else None)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
     with run.writing():

@@ -20,6 +20,8 @@ A run directory (written by `gradsift analyze`) holds:
 - `model.pt`: the analyzed model's state dict (loaded with weights_only=True).
 - `thumbnails.npy` / `test_thumbnails.npy`: uint8 (n, H, W, channels) images of the
   training (row = `thumbnail_row`) and test split, for image datasets.
+- `test_texts.parquet`: one column `text`, row i = test sample i, for text datasets (the
+  training texts are the samples table's `text` column).
 - `scores.parquet` / `baselines.parquet`: detector and baseline score columns (merged
   into samples.parquet; the manifest's `baselines` entry says which are influence and
   which label-quality methods).
@@ -54,6 +56,7 @@ EMBEDDING = "embedding.parquet"
 MODEL = "model.pt"
 THUMBNAILS = "thumbnails.npy"
 TEST_THUMBNAILS = "test_thumbnails.npy"
+TEST_TEXTS = "test_texts.parquet"
 TEST_LABELS = "test_labels.npy"
 BASELINE_OUTPUTS = "baseline_outputs.npz"
 RETRAIN = "retrain.parquet"
@@ -82,6 +85,8 @@ UMAP_Y = "umap_y"
 FEATURE_X = "feature_x"
 FEATURE_Y = "feature_y"
 THUMBNAIL_ROW = "thumbnail_row"
+TEXT = "text"
+"""Optional column of text datasets: the sample's text (as given; views escape and truncate it)."""
 SUGGESTED_LABEL = "suggested_label"
 SUGGESTED_LABEL_CONFIDENCE = "suggested_label_confidence"
 RUNNER_UP_LABEL = "runner_up_label"

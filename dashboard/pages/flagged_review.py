@@ -166,7 +166,7 @@ def progress_ui(run_path: str, frame: pd.DataFrame, flagged: np.ndarray, decisio
 
 def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray,
                score_column: str, names: list[str]) -> list[int]:
-    """Non-image runs: feature-space map of the flagged samples and a selectable table."""
+    """Tabular runs: feature-space map of the flagged samples and a selectable table."""
     custom, hover = figures.hover_data(frame, score_column)
     values, categories, title = figures.colour_values(frame, figures.COLOUR_REVIEW, names,
                                                          score_column=score_column, flagged=flagged,
@@ -244,15 +244,21 @@ def test_review_ui(run_path: str, names: list[str], reviewer: str) -> None:
                                                if reviewed and reviewed["accuracy"] is not None else ""))
     shown = table.iloc[widgets.paginate_ui(len(table), TEST_PER_PAGE, key="test_review_page")]
     records = shown.to_dict("records")
-    for start in range(0, len(records), COLUMNS):
-        for cell, record in zip(st.columns(COLUMNS), records[start:start + COLUMNS]):
+    texts = data.test_texts(run_path)
+    columns = widgets.TEXT_COLUMNS if texts is not None else COLUMNS
+    for start in range(0, len(records), columns):
+        for cell, record in zip(st.columns(columns), records[start:start + columns]):
             test_id = int(record["test_id"])
             with cell.container(border=True):
                 image = data.test_image(run_path, test_id, min_side=112)
                 if image is not None:
                     st.image(formatting.as_image(image), width="stretch")
-                st.markdown(f":red[test label **{formatting.class_name(names, record['test_label'])}**]  \n"
-                            f"pred {formatting.class_name(names, record[schema.PRED_LABEL])}")
+                if texts is not None:
+                    widgets.text_ui(texts[test_id], key=f"test_review_full_{test_id}")
+                label = formatting.escape_markdown(formatting.class_name(names, record["test_label"]))
+                predicted = formatting.escape_markdown(formatting.class_name(names, record[schema.PRED_LABEL]))
+                st.markdown(f":red[test label **{label}**]  \n"
+                            f"pred {predicted}")
                 st.caption(f"test #{test_id} · p(label) {record['test_label_prob']:.3g}")
                 widgets.decision_badge_ui(decided[test_id], None, names)
                 widgets.review_menu_ui(run_path, test_id, names, reviewer, key_prefix="test_review", split="test")
@@ -309,8 +315,7 @@ def main() -> None:
     shown = rows.iloc[page]
     page_ids = shown[schema.SAMPLE_ID].astype(int).tolist()
     all_ids = rows[schema.SAMPLE_ID].astype(int).tolist()
-    image_run = data.is_image_run(run_path)
-    if image_run:
+    if data.shows_cards(run_path):
         # The cards' checkboxes are read from session state before the grid draws them.
         pick_keys = {sid: f"review_pick_{sid}" for sid in page_ids}
 
@@ -320,7 +325,7 @@ def main() -> None:
 
         picked = [sid for sid, key in pick_keys.items() if st.session_state.get(key)]
         bulk_ui(run_path, names, reviewer, detector, page_ids, all_ids, picked, untick)
-        widgets.image_grid_ui(run_path, shown, key_prefix="review", columns=COLUMNS, score_column=score_column,
+        widgets.sample_grid_ui(run_path, shown, key_prefix="review", columns=COLUMNS, score_column=score_column,
                                  decisions=decided, new_labels=relabels, reviewer=reviewer, detector=detector,
                                  actions=True)
     else:

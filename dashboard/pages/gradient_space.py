@@ -1,16 +1,17 @@
 """Gradient space: a 2-D map of every sample's gradient, coloured by score, flags or labels.
 
-Box or lasso points on the map to see those samples below (thumbnails for image data,
-their place in feature space and a table for tabular data).
+Box or lasso points on the map to see those samples below (thumbnails for image data, a
+table of their texts for text data, their place in feature space and a table for tabular data).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.run import schema
-from dashboard import data, figures, state, widgets
+from dashboard import data, figures, formatting, state, widgets
 
 MAP_KEY = "gradient_map"
 STORED, PCA, FEATURES = "stored", "pca", "features"
@@ -25,6 +26,18 @@ def map_coordinates(run_path: str, frame, choice: str) -> tuple[np.ndarray, np.n
         return frame[schema.FEATURE_X].to_numpy(), frame[schema.FEATURE_Y].to_numpy(), "feature"
     method = data.manifest(run_path).get("embedding", {}).get("method", "umap").upper()
     return frame[schema.UMAP_X].to_numpy(), frame[schema.UMAP_Y].to_numpy(), method
+
+
+def text_table(rows, score_column: str, names: list[str], truth: bool):
+    """The selected samples of a text run as a table: id, labels, score and the text (cells are plain text)."""
+    table = pd.DataFrame({"sample": rows[schema.SAMPLE_ID].to_numpy(),
+                          "given": [formatting.class_name(names, v) for v in rows[schema.GIVEN_LABEL]]})
+    if truth:
+        table["true"] = [formatting.class_name(names, v) for v in rows[schema.TRUE_LABEL]]
+    table["predicted"] = [formatting.class_name(names, v) for v in rows[schema.PRED_LABEL]]
+    table["score"] = rows[score_column].to_numpy()
+    table["text"] = rows[schema.TEXT].astype(str).to_numpy()
+    return table
 
 
 def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagged: np.ndarray) -> None:
@@ -42,8 +55,11 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
     ordered = chosen.sort_values(score_column, ascending=False)
     if data.is_image_run(run_path):
         page = widgets.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
-        widgets.image_grid_ui(run_path, ordered.iloc[page], key_prefix="map", columns=6,
-                                 score_column=score_column)
+        widgets.sample_grid_ui(run_path, ordered.iloc[page], key_prefix="map", columns=6,
+                               score_column=score_column)
+    elif data.is_text_run(run_path):
+        st.dataframe(text_table(ordered.head(1000), score_column, data.class_names(run_path), truth),
+                     hide_index=True, column_config={"text": st.column_config.TextColumn(width="large")})
     else:
         highlight = ordered[schema.SAMPLE_ID].to_numpy()
         custom, hover = figures.hover_data(frame, score_column)
@@ -91,7 +107,8 @@ def main() -> None:
     custom, hover = figures.hover_data(frame, score_column)
     figure = figures.scatter_figure(x, y, custom, color=values, categories=categories, color_title=title,
                                        hover_names=hover, x_title=f"{axis} 1", y_title=f"{axis} 2",
-                                       marker_size=4 if len(frame) > 20_000 else 6, keep=flagged)
+                                       marker_size=4 if len(frame) > 20_000 else 6, keep=flagged,
+                                       hover_text=data.hover_texts(run_path))
     event = st.plotly_chart(figure, key=MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
     st.caption(f"{len(frame):,} samples; flagged = top {data.config_budget(run_path):.1%} by {detector}. "
                f"Higher scores = more outlying. {figures.drawn_note(len(frame))}")

@@ -1,5 +1,5 @@
-"""Sample detail: one training sample, its labels, every score with its rank, its review
-history, and its nearest neighbours in gradient space."""
+"""Sample detail: one training sample (its image or its whole text), its labels, every score with its
+rank, its review history, and its nearest neighbours in gradient space (their images or texts)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
     ids, distances = data.neighbors(run_path, sample_id, NEIGHBOURS, metric)
     st.markdown(f"#### {len(ids)} nearest neighbours in gradient space ({metric})")
     neighbours = frame.iloc[ids]
-    if data.is_image_run(run_path):
+    if data.shows_cards(run_path):
         primary = data.manifest(run_path)["config"]["detect"]["primary"]
-        widgets.image_grid_ui(run_path, neighbours, key_prefix="neighbour", columns=6,
-                                 score_column=schema.score_column(primary))
+        widgets.sample_grid_ui(run_path, neighbours, key_prefix="neighbour", columns=6,
+                               score_column=schema.score_column(primary))
     else:
         custom, hover = figures.hover_data(frame, None)
         st.plotly_chart(figures.scatter_figure(
@@ -67,6 +67,8 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
                           "predicted": neighbours[schema.PRED_LABEL].to_numpy()})
     if data.has_truth(frame):
         table["true"] = neighbours[schema.TRUE_LABEL].to_numpy()
+    if data.is_text_run(run_path):
+        table["text"] = neighbours[schema.TEXT].astype(str).to_numpy()
     st.dataframe(table, hide_index=True, column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
 
 
@@ -85,11 +87,14 @@ def main() -> None:
         if data.is_image_run(run_path) and not pd.isna(row[schema.THUMBNAIL_ROW]):
             image = data.images(run_path, np.array([row[schema.THUMBNAIL_ROW]]), min_side=224)[0]
             st.image(formatting.as_image(image), width=224)
+        elif data.is_text_run(run_path):
+            st.text(str(row[schema.TEXT]), width="stretch")
         else:
             st.caption("Tabular sample: features in the table below.")
     with right:
         st.markdown(formatting.labels_markdown(row, names, truth))
-        facts = [f"source `{row[schema.SOURCE]}`", f"confidence {row[schema.CONFIDENCE]:.3f}",
+        facts = [f"source {formatting.escape_markdown(row[schema.SOURCE])}",
+                 f"confidence {row[schema.CONFIDENCE]:.3f}",
                  f"p(given label) {row[schema.GIVEN_PROB]:.3f}", f"loss {row[schema.LOSS]:.3f}",
                  f"gradient L2 {row[schema.GRAD_L2]:.4g}"]
         if truth:
@@ -108,7 +113,7 @@ def main() -> None:
         elif not reviewer:
             st.caption("Type your name in the sidebar to review this sample.")
     scores_ui(run_path, frame, sample_id)
-    if not data.is_image_run(run_path):
+    if not data.shows_cards(run_path):
         st.dataframe(pd.DataFrame([{schema.FEATURE_X: row[schema.FEATURE_X], schema.FEATURE_Y: row[schema.FEATURE_Y]}]),
                      hide_index=True)
     neighbours_ui(run_path, frame, sample_id)

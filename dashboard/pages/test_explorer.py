@@ -39,6 +39,8 @@ def top_table_ui(run_path: str, top: pd.DataFrame, names: list[str]) -> None:
             st.image([formatting.as_image(image) for image in images], caption=captions, width=72)
         table = part[[RANK, schema.SAMPLE_ID, schema.GIVEN_LABEL, INFLUENCE, SAME_CLASS]].copy()
         table[schema.GIVEN_LABEL] = [names[g] for g in table[schema.GIVEN_LABEL]]
+        if data.is_text_run(run_path):
+            table[schema.TEXT] = frame[schema.TEXT].astype(str).to_numpy()[ids]
         st.dataframe(table, hide_index=True, height=formatting.table_height(len(table)))
 
 
@@ -59,8 +61,11 @@ def main() -> None:
     image = data.test_image(run_path, test_id)
     if image is not None:
         st.image(formatting.as_image(image), width=160)
-    st.markdown(f"Test label **{names[int(first[TEST_LABEL])]}**, predicted "
-                f"**{names[int(first[TEST_PRED])]}**.")
+    texts = data.test_texts(run_path)
+    if texts is not None:
+        st.text(texts[test_id], width="stretch")
+    st.markdown(f"Test label **{formatting.escape_markdown(names[int(first[TEST_LABEL])])}**, predicted "
+                f"**{formatting.escape_markdown(names[int(first[TEST_PRED])])}**.")
     st.markdown("Class-detection metrics for this sample (1 = every top training sample is of its class):")
     st.dataframe(metrics, hide_index=True, height=formatting.table_height(len(metrics)))
     top_table_ui(run_path, top, names)

@@ -27,6 +27,7 @@ TINY = Sizes(
     own_outputs_dim=16, scale_n=3000, scale_dim=16, review_datasets=("blobs",), review_noise_rates=(0.1,),
     review_seeds=2, review_checkpoints=(10, 20), review_batch=10, review_batches=2,
     review_settings=(("epochs", 2), ("min_steps", 0), ("baselines__enabled", False)),
+    text_csv_rows=48, text_seeds=1, text_args=("--embed", "pca", "--no-retrain", "--influence", "tracing"),
 )
 """mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100."""
 
@@ -65,6 +66,7 @@ def test_every_target_of_the_issue_has_a_record(bench_json):
         "own_outputs_primary_minus_margin", "scale_analyze_seconds", "scale_peak_rss_gb",
         "review_loop_refit_gain_next_batch_ci_low", "review_loop_estimate_abs_relative_error",
         "conflicts_with_wrong_over_random_pairs",
+        "text_csv_analyze_seconds", "text_primary_minus_margin",
     }
     names = {item["name"] for item in payload}
     assert {"e2e_analyze_wall", "e2e_stage_train", "retrain_probe_speedup"} <= names

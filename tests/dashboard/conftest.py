@@ -1,9 +1,10 @@
 """Run directories made once per session for the dashboard tests, and AppTest helpers.
 
-Three runs cover the data paths a page must handle: `digits` (images, true labels known,
-influence and label-quality baselines), `moons` (tabular, true labels known) and `nolabels`
+Four runs cover the data paths a page must handle: `digits` (images, true labels known,
+influence and label-quality baselines), `moons` (tabular, true labels known), `nolabels`
 (images from an .npz without `y_true`, so every truth view must hide; no baselines, so
-the detectors are compared with each other). Tests that write (reviews, retraining, exports) work on a
+the detectors are compared with each other) and `text` (a text manifest whose first text
+would inject Markdown and HTML if a view did not escape it). Tests that write (reviews, retraining, exports) work on a
 copy, so the session runs stay as analyzed.
 """
 
@@ -24,6 +25,7 @@ from core.config import (
     RunConfig,
     TrainConfig,
 )
+from tests.conftest import text_config, write_text_manifest
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail")
@@ -49,6 +51,8 @@ def runs_dir(tmp_path_factory) -> Path:
     npz = tmp_path_factory.mktemp("data") / "unlabelled_digits.npz"
     np.savez(npz, X=images, y=digits.target[keep])  # no y_true: the truth is unknown
     analyze(small_config(str(npz), baselines=False), root / "nolabels")
+    analyze(text_config(write_text_manifest(npz.parent / "requests.csv"), embed=EmbedConfig(method="pca"),
+                        train=TrainConfig(epochs=3, patience=2, min_steps=0)), root / "text")
     return root
 
 
@@ -63,7 +67,7 @@ def app_env(runs_dir, monkeypatch):
 def writable_runs(runs_dir, tmp_path, monkeypatch) -> Path:
     """A private copy of the session runs (for tests that review, retrain or export)."""
     root = tmp_path / "runs"
-    for name in ("digits", "moons", "nolabels"):
+    for name in ("digits", "moons", "nolabels", "text"):
         shutil.copytree(runs_dir / name, root / name)
     monkeypatch.setenv("GRADSIFT_RUNS_DIR", str(root))
     return root

@@ -213,3 +213,41 @@ def test_keyboard_review_and_the_heat_map_in_a_real_browser(server, screenshots)
         finally:
             browser.close()
     assert not errors, errors
+
+
+def test_texts_render_as_plain_text_in_a_real_browser(runs_dir, tmp_path, screenshots):
+    """A text run: the text that would inject Markdown and HTML shows literally on the sample detail page and its
+    neighbours' cards; no script runs, no element is made from it."""
+    from tests.conftest import INJECTION_TEXT
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs_dir / "text", root / "text")
+    frame = RunDir(root / "text").read_samples()
+    sample_id = int(frame.index[frame["text"] == INJECTION_TEXT][0])
+    errors, dialogs = [], []
+    with running_dashboard(root, tmp_path / "dashboard.log") as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        try:
+            page.goto(f"{url}/flagged_review")
+            settle(page, "Flagged review", "stText")
+            assert page.locator('[data-testid="stText"]').count() >= 3  # one text per flagged card
+            page.screenshot(path=str(screenshots / "text_flagged_review.png"))
+            page.goto(f"{url}/sample_detail")
+            settle(page, "Sample detail", "stDataFrame")
+            field = page.get_by_label("Sample id", exact=False)
+            field.fill(str(sample_id))
+            field.press("Enter")
+            settle(page, "Sample detail", "stDataFrame")
+            shown = page.locator('[data-testid="stText"]').first.inner_text()
+            assert shown.startswith("**bold** <script>alert('x')</script> [click](http://example.com) :red[red]")
+            main = page.locator('[data-testid="stMain"]')
+            assert main.locator("strong", has_text="bold").count() == 0
+            assert main.locator('a[href="http://example.com"]').count() == 0
+            assert page.evaluate("() => [...document.scripts].some(s => s.textContent.includes(\"alert('x')\"))") is False
+            page.screenshot(path=str(screenshots / "text_sample_detail.png"))
+        finally:
+            browser.close()
+    assert not errors and not dialogs, (errors, dialogs)

@@ -15,7 +15,7 @@ from tests.dashboard.conftest import PAGES, count, open_page, problems
 DEFAULT_DETECTORS = list(DetectConfig().detectors)
 
 
-@pytest.mark.parametrize("run_name", ["digits", "moons", "nolabels"])
+@pytest.mark.parametrize("run_name", ["digits", "moons", "nolabels", "text"])
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_errors(app_env, run_name, page):
     app = open_page(app_env / run_name, page)

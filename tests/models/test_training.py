@@ -17,7 +17,7 @@ from core.models.training import (
     train_model,
 )
 
-SHAPES = {"image": (3, 32, 32), "tabular": (6,), "outputs": (6,)}
+SHAPES = {"image": (3, 32, 32), "tabular": (6,), "outputs": (6,), "text": (384,)}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -28,6 +28,17 @@ def test_every_model_builds_and_runs(name):
         if MODELS.entry(name).meta.get("solver") == "given":
             with pytest.raises(ConfigError, match="no network to build"):
                 build_model(name, SHAPES["tabular"], 4, kind)
+            return
+        if MODELS.entry(name).meta.get("inputs") == "tokens":  # text_lora reads token ids, starts from an encoder
+            from core.models.encoder import encoder_info
+            from core.models.training import starting_weights
+
+            with pytest.raises(ConfigError, match="needs a text dataset"):
+                build_model(name, (2, 8), 4, kind)
+            spec = starting_weights(name, TrainConfig(), encoder_info(None).__dict__).state
+            model = build_model(name, (2, 8), 4, kind, spec)
+            tokens = torch.ones(2, 2, 8, dtype=torch.long)
+            assert model(tokens).shape == (2, 4) and model.features(tokens).shape == (2, model.feature_dim)
             return
         model = build_model(name, SHAPES[kind], 4, kind)
     out = model(torch.zeros(2, *SHAPES[kind]))

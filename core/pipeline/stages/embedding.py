@@ -60,7 +60,8 @@ def run(ctx: StageContext) -> dict:
         vectors = residual / np.where(norm > 0, norm, 1.0) * factors["grad_l2"][:, None]
         source = "logit-space gradient direction x gradient L2 norm"
     coords = embed_2d(vectors, ctx.config.embed, ctx.config.seed)
-    flat_inputs = ctx.dataset.x_train.reshape(len(ctx.dataset.x_train), -1)
+    inputs = ctx.dataset.embeddings_train if ctx.dataset.embeddings_train is not None else ctx.dataset.x_train
+    flat_inputs = inputs.reshape(len(inputs), -1)
     feature_map = pca_2d(flat_inputs, ctx.config.embed.fit_rows, ctx.config.seed)
     write_parquet(ctx.run.file(schema.EMBEDDING), pd.DataFrame({
         schema.UMAP_X: coords[:, 0], schema.UMAP_Y: coords[:, 1],

@@ -51,5 +51,7 @@ def run(ctx: StageContext) -> dict:
     for column in embedding.columns:
         frame[column] = embedding[column].to_numpy()
     frame[schema.THUMBNAIL_ROW] = pd.array(np.arange(n) if data.kind == IMAGE else [pd.NA] * n, dtype="Int64")
+    if data.texts_train is not None:
+        frame[schema.TEXT] = pd.array(data.texts_train, dtype="string")
     write_parquet(ctx.run.file(schema.SAMPLES), frame)
     return {"n_flagged": int(frame[schema.IS_FLAGGED].sum())}

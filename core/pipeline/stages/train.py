@@ -21,7 +21,6 @@ import torch
 
 from core.data.split import fold_assignment, validation_rows
 from core.gradients.last_layer import last_layer_factors
-from core.gradients.rows import FACTOR_BATCH
 from core.models.nets import FeatureModel
 from core.models.probe import select_probe_reg
 from core.models.training import TrainResult, to_tensor, train_model
@@ -34,7 +33,8 @@ def train_on(ctx: StageContext, x: np.ndarray, labels: np.ndarray, seed: int, de
              val_rows: np.ndarray | None = None) -> TrainResult:
     """A fresh model of the run's architecture and recipe on (x, labels); its warnings go to the reporter."""
     result = train_model(ctx.model_name, ctx.dataset.kind, x, labels, ctx.dataset.n_classes, ctx.config.train,
-                         seed, val_rows=val_rows, description=description, show_bar=ctx.reporter.show_bars)
+                         seed, val_rows=val_rows, description=description, show_bar=ctx.reporter.show_bars,
+                         encoder=ctx.dataset.encoder)
     for note in result.notes:
         ctx.reporter.message(note)
     return result
@@ -88,7 +88,7 @@ def run(ctx: StageContext) -> dict:
         handle.write(buffer.getvalue())
 
     atomic_write(ctx.run.file(schema.MODEL), save)
-    train = last_layer_factors(model, data.x_train, data.given_train, batch_size=FACTOR_BATCH,
+    train = last_layer_factors(model, data.x_train, data.given_train, batch_size=model.forward_batch,
                                input_transform=to_tensor)
     test_features, test_probs = model_outputs(model, data.x_test)
     train_probs = train.probs
@@ -96,12 +96,15 @@ def run(ctx: StageContext) -> dict:
     write_npy(ctx.run.file(schema.TEST_FEATURES), test_features)
     write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=train_probs, test_probs=test_probs, val_rows=val_rows)
     if result.early_stopped is not None and ctx.config.baselines.enabled:
-        held_out = last_layer_factors(result.early_stopped, data.x_train, data.given_train, batch_size=FACTOR_BATCH,
+        held_out = last_layer_factors(result.early_stopped, data.x_train, data.given_train,
+                                      batch_size=model.forward_batch,
                                       input_transform=to_tensor)
         write_npz(ctx.run.file(schema.BASELINE_OUTPUTS), features=held_out.features, probs=held_out.probs)
     given = data.given_train
-    probe_reg, probe_losses = select_probe_reg(train.features, given, val_rows, data.n_classes, ctx.config.seed,
-                                               ctx.config.train.probe_max_iter, max_rows=ctx.config.train.probe_max_rows)
+    # A probe whose L2 strength was chosen on this validation split (the text probe) is its own probe refit.
+    probe_reg, probe_losses = result.probe_reg or select_probe_reg(
+        train.features, given, val_rows, data.n_classes, ctx.config.seed, ctx.config.train.probe_max_iter,
+        max_rows=ctx.config.train.probe_max_rows)
     fit = np.setdiff1d(np.arange(len(given)), val_rows)
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,
@@ -127,6 +130,6 @@ def run(ctx: StageContext) -> dict:
 
 def model_outputs(model: FeatureModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(features (n, D), probabilities (n, C)) of inputs whose labels this stage does not read."""
-    outputs = last_layer_factors(model, x, np.zeros(len(x), dtype=np.int64), batch_size=FACTOR_BATCH,
+    outputs = last_layer_factors(model, x, np.zeros(len(x), dtype=np.int64), batch_size=model.forward_batch,
                                  input_transform=to_tensor)
     return outputs.features, outputs.probs
