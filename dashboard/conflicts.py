@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import ConflictConfig
+from core.review.config import ConflictConfig
 from core.review.duplicates import DISTANCE, SAMPLE_A, SAMPLE_B
 from core.run import schema
 from dashboard import data, formatting, jobs, widgets

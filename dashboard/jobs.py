@@ -172,7 +172,7 @@ def rerank_work(run_path: str, method: str | None = None) -> Callable[[Job], Any
     """The job body of "re-rank with my decisions" (core.review.rerank.rerank), with its stages as progress."""
 
     def work(job: Job) -> dict:
-        from core.config import RerankConfig
+        from core.review.config import RerankConfig
         from core.review.rerank import rerank
 
         config = RerankConfig() if method is None else RerankConfig(method=method)

@@ -78,7 +78,7 @@ def measure_runs(run_paths: Sequence[Path], checkpoints: Sequence[int], batch: i
                  review_batches: int, log: Log) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(points: one row per run × checkpoint × method; loop: wrong labels found per run, batch and method;
     conflicts: one row per run) for runs with true labels."""
-    from core.config import ConflictConfig
+    from core.review.config import ConflictConfig
     from core.review.duplicates import conflicting_pairs, pair_truth
     from core.review.inputs import LoopInputs
     from core.review.simulate import loop_found, simulate, truth_of

@@ -1,6 +1,6 @@
 """Commands of the review loop: `gradsift rerank` (re-rank with the decisions so far) and `gradsift conflicts`
 (near-duplicates with conflicting labels). Thin: the work is in core.review; option defaults and help texts
-come from core.config's RerankConfig and ConflictConfig."""
+come from core.review.config's RerankConfig and ConflictConfig."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from core.cli.app import app, console, friendly, out, print_table, table
-from core.config import ConflictConfig, RerankConfig, help_of
+from core.config import help_of
+from core.review.config import ConflictConfig, RerankConfig
 
 RERANK, CONFLICT = RerankConfig(), ConflictConfig()
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from core.config import ConflictConfig
 from core.errors import RunDirError
+from core.review.config import ConflictConfig
 from core.review.duplicates import conflicting_pairs
 from core.run import schema
 from core.run.io import now_iso, write_parquet

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.config import RerankConfig
 from core.detect.flagging import ranking
 from core.errors import RunDirError
+from core.review.config import RerankConfig
 from core.review.inputs import LoopInputs, ReviewState
 from core.review.refit import Refits
 from core.review.registry import RERANK_METHODS

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from core.cli.main import app
-from core.config import ConflictConfig, RerankConfig
 from core.errors import ConfigError, RunDirError
+from core.review.config import ConflictConfig, RerankConfig
 from core.review.conflicts import find_conflicts, read_conflicts
 from core.review.rerank import is_current, read_rerank, rerank
 from core.run import reviews, schema
