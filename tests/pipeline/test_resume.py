@@ -45,8 +45,9 @@ def test_kill_9_mid_run_then_resume(tmp_path, digits_run, kill_after_stage):
     process.wait()
     resumed = analyze(fast_config(), target)
     assert not list(target.glob(".*.tmp")), "interrupted temp files are cleared on resume"
-    # Flags and ranks must match exactly; float scores to rtol 1e-3, because the train stage ran in
-    # another process, where BLAS may pick other kernels (alignment, CPU dispatch) and the exact
-    # Hessian inverse amplifies last-ulp differences of the float32 features.
-    pd.testing.assert_frame_equal(resumed.read_samples(), digits_run.read_samples(), rtol=1e-3)
+    # Flags, labels and integer columns must match exactly; float scores to rtol 1e-3 / atol 1e-5,
+    # because BLAS may pick other kernels in another process (alignment, CPU dispatch) and the exact
+    # Hessian inverse amplifies last-ulp differences of the float32 features (seen: 2.5e-7 on
+    # influence scores of order 1).
+    pd.testing.assert_frame_equal(resumed.read_samples(), digits_run.read_samples(), rtol=1e-3, atol=1e-5)
     assert set(resumed.read_manifest()["stages"]) == set(digits_run.read_manifest()["stages"])
