@@ -45,9 +45,14 @@ def test_kill_9_mid_run_then_resume(tmp_path, digits_run, kill_after_stage):
     process.wait()
     resumed = analyze(fast_config(), target)
     assert not list(target.glob(".*.tmp")), "interrupted temp files are cleared on resume"
-    # Flags, labels and integer columns must match exactly; float scores to rtol 1e-3 / atol 1e-5,
-    # because BLAS may pick other kernels in another process (alignment, CPU dispatch) and the exact
-    # Hessian inverse amplifies last-ulp differences of the float32 features (seen: 2.5e-7 on
-    # influence scores of order 1).
-    pd.testing.assert_frame_equal(resumed.read_samples(), digits_run.read_samples(), rtol=1e-3, atol=1e-5)
+    # Everything but the baselines to pandas' default tolerance (flags, labels and integer
+    # columns exactly). The influence scores solve ill-conditioned systems (exact Hessian inverse,
+    # DataInf's cancelling sums), which turn last-ulp differences of float32 features between
+    # processes (BLAS kernels chosen by alignment and CPU dispatch) into absolute differences up to
+    # 2e-5 on scores of order 1: they (and the label-quality baselines) are compared to atol 1e-3.
+    baselines = digits_run.read_manifest()["baselines"]
+    baseline_columns = [schema.score_column(name) for name in baselines["influence"] + baselines["label_quality"]]
+    ours, reference = resumed.read_samples(), digits_run.read_samples()
+    pd.testing.assert_frame_equal(ours.drop(columns=baseline_columns), reference.drop(columns=baseline_columns))
+    pd.testing.assert_frame_equal(ours[baseline_columns], reference[baseline_columns], rtol=1e-3, atol=1e-3)
     assert set(resumed.read_manifest()["stages"]) == set(digits_run.read_manifest()["stages"])
