@@ -45,14 +45,12 @@ def test_kill_9_mid_run_then_resume(tmp_path, digits_run, kill_after_stage):
     process.wait()
     resumed = analyze(fast_config(), target)
     assert not list(target.glob(".*.tmp")), "interrupted temp files are cleared on resume"
-    # Everything but the baselines to pandas' default tolerance (flags, labels and integer
-    # columns exactly). The influence scores solve ill-conditioned systems (exact Hessian inverse,
-    # DataInf's cancelling sums), which turn last-ulp differences of float32 features between
-    # processes (BLAS kernels chosen by alignment and CPU dispatch) into absolute differences up to
-    # 2e-5 on scores of order 1: they (and the label-quality baselines) are compared to atol 1e-3.
-    baselines = digits_run.read_manifest()["baselines"]
-    baseline_columns = [schema.score_column(name) for name in baselines["influence"] + baselines["label_quality"]]
+    # Flags, labels and every integer column exactly; float columns to rtol/atol 1e-3. A resumed run
+    # is not bitwise equal on a clean CI machine: last-ulp differences of float32 features (BLAS
+    # kernels picked by alignment and CPU dispatch) reach 2e-5 on ill-conditioned influence scores
+    # (exact Hessian inverse, DataInf's cancelling sums) and 1e-5 on UMAP coordinates.
     ours, reference = resumed.read_samples(), digits_run.read_samples()
-    pd.testing.assert_frame_equal(ours.drop(columns=baseline_columns), reference.drop(columns=baseline_columns))
-    pd.testing.assert_frame_equal(ours[baseline_columns], reference[baseline_columns], rtol=1e-3, atol=1e-3)
+    pd.testing.assert_frame_equal(ours, reference, rtol=1e-3, atol=1e-3)
+    flagged = schema.IS_FLAGGED
+    assert ours[flagged].equals(reference[flagged])
     assert set(resumed.read_manifest()["stages"]) == set(digits_run.read_manifest()["stages"])
