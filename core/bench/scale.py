@@ -11,7 +11,6 @@ caches) and the gradient map's JSON size is reported: what a browser downloads f
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -20,42 +19,21 @@ from core.bench.common import Log, Record, Sizes, info, target
 from core.bench.end_to_end import _env, _wall, cli_command
 from core.bench.own_data import make_outputs
 
-PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail")
 
+def dashboard_timings(run_path: Path) -> dict:
+    """{"renders": {page: seconds}, "map_mb": float} from `dashboard.render_timing` in a child process, so
+    the engine never imports streamlit or the dashboard."""
+    import subprocess
+    import sys
 
-def first_renders(run_path: Path) -> dict[str, float]:
-    """Seconds of each page's first render on `run_path` (AppTest, cold caches, one process)."""
-    from streamlit.testing.v1 import AppTest
-
-    os.environ["GRADSIFT_RUNS_DIR"] = str(run_path.parent)
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py"), default_timeout=600)
-    app.session_state["run_path"] = str(run_path)
-    app.session_state["reviewer"] = "benchmark"
-    seconds = {}
-    for page in PAGES:
-        if page != "overview":
-            app.switch_page(f"pages/{page}.py")
-        started = time.perf_counter()
-        app.run()
-        seconds[page] = time.perf_counter() - started
-        if len(app.exception):
-            raise RuntimeError(f"page {page} failed on {run_path}: {app.exception[0].value}")
-    return seconds
-
-
-def map_json_megabytes(run_path: Path) -> float:
-    """Size of the gradient map figure as the page builds it (the stored map, coloured by flags)."""
-    from core.run import schema
-    from core.run.rundir import RunDir
-    from dashboard import figures
-
-    samples = RunDir(run_path).read_samples()
-    flagged = samples[schema.IS_FLAGGED].to_numpy(bool)
-    custom, hover = figures.hover_data(samples, schema.score_column("l2"))
-    figure = figures.scatter_figure(samples[schema.UMAP_X].to_numpy(), samples[schema.UMAP_Y].to_numpy(), custom,
-                                    color=flagged.astype(int), categories=("no", "yes"), hover_names=hover,
-                                    keep=flagged)
-    return len(figure.to_json()) / 1e6
+    code = ("import json, sys; from pathlib import Path; from dashboard.render_timing import first_renders, "
+            "map_json_megabytes; run = Path(sys.argv[1]); "
+            "print(json.dumps({'renders': first_renders(run), 'map_mb': map_json_megabytes(run)}))")
+    done = subprocess.run([sys.executable, "-c", code, str(run_path)], capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    if done.returncode != 0:
+        raise RuntimeError(f"dashboard timing failed on {run_path}: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run(sizes: Sizes, log: Log) -> list[Record]:
@@ -77,11 +55,12 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                           f"{sizes.scale_n:,} x {sizes.scale_dim} outputs, every default, fresh process"),
                    target("scale_peak_rss_gb", peak_mb / 1024, "GB", "<= 6", "analyze process, ru_maxrss")]
         records += [info(f"scale_stage_{name}_seconds", stage["seconds"], "s") for name, stage in stages.items()]
-        renders = first_renders(out)
+        timings = dashboard_timings(out)
+        renders = timings["renders"]
         log("    dashboard first render: " + ", ".join(f"{page} {s:.1f} s" for page, s in renders.items()))
         records += [info(f"scale_render_{page}_seconds", s, "s", "first render, AppTest, cold caches")
                     for page, s in renders.items()]
-        megabytes = map_json_megabytes(out)
+        megabytes = timings["map_mb"]
         log(f"    gradient map figure: {megabytes:.1f} MB of JSON")
         records.append(info("scale_map_json_mb", megabytes, "MB", "what the browser downloads for the map"))
     return records
