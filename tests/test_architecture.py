@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,11 @@ def test_no_module_over_the_size_limit():
                 for path in (ROOT / package).rglob("*.py")
                 if (count := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
     assert too_long == {}
+
+
+def test_the_engine_never_imports_the_ui():
+    """core/ is the offline engine: no module of it imports streamlit or dashboard, lazily or not."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in (ROOT / "core").rglob("*.py")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.match(r"\s*(from|import)\s+(streamlit|dashboard)\b", line)]
+    assert offenders == []
