@@ -42,6 +42,7 @@ from core.evaluate.intervals import t_interval
 from core.pipeline.artifacts import load_run_dataset
 from core.pipeline.retrain import retrain
 from core.pipeline.runner import Reporter, analyze
+from core.protocols.figures import panels, save
 from core.run import schema
 from core.run.reviews import ReviewEdits
 
@@ -197,14 +198,9 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_summary(summary: pd.DataFrame, path: Path, keep_fraction: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tasks = list(dict.fromkeys(summary.task))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = panels(len(tasks), 6, 4)
+    for ax, task in zip(axes, tasks):
         part = summary[summary.task == task]
         x = np.arange(len(part))
         error = np.vstack([part.accuracy_mean - part.accuracy_low, part.accuracy_high - part.accuracy_mean])
@@ -214,6 +210,4 @@ def plot_summary(summary: pd.DataFrame, path: Path, keep_fraction: float) -> Non
         low = 100 * np.nanmin(part.accuracy_low.fillna(part.accuracy_mean))
         ax.set_ylim(max(0, low - 5), 100)
         ax.set_title(f"{task}: keep {keep_fraction:.0%} by each method")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

@@ -37,6 +37,7 @@ from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
 from core.pipeline.retrain import SWEEP_BUDGETS, retrain, retrain_seeds
 from core.pipeline.runner import Reporter, analyze
+from core.protocols.figures import panels, save
 from core.run import schema
 
 OGA_METHODS = ("iforest", "l1", "l2")
@@ -135,14 +136,9 @@ def summarize_table1(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_table1(summary: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     setups = list(dict.fromkeys(summary.setup))
-    fig, axes = plt.subplots(1, len(setups), figsize=(7 * len(setups), 5), squeeze=False)
-    for ax, setup in zip(axes[0], setups):
+    fig, axes = panels(len(setups), 7, 5)
+    for ax, setup in zip(axes, setups):
         part = summary[summary.setup == setup]
         x = np.arange(len(part))
         ax.bar(x, part.test_accuracy_mean, yerr=part.test_accuracy_std.fillna(0), color="#c2410c", alpha=0.8,
@@ -155,9 +151,7 @@ def plot_table1(summary: pd.DataFrame, path: Path) -> None:
         ax.set_ylim(max(0, part.test_accuracy_mean.min() - 15), 100)
         ax.set_title(setup)
         ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 BUDGET_CURVE_COLUMNS = ("detector", "budget", "mode", "seeds", "n_removed", "n_removed_noisy", "accuracy_mean",
@@ -185,12 +179,7 @@ def budget_curve(run_path: Path, detectors: tuple[str, ...], mode: str = "full",
 
 
 def plot_budget_curve(curve: pd.DataFrame, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax,) = panels(1, 6, 4)
     for detector, part in curve.groupby("detector", sort=False):
         line, = ax.plot(100 * part.budget, 100 * part.accuracy_mean, marker="o", label=detector)
         ax.fill_between(100 * part.budget, 100 * part.accuracy_low, 100 * part.accuracy_high, color=line.get_color(),
@@ -202,9 +191,7 @@ def plot_budget_curve(curve: pd.DataFrame, path: Path, title: str) -> None:
     ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def cifar_n_config(data_dir: str, label_set: str, epochs: int, model: str, seed: int,

@@ -247,11 +247,11 @@ def plot_influence_heatmaps(runs: list[BenchmarkRun], path: Path, methods: tuple
     an accurate method lights up the 10 diagonal class blocks (the paper's Figure 4).
     Uses the first seed's runs.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from scipy.stats import rankdata
+
+    from core.protocols.figures import pyplot
+
+    plt = pyplot()
 
     first_seed = min(run.seed for run in runs)
     shown = [run for run in runs if run.seed == first_seed]
