@@ -31,6 +31,7 @@ from core.bench.review_loop import (  # noqa: E402
     gain_table,
     measure_runs,
     records,
+    run_gains,
 )
 from core.evaluate.intervals import t_interval  # noqa: E402
 
@@ -76,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {dataset} | {noise:.0%} | {checkpoint} | {first['remaining']:.0f} | {first['static']:.3f} | "
               + " | ".join(cells) + " |")
     print("\n### Gain pooled over every (dataset, noise, seed, checkpoint) point\n")
-    print("| method | checkpoints | points | mean gain [95% CI] |\n|---|---|---|---|")
+    print("The points of one run share its model, so the last column takes each run's mean gain over its checkpoints "
+          "and the t-interval over runs.\n")
+    print("| method | checkpoints | points | mean gain [95% CI over points] | runs | mean gain [95% CI over runs] |\n"
+          "|---|---|---|---|---|---|")
     for label, chosen in ((f"≤ {SHALLOW}", points["checkpoint"] <= SHALLOW), (f"> {SHALLOW}", points["checkpoint"] > SHALLOW)):
         for method, part in points[chosen].groupby("method", sort=False):
-            print(f"| {method} | {label} | {len(part)} | {_ci(*t_interval(part['gain']))} |")
+            per_run = run_gains(part)
+            print(f"| {method} | {label} | {len(part)} | {_ci(*t_interval(part['gain']))} | {len(per_run)} | "
+                  f"{_ci(*t_interval(per_run))} |")
     errors = estimate_errors(points)
     print("\n### Estimate of the wrong labels left (points with ≥ 20 left)\n")
     print("| dataset | noise | reviewed | true | estimate | range | disagreement | mixture |\n|---|---|---|---|---|---|---|---|")

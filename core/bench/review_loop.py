@@ -8,7 +8,7 @@ Runs: `gradsift analyze` (every default but `--no-retrain --embed pca`) on each 
 - after the static ranking's top m (m in `review_checkpoints`) are decided (wrong → relabelled to the truth,
   right → kept), the precision of the next `review_batch` under each re-ranking method and under the static
   ranking, on the same decisions; gain = difference, paired per (run, m), summarized with a t-interval
-  (core.evaluate.intervals) over every (dataset, noise, seed, m ≤ 200) point. Target: the default method
+  (core.evaluate.intervals) over runs, each run's gain the mean over its m ≤ 200. Target: the default method
   wins, i.e. the interval's low end > 0; deeper checkpoints are reported apart. `refit_no_reviews` (the refit without any decision) separates what the decisions add.
 - the estimate of the wrong labels left among the unreviewed against the true count: mean absolute
   relative error of the midpoint (target ≤ 0.25 where at least 20 are left) and how often the range holds it.
@@ -140,12 +140,20 @@ def estimate_errors(points: pd.DataFrame, minimum: int = 20) -> pd.DataFrame:
     return frame
 
 
+def run_gains(part: pd.DataFrame) -> pd.Series:
+    """Each run's mean gain over its checkpoints in `part`: the points of one run share its model, so the
+    interval of a pooled gain is taken over runs, not over (run, checkpoint) points."""
+    return part.groupby("run")["gain"].mean()
+
+
 def records(points: pd.DataFrame, loops: pd.DataFrame, conflicts: pd.DataFrame) -> list[Record]:
     out: list[Record] = []
     for depth, chosen in (("", points["checkpoint"] <= SHALLOW), ("_deep", points["checkpoint"] > SHALLOW)):
         for method, part in points[chosen].groupby("method", sort=False):
-            gain, low, high = t_interval(part["gain"])
-            note = f"95% CI [{low:+.3f}, {high:+.3f}] over {len(part)} paired (run, checkpoint) points"
+            per_run = run_gains(part)
+            gain, low, high = t_interval(per_run)
+            note = (f"95% CI [{low:+.3f}, {high:+.3f}] over {len(per_run)} runs (each run's mean over its "
+                    f"{part['checkpoint'].nunique()} checkpoints)")
             name = f"review_loop_{method}_gain_next_batch{depth}"
             out.append(info(name, gain, "precision", note))
             if method == DEFAULT_METHOD:  # a win is a gain whose interval excludes zero
@@ -154,9 +162,10 @@ def records(points: pd.DataFrame, loops: pd.DataFrame, conflicts: pd.DataFrame) 
     for depth, chosen in (("", points["checkpoint"] <= SHALLOW), ("_deep", points["checkpoint"] > SHALLOW)):
         added = reviews_added(points[chosen])
         if len(added):
-            gain, low, high = t_interval(added)
+            per_run = added.groupby(level="run").mean()
+            gain, low, high = t_interval(per_run)
             out.append(info(f"review_loop_decisions_add{depth}", gain, "precision",
-                            f"{DEFAULT_METHOD} minus {NO_REVIEWS}: 95% CI [{low:+.3f}, {high:+.3f}] over {len(added)} points"))
+                            f"{DEFAULT_METHOD} minus {NO_REVIEWS}: 95% CI [{low:+.3f}, {high:+.3f}] over {len(per_run)} runs"))
     errors = estimate_errors(points)
     error = float(errors["relative_error"].abs().mean()) if len(errors) else float("nan")
     out.append(target("review_loop_estimate_abs_relative_error", error, "fraction", "<= 0.25",
