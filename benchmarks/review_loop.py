@@ -4,10 +4,10 @@
 and reports the records; this script runs the same measurement (core.bench.review_loop.measure_runs) on
 existing run directories, so the tables in the docs can be regenerated without re-analyzing:
 
-    for ds in digits mnist5k; do for rate in 0.1 0.2; do for seed in 0 1 2; do
+    for ds in digits mnist5k; do for rate in 0.1 0.2; do for seed in 0 1 2 3 4 5; do
       gradsift analyze --dataset $ds --noise-rate $rate --seed $seed --no-retrain --embed pca \
                        --out runs/loop/$ds-$rate-$seed; done; done; done
-    python benchmarks/review_loop.py runs/loop/*
+    python benchmarks/review_loop.py runs/loop/* [--points points.csv]
 
 Prints: the precision of the next batch per (dataset, noise, checkpoint, method) with the paired gain over
 the static ranking (mean and 95% t-interval over seeds), the pooled gains, the estimate of the errors left
@@ -56,13 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=FULL.review_batch)
     parser.add_argument("--batches", type=int, default=FULL.review_batches)
     parser.add_argument("--methods", default="refit,refit_l2,stack,blend")
+    parser.add_argument("--points", type=Path, help="also write every simulated (run, checkpoint, method) point "
+                                                     "to this CSV (never over an existing file)")
     args = parser.parse_args(argv)
+    if args.points is not None and args.points.exists():
+        parser.error(f"--points {args.points}: the file exists (never overwritten); name a new one")
     import torch
 
     torch.set_num_threads(1)
     log = Log(echo=True)
     points, loops, conflicts = measure_runs(args.runs, [int(c) for c in args.checkpoints.split(",")], args.batch,
                                             args.methods.split(","), args.batches, log)
+    if args.points is not None:
+        with open(args.points, "x") as handle:
+            points.to_csv(handle, index=False)
     table = gain_table(points)
     print("\n### Precision of the next batch (mean over seeds) and gain over the static ranking [95% CI]\n")
     print("| dataset | noise | reviewed | wrong left | static | " + " | ".join(
