@@ -37,6 +37,7 @@ def glue_dir(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_data_selection_end_to_end_on_tiny_sst2_files(glue_dir, tmp_path):
     out = tmp_path / "fig3"
     result = CliRunner().invoke(app, ["reproduce", "data-selection", "--data-dir", str(glue_dir), "--task", "sst2",
@@ -91,6 +92,7 @@ def test_pair_tasks_join_their_sentences_and_skip_broken_rows(tmp_path):
         read_glue_tsv(folder / "dev.tsv", "qqp")
 
 
+@pytest.mark.slow
 def test_any_text_manifest_runs_through_the_protocol(text_manifest, tmp_path):
     result = CliRunner().invoke(app, ["reproduce", "data-selection", "--manifest", str(text_manifest), "--task",
                                       "requests", "--seeds", "1", "--method", "l2", "--method", "random",
