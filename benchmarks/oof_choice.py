@@ -3,7 +3,8 @@
 For each dataset and seed, one analysis with `--oof head` and one with `--oof full` (every other
 setting the default; influence baselines off and a PCA map, which do not touch the label-quality
 scores), then precision at the run's budget of each label-quality method against the injected
-noise, and the baselines stage's seconds. Prints the per-dataset means, the paired difference
+noise, and the seconds of the suggest stage, which computes the out-of-fold probabilities (and the
+noise-rate bootstrap, well under a second). Prints the per-dataset means, the paired difference
 full − head with a 95% t-interval over seeds, and writes the rows as CSV (docs/reproduce.md).
 
     python benchmarks/oof_choice.py [--seeds 3] [--datasets digits mnist5k] [--out runs/bench-oof]
@@ -27,9 +28,9 @@ def measure(dataset: str, seed: int, oof: str, out: Path) -> list[dict]:
                        embed=EmbedConfig(method="pca"), seed=seed)
     run = analyze(config, out / f"{dataset}-{oof}-seed{seed}", retrain_after=False)
     table = detection_table(run.read_samples(), config.detect.budget).set_index("method")
-    seconds = run.read_manifest()["stages"]["baselines"]["seconds"]
+    seconds = run.read_manifest()["stages"]["suggest"]["seconds"]
     return [{"dataset": dataset, "seed": seed, "oof": oof, "method": method, "precision": table.loc[method, "precision"],
-             "baselines_seconds": seconds} for method in config.baselines.label_quality]
+             "oof_seconds": seconds} for method in config.baselines.label_quality]
 
 
 def main() -> None:
@@ -43,14 +44,14 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "oof_choice.csv", index=False)
-    print("| dataset | method | P@budget, head | P@budget, full | full − head (95% CI over seeds) | baselines s, head / full |")
+    print("| dataset | method | P@budget, head | P@budget, full | full − head (95% CI over seeds) | suggest stage s, head / full |")
     print("|---|---|---|---|---|---|")
     for (dataset, method), group in frame.groupby(["dataset", "method"], sort=False):
-        wide = group.pivot(index="seed", columns="oof", values=["precision", "baselines_seconds"])
+        wide = group.pivot(index="seed", columns="oof", values=["precision", "oof_seconds"])
         mean, low, high = t_interval((wide["precision"]["full"] - wide["precision"]["head"]).to_numpy())
         print(f"| {dataset} | {method} | {wide['precision']['head'].mean():.3f} | {wide['precision']['full'].mean():.3f} "
               f"| {mean:+.3f} [{low:+.3f}, {high:+.3f}] | "
-              f"{wide['baselines_seconds']['head'].mean():.1f} / {wide['baselines_seconds']['full'].mean():.1f} |")
+              f"{wide['oof_seconds']['head'].mean():.1f} / {wide['oof_seconds']['full'].mean():.1f} |")
 
 
 if __name__ == "__main__":
