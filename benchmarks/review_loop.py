@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", default=",".join(map(str, FULL.review_checkpoints)))
     parser.add_argument("--batch", type=int, default=FULL.review_batch)
     parser.add_argument("--batches", type=int, default=FULL.review_batches)
-    parser.add_argument("--methods", default="refit,refit_l2,stack,blend")
+    parser.add_argument("--methods", default="neighbors,refit,refit_l2,stack,blend")
     parser.add_argument("--points", type=Path, help="also write every simulated (run, checkpoint, method) point "
                                                      "to this CSV (never over an existing file)")
     args = parser.parse_args(argv)

@@ -9,7 +9,8 @@ Runs: `gradsift analyze` (every default but `--no-retrain --embed pca`) on each 
   right → kept), the precision of the next `review_batch` under each re-ranking method and under the static
   ranking, on the same decisions; gain = difference, paired per (run, m), summarized with a t-interval
   (core.evaluate.intervals) over runs, each run's gain the mean over its m ≤ 200. Target: the default method
-  wins, i.e. the interval's low end > 0; deeper checkpoints are reported apart. `refit_no_reviews` (the refit without any decision) separates what the decisions add.
+  wins, i.e. the interval's low end > 0; deeper checkpoints are reported apart. `<method>_no_reviews` (the method with no decision applied)
+  separates what the decisions add.
 - the estimate of the wrong labels left among the unreviewed against the true count: mean absolute
   relative error of the midpoint (target ≤ 0.25 where at least 20 are left) and how often the range holds it.
 - the loop as a person runs it (static top batch, then re-ranking after every batch): wrong labels found
@@ -28,9 +29,12 @@ import pandas as pd
 
 from core.bench.common import Log, Record, Sizes, info, target
 from core.evaluate.intervals import t_interval
+from core.review.config import RerankConfig
 from core.review.simulate import NO_REVIEWS
 
-DEFAULT_METHOD = "refit"
+DEFAULT_METHOD = RerankConfig().method
+CONTROL = f"{DEFAULT_METHOD}{NO_REVIEWS}"
+"""The default method with no decision applied: the difference is what the decisions themselves add."""
 SHALLOW = 200
 """Checkpoints up to here are the issue's (50, 100, 200 reviewed); deeper ones are reported apart."""
 RANDOM_PAIRS = 20_000
@@ -126,9 +130,9 @@ def reviews_added(points: pd.DataFrame) -> pd.Series:
     """Per (run, checkpoint): precision of the default method minus that of the same refit without any decision,
     what the reviewer's decisions themselves add."""
     wide = points.pivot_table(index=["run", "checkpoint"], columns="method", values="precision")
-    if DEFAULT_METHOD not in wide or NO_REVIEWS not in wide:
+    if DEFAULT_METHOD not in wide or CONTROL not in wide:
         return pd.Series(dtype=float)
-    return wide[DEFAULT_METHOD] - wide[NO_REVIEWS]
+    return wide[DEFAULT_METHOD] - wide[CONTROL]
 
 
 def estimate_errors(points: pd.DataFrame, minimum: int = 20) -> pd.DataFrame:
@@ -165,7 +169,7 @@ def records(points: pd.DataFrame, loops: pd.DataFrame, conflicts: pd.DataFrame) 
             per_run = added.groupby(level="run").mean()
             gain, low, high = t_interval(per_run)
             out.append(info(f"review_loop_decisions_add{depth}", gain, "precision",
-                            f"{DEFAULT_METHOD} minus {NO_REVIEWS}: 95% CI [{low:+.3f}, {high:+.3f}] over {len(per_run)} runs"))
+                            f"{DEFAULT_METHOD} minus {CONTROL}: 95% CI [{low:+.3f}, {high:+.3f}] over {len(per_run)} runs"))
     errors = estimate_errors(points)
     error = float(errors["relative_error"].abs().mean()) if len(errors) else float("nan")
     out.append(target("review_loop_estimate_abs_relative_error", error, "fraction", "<= 0.25",

@@ -22,6 +22,9 @@ def rerank(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (its reviews.sqlite holds the decisions).")],
     method: Annotated[str, typer.Option(help=help_of(RerankConfig, "method"))] = RERANK.method,
     folds: Annotated[int, typer.Option(help=help_of(RerankConfig, "folds"))] = RERANK.folds,
+    neighbors: Annotated[int, typer.Option(help=help_of(RerankConfig, "neighbors"))] = RERANK.neighbors,
+    metric: Annotated[str, typer.Option(help=help_of(RerankConfig, "metric"))] = RERANK.metric,
+    max_rows: Annotated[int, typer.Option(help=help_of(RerankConfig, "max_rows"))] = RERANK.max_rows,
     top: Annotated[int, typer.Option(help="How many of the samples to review next to print.")] = 20,
 ) -> None:
     """Re-rank the unreviewed samples with the review decisions so far and re-estimate the errors left
@@ -29,7 +32,8 @@ def rerank(
     from core.review.rerank import rerank as run_rerank
     from core.run import schema
 
-    result = run_rerank(run_dir, RerankConfig(method=method, folds=folds),
+    config = RerankConfig(method=method, folds=folds, neighbors=neighbors, metric=metric, max_rows=max_rows)
+    result = run_rerank(run_dir, config,
                         progress=lambda stage, fraction: console.print(f"  [{fraction:4.0%}] {stage}", highlight=False))
     facts, remaining = result.facts, result.facts["remaining"]
     out.print(f"re-ranked {remaining['n_unreviewed']:,} unreviewed samples by {facts['method']} from "

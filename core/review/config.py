@@ -23,13 +23,23 @@ class RerankConfig:
     stored with the re-ranking they made (rerank.parquet's footer), so a result always says how it was made.
     """
 
-    method: str = setting("refit", "Re-ranking method (docs/review-loop.md measures them): refit (out-of-fold "
-                                   "last-layer refits with the reviews applied), refit_l2, stack, blend or static.")
+    method: str = setting("neighbors", "Re-ranking method (docs/review-loop.md measures them): neighbors (the "
+                                       "share of nearest neighbours whose label, after the reviews, differs), "
+                                       "refit (out-of-fold last-layer refits with the reviews applied), refit_l2, "
+                                       "stack, blend or static.")
     folds: int = setting(5, "Folds of the out-of-fold last-layer refits.")
+    neighbors: int = setting(10, "Nearest neighbours that vote in the neighbors method.")
+    metric: str = setting("cosine", "Distance between feature rows for the neighbors method: cosine or euclidean.")
+    max_rows: int = setting(50_000, "Above this many samples the neighbors method searches a candidate set: "
+                                    "every reviewed sample and the unreviewed ones refit ranks highest.")
 
     def __post_init__(self) -> None:
         RERANK_METHODS.check(self.method, "rerank.method")
         _check_at_least("rerank.folds", self.folds, 2)
+        _check_at_least("rerank.neighbors", self.neighbors, 1)
+        if self.metric not in NEIGHBOR_METRICS:
+            raise ConfigError(f"rerank.metric: unknown metric {self.metric!r}; valid: {', '.join(NEIGHBOR_METRICS)}")
+        _check_at_least("rerank.max_rows", self.max_rows, 2)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,5 +1,8 @@
 """Re-ranking methods: what the reviewer said so far → a new score for every sample (higher = review sooner).
 
+- `neighbors`: the share of the k nearest neighbours in feature space whose label, after the reviews,
+  differs from the sample's (core.review.neighbors): a relabel changes its neighbours' scores at once.
+  Ties (k + 1 values) are broken by `refit`'s score.
 - `refit`: the normalized margin (max_{k≠y} p_k − p_y) under out-of-fold heads refit with the reviews
   applied (core.review.refit): relabels used, confirmed-mislabeled samples left out of every fit.
 - `refit_l2`: the closed-form gradient L2 norm under one in-sample head refit with the reviews applied.
@@ -18,12 +21,15 @@ import numpy as np
 from scipy.stats import rankdata
 
 from core.review.inputs import LoopInputs, ReviewState
+from core.review.neighbors import disagreement
 from core.review.refit import Refits, margin_scores, refit_gradient_l2
 
 MIN_PER_CLASS = 5
 """Reviewed samples of each kind (wrong, kept) the stacked model needs before it is fit."""
 STACK_C = 1.0
 """Inverse L2 strength of the stacked logistic regression (scikit-learn's C)."""
+TIE_BREAK = 1e-6
+"""Weight of `refit`'s rank percentile in the `neighbors` score: it only orders samples with equal votes."""
 
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
@@ -43,6 +49,16 @@ def static_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.
 
 def refit_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.ndarray:
     return margin_scores(refits.out_of_fold, state.labels)
+
+
+def neighbors_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.ndarray:
+    """Neighbour disagreement in [0, 1] plus TIE_BREAK × refit's rank percentile; samples outside the neighbour
+    table's candidates (above its max_rows) score below every candidate, in refit's order."""
+    margin = percentile_ranks(refit_scores(inputs, state, refits))
+    table = refits.neighbor_table
+    scores = TIE_BREAK * margin - 1.0
+    scores[table.rows] = disagreement(table, state.labels, state.removed) + TIE_BREAK * margin[table.rows]
+    return scores
 
 
 def refit_l2_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.ndarray:

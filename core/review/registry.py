@@ -8,6 +8,8 @@ them with the estimate of the errors left (core.review.refit). docs/review-loop.
 from core.registry import Registry
 
 RERANK_METHODS = Registry("re-ranking method")
+RERANK_METHODS.add("neighbors", "share of the nearest neighbours in feature space whose label, after the reviews, "
+                                "differs; ties broken by refit", "core.review.methods:neighbors_scores")
 RERANK_METHODS.add("refit", "normalized margin under out-of-fold last-layer refits with the reviews applied "
                             "(relabels used, confirmed-mislabeled left out)", "core.review.methods:refit_scores")
 RERANK_METHODS.add("refit_l2", "closed-form L2 gradient norm under one last-layer refit with the reviews applied",

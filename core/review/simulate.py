@@ -5,8 +5,9 @@ given label differs from the true one is relabelled to the true label (`relabel`
 mislabeled (`mislabeled`); the others are kept. Then each method re-ranks the unreviewed samples from
 those decisions alone (core.review.methods), and the measurement is the precision of its next `batch`
 (the share whose given label is truly wrong) against the static ranking's next `batch`, on the same
-decisions: a paired comparison. A `refit_no_reviews` row is the control that separates what the reviews
-add from what a refit alone does. The estimate of the errors left (core.review.remaining) is compared
+decisions: a paired comparison. For every method that reads the decisions, a `<method>_no_reviews` row (the
+same method with no decision applied) is the control that separates what the reviews add from what the
+method does without them. The estimate of the errors left (core.review.remaining) is compared
 with the true count. The true labels are read here, to play the reviewer and to measure; the methods and
 the estimate see only the decisions.
 
@@ -23,8 +24,9 @@ import pandas as pd
 
 from core.detect.flagging import ranking
 from core.errors import ConfigError
+from core.review.config import RerankConfig
 from core.review.inputs import LoopInputs, ReviewState
-from core.review.refit import Refits
+from core.review.refit import refits_for
 from core.review.registry import RERANK_METHODS
 from core.review.remaining import estimate_remaining
 from core.run import schema
@@ -32,7 +34,10 @@ from core.run.rundir import RunDir
 
 CHECKPOINTS = (50, 100, 200)
 BATCH = 50
-NO_REVIEWS = "refit_no_reviews"
+NO_REVIEWS = "_no_reviews"
+"""Suffix of a control row: `refit_no_reviews` is refit with no decision applied."""
+UNLEARNING = ("static",)
+"""Methods that do not read the decisions, so they get no control."""
 
 
 def truth_of(run: RunDir) -> np.ndarray:
@@ -65,30 +70,33 @@ def next_batch(scores: np.ndarray, unreviewed: np.ndarray, batch: int) -> np.nda
 
 def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[str] = tuple(RERANK_METHODS.names()),
              checkpoints: Sequence[int] = CHECKPOINTS, batch: int = BATCH, reviewer: str = "relabel",
-             folds: int = 5) -> pd.DataFrame:
-    """One row per (checkpoint, method): `precision` of the next batch, the static ranking's `static_precision`
-    on the same decisions, `gain` = their difference, `remaining` (true wrong labels left unreviewed) and the
-    estimate's `estimate`, `low`, `high`."""
+             config: RerankConfig | None = None) -> pd.DataFrame:
+    """One row per (checkpoint, method), controls (`<method>_no_reviews`) included: `precision` of the next
+    batch, the static ranking's `static_precision` on the same decisions, `gain` = their difference,
+    `remaining` (true wrong labels left unreviewed) and the estimate's `estimate`, `low`, `high`. `config`
+    holds the re-ranking settings (folds, neighbours); its method is not used."""
+    config = config or RerankConfig()
     for method in methods:
         RERANK_METHODS.check(method, "method")
     noisy = inputs.given_labels != true_labels
     order = ranking(inputs.static)
     empty = ReviewState.from_arrays(inputs.given_labels, [], [])
-    no_reviews = RERANK_METHODS.get("refit")(inputs, empty, Refits(inputs, empty, folds))
+    nothing_applied = refits_for(inputs, empty, config)
+    controls = {f"{method}{NO_REVIEWS}": RERANK_METHODS.get(method)(inputs, empty, nothing_applied)
+                for method in methods if method not in UNLEARNING}
     rows = []
     for m in checkpoints:
         if m >= inputs.n_samples:
             continue
         state = reviewer_state(inputs, true_labels, order[:m], reviewer)
         unreviewed = state.unreviewed
-        refits = Refits(inputs, state, folds)
+        refits = refits_for(inputs, state, config)
         static_precision = float(noisy[next_batch(inputs.static, unreviewed, batch)].mean())
         estimate = estimate_remaining(refits.in_sample, state.labels, inputs.static, state.reviewed, state.wrong,
                                       unreviewed)
         base = {"checkpoint": int(m), "remaining": int(noisy[unreviewed].sum()), "static_precision": static_precision,
                 **{key: value for key, value in estimate.to_dict().items() if key != "n_unreviewed"}}
-        scored = {method: RERANK_METHODS.get(method)(inputs, state, refits) for method in methods}
-        scored[NO_REVIEWS] = no_reviews
+        scored = {method: RERANK_METHODS.get(method)(inputs, state, refits) for method in methods} | controls
         for method, scores in scored.items():
             precision = float(noisy[next_batch(scores, unreviewed, batch)].mean())
             rows.append({**base, "method": method, "precision": precision, "gain": precision - static_precision})
@@ -96,17 +104,18 @@ def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[s
 
 
 def loop_found(inputs: LoopInputs, true_labels: np.ndarray, method: str, *, batches: int = 5, batch: int = BATCH,
-               reviewer: str = "relabel", folds: int = 5,
+               reviewer: str = "relabel", config: RerankConfig | None = None,
                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """(batches,) int: wrong labels found after each batch when the static top batch is reviewed first and
     `method` re-ranks after every batch ("static": the static ranking throughout)."""
     RERANK_METHODS.check(method, "method")
+    config = config or RerankConfig()
     noisy = inputs.given_labels != true_labels
     reviewed = ranking(inputs.static)[:batch]
     found = [int(noisy[reviewed].sum())]
     for step in range(1, batches):
         state = reviewer_state(inputs, true_labels, np.sort(reviewed), reviewer)
-        scores = RERANK_METHODS.get(method)(inputs, state, Refits(inputs, state, folds))
+        scores = RERANK_METHODS.get(method)(inputs, state, refits_for(inputs, state, config))
         reviewed = np.concatenate([reviewed, next_batch(scores, state.unreviewed, batch)])
         found.append(int(noisy[reviewed].sum()))
         if progress is not None:

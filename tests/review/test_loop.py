@@ -114,8 +114,9 @@ def test_estimate_range_and_disagreements():
 
 def test_simulation_rows_and_loop(digits_run):
     inputs, truth = LoopInputs.from_run(digits_run), truth_of(digits_run)
-    frame = simulate(inputs, truth, methods=("refit", "static"), checkpoints=(20, 40), batch=10)
-    assert len(frame) == 2 * 3 and set(frame.method) == {"refit", "static", NO_REVIEWS}
+    frame = simulate(inputs, truth, methods=("refit", "neighbors", "static"), checkpoints=(20, 40), batch=10)
+    controls = {f"refit{NO_REVIEWS}", f"neighbors{NO_REVIEWS}"}
+    assert len(frame) == 2 * 5 and set(frame.method) == {"refit", "neighbors", "static"} | controls
     np.testing.assert_allclose(frame.gain, frame.precision - frame.static_precision)
     assert (frame[frame.method == "static"].gain == 0).all()
     noisy = inputs.given_labels != truth

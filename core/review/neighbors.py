@@ -1,0 +1,63 @@
+"""Neighbour votes: how many of a sample's nearest neighbours carry another label, after the reviews.
+
+A sample whose neighbours in the analyzed model's feature space (features.npy) mostly carry another
+label is suspicious. The votes are what makes the review loop learn from each decision: a relabelled
+sample votes with its new label, and a confirmed-mislabeled one stops voting, so the samples around a
+corrected error are re-scored at once. A clean sample that sat next to a wrong label loses a false
+vote; a wrong label among corrected neighbours gains a true one. A last-layer refit, in contrast, moves
+little with a few hundred corrections among thousands of samples (docs/review-loop.md measures both).
+
+The neighbour table is exact (core.review.duplicates.nearest_rows, brute force in blocks). Above
+`max_rows` samples it is built on a candidate set only: every reviewed sample plus the unreviewed ones
+ranked highest by `priority`, each searched among the candidates, so the cost is max_rows² × D, not n².
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.detect.flagging import ranking
+from core.review.duplicates import nearest_rows
+from core.run.io import take_rows
+
+
+@dataclass(frozen=True)
+class NeighborTable:
+    """The k nearest neighbours of the candidate samples, among the candidates."""
+
+    rows: np.ndarray
+    """(m,) int64 sample ids of the candidates, sorted (every sample when n ≤ max_rows)."""
+    neighbors: np.ndarray
+    """(m, k) int64 sample ids of each candidate's nearest candidates, nearest first, itself excluded."""
+
+
+def candidate_rows(n: int, reviewed: np.ndarray, priority: np.ndarray, max_rows: int) -> np.ndarray:
+    """(m,) sorted sample ids: all n when n ≤ max_rows, else every reviewed sample and the unreviewed ones with
+    the highest `priority` (n,), up to max_rows in all (the reviewed ones first, so their votes always count)."""
+    if n <= max_rows:
+        return np.arange(n, dtype=np.int64)
+    reviewed = np.unique(np.asarray(reviewed, dtype=np.int64))[:max_rows]
+    others = np.setdiff1d(np.arange(n), reviewed)
+    best = others[ranking(np.asarray(priority, dtype=np.float64)[others])[:max_rows - len(reviewed)]]
+    return np.sort(np.concatenate([reviewed, best]))
+
+
+def neighbor_table(features: np.ndarray, rows: np.ndarray, k: int, metric: str = "cosine",
+                   progress: Callable[[int, int], None] | None = None) -> NeighborTable:
+    """The `k` nearest neighbours of every sample in `rows` among `rows`, by `metric` on features (n, D)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    subset = features if len(rows) == len(features) else take_rows(features, rows)
+    local, _ = nearest_rows(subset, np.arange(len(rows)), k, metric, progress)
+    return NeighborTable(rows=rows, neighbors=rows[local])
+
+
+def disagreement(table: NeighborTable, labels: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """(m,) float64 in [0, 1], aligned with table.rows: the share of each candidate's neighbours whose label
+    (`labels` (n,), the reviews applied) differs from its own, neighbours in `removed` (n,) not voting
+    (0 when none votes). Higher = more suspicious."""
+    votes = ~np.asarray(removed, dtype=bool)[table.neighbors]
+    differ = (labels[table.neighbors] != labels[table.rows][:, None]) & votes
+    return differ.sum(axis=1) / np.maximum(votes.sum(axis=1), 1)
