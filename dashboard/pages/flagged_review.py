@@ -9,7 +9,7 @@ at a time, one key per decision, undo). Actions: confirm mislabeled, relabel to 
 (false alarm), clear; each is one SQLite transaction in the run directory's reviews.sqlite,
 stamped with the reviewer's name and the time. Exports: the review log and a cleaned manifest.
 
-The review loop: *Re-rank with my decisions* refits on the decisions so far and re-ranks the unreviewed
+The review loop: *Re-rank with my decisions* applies the decisions so far and re-ranks the unreviewed
 samples (core.review.rerank, a background job), re-estimating the wrong labels left; the queue can then
 be ordered by the re-ranked score (dashboard.loop). *Near-duplicate conflicts* lists pairs of near-identical
 samples whose given labels differ (dashboard.conflicts).

@@ -64,7 +64,7 @@ def test_every_target_of_the_issue_has_a_record(bench_json):
         "influence_iforest_vs_lissa", "influence_iforest_vs_datainf", "retrain_probe_seconds",
         "own_folder_analyze_seconds", "own_folder_primary_minus_kfold_margin", "own_outputs_analyze_seconds",
         "own_outputs_primary_minus_margin", "scale_analyze_seconds", "scale_peak_rss_gb",
-        "review_loop_refit_gain_next_batch_ci_low", "review_loop_estimate_abs_relative_error",
+        "review_loop_neighbors_gain_next_batch_ci_low", "review_loop_estimate_abs_relative_error",
         "conflicts_with_wrong_over_random_pairs",
         "text_csv_analyze_seconds", "text_primary_minus_margin",
     }
