@@ -4,7 +4,7 @@
 and reports the records; this script runs the same measurement (core.bench.review_loop.measure_runs) on
 existing run directories, so the tables in the docs can be regenerated without re-analyzing:
 
-    for ds in digits mnist5k; do for rate in 0.1 0.2; do for seed in 0 1 2 3 4 5; do
+    for ds in digits mnist5k; do for rate in 0.1 0.2; do for seed in 0 1 2 3 4 5 6 7 8; do
       gradsift analyze --dataset $ds --noise-rate $rate --seed $seed --no-retrain --embed pca \
                        --out runs/loop/$ds-$rate-$seed; done; done; done
     python benchmarks/review_loop.py runs/loop/* [--points points.csv]

@@ -1,8 +1,8 @@
 """Re-ranking methods: what the reviewer said so far → a new score for every sample (higher = review sooner).
 
-- `neighbors`: the share of the k nearest neighbours in feature space whose label, after the reviews,
-  differs from the sample's (core.review.neighbors): a relabel changes its neighbours' scores at once.
-  Ties (k + 1 values) are broken by `refit`'s score.
+- `neighbors` (the default): the share of the k nearest neighbours in feature space whose label, after
+  the reviews, differs from the sample's (core.review.neighbors); ties (k + 1 values) are broken by
+  `refit`'s score.
 - `refit`: the normalized margin (max_{k≠y} p_k − p_y) under out-of-fold heads refit with the reviews
   applied (core.review.refit): relabels used, confirmed-mislabeled samples left out of every fit.
 - `refit_l2`: the closed-form gradient L2 norm under one in-sample head refit with the reviews applied.
