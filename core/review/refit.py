@@ -27,6 +27,7 @@ from core.review.neighbors import NeighborTable, candidate_rows, neighbor_table
 from core.run.io import release_pages, take_rows
 
 PREDICT_ROWS = 65_536
+DEFAULTS = RerankConfig()
 OOF_SHARE = 0.7
 """Share of a re-ranking's progress bar given to the out-of-fold refits; the neighbour search has the rest."""
 
@@ -89,11 +90,11 @@ def refit_gradient_l2(inputs: LoopInputs, probs: np.ndarray, labels: np.ndarray)
 
 class Refits:
     """The refits of one re-ranking and its neighbour table, each computed on first use and then shared by the
-    method and the estimate."""
+    method and the estimate (`refits_for` builds one from a RerankConfig)."""
 
     def __init__(self, inputs: LoopInputs, state: ReviewState, folds: int = 5,
-                 progress: Callable[[str, float], None] | None = None, *, neighbors: int = 10,
-                 metric: str = "cosine", max_rows: int = 50_000) -> None:
+                 progress: Callable[[str, float], None] | None = None, *, neighbors: int = DEFAULTS.neighbors,
+                 metric: str = DEFAULTS.metric, max_rows: int = DEFAULTS.max_rows) -> None:
         self.inputs, self.state, self.folds = inputs, state, folds
         self.neighbors, self.metric, self.max_rows = neighbors, metric, max_rows
         self.progress = progress or (lambda stage, fraction: None)

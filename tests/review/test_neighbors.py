@@ -1,4 +1,4 @@
-"""Neighbour votes (core.review.neighbors) and the `neighbors` re-ranking method that learns from each decision."""
+"""Neighbour votes (core.review.neighbors) and the `neighbors` re-ranking method, whose votes take each decision in."""
 
 import numpy as np
 
