@@ -119,12 +119,28 @@ def build_config(options: Sequence[ConfigOption], values: dict[str, Any]) -> Run
     return RunConfig(**{name: SECTIONS[name](**fields) for name, fields in sections.items()}, seed=seed)
 
 
-def config_command(options: Sequence[ConfigOption], adjust: Callable[[dict[str, Any]], None] | None = None):
+def section_options(section: type) -> list[ConfigOption]:
+    """One option `--<field>` per field of a single settings dataclass (RerankConfig, ConflictConfig)."""
+    hints = typing.get_type_hints(section)
+    return [ConfigOption(f.name, _cli_type(hints[f.name]), f.default, f.metadata["help"])
+            for f in dataclasses.fields(section)]
+
+
+def section_command(section: type):
+    """`config_command` for a single settings dataclass: `fn(config: section, **others)`."""
+    options = section_options(section)
+    return config_command(options, build=lambda values: section(**{o.param: values[o.param] for o in options}))
+
+
+def config_command(options: Sequence[ConfigOption], adjust: Callable[[dict[str, Any]], None] | None = None,
+                   build: Callable[[dict[str, Any]], Any] | None = None):
     """Decorate `fn(config, **others)`: its signature gains the config options; calls get the built config.
 
     adjust(values): a hook to derive values before the config is built (e.g. a primary
-    detector defaulting to the first detector given).
+    detector defaulting to the first detector given). build(values): the config from the values
+    (default: the RunConfig, `build_config`).
     """
+    build = build or (lambda values: build_config(options, values))
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         others = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "config"]
         others = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in others]
@@ -134,7 +150,7 @@ def config_command(options: Sequence[ConfigOption], adjust: Callable[[dict[str, 
             values = {option.param: kwargs.pop(option.param) for option in options}
             if adjust is not None:
                 adjust(values)
-            return fn(config=build_config(options, values), **kwargs)
+            return fn(config=build(values), **kwargs)
 
         command.__signature__ = inspect.Signature([option.parameter() for option in options] + others)
         return command

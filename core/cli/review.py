@@ -1,6 +1,6 @@
 """Commands of the review loop: `gradsift rerank` (re-rank with the decisions so far) and `gradsift conflicts`
 (near-duplicates with conflicting labels). Thin: the work is in core.review; option defaults and help texts
-come from core.review.config's RerankConfig and ConflictConfig."""
+come from core.review.config's RerankConfig and ConflictConfig (core.cli.options.section_command)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,16 @@ from typing import Annotated
 import typer
 
 from core.cli.app import app, console, friendly, out, print_table, table
-from core.config import help_of
+from core.cli.options import section_command
 from core.review.config import ConflictConfig, RerankConfig
-
-RERANK, CONFLICT = RerankConfig(), ConflictConfig()
 
 
 @app.command()
 @friendly
+@section_command(RerankConfig)
 def rerank(
+    config: RerankConfig,
     run_dir: Annotated[Path, typer.Argument(help="A run directory (its reviews.sqlite holds the decisions).")],
-    method: Annotated[str, typer.Option(help=help_of(RerankConfig, "method"))] = RERANK.method,
-    folds: Annotated[int, typer.Option(help=help_of(RerankConfig, "folds"))] = RERANK.folds,
-    neighbors: Annotated[int, typer.Option(help=help_of(RerankConfig, "neighbors"))] = RERANK.neighbors,
-    metric: Annotated[str, typer.Option(help=help_of(RerankConfig, "metric"))] = RERANK.metric,
-    max_rows: Annotated[int, typer.Option(help=help_of(RerankConfig, "max_rows"))] = RERANK.max_rows,
     top: Annotated[int, typer.Option(help="How many of the samples to review next to print.")] = 20,
 ) -> None:
     """Re-rank the unreviewed samples with the review decisions so far and re-estimate the errors left
@@ -32,7 +27,6 @@ def rerank(
     from core.review.rerank import rerank as run_rerank
     from core.run import schema
 
-    config = RerankConfig(method=method, folds=folds, neighbors=neighbors, metric=metric, max_rows=max_rows)
     result = run_rerank(run_dir, config,
                         progress=lambda stage, fraction: console.print(f"  [{fraction:4.0%}] {stage}", highlight=False))
     facts, remaining = result.facts, result.facts["remaining"]
@@ -56,13 +50,10 @@ def rerank(
 
 @app.command()
 @friendly
+@section_command(ConflictConfig)
 def conflicts(
+    config: ConflictConfig,
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    neighbors: Annotated[int, typer.Option(help=help_of(ConflictConfig, "neighbors"))] = CONFLICT.neighbors,
-    metric: Annotated[str, typer.Option(help=help_of(ConflictConfig, "metric"))] = CONFLICT.metric,
-    distance_quantile: Annotated[float, typer.Option(help=help_of(ConflictConfig, "distance_quantile"))
-                                 ] = CONFLICT.distance_quantile,
-    max_queries: Annotated[int, typer.Option(help=help_of(ConflictConfig, "max_queries"))] = CONFLICT.max_queries,
     top: Annotated[int, typer.Option(help="How many of the closest pairs to print.")] = 20,
 ) -> None:
     """Find near-duplicate training samples (penultimate features) whose given labels differ; writes
@@ -70,8 +61,6 @@ def conflicts(
     from core.review.conflicts import find_conflicts
     from core.run.rundir import RunDir
 
-    config = ConflictConfig(neighbors=neighbors, metric=metric, distance_quantile=distance_quantile,
-                            max_queries=max_queries)
     pairs, facts = find_conflicts(run_dir, config)
     out.print(f"{len(pairs):,} conflicting pair(s) among {facts['n_queries']:,} searched samples "
               f"({facts['metric']} distance ≤ {facts['threshold']:.4g}, the {facts['distance_quantile']:g} quantile "

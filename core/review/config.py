@@ -15,6 +15,11 @@ from core.errors import ConfigError
 from core.review.registry import NEIGHBOR_METRICS, RERANK_METHODS
 
 
+def _check_metric(name: str, value: str) -> None:
+    if value not in NEIGHBOR_METRICS:
+        raise ConfigError(f"{name}: unknown metric {value!r}; valid: {', '.join(NEIGHBOR_METRICS)}")
+
+
 @dataclass
 class RerankConfig:
     """How the review loop re-ranks the unreviewed samples from the reviewer's decisions (`gradsift rerank`).
@@ -37,8 +42,7 @@ class RerankConfig:
         RERANK_METHODS.check(self.method, "rerank.method")
         _check_at_least("rerank.folds", self.folds, 2)
         _check_at_least("rerank.neighbors", self.neighbors, 1)
-        if self.metric not in NEIGHBOR_METRICS:
-            raise ConfigError(f"rerank.metric: unknown metric {self.metric!r}; valid: {', '.join(NEIGHBOR_METRICS)}")
+        _check_metric("rerank.metric", self.metric)
         _check_at_least("rerank.max_rows", self.max_rows, 2)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,8 +64,7 @@ class ConflictConfig:
 
     def __post_init__(self) -> None:
         _check_at_least("conflicts.neighbors", self.neighbors, 1)
-        if self.metric not in NEIGHBOR_METRICS:
-            raise ConfigError(f"conflicts.metric: unknown metric {self.metric!r}; valid: {', '.join(NEIGHBOR_METRICS)}")
+        _check_metric("conflicts.metric", self.metric)
         _check_fraction("conflicts.distance_quantile", self.distance_quantile, high_open=False)
         _check_at_least("conflicts.max_queries", self.max_queries, 1)
 

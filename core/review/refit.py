@@ -27,7 +27,6 @@ from core.review.neighbors import NeighborTable, candidate_rows, neighbor_table
 from core.run.io import release_pages, take_rows
 
 PREDICT_ROWS = 65_536
-DEFAULTS = RerankConfig()
 OOF_SHARE = 0.7
 """Share of a re-ranking's progress bar given to the out-of-fold refits; the neighbour search has the rest."""
 
@@ -90,13 +89,12 @@ def refit_gradient_l2(inputs: LoopInputs, probs: np.ndarray, labels: np.ndarray)
 
 class Refits:
     """The refits of one re-ranking and its neighbour table, each computed on first use and then shared by the
-    method and the estimate (`refits_for` builds one from a RerankConfig)."""
+    method and the estimate."""
 
-    def __init__(self, inputs: LoopInputs, state: ReviewState, folds: int = 5,
-                 progress: Callable[[str, float], None] | None = None, *, neighbors: int = DEFAULTS.neighbors,
-                 metric: str = DEFAULTS.metric, max_rows: int = DEFAULTS.max_rows) -> None:
-        self.inputs, self.state, self.folds = inputs, state, folds
-        self.neighbors, self.metric, self.max_rows = neighbors, metric, max_rows
+    def __init__(self, inputs: LoopInputs, state: ReviewState, config: RerankConfig | None = None,
+                 progress: Callable[[str, float], None] | None = None) -> None:
+        self.inputs, self.state = inputs, state
+        self.config = config or RerankConfig()  # folds and neighbours; the method is not used here
         self.progress = progress or (lambda stage, fraction: None)
         self._in_sample: np.ndarray | None = None
         self._out_of_fold: np.ndarray | None = None
@@ -114,27 +112,22 @@ class Refits:
         """(n, C) float32 `oof_refit_probs`."""
         if self._out_of_fold is None:
             self._out_of_fold = oof_refit_probs(
-                self.inputs, self.state, self.folds,
+                self.inputs, self.state, self.config.folds,
                 lambda done, total: self.progress(f"out-of-fold refits: {done}/{total}", OOF_SHARE * done / total))
         return self._out_of_fold
 
     @property
     def neighbor_table(self) -> NeighborTable:
-        """The `neighbors` nearest samples of each candidate (core.review.neighbors): every sample up to
-        `max_rows`, else the reviewed ones and the unreviewed ones with the largest out-of-fold margin."""
+        """The config's `neighbors` nearest samples of each candidate (core.review.neighbors): every sample up
+        to `max_rows`, else the reviewed ones and the unreviewed ones with the largest out-of-fold margin."""
         if self._table is None:
             n = self.inputs.n_samples
-            priority = margin_scores(self.out_of_fold, self.state.labels) if n > self.max_rows else np.zeros(n)
-            rows = candidate_rows(n, self.state.reviewed, priority, self.max_rows)
+            max_rows = self.config.max_rows
+            priority = margin_scores(self.out_of_fold, self.state.labels) if n > max_rows else np.zeros(n)
+            rows = candidate_rows(n, self.state.reviewed, priority, max_rows)
             self._table = neighbor_table(
-                self.inputs.features, rows, self.neighbors, self.metric,
+                self.inputs.features, rows, self.config.neighbors, self.config.metric,
                 lambda done, total: self.progress(f"nearest neighbours: {done}/{total}",
                                                   OOF_SHARE + (1 - OOF_SHARE) * done / total))
         return self._table
 
-
-def refits_for(inputs: LoopInputs, state: ReviewState, config: RerankConfig,
-               progress: Callable[[str, float], None] | None = None) -> Refits:
-    """The refits and neighbour table of one re-ranking with `config`'s settings (its method is not used)."""
-    return Refits(inputs, state, config.folds, progress, neighbors=config.neighbors, metric=config.metric,
-                  max_rows=config.max_rows)

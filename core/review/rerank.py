@@ -29,7 +29,7 @@ from core.detect.flagging import ranking
 from core.errors import RunDirError
 from core.review.config import RerankConfig
 from core.review.inputs import LoopInputs, ReviewState
-from core.review.refit import refits_for
+from core.review.refit import Refits
 from core.review.registry import RERANK_METHODS
 from core.review.remaining import estimate_remaining
 from core.run import reviews, schema
@@ -59,7 +59,7 @@ def rerank_arrays(inputs: LoopInputs, state: ReviewState, config: RerankConfig,
                   progress: Progress | None = None) -> tuple[pd.DataFrame, dict]:
     """The re-ranking of in-memory inputs: (frame with RERANK_COLUMNS, the estimate as a dict)."""
     report = progress or (lambda stage, fraction: None)
-    refits = refits_for(inputs, state, config, lambda stage, fraction: report(stage, 0.05 + 0.8 * fraction))
+    refits = Refits(inputs, state, config, lambda stage, fraction: report(stage, 0.05 + 0.8 * fraction))
     scores = np.asarray(RERANK_METHODS.get(config.method)(inputs, state, refits), dtype=np.float64)
     report("refitting the last layer once more to estimate the errors left", 0.88)
     unreviewed = state.unreviewed

@@ -26,7 +26,7 @@ from core.detect.flagging import ranking
 from core.errors import ConfigError
 from core.review.config import RerankConfig
 from core.review.inputs import LoopInputs, ReviewState
-from core.review.refit import refits_for
+from core.review.refit import Refits
 from core.review.registry import RERANK_METHODS
 from core.review.remaining import estimate_remaining
 from core.run import schema
@@ -81,7 +81,7 @@ def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[s
     noisy = inputs.given_labels != true_labels
     order = ranking(inputs.static)
     empty = ReviewState.from_arrays(inputs.given_labels, [], [])
-    nothing_applied = refits_for(inputs, empty, config)
+    nothing_applied = Refits(inputs, empty, config)
     controls = {f"{method}{NO_REVIEWS}": RERANK_METHODS.get(method)(inputs, empty, nothing_applied)
                 for method in methods if method not in UNLEARNING}
     rows = []
@@ -90,7 +90,7 @@ def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[s
             continue
         state = reviewer_state(inputs, true_labels, order[:m], reviewer)
         unreviewed = state.unreviewed
-        refits = refits_for(inputs, state, config)
+        refits = Refits(inputs, state, config)
         static_precision = float(noisy[next_batch(inputs.static, unreviewed, batch)].mean())
         estimate = estimate_remaining(refits.in_sample, state.labels, inputs.static, state.reviewed, state.wrong,
                                       unreviewed)
@@ -115,7 +115,7 @@ def loop_found(inputs: LoopInputs, true_labels: np.ndarray, method: str, *, batc
     found = [int(noisy[reviewed].sum())]
     for step in range(1, batches):
         state = reviewer_state(inputs, true_labels, np.sort(reviewed), reviewer)
-        scores = RERANK_METHODS.get(method)(inputs, state, refits_for(inputs, state, config))
+        scores = RERANK_METHODS.get(method)(inputs, state, Refits(inputs, state, config))
         reviewed = np.concatenate([reviewed, next_batch(scores, state.unreviewed, batch)])
         found.append(int(noisy[reviewed].sum()))
         if progress is not None:

@@ -63,6 +63,22 @@ def running_dashboard(runs_dir: Path, log_path: Path, startup_seconds: float = 6
                 process.wait(10)
 
 
+@contextmanager
+def browser_page(errors: list[str], width: int = 1400, height: int = 1800) -> Iterator:
+    """A Playwright page of headless Chromium (CHROMIUM, CHROMIUM_ARGS); every uncaught page error is appended
+    to `errors`; the browser is closed after the block, whatever happens in it."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield page
+        finally:
+            browser.close()
+
+
 def settle(page, title: str, ready: str | None = None, count: int = 1, timeout: float = 60_000) -> None:
     """Wait until the page shows `title` (and at least `count` elements with data-testid
     `ready`) and Streamlit has finished running the script."""

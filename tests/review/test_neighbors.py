@@ -3,6 +3,7 @@
 import numpy as np
 
 from core.review import methods
+from core.review.config import RerankConfig
 from core.review.inputs import ReviewState
 from core.review.neighbors import NeighborTable, candidate_rows, disagreement, neighbor_table
 from core.review.refit import Refits
@@ -51,7 +52,7 @@ def test_a_relabel_moves_the_scores_of_its_neighbours_at_once():
 def test_samples_outside_the_candidates_rank_below_every_candidate():
     inputs, true = toy_inputs()
     state = ReviewState.from_arrays(inputs.given_labels, [0, 1], [False, False])
-    refits = Refits(inputs, state, max_rows=60, neighbors=5)
+    refits = Refits(inputs, state, RerankConfig(max_rows=60, neighbors=5))
     scores = methods.neighbors_scores(inputs, state, refits)
     inside = refits.neighbor_table.rows
     outside = np.setdiff1d(np.arange(inputs.n_samples), inside)
