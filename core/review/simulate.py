@@ -74,8 +74,7 @@ def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[s
     """One row per (checkpoint, method), controls (`<method>_no_reviews`) included: `precision` of the next
     batch, the static ranking's `static_precision` on the same decisions, `gain` = their difference,
     `remaining` (true wrong labels left unreviewed) and the estimate's `estimate`, `low`, `high`. `config`
-    holds the re-ranking settings (folds, neighbours); its method is not used."""
-    config = config or RerankConfig()
+    holds the re-ranking settings (folds, neighbours; the defaults when None); its method is not used."""
     for method in methods:
         RERANK_METHODS.check(method, "method")
     noisy = inputs.given_labels != true_labels
@@ -109,7 +108,6 @@ def loop_found(inputs: LoopInputs, true_labels: np.ndarray, method: str, *, batc
     """(batches,) int: wrong labels found after each batch when the static top batch is reviewed first and
     `method` re-ranks after every batch ("static": the static ranking throughout)."""
     RERANK_METHODS.check(method, "method")
-    config = config or RerankConfig()
     noisy = inputs.given_labels != true_labels
     reviewed = ranking(inputs.static)[:batch]
     found = [int(noisy[reviewed].sum())]
