@@ -73,7 +73,7 @@ def measure(task: tuple, out: str) -> list[dict]:
 
     dataset, noise, rate, seed = task
     config = RunConfig(data=DataConfig(dataset=dataset, noise=noise, noise_rate=rate),
-                       detect=DetectConfig(detectors=("l2",), primary="l2"), baselines=BaselineConfig(enabled=False),
+                       detect=DetectConfig(detectors=("l2",)), baselines=BaselineConfig(enabled=False),
                        embed=EmbedConfig(method="pca"), seed=seed)
     run = analyze(config, Path(out) / f"{dataset}-{noise}-{rate}-seed{seed}", retrain_after=False)
     samples = run.read_samples()

@@ -80,7 +80,7 @@ def measure(task: tuple) -> list[dict]:
     scores.update(extra_scores(run))
     rows = []
     for score, values in scores.items():
-        metrics = detection_metrics(values, truth, config.detect.budget)
+        metrics = detection_metrics(values, truth, config.flag.budget)
         rows.append({"dataset": dataset, "model": model, "noise": noise or "own flips", "rate": rate, "seed": seed,
                      "score": score, "precision": metrics["precision"], "auroc": metrics["auroc"],
                      "ap": metrics["ap"], "test_accuracy": run.read_manifest()["model"]["test_accuracy"]})

@@ -44,7 +44,7 @@ def main() -> None:
             started = time.perf_counter()
             run = analyze(config, args.out / f"{config.fingerprint()}", retrain_after=False)
             seconds = time.perf_counter() - started
-            table = detection_table(run.read_samples(), config.detect.budget)
+            table = detection_table(run.read_samples(), config.flag.budget)
             for record in table.to_dict("records"):
                 rows.append({"mode": label, "seed": seed, "seconds": seconds,
                              "test_accuracy": run.read_manifest()["model"]["test_accuracy"], **record})

@@ -34,7 +34,7 @@ def measure(dataset: str, seed: int, refit: bool, out: Path) -> dict:
                        seed=seed)
     run = analyze(config, out / f"{dataset}-refit{int(refit)}-seed{seed}")
     samples = run.read_samples()
-    table = detection_table(samples, config.detect.budget).set_index("method")
+    table = detection_table(samples, config.flag.budget).set_index("method")
     noisy = samples[schema.IS_NOISY].astype(bool)
     validation = samples[schema.SPLIT] == schema.VALIDATION_SPLIT
     flagged = samples[schema.IS_FLAGGED]

@@ -27,7 +27,7 @@ def measure(dataset: str, seed: int, oof: str, out: Path) -> list[dict]:
     config = RunConfig(data=DataConfig(dataset=dataset), baselines=BaselineConfig(influence=(), oof=oof),
                        embed=EmbedConfig(method="pca"), seed=seed)
     run = analyze(config, out / f"{dataset}-{oof}-seed{seed}", retrain_after=False)
-    table = detection_table(run.read_samples(), config.detect.budget).set_index("method")
+    table = detection_table(run.read_samples(), config.flag.budget).set_index("method")
     seconds = run.read_manifest()["stages"]["suggest"]["seconds"]
     return [{"dataset": dataset, "seed": seed, "oof": oof, "method": method, "precision": table.loc[method, "precision"],
              "oof_seconds": seconds} for method in config.baselines.label_quality]

@@ -62,7 +62,7 @@ class AnalysisResult:
     def flagged_ids(self) -> np.ndarray:
         """(k,) int64 sample ids flagged by the primary detector at the run's budget, most outlying first."""
         frame = self.samples[self.samples[schema.IS_FLAGGED]]
-        column = schema.score_column(self.run.config().detect.primary)
+        column = schema.score_column(self.run.flagging().detector)
         return frame.sort_values([column, schema.SAMPLE_ID], ascending=[False, True])[schema.SAMPLE_ID].to_numpy()
 
     @property
@@ -70,7 +70,7 @@ class AnalysisResult:
         """One row per score column: flagged count, precision, recall, F1, AUROC, AP (NaN without truth)."""
         from core.evaluate.report import detection_table
 
-        return detection_table(self.samples, self.run.config().detect.budget)
+        return detection_table(self.samples, self.run.flagging().budget)
 
     @property
     def report(self) -> dict:
@@ -85,15 +85,16 @@ class AnalysisResult:
         returns the `RetrainSummary` (mean accuracy and paired change with 95% t-intervals)."""
         from core.pipeline.retrain import retrain_seeds
 
-        detect = self.run.config().detect
-        return retrain_seeds(self.run, detector or detect.primary, detect.budget if budget is None else budget,
+        flagging = self.run.flagging()
+        return retrain_seeds(self.run, detector or flagging.detector, flagging.budget if budget is None else budget,
                              mode=mode, seeds=seeds)
 
 
 def config_from_settings(config: RunConfig | None = None, **settings: Any) -> RunConfig:
     """`config` (default `RunConfig()`) with fields replaced by name: `budget=0.1` or `gradients__folds=3`.
 
-    As on the command line, naming `detectors` without `primary` makes the first of them the primary.
+    As on the command line, naming `detectors` without `primary` makes the first of them the primary
+    (RunConfig's rule).
     """
     config = config or RunConfig()
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -115,9 +116,8 @@ def config_from_settings(config: RunConfig | None = None, **settings: Any) -> Ru
                 raise ConfigError(f"setting {key!r} is ambiguous; write one of {', '.join(f'{o}__{key}' for o in owners)}")
             section, field_name = owners[0], key
         sections[section][field_name] = tuple(value) if isinstance(value, list) else value
-    detect = sections["detect"]
-    if "detectors" in detect and "primary" not in detect:
-        detect["primary"] = detect["detectors"][0]  # as the CLI: the first detector named is the primary
+    if "detectors" in sections["detect"] and "primary" not in sections["flag"]:
+        sections["flag"]["primary"] = None  # RunConfig makes the first detector named the primary
     return RunConfig(**{name: dataclasses.replace(getattr(config, name), **fields)
                         for name, fields in sections.items()}, seed=seed)
 

@@ -186,15 +186,12 @@ class GradientConfig:
 
 @dataclass
 class DetectConfig:
-    """Outlier detectors run on the gradients and the budget that turns scores into flags."""
+    """Outlier detectors run on the gradients: every one scores every sample (the flagging decision is `FlagConfig`)."""
 
-    detectors: tuple[str, ...] = setting(("l2", "iforest", "l1"), "Detector(s) to run (see `gradsift detectors`).")
-    primary: str = setting("l2", "Detector whose flags fill is_flagged; one of the detectors run. The L2 norm "
-                                 "is the default by measurement (docs/detectors.md).")
-    budget: float = setting(0.05, "Fraction k of training samples flagged (exactly round(k * n), halves up).")
-    auto_budget: bool = setting(False, "Flag the suggested budget instead (the estimated noise rate, docs/budget.md; "
-                                       "`--budget auto` on analyze); the resolved value is stored as detect.budget "
-                                       "in the run's manifest.")
+    detectors: tuple[str, ...] = setting(("l2", "iforest", "l1"), "Detector(s) to run (see `gradsift detectors`); "
+                                                                   "the first is the primary unless --primary names "
+                                                                   "another. The L2 norm leads by measurement "
+                                                                   "(docs/detectors.md).")
     iforest_trees: int = setting(100, "Trees of the Isolation Forest.")
     lof_neighbors: int = setting(20, "Neighbours of the Local Outlier Factor detector (capped at n - 1).")
     ocsvm_nu: float = setting(0.05, "nu of the one-class SVM detector: an upper bound on the outlier share.")
@@ -207,15 +204,30 @@ class DetectConfig:
             raise ConfigError("detect.detectors must name at least one detector")
         for name in self.detectors:
             DETECTORS.check(name, "detect.detectors")
-        if self.primary not in self.detectors:
-            raise ConfigError(
-                f"detect.primary {self.primary!r} must be one of the detectors run: {', '.join(self.detectors)}"
-            )
-        _check_fraction("detect.budget", self.budget)
         _check_at_least("detect.iforest_trees", self.iforest_trees, 1)
         _check_at_least("detect.lof_neighbors", self.lof_neighbors, 1)
         _check_fraction("detect.ocsvm_nu", self.ocsvm_nu, high_open=False)
         _check_at_least("detect.max_fit_samples", self.max_fit_samples, 2)
+
+
+@dataclass
+class FlagConfig:
+    """The flagging decision taken on top of a finished analysis: whose ranking, down to which budget.
+
+    Only the samples and retrain stages read it, so changing it re-flags and retrains without
+    recomputing the model, gradients or map (core.pipeline.registry). Resolved against the run
+    into a `core.detect.flagging.Flagging` (the suggested budget under `auto_budget`, the count).
+    """
+
+    primary: str | None = setting(None, "Detector whose ranking is flagged (is_flagged); one of the detectors run "
+                                        "(default: the first of them, l2 by default).")
+    budget: float = setting(0.05, "Fraction k of training samples flagged (exactly round(k * n), halves up).")
+    auto_budget: bool = setting(False, "Flag the suggested budget instead (the estimated noise rate, docs/budget.md; "
+                                       "`--budget auto` on analyze); the resolved budget is stored beside the config, "
+                                       "in the manifest's `flagging`.")
+
+    def __post_init__(self) -> None:
+        _check_fraction("flag.budget", self.budget)
 
 
 INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_datainf")
@@ -338,7 +350,7 @@ DEFAULT_SEEDS = {"probe": 5, "full": 3}
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
-                             "detect": DetectConfig, "baselines": BaselineConfig, "suggest": SuggestConfig,
+                             "detect": DetectConfig, "flag": FlagConfig, "baselines": BaselineConfig, "suggest": SuggestConfig,
                              "embed": EmbedConfig,
                              "retrain": RetrainConfig}
 """Config section name → its dataclass, in manifest order."""
@@ -352,11 +364,20 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     gradients: GradientConfig = field(default_factory=GradientConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    flag: FlagConfig = field(default_factory=FlagConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     suggest: SuggestConfig = field(default_factory=SuggestConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     seed: int = setting(0, "Seed for splits, noise, training, detectors and the map.")
+
+    def __post_init__(self) -> None:
+        """The primary detector defaults to the first detector run (the one rule, for CLI, API and dashboard)."""
+        if self.flag.primary is None:
+            self.flag.primary = self.detect.detectors[0]
+        elif self.flag.primary not in self.detect.detectors:
+            raise ConfigError(f"flag.primary {self.flag.primary!r} must be one of the detectors run: "
+                              f"{', '.join(self.detect.detectors)}")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -383,21 +404,28 @@ class RunConfig:
             kwargs[name] = klass(**values)
         return cls(**kwargs)
 
-    def fingerprint(self, *sections: str) -> str:
-        """Stable hash of every result-affecting field, of the whole config or of the named sections (plus the
-        seed); a `train.weights` file and a `data.encoder` folder enter by their SHA-256, not their path."""
-        chosen = {}
-        for name in sections or tuple(SECTIONS):
+    def fingerprint(self, *keys: str) -> str:
+        """Stable hash of every result-affecting field, of the whole config or of the named keys (plus the seed).
+
+        A key is a section ("train") or one field of it ("baselines.folds"): each stage of the pipeline
+        hashes only what it reads (core.pipeline.registry). A `train.weights` file and a `data.encoder`
+        folder enter by their SHA-256, not their path."""
+        chosen: dict[str, dict[str, Any]] = {}
+        for key in keys or tuple(SECTIONS):
+            name, _, only = key.partition(".")
+            if name not in SECTIONS:
+                raise ConfigError(f"unknown config section {name!r} in fingerprint key {key!r}")
             section = getattr(self, name)
-            chosen[name] = {f.name: _jsonable(getattr(section, f.name)) for f in dataclasses.fields(section)
-                            if f.metadata.get("fingerprint", True)}
-        if "train" in chosen and self.train.weights:
+            chosen.setdefault(name, {}).update(
+                {f.name: _jsonable(getattr(section, f.name)) for f in dataclasses.fields(section)
+                 if f.metadata.get("fingerprint", True) and (not only or f.name == only)})
+        if chosen.get("train", {}).get("weights"):
             from core.models.weights import file_sha256
 
             if not Path(self.train.weights).expanduser().is_file():
                 raise ConfigError(f"train.weights: {self.train.weights} is not a file")
             chosen["train"]["weights_sha256"] = file_sha256(Path(self.train.weights).expanduser())
-        if "data" in chosen and self.data.encoder:
+        if chosen.get("data", {}).get("encoder"):
             from core.models.encoder import encoder_sha256, resolve_encoder_dir
 
             chosen["data"]["encoder"] = encoder_sha256(resolve_encoder_dir(self.data.encoder))

@@ -84,7 +84,7 @@ def test_bad_dataset(tmp_path, case):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--budget", "0"], "detect.budget"), (["--budget", "1"], "detect.budget"), (["--budget", "-0.2"], "detect.budget"),
+    (["--budget", "0"], "flag.budget"), (["--budget", "1"], "flag.budget"), (["--budget", "-0.2"], "flag.budget"),
     (["--budget", "0.001"], "flags round"), (["--detector", "zscore"], "valid detectors"),
     (["--model", "bert"], "valid models"), (["--dataset", "imagenet"], "registered dataset"),
     (["--dataset", "cifar10n", "--data-dir", "."], "CIFAR-10_human.pt"),

@@ -1,11 +1,11 @@
 import pytest
 
-from core.config import DataConfig, DetectConfig, GradientConfig, RunConfig, TrainConfig
+from core.config import DataConfig, DetectConfig, FlagConfig, GradientConfig, RunConfig, TrainConfig
 from core.errors import ConfigError
 
 
 def test_round_trip_and_fingerprint_stability():
-    config = RunConfig(detect=DetectConfig(detectors=("l2", "iforest"), primary="l2"), seed=3)
+    config = RunConfig(detect=DetectConfig(detectors=("l2", "iforest")), flag=FlagConfig(primary="iforest"), seed=3)
     again = RunConfig.from_dict(config.to_dict())
     assert again == config
     assert again.fingerprint() == config.fingerprint()
@@ -15,9 +15,9 @@ def test_round_trip_and_fingerprint_stability():
 @pytest.mark.parametrize(
     "make, field",
     [
-        (lambda: DetectConfig(budget=0), "detect.budget"),
-        (lambda: DetectConfig(budget=1.0), "detect.budget"),
-        (lambda: DetectConfig(detectors=("l1",), primary="iforest"), "detect.primary"),
+        (lambda: FlagConfig(budget=0), "flag.budget"),
+        (lambda: FlagConfig(budget=1.0), "flag.budget"),
+        (lambda: RunConfig(detect=DetectConfig(detectors=("l1",)), flag=FlagConfig(primary="iforest")), "flag.primary"),
         (lambda: DetectConfig(detectors=()), "detect.detectors"),
         (lambda: TrainConfig(epochs=0), "train.epochs"),
         (lambda: TrainConfig(optimizer="rmsprop"), "train.optimizer"),

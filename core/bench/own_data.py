@@ -89,9 +89,9 @@ def _scores(run_dir: Path) -> tuple[float, dict[str, float]]:
     config = run.config()
     truth = samples[schema.IS_NOISY].to_numpy(dtype=bool)
     precision = {name: detection_metrics(samples[schema.score_column(name)].to_numpy(), truth,
-                                         config.detect.budget)["precision"]
+                                         config.flag.budget)["precision"]
                  for name in schema.score_names(samples.columns)}
-    return precision[config.detect.primary], precision
+    return precision[config.flag.primary], precision
 
 
 def _folder_truth(run_dir: Path, wrong_by_index: np.ndarray) -> None:

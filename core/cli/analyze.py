@@ -19,36 +19,31 @@ from core.cli.app import (
     friendly,
 )
 from core.cli.options import config_command, config_options
-from core.config import DetectConfig, RunConfig, help_of
+from core.config import FlagConfig, RunConfig, help_of
 from core.errors import ConfigError
 
 
 def _analyze_options():
     options = config_options()
-    primary = next(i for i, option in enumerate(options) if option.path == "detect.primary")
-    options[primary] = dataclasses.replace(options[primary], annotation=Optional[str], default=None,
-                                           help="Detector whose flags fill is_flagged (default: the first detector).")
-    budget = next(i for i, option in enumerate(options) if option.path == "detect.budget")
-    options[budget] = dataclasses.replace(options[budget], annotation=str, default=str(DetectConfig().budget),
-                                          help=f"{help_of(DetectConfig, 'budget')} Or `auto`: the suggested budget, "
-                                               "the estimated noise rate (docs/budget.md).")
+    budget = next(i for i, option in enumerate(options) if option.path == "flag.budget")
+    options[budget] = dataclasses.replace(options[budget], annotation=str, default=str(FlagConfig().budget),
+                                          help=f"{help_of(FlagConfig, 'budget')} Or `auto`: the suggested budget, "
+                                               "the estimated noise rate (docs/budget.md). Changing it on a finished "
+                                               "run re-flags and retrains only.")
     return options
 
 
-def _analyze_defaults(values: dict[str, Any]) -> None:
-    """The primary detector defaults to the first detector given; `--budget auto` sets detect.auto_budget."""
-    if values["detect_primary"] is None:
-        detectors = values["detect_detectors"] or RunConfig().detect.detectors
-        values["detect_primary"] = detectors[0]
-    budget = str(values["detect_budget"]).strip()
+def _budget_value(values: dict[str, Any]) -> None:
+    """`--budget auto` sets flag.auto_budget; any other value is the fraction."""
+    budget = str(values["flag_budget"]).strip()
     if budget.lower() == "auto":
-        values["detect_auto_budget"] = True
-        values["detect_budget"] = DetectConfig().budget
+        values["flag_auto_budget"] = True
+        values["flag_budget"] = FlagConfig().budget
         return
     try:
-        values["detect_budget"] = float(budget)
+        values["flag_budget"] = float(budget)
     except ValueError:
-        raise ConfigError(f"detect.budget: --budget must be a fraction in (0, 1) or 'auto', got {budget!r}") from None
+        raise ConfigError(f"flag.budget: --budget must be a fraction in (0, 1) or 'auto', got {budget!r}") from None
 
 
 def default_out(dataset: str) -> Path:
@@ -59,12 +54,12 @@ def default_out(dataset: str) -> Path:
 
 @app.command()
 @friendly
-@config_command(_analyze_options(), adjust=_analyze_defaults)
+@config_command(_analyze_options(), adjust=_budget_value)
 def analyze(
     config: RunConfig,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<dataset>).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run made with another config (old files are moved to replaced-*/).")] = False,
-    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Skip the evaluate stage (retraining without the flagged samples).")] = False,
+    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Skip the retrain stage (test accuracy without the flagged samples).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="Run gradients and scoring on the Dask cluster at this scheduler address (tcp://host:8786); the run directory must be on a filesystem its workers share. Results do not change.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Run gradients and scoring on a local Dask cluster of this many single-threaded worker processes. Results do not change.")] = None,
 ) -> None:

@@ -95,8 +95,8 @@ def info(
 @friendly
 def retrain(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    detector: Annotated[str, typer.Option(help="Whose flags to remove.")] = "iforest",
-    budget: Annotated[float, typer.Option(help="Fraction of training samples to remove (0 = baseline).")] = 0.05,
+    detector: Annotated[Optional[str], typer.Option(help="Whose flags to remove (default: the run's primary detector).")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Fraction of training samples to remove, 0 = baseline (default: the run's budget).")] = None,
     mode: Annotated[str, typer.Option(help="full (retrain the model) or probe (refit the last layer only).")] = "full",
     seeds: Annotated[Optional[int], typer.Option(help="Seeds, each paired with its own k = 0 baseline (default: 5 probe, 3 full).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="The first seed (default: the run's); the others follow it.")] = None,
@@ -108,7 +108,8 @@ def retrain(
     from core.run.rundir import RunDir
 
     run = RunDir(run_dir)
-    result = retrain_seeds(run, detector, budget, mode=mode, seeds=seeds, first_seed=seed, reporter=ConsoleReporter())
+    flagging = run.flagging()
+    result = retrain_seeds(run, detector or flagging.detector, flagging.budget if budget is None else budget, mode=mode, seeds=seeds, first_seed=seed, reporter=ConsoleReporter())
     results = read_results(run)
     chosen = results[results["request_key"].isin([row["request_key"] for row in result.rows])]
     print_table(retrain_table(retrain_summaries(chosen)))
@@ -127,7 +128,7 @@ def sweep(
     from core.protocols.paper import budget_curve
     from core.run.rundir import RunDir
 
-    detectors = tuple(detector or [RunDir(run_dir).config().detect.primary])
+    detectors = tuple(detector or [RunDir(run_dir).flagging().detector])
     print_budget_table(budget_curve(run_dir, detectors, mode=mode, seeds=seeds, first_seed=seed,
                                     reporter=ConsoleReporter()))
 

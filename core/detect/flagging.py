@@ -4,15 +4,77 @@ Scoring and flagging are separate steps (as cleanlab's rank / filter): every sco
 column is oriented higher = more outlying, and `flag(scores, budget)` marks the
 `flag_count(budget, n)` highest. Every place that turns a budget into a count calls
 `flag_count`, so the rule exists once.
+
+`Flagging` is the decision itself (whose ranking, which budget, the count), resolved once
+from the run's `FlagConfig` and its suggested budget and stored in the manifest's
+`flagging`: the CLI, the API, retraining, exports and the dashboard all read it from there.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Flagging:
+    """Which detector's ranking is flagged and how many samples: the run's decision, or a what-if of it.
+
+    budget: the fraction flagged (under `auto`, the suggested budget it resolved to); count:
+    `flag_count(budget, n)`, the number of samples flagged out of n.
+    """
+
+    detector: str
+    budget: float
+    auto: bool
+    count: int
+    n: int
+
+    @classmethod
+    def resolve(cls, detector: str, budget: float, n: int, *, auto: bool = False,
+                suggested: float | None = None, n_classes: int | None = None) -> Flagging:
+        """The decision for n samples: `budget`, or the `suggested` budget when `auto`.
+
+        Refused (ConfigError, one line) when it flags no sample, every sample, or leaves fewer samples
+        than the `n_classes` a retrained model needs (`gradsift analyze --budget 0.99` on a small dataset)."""
+        if auto:
+            if suggested is None:
+                raise ConfigError("flag.auto_budget needs the suggested budget, which the suggest stage has not "
+                                  "computed yet")
+            budget = suggested
+        count = flag_count(budget, n)
+        kept = n - count
+        if kept < max(n_classes or 1, 1):
+            most = max(n - max(n_classes or 1, 1), 1) / n
+            raise ConfigError(f"budget {budget:g} flags {count} of {n} samples and keeps {kept}, fewer than the "
+                              f"{n_classes or 1} class(es) a retrained model needs; use a budget of at most {most:.4g}")
+        return cls(detector, float(budget), bool(auto), count, int(n))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Flagging:
+        """The manifest's `flagging` block back as a value."""
+        return cls(str(raw["detector"]), float(raw["budget"]), bool(raw["auto"]), int(raw["count"]), int(raw["n"]))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def at(self, budget: float, detector: str | None = None) -> Flagging:
+        """The same decision at another budget (and detector): what a budget slider shows before anything reruns."""
+        return replace(self, detector=detector or self.detector, budget=float(budget), auto=False,
+                       count=budget_count(budget, self.n))
+
+    def mask(self, scores: np.ndarray) -> np.ndarray:
+        """(n,) bool: the `count` highest scores (ties by sample order, NaN last)."""
+        if len(scores) != self.n:
+            raise ConfigError(f"flagging is for {self.n} samples, got {len(scores)} scores")
+        mask = np.zeros(self.n, dtype=bool)
+        mask[ranking(scores)[:self.count]] = True
+        return mask
 
 
 def budget_count(budget: float, n: int) -> int:

@@ -7,7 +7,7 @@ label, no test label), and returns π̂ in [0, 1]:
 - `confident_joint` (cleanlab, Northcutt et al. 2021): count, per pair (given i, predicted j),
   the samples whose out-of-fold probability of j reaches class j's mean self-confidence; calibrate
   the counts to the given-label marginals; π̂ = 1 − the trace of that joint.
-- `l2_mixture`: a two-component Gaussian mixture on log(primary score); the weight of the upper
+- `l2_mixture`: a two-component Gaussian mixture on log(gradient L2 norm); the weight of the upper
   component (0 when BIC prefers a single component). It reads nothing but the scores.
 - `counterfactual`: the last-layer gradient of sample i under label c is (p − e_c) ⊗ [h, 1], so
   ‖g_c‖ = ‖p − e_c‖·‖[h, 1]‖ and ‖p − e_c‖² = ‖p‖² − 2p_c + 1: some other label gives a
@@ -46,7 +46,8 @@ class EstimateInputs:
     probs: np.ndarray
     """(n, C) float in-sample probabilities of the analyzed model."""
     scores: np.ndarray
-    """(n,) float64 primary detector scores, higher = more outlying."""
+    """(n,) float64 gradient L2 norms (`grad_l2`), higher = more outlying: whatever detector is later flagged,
+    the estimate reads the same scores, so the flagging decision never changes the suggested budget."""
 
     def take(self, rows: np.ndarray) -> EstimateInputs:
         return EstimateInputs(self.given[rows], self.oof_probs[rows], self.probs[rows], self.scores[rows])

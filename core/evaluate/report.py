@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.detect.flagging import budget_count
-from core.estimate.noise_rate import precision_recall
+from core.detect.flagging import Flagging, budget_count
 from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
 from core.run import schema
@@ -40,17 +39,18 @@ def detection_table(samples: pd.DataFrame, budget: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def suggested_budget(manifest: dict, samples: pd.DataFrame, budget: float, primary: str) -> dict | None:
+def suggested_budget(manifest: dict) -> dict | None:
     """The suggest stage's noise-rate estimate {value, low, high, method, level} (fractions of the training set),
-    with the estimated precision and recall of the primary detector's flags at `budget`; None before the stage."""
+    whether the run flags it, the other estimators' values, and the estimated precision and recall of the run's
+    flags (its `flagging`); None before the stage."""
     suggested = manifest.get("suggested_budget")
     if suggested is None:
         return None
-    precision, recall = precision_recall(samples[schema.NOISE_PROBABILITY].to_numpy(),
-                                         samples[schema.score_column(primary)].to_numpy(), budget)
+    flagging = manifest.get("flagging", {})
     return {key: suggested[key] for key in ("value", "low", "high", "method", "level")} | {
-        "applied": bool(suggested.get("applied")), "others": dict(manifest.get("noise_estimates", {})),
-        "estimated_precision_at_budget": _number(precision), "estimated_recall_at_budget": _number(recall)}
+        "applied": bool(flagging.get("auto")), "others": dict(manifest.get("noise_estimates", {})),
+        "estimated_precision_at_budget": _number(flagging.get("estimated_precision")),
+        "estimated_recall_at_budget": _number(flagging.get("estimated_recall"))}
 
 
 def suggested_budget_line(suggested: dict, budget: float) -> str:
@@ -62,6 +62,11 @@ def suggested_budget_line(suggested: dict, budget: float) -> str:
             + ("; applied (--budget auto)" if suggested["applied"] else "")
             + f"; at the budget {budget:.1%}: estimated precision {_fmt(suggested['estimated_precision_at_budget'])}, "
               f"recall {_fmt(suggested['estimated_recall_at_budget'])}")
+
+
+def flagging_block(flagging: Flagging) -> dict:
+    """The run's flagging decision as `gradsift info --json` shows it: detector, budget, auto, count."""
+    return {"detector": flagging.detector, "budget": flagging.budget, "auto": flagging.auto, "count": flagging.count}
 
 
 SUMMARY_KEYS = ("detector", "budget", "mode", "reviews_key")
@@ -123,7 +128,6 @@ def run_summary(path: str | Path) -> dict:
     the machine-readable form (`gradsift info --json`)."""
     run = RunDir(path)
     manifest = run.read_manifest()
-    config = run.config()
     samples = run.read_samples()
     data = manifest["dataset"]
     model = manifest["model"]
@@ -152,15 +156,20 @@ def run_summary(path: str | Path) -> dict:
         f"width {manifest['gradients']['width']} (stored {manifest['gradients']['stored_width']})",
         "stage seconds: " + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in manifest["stages"].items()),
     ]
-    table = detection_table(samples, config.detect.budget)
+    flagging = run.flagging()
+    table = detection_table(samples, flagging.budget)
     retrain = retrain_summaries(read_results(run))
-    suggested = suggested_budget(manifest, samples, config.detect.budget, config.detect.primary)
+    suggested = suggested_budget(manifest)
+    lines.insert(2, f"flagged: {flagging.count} of {flagging.n} training samples by {flagging.detector} at budget "
+                    f"{flagging.budget:.1%}" + (" (the suggested budget, --budget auto)" if flagging.auto else "")
+                 + ("" if not manifest.get("stages", {}).get("retrain", {}).get("not_retrained") else
+                    f"; not retrained: {manifest['stages']['retrain']['not_retrained']}"))
     if suggested is not None:
-        lines.insert(2, suggested_budget_line(suggested, config.detect.budget))
+        lines.insert(3, suggested_budget_line(suggested, flagging.budget))
     return {
         "path": str(run.path),
-        "budget": config.detect.budget,
-        "primary": config.detect.primary,
+        "budget": flagging.budget,
+        "primary": flagging.detector,
         "has_truth": not samples[schema.IS_NOISY].isna().any(),
         "lines": lines,
         "detectors": table.to_dict("records"),
@@ -174,8 +183,10 @@ def run_summary(path: str | Path) -> dict:
             "test_accuracy": model.get("test_accuracy"),
             "test_labels_verified": verified,
             "reviewed_test_accuracy": reviewed,
-            "budget": config.detect.budget,
-            "primary": config.detect.primary,
+            "budget": flagging.budget,
+            "primary": flagging.detector,
+            "flagging": flagging_block(flagging),
+            "history": manifest.get("history", []),
             "suggested_budget": suggested,
             **({"encoder": {key: data["encoder"][key] for key in ("name", "sha256", "max_length", "n_truncated")}}
                if data.get("encoder") else {}),

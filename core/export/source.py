@@ -154,9 +154,10 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
         raise RunDirError(f"{run.file(schema.MANIFEST)} has no dataset facts; finish the run with `gradsift analyze`")
     names = [str(n) for n in dataset["class_names"]]
     samples = run.read_samples() if split == "train" else None
-    table = _train_table(samples, config.detect.primary, run, names) if split == "train" else _test_table(run)
+    primary = run.flagging().detector
+    table = _train_table(samples, primary, run, names) if split == "train" else _test_table(run)
     source = ExportSource(run=run, manifest=manifest, config=config, split=split, class_names=names,
-                          kind=dataset.get("kind", IMAGE), primary=config.detect.primary, table=table,
+                          kind=dataset.get("kind", IMAGE), primary=primary, table=table,
                           samples=samples)
     _attach_reviews(source)
     return source

@@ -43,6 +43,19 @@ from core.run.reviews import ReviewEdits
 from core.run.rundir import RunDir
 
 SWEEP_BUDGETS = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125)
+
+
+class EmptiedClassError(ConfigError):
+    """The samples left after pruning miss a class the run's labels hold: no model of every class can be fit."""
+
+
+def check_every_class_kept(labels: np.ndarray, keep: np.ndarray, class_names: list[str]) -> None:
+    """Refuse (EmptiedClassError, one line naming the classes) a pruning that leaves a given class no sample."""
+    emptied = sorted(set(np.unique(labels).tolist()) - set(np.unique(labels[keep]).tolist()))
+    if emptied:
+        names = ", ".join(str(class_names[c]) if c < len(class_names) else str(c) for c in emptied)
+        raise EmptiedClassError(f"removing these {int((~keep).sum())} samples leaves class(es) {names} without a "
+                                "training sample; choose a smaller budget or keep some of them")
 BOOTSTRAP_STREAM = 4
 """Seed-sequence stream of probe-mode bootstrap resamples (independent of every other draw of a run)."""
 
@@ -93,7 +106,7 @@ def retrain(
     baseline = None if is_baseline else retrain(run, detector, 0.0, mode=mode, seed=seed, dataset=dataset,
                                                 reporter=reporter)
     manifest = run.read_manifest()
-    key = request_key(manifest["config_fingerprint"], BASELINE if is_baseline else detector, budget, seed, mode,
+    key = request_key(manifest["analysis_fingerprint"], BASELINE if is_baseline else detector, budget, seed, mode,
                       reviews.key())
     existing = read_results(run)
     if key in set(existing["request_key"]):
@@ -108,6 +121,7 @@ def retrain(
         labels[sample_id] = new_label
     if reviews.removed:
         keep[np.fromiter(reviews.removed, dtype=np.int64)] = False
+    check_every_class_kept(labels, keep, manifest["dataset"]["class_names"])
     noisy = samples[schema.IS_NOISY]
     n_removed_noisy = None if noisy.isna().all() else int((noisy.fillna(False).to_numpy() & ~keep).sum())
     test_labels = run.test_labels()

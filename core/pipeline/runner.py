@@ -12,12 +12,15 @@ records its timing in the manifest when its files are in place):
               interval, a suggested label per sample
 6. baselines  influence-function and label-quality scores, for comparison
 7. embedding  2-D UMAP/PCA map of gradient space
-8. samples    samples.parquet, the table the dashboard reads
+8. samples    the flagging decision (manifest `flagging`) and samples.parquet, the table
+              the dashboard reads
 9. evaluate   the analyzed model's test accuracy: the only stage that reads the test labels
-10. retrain   test accuracy with and without the primary detector's flags, over seeds
+10. retrain   test accuracy with and without the flagged samples, over seeds
 
 A rerun on the same directory and config skips the stages already complete, so a
-killed run resumes where it stopped and gives the same result.
+killed run resumes where it stopped and gives the same result; a rerun with another config
+re-runs only the stages whose inputs changed (core.pipeline.open_run): a new budget or primary
+detector re-flags and retrains without touching the model, gradients or map.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from core.config import RunConfig
 from core.data.base import OUTPUTS
 from core.data.load import load_dataset
+from core.detect.flagging import Flagging
 from core.errors import ConfigError
 from core.models.choice import ModelChoice
 from core.models.nets import build_model, check_model
@@ -42,6 +46,7 @@ from core.pipeline.artifacts import (
 )
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
+from core.pipeline.open_run import open_run
 from core.pipeline.registry import STAGES as STAGE_REGISTRY
 from core.run.rundir import RunDir
 
@@ -74,6 +79,8 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
             raise ConfigError(f"model {model_name} runs in one process; drop --workers / --scheduler")
         build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind,
                     starting_weights(model_name, config.train, dataset.encoder).state if tokens else None)
+    if not config.flag.auto_budget:  # a budget that empties the training set is refused before any work
+        Flagging.resolve(config.flag.primary, config.flag.budget, len(dataset.x_train), n_classes=dataset.n_classes)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
     with run.writing():
@@ -94,24 +101,27 @@ def check_outputs_config(config: RunConfig) -> None:
 
 def _run_stages(run: RunDir, config: RunConfig, dataset, choice: ModelChoice, overwrite: bool, reporter: Reporter,
                 retrain_after: bool, client: Any) -> None:
-    manifest = run.start(config, overwrite=overwrite)
-    if overwrite:
-        manifest["stages"] = {}
-    check_dataset_fingerprint(run, manifest, config, dataset)
+    manifest, notes = open_run(run, config, overwrite=overwrite)
+    for note in notes:
+        reporter.message(note)
+    if "data" in manifest["stages"]:
+        check_dataset_fingerprint(run, manifest, config, dataset)
     manifest.setdefault("model", {}).update(name=choice.name, choice=choice.reason)
     reporter.message(f"model {choice.name}: {choice.reason}")
     ctx = StageContext(run, config, manifest, dataset, reporter, executor_for(client))
     stages = STAGES if retrain_after else STAGES[:-1]
-    invalidated = False
+    prints = manifest["stage_fingerprints"]
+    reran: set[str] = set()
     for index, name in enumerate(stages):
         entry = STAGE_REGISTRY.entry(name)
-        if not invalidated and run.stage_done(manifest, name, entry.meta["files"]):
+        if not reran.intersection(entry.meta["needs"]) and run.stage_done(manifest, name, entry.meta["files"],
+                                                                        prints[name]):
             reporter.stage(name, index, len(stages), skipped=True)
             continue
-        invalidated = True  # every later stage depends on this one's output
+        reran.add(name)  # a stage that re-runs re-runs every stage that reads its files
         reporter.stage(name, index, len(stages), skipped=False)
         started = time.perf_counter()
         facts = entry.load()(ctx)
         # The process's peak resident memory so far: the stage that raises it is the one to look at.
         facts["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        run.finish_stage(manifest, name, time.perf_counter() - started, **facts)
+        run.finish_stage(manifest, name, time.perf_counter() - started, prints[name], **facts)

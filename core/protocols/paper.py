@@ -29,6 +29,7 @@ from core.config import (
     DataConfig,
     DetectConfig,
     EmbedConfig,
+    FlagConfig,
     GradientConfig,
     RunConfig,
     TrainConfig,
@@ -85,7 +86,7 @@ def table1_config(setup: SyntheticSetup, seed: int, train: TrainConfig = TABLE1_
         data=DataConfig(dataset=setup.dataset),
         train=dataclasses.replace(train, model=setup.model),
         gradients=GradientConfig(mode="in_sample"),
-        detect=DetectConfig(detectors=OGA_METHODS, primary="iforest", budget=setup.flipped / n_train),
+        detect=DetectConfig(detectors=OGA_METHODS), flag=FlagConfig(primary="iforest", budget=setup.flipped / n_train),
         baselines=BaselineConfig(influence=INFLUENCE_METHODS, label_quality=LABEL_QUALITY_METHODS),
         embed=EmbedConfig(method="pca"),
         seed=seed,
@@ -105,8 +106,8 @@ def table1(out_dir: Path, seeds: int = 3, reporter: Reporter | None = None,
             truth = samples[schema.IS_NOISY].to_numpy(dtype=bool)
             for method in TABLE1_METHODS:
                 scores = samples[schema.score_column(method)].to_numpy()
-                metrics = detection_metrics(scores, truth, config.detect.budget)
-                pruned = retrain(run, method, config.detect.budget, mode="full")
+                metrics = detection_metrics(scores, truth, config.flag.budget)
+                pruned = retrain(run, method, config.flag.budget, mode="full")
                 rows.append({"setup": setup.name, "seed": seed, "method": method,
                              "detection_accuracy": 100 * metrics["precision"], "auroc": metrics["auroc"],
                              "base_test_accuracy": 100 * base,
@@ -205,7 +206,7 @@ def cifar_n_config(data_dir: str, label_set: str, epochs: int, model: str, seed:
         train=TrainConfig(model=model, epochs=epochs, optimizer="sgd", lr=0.1, weight_decay=5e-4,
                           batch_size=batch_size, val_fraction=0.0, min_steps=0),
         gradients=GradientConfig(mode="in_sample", include_bias=False),
-        detect=DetectConfig(detectors=OGA_METHODS, primary="iforest", budget=0.05),
+        detect=DetectConfig(detectors=OGA_METHODS), flag=FlagConfig(primary="iforest", budget=0.05),
         baselines=BaselineConfig(enabled=False),
         embed=EmbedConfig(method="pca"),
         seed=seed,

@@ -54,7 +54,7 @@ class LoopInputs:
         manifest = run.read_manifest()
         columns = run.sample_columns()
         names = [c for c in columns if c.startswith(schema.SCORE_PREFIX)] + [c for c in MODEL_COLUMNS if c in columns]
-        primary = schema.score_column(config.detect.primary)
+        primary = schema.score_column(run.flagging().detector)
         if primary not in columns:
             raise ConfigError(f"{run.file(schema.SAMPLES)} lacks the primary detector's column {primary}")
         frame = run.read_samples([schema.SAMPLE_ID, schema.GIVEN_LABEL, *names])

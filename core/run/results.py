@@ -1,7 +1,7 @@
 """The retraining results table (retrain.parquet): read it, and append a row under a file lock.
 
 One row per retraining request (columns `schema.RETRAIN_COLUMNS`), identified by
-`request_key` (config fingerprint, detector, budget, seed, mode, review edits): an
+`request_key` (the analysis fingerprint, detector, budget, seed, mode, review edits): an
 identical request is answered from the table. Two processes appending at once lose no
 row: the table is re-read and rewritten (atomically) while holding an exclusive lock.
 """

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import RunConfig
+from core.detect.flagging import Flagging
 from core.errors import ConfigError, RunDirError
 from core.run import schema
 from core.run.io import now_iso, write_json
@@ -65,6 +66,13 @@ class RunDir:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(self.file(schema.MANIFEST), manifest)
 
+    def flagging(self) -> Flagging:
+        """The run's flagging decision (the manifest's `flagging`, written by the samples stage)."""
+        manifest = self.read_manifest()
+        if "flagging" not in manifest:
+            raise RunDirError(f"{self.path} has no flagging decision yet; rerun `gradsift analyze` on it to finish it")
+        return Flagging.from_dict(manifest["flagging"])
+
     def config(self) -> RunConfig:
         try:
             return RunConfig.from_dict(self.read_manifest()["config"])
@@ -101,55 +109,56 @@ class RunDir:
         finally:
             handle.close()
 
-    def start(self, config: RunConfig, overwrite: bool = False) -> dict[str, Any]:
-        """Open for (re)analysis: a new manifest, or the existing one when the config matches.
-
-        A directory written under a different config is refused, naming the differing
-        fields, unless `overwrite` (then its stages are invalidated, files kept until replaced).
-        Call it inside `writing()`.
-        """
+    def create(self, config: RunConfig, **entries: Any) -> dict[str, Any]:
+        """Write the manifest of a new run made with `config` (plus `entries`) and return it. Call it inside
+        `writing()`; core.pipeline.open_run decides when a run is new."""
         self._check_target()
-        fingerprint = config.fingerprint()
-        if self.exists():
-            for leftover in self.path.glob(".*.tmp"):
-                leftover.unlink()  # a write interrupted before its rename: never part of the run
-            manifest = self.read_manifest()
-            if manifest.get("config_fingerprint") == fingerprint:
-                return manifest
-            if not overwrite:
-                differences = config_differences(manifest.get("config", {}), config.to_dict())
-                raise RunDirError(
-                    f"{self.path} holds a run made with another config ({'; '.join(differences) or 'unknown'}); "
-                    "use a new --out directory, or --overwrite to replace it"
-                )
-            self._set_aside_previous_run()
         manifest = {
             "schema_version": schema.SCHEMA_VERSION,
             "created": now_iso(),
             "config": config.to_dict(),
-            "config_fingerprint": fingerprint,
+            "config_fingerprint": config.fingerprint(),
             "packages": package_versions(),
             "stages": {},
+            "history": [],
+            **entries,
         }
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_manifest(manifest)
         return manifest
 
-    def _set_aside_previous_run(self) -> Path:
-        """Move every file of the previous run into replaced-<time>/ instead of deleting it."""
+    def reopen(self) -> dict[str, Any]:
+        """The manifest of an existing run, after removing writes interrupted before their rename."""
+        self._check_target()
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink()  # a write interrupted before its rename: never part of the run
+        return self.read_manifest()
+
+    def set_aside(self, names: list[str] | None = None) -> Path | None:
+        """Move the named files (default: every file of the run) into replaced-<time>/ instead of deleting them;
+        the folder, or None when none of the files existed."""
+        entries = [entry for entry in self.path.iterdir()
+                   if entry.name != WRITER_LOCK and not entry.name.startswith("replaced-")
+                   and (names is None or entry.name in names)]
+        if not entries:
+            return None
         backup = self.path / f"replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
         backup.mkdir()
-        for entry in self.path.iterdir():
-            if entry != backup and not entry.name.startswith("replaced-") and entry.name != WRITER_LOCK:
-                os.replace(entry, backup / entry.name)
+        for entry in entries:
+            os.replace(entry, backup / entry.name)
         return backup
 
-    def stage_done(self, manifest: dict[str, Any], stage: str, files: tuple[str, ...]) -> bool:
+    def stage_done(self, manifest: dict[str, Any], stage: str, files: tuple[str, ...], fingerprint: str) -> bool:
+        """Whether `stage` finished with this `fingerprint` (what it read then is what it reads now) and its files
+        are all present."""
         record = manifest.get("stages", {}).get(stage)
-        return bool(record and record.get("complete") and all(self.file(f).exists() for f in files))
+        return bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
+                    and all(self.file(f).exists() for f in files))
 
-    def finish_stage(self, manifest: dict[str, Any], stage: str, seconds: float, **facts: Any) -> None:
-        manifest.setdefault("stages", {})[stage] = {"complete": True, "seconds": round(seconds, 3), **facts}
+    def finish_stage(self, manifest: dict[str, Any], stage: str, seconds: float, fingerprint: str,
+                     **facts: Any) -> None:
+        manifest.setdefault("stages", {})[stage] = {"complete": True, "seconds": round(seconds, 3),
+                                                    "fingerprint": fingerprint, **facts}
         self.write_manifest(manifest)
 
     # -- tables and arrays ----------------------------------------------------------

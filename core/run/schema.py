@@ -2,8 +2,11 @@
 
 A run directory (written by `gradsift analyze`) holds:
 
-- `manifest.json`: schema version, full config, package versions, dataset facts and
-  fingerprint, class names, per-stage timings and results.
+- `manifest.json`: schema version, full config (exactly what was hashed), package versions, dataset
+  facts and fingerprint, class names, per-stage timings, results and fingerprints (a stage is
+  re-run when what it reads changes: core.pipeline.fingerprints), `flagging` (the resolved decision:
+  detector, budget, auto, count, n; core.detect.flagging.Flagging) and `history` (one entry per
+  re-analysis that changed the config: the fields and the stages re-run).
 - `samples.parquet`: one row per training sample, columns below.
 - `gradients.npy`: float32 (n_train, width), the gradient matrix the fitted detectors
   saw (randomly projected when wider than `gradients.projection_dim`; the manifest's
@@ -35,13 +38,15 @@ A run directory (written by `gradsift analyze`) holds:
   per training sample (RERANK_COLUMNS), its footer's facts naming the decisions it was made from and the
   re-estimated number of errors left among the unreviewed. samples.parquet's static ranking is never
   rewritten by it.
+- `reviews.sqlite` / `test_reviews.sqlite`: the reviewers' decisions on training / test samples
+  (core.run.reviews); kept across re-analyses while the training samples are unchanged.
 - `conflicts.parquet`: near-duplicate pairs with conflicting given labels (`gradsift conflicts`,
   core.review.duplicates; columns CONFLICT_COLUMNS), the search's settings in its footer.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"
@@ -64,6 +69,8 @@ OOF_PROBS = "oof_probs.npy"
 SUGGESTIONS = "suggestions.parquet"
 RERANK = "rerank.parquet"
 CONFLICTS = "conflicts.parquet"
+REVIEWS = "reviews.sqlite"
+TEST_REVIEWS = "test_reviews.sqlite"
 
 # samples.parquet
 SAMPLE_ID = "sample_id"

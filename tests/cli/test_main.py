@@ -33,8 +33,8 @@ def test_analyze_info_retrain_sweep(tmp_path):
     "args, message",
     [
         (["analyze", "--dataset", "no-such-thing"], "neither a registered dataset"),
-        (["analyze", "--dataset", "blobs", "--budget", "0"], "detect.budget"),
-        (["analyze", "--dataset", "blobs", "--budget", "1.5"], "detect.budget"),
+        (["analyze", "--dataset", "blobs", "--budget", "0"], "flag.budget"),
+        (["analyze", "--dataset", "blobs", "--budget", "1.5"], "flag.budget"),
         (["analyze", "--dataset", "blobs", "--budget", "most"], "or 'auto'"),
         (["analyze", "--dataset", "blobs", "--detector", "magic"], "valid detectors"),
         (["analyze", "--dataset", "blobs", "--model", "gpt"], "valid models"),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.config import DetectConfig
+from core.config import DetectConfig, RunConfig
 from core.run import schema
 from core.run.rundir import RunDir
 from dashboard import state
@@ -59,7 +59,7 @@ def test_gradient_selection_shows_the_selected_images(app_env):
     assert any(md.value == "#### 3 selected sample(s)" for md in app.markdown)
     assert count(app, "image") == 3
     assert app.selectbox(key="map_open_choice").options == [str(i) for i in sorted(
-        [5, 7, 9], key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(DetectConfig().primary)][i])]
+        [5, 7, 9], key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(RunConfig().flag.primary)][i])]
 
 
 def test_gradient_selection_on_tabular_run_shows_feature_space(app_env):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.config import BaselineConfig, DataConfig, DetectConfig, TrainConfig
+from core.config import BaselineConfig, DataConfig, FlagConfig, TrainConfig
 from core.evaluate.report import run_summary
 from core.pipeline.runner import analyze
 from core.run import schema
@@ -48,7 +48,7 @@ def _check(run, n_train, has_truth, kind):
     return samples, manifest
 
 
-CONFIG = dict(detect=DetectConfig(budget=0.1))
+CONFIG = dict(flag=FlagConfig(budget=0.1))
 
 
 def test_image_folder(tmp_path):
@@ -101,7 +101,7 @@ def test_cifar10n_files_through_resnet18(tmp_path):
         "cifar10n",
         data=DataConfig(dataset="cifar10n", data_dir=str(tmp_path / "cifar"), label_set="aggregate"),
         train=TrainConfig(model="resnet18", epochs=1, batch_size=8, val_fraction=0.0, pretrained=False, min_steps=0),
-        detect=DetectConfig(budget=0.1),
+        flag=FlagConfig(budget=0.1),
         baselines=BaselineConfig(enabled=False),
     )
     run = analyze(config, tmp_path / "run", retrain_after=False)

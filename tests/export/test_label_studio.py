@@ -35,7 +35,7 @@ def test_image_tasks_follow_the_task_format(digits_run, tmp_path):
     tasks, config = _export(digits_run, tmp_path)
     samples = digits_run.read_samples()
     names = digits_run.read_manifest()["dataset"]["class_names"]
-    primary = schema.score_column(digits_run.config().detect.primary)
+    primary = schema.score_column(digits_run.flagging().detector)
     assert len(tasks) == int(samples[schema.IS_FLAGGED].sum())
     assert _choices(config) == names
     control = config.find("Choices")

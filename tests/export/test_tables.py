@@ -22,7 +22,7 @@ def test_cleanlab_table_columns_and_orientation(digits_run, tmp_path):
     written = cleanlab.export(load_source(digits_run.path), out, "all")
     table = pd.read_csv(out, dtype={"given_class": str, "predicted_class": str})
     samples = digits_run.read_samples()
-    primary = digits_run.config().detect.primary
+    primary = digits_run.flagging().detector
     assert written.count == len(samples) == len(table)
     assert list(table.columns[:8]) == CLEANLAB_COLUMNS and f"{primary}_score" in table.columns
     assert table["is_label_issue"].tolist() == samples[schema.IS_FLAGGED].tolist()

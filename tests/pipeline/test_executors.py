@@ -52,7 +52,7 @@ def test_cross_fit_all_layers_and_subsampled_fits_match(client, tmp_path):
     # the client and iForest on the workers.
     config = fast_config(train=TrainConfig(epochs=2, patience=1, min_steps=0),
                          gradients=GradientConfig(mode="cross_fit", folds=2, layers="all", projection_dim=256),
-                         detect=DetectConfig(detectors=("iforest", "lof", "l2"), primary="iforest", max_fit_samples=300),
+                         detect=DetectConfig(detectors=("iforest", "lof", "l2"), max_fit_samples=300),
                          baselines=BaselineConfig(enabled=False))
     local = analyze(config, tmp_path / "local", retrain_after=False)
     clustered = analyze(config, tmp_path / "clustered", client=client, retrain_after=False)

@@ -3,10 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import RunConfig, TrainConfig
+from core.config import RunConfig
 from core.errors import RunDirError
 from core.run import schema
 from core.run.io import AtomicNpyWriter, atomic_write, write_parquet
+from core.pipeline.open_run import open_run
 from core.run.rundir import RunDir
 
 
@@ -37,33 +38,15 @@ def test_npy_writer_is_invisible_until_commit(tmp_path):
     assert len(list(tmp_path.iterdir())) == 1
 
 
-def test_start_refuses_a_directory_made_with_another_config(tmp_path):
-    run = RunDir(tmp_path / "run")
-    run.start(RunConfig())
-    with pytest.raises(RunDirError, match=r"train.epochs: 40 -> 3"):
-        run.start(RunConfig(train=TrainConfig(epochs=3)))
-
-
-def test_overwrite_sets_the_old_run_aside_instead_of_deleting_it(tmp_path):
-    run = RunDir(tmp_path / "run")
-    run.start(RunConfig())
-    (run.path / "reviews.sqlite").write_bytes(b"precious")
-    run.start(RunConfig(seed=5), overwrite=True)
-    backups = [p for p in run.path.iterdir() if p.name.startswith("replaced-")]
-    assert len(backups) == 1
-    assert (backups[0] / "reviews.sqlite").read_bytes() == b"precious"
-    assert run.config().seed == 5
-
-
 def test_refuses_a_non_run_directory_with_files(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="not a gradsift run"):
-        RunDir(tmp_path).start(RunConfig())
+        open_run(RunDir(tmp_path), RunConfig())
 
 
 def test_schema_version_mismatch_is_refused(tmp_path):
     run = RunDir(tmp_path)
-    manifest = run.start(RunConfig())
+    manifest, _ = open_run(run, RunConfig())
     manifest["schema_version"] = 999
     run.write_manifest(manifest)
     with pytest.raises(RunDirError, match="schema 999"):
@@ -72,7 +55,7 @@ def test_schema_version_mismatch_is_refused(tmp_path):
 
 def test_corrupted_manifest_and_truncated_parquet_are_named(tmp_path):
     run = RunDir(tmp_path)
-    run.start(RunConfig())
+    open_run(run, RunConfig())
     write_parquet(run.file(schema.SCORES), pd.DataFrame({"score_l2": np.arange(1000.0)}))
     data = run.file(schema.SCORES).read_bytes()
     run.file(schema.SCORES).write_bytes(data[: len(data) // 2])

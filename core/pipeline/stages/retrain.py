@@ -1,24 +1,31 @@
-"""Stage 10, retrain: test accuracy with and without the primary detector's flags, over seeds.
+"""Stage 10, retrain: test accuracy with and without the run's flagged samples, over seeds.
 
-`retrain.mode` (probe by default: seconds) and `retrain.seeds` (5 probe / 3 full); each
-seed is paired with its own k = 0 baseline (core.pipeline.retrain). Skipped by
+Reads the run's `Flagging` (the samples stage resolved it), `retrain.mode` (probe by default:
+seconds) and `retrain.seeds` (5 probe / 3 full); each seed is paired with its own k = 0
+baseline (core.pipeline.retrain). A flagged set that would leave a class without a training
+sample is not retrained: the stage completes and its record says why. Skipped by
 `gradsift analyze --no-retrain`.
 """
 
 from __future__ import annotations
 
+from core.detect.flagging import Flagging
 from core.pipeline.context import StageContext
-from core.pipeline.retrain import retrain_seeds
-from core.pipeline.stages.suggest import resolved_budget
+from core.pipeline.retrain import EmptiedClassError, retrain_seeds
 
 
 def run(ctx: StageContext) -> dict:
-    detect, cfg = ctx.config.detect, ctx.config.retrain
+    cfg = ctx.config.retrain
     if len(ctx.dataset.y_test) == 0:
         ctx.reporter.message("no test split: no retraining to measure")
         return {"accuracy_mean": None, "delta_mean": None}
-    summary = retrain_seeds(ctx.run, detect.primary, resolved_budget(ctx.config, ctx.manifest), mode=cfg.mode, seeds=cfg.seed_count(),
-                            dataset=ctx.dataset, reporter=ctx.reporter)
+    flagging = Flagging.from_dict(ctx.manifest["flagging"])
+    try:
+        summary = retrain_seeds(ctx.run, flagging.detector, flagging.budget, mode=cfg.mode, seeds=cfg.seed_count(),
+                                dataset=ctx.dataset, reporter=ctx.reporter)
+    except EmptiedClassError as exc:
+        ctx.reporter.message(f"not retrained: {exc}")
+        return {"accuracy_mean": None, "delta_mean": None, "not_retrained": str(exc)}
     low, high = summary.delta_ci
     ctx.reporter.message(
         f"{cfg.mode} retraining without the {summary.rows[0]['n_removed']} flagged samples, {len(summary.seeds)} "

@@ -1,4 +1,10 @@
-"""Stage 8, samples: samples.parquet, one row per training sample — the table the dashboard reads."""
+"""Stage 8, samples: the flagging decision, and samples.parquet, one row per training sample — the table the
+dashboard reads.
+
+The decision (`flag.primary` at `flag.budget`, or at the suggested budget under `flag.auto_budget`) is
+resolved once into a `Flagging` and stored as the manifest's `flagging`, with its estimated precision and
+recall (from the suggest stage's per-sample probabilities of a wrong label); `is_flagged` is its mask.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,15 @@ import numpy as np
 import pandas as pd
 
 from core.data.base import IMAGE
-from core.detect.flagging import flag
+from core.detect.flagging import Flagging
+from core.estimate.noise_rate import precision_recall
 from core.pipeline.context import StageContext
-from core.pipeline.stages.suggest import resolved_budget
 from core.run import schema
 from core.run.io import write_parquet
 
 
 def run(ctx: StageContext) -> dict:
-    data, detect = ctx.dataset, ctx.config.detect
+    data, decision = ctx.dataset, ctx.config.flag
     factors = ctx.run.read_npz(schema.FACTORS)
     scores = pd.concat([ctx.run.read_parquet(schema.SCORES), ctx.run.read_parquet(schema.BASELINES)], axis=1)
     embedding = ctx.run.read_parquet(schema.EMBEDDING)
@@ -43,9 +49,14 @@ def run(ctx: StageContext) -> dict:
     })
     for column in scores.columns:
         frame[column] = scores[column].to_numpy()
-    budget = resolved_budget(ctx.config, ctx.manifest)
-    frame[schema.IS_FLAGGED] = flag(frame[schema.score_column(detect.primary)].to_numpy(), budget)
     suggestions = ctx.run.read_parquet(schema.SUGGESTIONS)
+    suggested = ctx.manifest.get("suggested_budget", {}).get("budget")
+    flagging = Flagging.resolve(decision.primary, decision.budget, n, auto=decision.auto_budget, suggested=suggested,
+                                n_classes=data.n_classes)
+    primary = frame[schema.score_column(flagging.detector)].to_numpy()
+    frame[schema.IS_FLAGGED] = flagging.mask(primary)
+    precision, recall = precision_recall(suggestions[schema.NOISE_PROBABILITY].to_numpy(), primary, flagging.budget)
+    ctx.manifest["flagging"] = {**flagging.as_dict(), "estimated_precision": precision, "estimated_recall": recall}
     for column in schema.SUGGESTION_COLUMNS:
         frame[column] = suggestions[column].to_numpy()
     for column in embedding.columns:

@@ -5,13 +5,13 @@
    them too.
 2. The noise rate, by `suggest.noise_estimator` with its bootstrap interval, and the other
    registered estimators' point estimates for comparison (core.estimate.noise_rate): the
-   manifest's `suggested_budget` and `noise_estimates`. With `detect.auto_budget` the point
-   estimate (at least one sample, at most n − 1) becomes the run's budget: written into the
-   manifest's config as detect.budget, which every later reader sees (`resolved_budget`).
+   manifest's `suggested_budget` (its `budget` is the point estimate kept to at least one sample,
+   at most n − 1: what `--budget auto` flags, resolved by the samples stage) and `noise_estimates`.
 3. Each sample's suggested label, its confidence and the runner-up (core.estimate.suggest), and its
    estimated probability of a wrong label: suggestions.parquet, merged into samples.parquet.
 
-Nothing here reads a true or test label.
+Nothing here reads a true or test label, nor the flagging decision: changing the budget or the
+primary detector never re-runs this stage.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from core.estimate.noise_rate import (
     EstimateInputs,
     estimate_with_interval,
     posterior,
-    precision_recall,
     subsample,
 )
 from core.estimate.registry import LABEL_SUGGESTERS, NOISE_ESTIMATORS
@@ -32,14 +31,6 @@ from core.pipeline.context import StageContext
 from core.pipeline.stages.baselines import out_of_fold_probs
 from core.run import schema
 from core.run.io import write_npy, write_parquet
-
-
-def resolved_budget(config, manifest: dict) -> float:
-    """The budget the run flags at: the suggested one (resolved by this stage) with `detect.auto_budget`, else
-    `detect.budget`."""
-    if config.detect.auto_budget and "suggested_budget" in manifest:
-        return float(manifest["suggested_budget"]["budget"])
-    return float(config.detect.budget)
 
 
 def clamp_budget(value: float, n: int) -> float:
@@ -52,9 +43,8 @@ def run(ctx: StageContext) -> dict:
     oof = np.asarray(out_of_fold_probs(ctx), dtype=np.float32)
     write_npy(ctx.run.file(schema.OOF_PROBS), oof)
     factors = ctx.run.read_npz(schema.FACTORS)
-    primary = ctx.run.read_parquet(schema.SCORES)[schema.score_column(ctx.config.detect.primary)].to_numpy(np.float64)
     inputs = EstimateInputs(given=np.asarray(data.given_train, dtype=np.int64), oof_probs=oof,
-                            probs=factors["probs"], scores=primary)
+                            probs=factors["probs"], scores=np.asarray(factors["grad_l2"], dtype=np.float64))
     n = len(inputs)
     chosen = estimate_with_interval(cfg.noise_estimator, inputs, resamples=cfg.bootstrap, level=cfg.level,
                                     max_rows=cfg.max_rows, seed=seed, model_error=cfg.model_error)
@@ -62,18 +52,13 @@ def run(ctx: StageContext) -> dict:
     others = {name: float(NOISE_ESTIMATORS.get(name).rate(inputs.take(rows)))
               for name in NOISE_ESTIMATORS if name != cfg.noise_estimator}
     noise_probability = posterior(cfg.noise_estimator, inputs, chosen.value)
-    budget = clamp_budget(chosen.value, n)
-    precision, recall = precision_recall(noise_probability, primary, budget)
     ctx.manifest["suggested_budget"] = {
-        **chosen.as_dict(), "budget": budget, "estimated_precision": precision, "estimated_recall": recall,
-        "applied": bool(ctx.config.detect.auto_budget),
+        **chosen.as_dict(), "budget": clamp_budget(chosen.value, n),
         "interval": f"percentile bootstrap over the training samples ({cfg.bootstrap} resamples of "
                     f"{chosen.rows} rows, the model held fixed), {cfg.level:.0%}, widened by ±{cfg.model_error:.1%} "
                     "for the model's own error",
     }
     ctx.manifest["noise_estimates"] = {cfg.noise_estimator: chosen.value, **others}
-    if ctx.config.detect.auto_budget:
-        ctx.manifest["config"]["detect"]["budget"] = budget
     source = LABEL_SUGGESTERS.entry(cfg.label_suggester).meta["probs"]
     suggestions = suggest_labels(getattr(inputs, source))
     write_parquet(ctx.run.file(schema.SUGGESTIONS), pd.DataFrame({
@@ -84,6 +69,5 @@ def run(ctx: StageContext) -> dict:
         schema.NOISE_PROBABILITY: noise_probability,
     }))
     ctx.reporter.message(f"suggested budget {chosen.value:.1%} ({cfg.level:.0%} interval {chosen.low:.1%} to "
-                         f"{chosen.high:.1%}, {cfg.noise_estimator})"
-                         + (": applied" if ctx.config.detect.auto_budget else ""))
+                         f"{chosen.high:.1%}, {cfg.noise_estimator})")
     return {"suggested_budget": chosen.value}
