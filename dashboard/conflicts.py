@@ -104,5 +104,5 @@ def conflicts_ui(run_path: str, reviewer: str) -> None:
     if not len(pairs):
         st.info("No conflicting pair matches.")
         return
-    primary = data.manifest(run_path)["config"]["detect"]["primary"]
+    primary = data.flagging(run_path).detector
     pairs_ui(run_path, frame, pairs, names, reviewer, schema.score_column(primary))

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.detect.flagging import budget_count, rank_of
+from core.config import RunConfig
+from core.detect.flagging import Flagging, rank_of
 from core.evaluate import explore as analysis
 from core.run import schema
 from core.run.reviews import ReviewStore, decision_per_sample
@@ -117,8 +118,14 @@ def samples_columns(run_path: str) -> list[str]:
     return _samples_columns(run_path, _stamp(run_path, schema.SAMPLES))
 
 
-def config_budget(run_path: str) -> float:
-    return float(manifest(run_path)["config"]["detect"]["budget"])
+def flagging(run_path: str) -> Flagging:
+    """The run's flagging decision (core.detect.flagging.Flagging, from the manifest)."""
+    return Flagging.from_dict(manifest(run_path)["flagging"])
+
+
+def run_config(run_path: str) -> RunConfig:
+    """The run's RunConfig, rebuilt from its manifest (every default a form shows comes from it or the dataclasses)."""
+    return RunConfig.from_dict(manifest(run_path)["config"])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -130,7 +137,7 @@ def _detection_table(run_path: str, stamp: tuple[int, ...], budget: float) -> pd
 
 def detection_table(run_path: str, budget: float | None = None) -> pd.DataFrame:
     """core.evaluate.report.detection_table at `budget` (default: the run's)."""
-    budget = config_budget(run_path) if budget is None else budget
+    budget = flagging(run_path).budget if budget is None else budget
     return _detection_table(run_path, _stamp(run_path, schema.MANIFEST, schema.SAMPLES), budget)
 
 
@@ -147,10 +154,11 @@ def ranks(run_path: str) -> pd.DataFrame:
 
 
 def flagged_mask(run_path: str, detector: str, budget: float | None = None) -> np.ndarray:
-    """(n,) bool: the detector's top `budget_count(budget, n)` samples (the run's budget by default)."""
-    order = ranks(run_path)[detector].to_numpy()
-    budget = config_budget(run_path) if budget is None else budget
-    return order <= budget_count(budget, len(order))
+    """(n,) bool: the run's flagging decision moved to `detector` and `budget` (default: the run's), from the cached
+    ranks (core's Flagging.mask)."""
+    decision = flagging(run_path)
+    return decision.at(decision.budget if budget is None else budget, detector).mask(
+        ranks=ranks(run_path)[detector].to_numpy())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -404,14 +412,11 @@ def budget_curve(run_path: str, detector: str, top: float = 0.3) -> pd.DataFrame
 
 def estimated_at(run_path: str, detector: str, budget: float) -> tuple[float, float]:
     """(estimated precision, estimated recall) of `detector`'s flags at `budget` (core.estimate.noise_rate.
-    precision_recall, from the cached ranks: no sort per call)."""
+    flagged_precision_recall of `flagged_mask`: no sort per call)."""
+    from core.estimate.noise_rate import flagged_precision_recall
+
     probability = samples(run_path)[schema.NOISE_PROBABILITY].to_numpy(dtype=np.float64)
-    count = budget_count(budget, len(probability))
-    if count == 0:
-        return float("nan"), float("nan")
-    flagged = probability[ranks(run_path)[detector].to_numpy() <= count]
-    total = probability.sum()
-    return float(flagged.mean()), (float(flagged.sum() / total) if total > 0 else float("nan"))
+    return flagged_precision_recall(probability, flagged_mask(run_path, detector, budget))
 # -- the review loop: re-ranking and conflicting near-duplicates (computed by core in jobs, read here) ----------
 @st.cache_data(max_entries=8, show_spinner=False)
 def _rerank(run_path: str, stamp: tuple[int, ...]):

@@ -222,6 +222,52 @@ def _job_list_ui(jobs: list[job_runner.Job]) -> None:
             st.caption(" · ".join(state["messages"][-3:]))
 
 
+BUDGET_STEP_PCT = 0.5
+"""The budget sliders' step and minimum, in percent of the training samples."""
+
+
+def budget_top_pct(suggested: dict | None) -> float:
+    """The slider's upper end in %: 15, or the suggested interval's upper end rounded up to 5 points, plus 5."""
+    if not suggested:
+        return 15.0
+    return float(max(15.0, 5.0 * np.ceil(suggested["high"] * 100 / 5) + 5.0))
+
+
+def budget_ui(run_path: str, detector: str, key: str, label: str, container=None) -> float:
+    """The one budget slider of every page: returns the chosen budget as a fraction of the training samples.
+
+    Starts at the run's flagging budget (core.detect.flagging.Flagging, from the manifest); marks the suggested
+    budget (the estimated noise rate and its interval) with a button that moves the slider to it, and says the
+    estimated precision and recall of `detector`'s flags at the chosen k (core's estimate). Moving it computes
+    nothing but a mask; retraining waits for a button.
+    """
+    container = container or st
+    suggested = data.suggested_budget(run_path)
+    top = budget_top_pct(suggested)
+
+    def on_grid(fraction: float) -> float:
+        return min(max(round(fraction * 100 / BUDGET_STEP_PCT) * BUDGET_STEP_PCT, BUDGET_STEP_PCT), top)
+
+    if key not in st.session_state:  # the run's budget first; later the person's choice
+        st.session_state[key] = on_grid(data.flagging(run_path).budget)
+    left, right = container.columns([3, 1])
+    percent = left.slider(label, BUDGET_STEP_PCT, top, step=BUDGET_STEP_PCT, format="%.1f%%", key=key)
+    if suggested:
+        right.button(f"Use the suggested {suggested['value']:.1%}", key=f"{key}_use_suggested",
+                     on_click=lambda: st.session_state.__setitem__(key, on_grid(suggested["value"])),
+                     help="Set the slider to the estimated noise rate (docs/budget.md).")
+        precision, recall = data.estimated_at(run_path, detector, percent / 100)
+        left.caption(f"Suggested budget **{suggested['value']:.1%}** ({suggested['level']:.0%} interval "
+                     f"{suggested['low']:.1%} to {suggested['high']:.1%}, {suggested['method']}). At k = "
+                     f"{percent:.1f}%, {detector}'s flags have an estimated precision **{_percent(precision)}** and "
+                     f"recall **{_percent(recall)}**.")
+    return percent / 100
+
+
+def _percent(value: float) -> str:
+    return "-" if value != value else f"{value:.0%}"
+
+
 def paginate_ui(n_items: int, per_page: int, key: str) -> slice:
     """A pagination widget under a grid; returns the slice of items on the chosen page."""
     pages = max(1, -(-n_items // per_page))

@@ -68,13 +68,14 @@ class Flagging:
         return replace(self, detector=detector or self.detector, budget=float(budget), auto=False,
                        count=budget_count(budget, self.n))
 
-    def mask(self, scores: np.ndarray) -> np.ndarray:
-        """(n,) bool: the `count` highest scores (ties by sample order, NaN last)."""
-        if len(scores) != self.n:
-            raise ConfigError(f"flagging is for {self.n} samples, got {len(scores)} scores")
-        mask = np.zeros(self.n, dtype=bool)
-        mask[ranking(scores)[:self.count]] = True
-        return mask
+    def mask(self, scores: np.ndarray | None = None, *, ranks: np.ndarray | None = None) -> np.ndarray:
+        """(n,) bool: the `count` highest `scores` (ties by sample order, NaN last), or, from `ranks` already
+        computed by `rank_of(scores)` (1 = most outlying; a view redrawn at every budget), those ranked <= count."""
+        if ranks is None:
+            if scores is None or len(scores) != self.n:
+                raise ConfigError(f"flagging is for {self.n} samples, got {None if scores is None else len(scores)}")
+            ranks = rank_of(scores)
+        return np.asarray(ranks) <= self.count
 
 
 def budget_count(budget: float, n: int) -> int:

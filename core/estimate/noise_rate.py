@@ -263,15 +263,23 @@ def posterior(name: str, inputs: EstimateInputs, rate: float) -> np.ndarray:
 
 
 def precision_recall(noise_probability: np.ndarray, scores: np.ndarray, budget: float) -> tuple[float, float]:
-    """(estimated precision, estimated recall) of flagging the round(budget·n) highest `scores`: the mean
-    `noise_probability` of the flagged samples, and their share of its total (nan when nothing is flagged or
-    nothing is estimated wrong)."""
+    """(estimated precision, estimated recall) of flagging the round(budget·n) highest `scores`
+    (`flagged_precision_recall` of that mask)."""
     count = budget_count(budget, len(scores))
-    if count == 0:
+    mask = np.zeros(len(scores), dtype=bool)
+    mask[ranking(scores)[:count]] = True
+    return flagged_precision_recall(noise_probability, mask)
+
+
+def flagged_precision_recall(noise_probability: np.ndarray, flagged: np.ndarray) -> tuple[float, float]:
+    """(estimated precision, estimated recall) of a flagged set, (n,) bool: the mean `noise_probability` of the
+    flagged samples, and their share of its total (nan when nothing is flagged or nothing is estimated wrong)."""
+    probability = np.asarray(noise_probability, dtype=np.float64)
+    if not flagged.any():
         return float("nan"), float("nan")
-    flagged = np.asarray(noise_probability, dtype=np.float64)[ranking(scores)[:count]]
-    total = float(np.sum(noise_probability))
-    return float(flagged.mean()), (float(flagged.sum() / total) if total > 0 else float("nan"))
+    chosen = probability[flagged]
+    total = float(probability.sum())
+    return float(chosen.mean()), (float(chosen.sum() / total) if total > 0 else float("nan"))
 
 
 def precision_recall_curve(noise_probability: np.ndarray, scores: np.ndarray, budgets: np.ndarray) -> dict:

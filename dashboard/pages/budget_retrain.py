@@ -18,7 +18,6 @@ import pandas as pd
 import streamlit as st
 
 from core.config import DEFAULT_SEEDS
-from core.detect.flagging import budget_count
 from core.errors import GradsiftError
 from core.run import schema
 from dashboard import data, figures, jobs, widgets
@@ -29,62 +28,31 @@ MODES = {"probe": "probe: refit the last layer on cached features (seconds)",
          "full": "full: retrain the whole model with the run's recipe (the paper's protocol)"}
 
 
-SLIDER_STEP = 0.5
-
-
-def slider_top(suggested: dict | None) -> float:
-    """The slider's upper end in %: 15, or the suggested interval's upper end rounded up to 5 points, plus 5."""
-    if not suggested:
-        return 15.0
-    return max(15.0, 5.0 * np.ceil(suggested["high"] * 100 / 5) + 5.0)
-
-
-def on_grid(percent: float) -> float:
-    return float(round(percent / SLIDER_STEP) * SLIDER_STEP)
-
-
 def budget_ui(run_path: str, frame: pd.DataFrame) -> tuple[float, str]:
-    """The budget slider (the suggested budget marked below it) and the detector; returns (budget in %, detector)."""
-    manifest = data.manifest(run_path)
+    """The detector and the shared budget slider (widgets.budget_ui) with the estimated precision/recall curve;
+    returns (budget as a fraction, detector)."""
     scores = schema.score_names(frame.columns)
-    primary = manifest["config"]["detect"]["primary"]
-    suggested = data.suggested_budget(run_path)
-    top = slider_top(suggested)
-
-    def use_suggested() -> None:
-        st.session_state["retrain_budget"] = min(max(on_grid(suggested["value"] * 100), 0.0), top)
-
-    if "retrain_budget" not in st.session_state:  # the run's budget first; later the person's choice
-        st.session_state["retrain_budget"] = min(float(round(manifest["config"]["detect"]["budget"] * 100, 1)), top)
-    left, right = st.columns([2, 1])
-    budget_pct = left.slider("Budget k: % of training samples removed (highest scores first)", 0.0, top,
-                             step=SLIDER_STEP, format="%.1f%%", key="retrain_budget")
-    detector = right.selectbox("Detector", scores, index=scores.index(primary) if primary in scores else 0,
-                               key="retrain_detector")
-    if suggested:
-        right.button(f"Use the suggested {suggested['value']:.1%}", key="use_suggested_budget", on_click=use_suggested,
-                     help="Set the slider to the estimated noise rate (docs/budget.md).")
-        precision, recall = data.estimated_at(run_path, detector, budget_pct / 100)
-        left.caption(f"Suggested budget **{suggested['value']:.1%}** ({suggested['level']:.0%} interval "
-                     f"{suggested['low']:.1%} to {suggested['high']:.1%}, {suggested['method']}). At k = "
-                     f"{budget_pct:.1f}%, {detector}'s flags have an estimated precision **{_pct(precision)}** and "
-                     f"recall **{_pct(recall)}**.")
-        st.plotly_chart(figures.budget_figure(data.budget_curve(run_path, detector, top / 100), suggested,
-                                              budget_pct / 100), key="budget_curve")
-    return budget_pct, detector
+    primary = data.flagging(run_path).detector
+    detector = st.selectbox("Detector", scores, index=scores.index(primary) if primary in scores else 0,
+                            key="retrain_detector")
+    budget = widgets.budget_ui(run_path, detector, "retrain_budget",
+                               "Budget k: % of training samples removed (highest scores first)")
+    if data.suggested_budget(run_path):
+        top = widgets.budget_top_pct(data.suggested_budget(run_path)) / 100
+        st.plotly_chart(figures.budget_figure(data.budget_curve(run_path, detector, top), data.suggested_budget(run_path),
+                                              budget), key="budget_curve")
+    return budget, detector
 
 
-def _pct(value: float) -> str:
-    return "-" if value != value else f"{value:.0%}"
-
-
-def form_ui(run_path: str, frame: pd.DataFrame, budget_pct: float, detector: str) -> None:
-    manifest = data.manifest(run_path)
+def form_ui(run_path: str, frame: pd.DataFrame, budget: float, detector: str) -> None:
+    """Mode and seeds (defaults from the run's RetrainConfig), then *Retrain*: a background job."""
+    config = data.run_config(run_path)
     with st.form("retrain_form"):
         left, right = st.columns([2, 1])
-        mode = left.radio("Mode", list(MODES), format_func=MODES.get, key="retrain_mode", horizontal=True)
+        mode = left.radio("Mode", list(MODES), index=list(MODES).index(config.retrain.mode), format_func=MODES.get,
+                          key="retrain_mode", horizontal=True)
         seed_cols = right.columns(2)
-        seed = seed_cols[0].number_input("First seed", value=int(manifest["config"]["seed"]), step=1,
+        seed = seed_cols[0].number_input("First seed", value=int(config.seed), step=1,
                                          key="retrain_seed")
         seeds = seed_cols[1].number_input("Seeds", min_value=1, max_value=20, value=None, step=1,
                                           key="retrain_seeds", placeholder="5 probe / 3 full",
@@ -100,12 +68,10 @@ def form_ui(run_path: str, frame: pd.DataFrame, budget_pct: float, detector: str
         if busy is not None:
             st.warning(f"A retraining of this run is already running ({busy.title}); wait for it to finish.")
             return
-        budget = budget_pct / 100
-        n_removed = budget_count(budget, len(frame))
-        if budget > 0 and n_removed == 0:
-            st.warning(f"k = {budget_pct:.1f}% removes no sample of {len(frame)}; choose a larger budget.")
+        if data.flagging(run_path).at(budget).count == 0:
+            st.warning(f"k = {budget:.1%} removes no sample of {len(frame)}; choose a larger budget.")
             return
-        title = f"{mode} retraining: {detector}, k = {budget_pct:.1f}%" + (" + my reviews" if reviewed else "")
+        title = f"{mode} retraining: {detector}, k = {budget:.1%}" + (" + my reviews" if reviewed else "")
         count = int(seeds) if seeds else DEFAULT_SEEDS[mode]
         job = jobs.start_job("retrain", title + f", {count} seeds", run_path,
                              jobs.retrain_work(run_path, detector, budget, mode, int(seed), count, bool(reviewed)))
@@ -163,8 +129,8 @@ def main() -> None:
     st.caption(f"{len(frame):,} training samples · reviews on record: {len(decisions.removed)} confirmed "
                f"mislabeled, {len(decisions.relabelled)} relabelled.")
     try:
-        budget_pct, detector = budget_ui(run_path, frame)
-        form_ui(run_path, frame, budget_pct, detector)
+        budget, detector = budget_ui(run_path, frame)
+        form_ui(run_path, frame, budget, detector)
     except GradsiftError as exc:
         st.error(widgets.read_error(exc))
     widgets.job_progress_ui(RETRAIN_JOBS)

@@ -46,7 +46,7 @@ GRID, QUEUE = "grid", "queue (keyboard)"
 
 def filters_ui(run_path: str, frame: pd.DataFrame, names: list[str]) -> tuple[str, list[int], str]:
     scores = schema.score_names(frame.columns)
-    primary = data.manifest(run_path)["config"]["detect"]["primary"]
+    primary = data.flagging(run_path).detector
     left, middle, right = st.columns([1, 1.6, 1.4])
     detector = left.selectbox("Flagged by", scores, index=scores.index(primary) if primary in scores else 0,
                               key="review_detector")
@@ -56,28 +56,6 @@ def filters_ui(run_path: str, frame: pd.DataFrame, names: list[str]) -> tuple[st
     status = right.segmented_control("Status", [UNREVIEWED, REVIEWED, ALL], default=ALL, key="review_status",
                                      required=True)
     return detector, classes, status or ALL
-
-
-def budget_ui(run_path: str, detector: str) -> float:
-    """The review budget (a fraction; the run's at first), the suggested budget marked, the estimated precision."""
-    suggested = data.suggested_budget(run_path)
-    top = max(15.0, 5.0 * np.ceil(suggested["high"] * 100 / 5) + 5.0) if suggested else 15.0
-    if BUDGET_KEY not in st.session_state:
-        st.session_state[BUDGET_KEY] = min(float(round(data.config_budget(run_path) * 100, 1)), top)
-
-    def use_suggested() -> None:
-        st.session_state[BUDGET_KEY] = min(max(round(suggested["value"] * 200) / 2, 0.5), top)
-
-    left, right = st.columns([3, 1])
-    percent = left.slider("Review budget k: % of training samples flagged", 0.5, top, step=0.5, format="%.1f%%",
-                          key=BUDGET_KEY)
-    if suggested:
-        right.button(f"Use the suggested {suggested['value']:.1%}", key="review_use_suggested", on_click=use_suggested)
-        precision, recall = data.estimated_at(run_path, detector, percent / 100)
-        left.caption(f"Suggested budget **{suggested['value']:.1%}** ({suggested['level']:.0%} interval "
-                     f"{suggested['low']:.1%} to {suggested['high']:.1%}, {suggested['method']}); at k = {percent:.1f}% "
-                     f"the flags' estimated precision is **{precision:.0%}**, recall **{recall:.0%}**.")
-    return percent / 100
 
 
 def pair_ui(frame: pd.DataFrame, flagged: np.ndarray, names: list[str], expanded: bool) -> tuple[int, int] | None:
@@ -284,7 +262,7 @@ def main() -> None:
 
     detector, classes, status = filters_ui(run_path, frame, names)
     score_column = schema.score_column(detector)
-    budget = budget_ui(run_path, detector)
+    budget = widgets.budget_ui(run_path, detector, BUDGET_KEY, "Review budget k: % of training samples flagged")
     flagged = data.flagged_mask(run_path, detector, budget)
     store = data.review_store(run_path)
     decisions = store.decisions()

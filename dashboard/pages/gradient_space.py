@@ -87,7 +87,7 @@ def main() -> None:
     names = data.class_names(run_path)
     truth = data.has_truth(frame)
     scores = schema.score_names(frame.columns)
-    primary = data.manifest(run_path)["config"]["detect"]["primary"]
+    primary = data.flagging(run_path).detector
 
     left, middle, right = st.columns([1.4, 1, 1])
     embed_method = data.manifest(run_path).get("embedding", {}).get("method", "umap").upper()
@@ -110,7 +110,7 @@ def main() -> None:
                                        marker_size=4 if len(frame) > 20_000 else 6, keep=flagged,
                                        hover_text=data.hover_texts(run_path))
     event = st.plotly_chart(figure, key=MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
-    st.caption(f"{len(frame):,} samples; flagged = top {data.config_budget(run_path):.1%} by {detector}. "
+    st.caption(f"{len(frame):,} samples; flagged = top {data.flagging(run_path).budget:.1%} by {detector}. "
                f"Higher scores = more outlying. {figures.drawn_note(len(frame))}")
     ids = [i for i in figures.selected_ids(event) if 0 <= i < len(frame)]
     selection_ui(run_path, frame, ids, score_column, flagged)

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.detect.flagging import budget_count
 from core.run import schema
 from dashboard import data, figures, widgets
 
@@ -85,9 +84,8 @@ def main() -> None:
     st.plotly_chart(figures.correlation_figure(correlations), key="ovi_corr")
 
     st.markdown("#### Overlap of flagged sets")
-    budget = st.slider("Budget k (%)", 0.5, 15.0, value=float(round(data.config_budget(run_path) * 100, 1)),
-                       step=0.5, key="ovi_budget") / 100
-    if budget_count(budget, len(frame)) < 1:
+    budget = widgets.budget_ui(run_path, data.flagging(run_path).detector, "ovi_budget", "Budget k (%)")
+    if data.flagging(run_path).at(budget).count < 1:
         st.warning(f"k = {budget:.1%} flags no sample of {len(frame)}.")
     else:
         overlap = data.overlap(run_path, budget)

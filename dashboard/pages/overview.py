@@ -26,10 +26,10 @@ def summary_ui(run_path: str) -> None:
     manifest = data.manifest(run_path)
     frame = data.samples(run_path)
     dataset, model = manifest.get("dataset", {}), manifest.get("model", {})
-    config = manifest["config"]
-    summaries = [row for row in data.retrain_summaries(run_path) if row["detector"] == config["detect"]["primary"]
-                 and row["mode"] == config["retrain"]["mode"] and not row["reviews"]
-                 and abs(row["budget"] - config["detect"]["budget"]) < 1e-9]
+    flagging, config = data.flagging(run_path), data.run_config(run_path)
+    summaries = [row for row in data.retrain_summaries(run_path) if row["detector"] == flagging.detector
+                 and row["mode"] == config.retrain.mode and not row["reviews"]
+                 and abs(row["budget"] - flagging.budget) < 1e-9]
     proof = summaries[0] if summaries else None
     before = model.get("test_accuracy")
     st.subheader(Path(run_path).name)
@@ -144,20 +144,25 @@ def launch_ui() -> None:
         DataConfig,
         DetectConfig,
         EmbedConfig,
+        FlagConfig,
         GradientConfig,
         RunConfig,
         TrainConfig,
     )
     from core.data.registry import DATASETS
     from core.detect.registry import DETECTORS
+    from core.evaluate.registry import EMBEDDERS
+    from core.gradients.registry import GRADIENT_MODES
     from core.models.registry import MODELS
+
+    defaults = RunConfig()  # every default below is the dataclasses', as on the command line
 
     st.markdown("#### Launch a new analysis")
     with st.form("launch"):
         left, right = st.columns(2)
         source_kind = left.radio("Data", ["Embedded dataset", "Path"], horizontal=True, key="launch_source")
         names = DATASETS.names()
-        dataset_name = left.selectbox("Embedded dataset", names, key="launch_dataset", index=names.index("digits"),
+        dataset_name = left.selectbox("Embedded dataset", names, key="launch_dataset", index=names.index(defaults.data.dataset),
                                       format_func=lambda name: f"{name}: {DATASETS.help(name)}"[:90])
         path_text = left.text_input("…or a dataset path", key="launch_path",
                                     placeholder="image folder, .csv/.parquet manifest or .npz",
@@ -165,13 +170,19 @@ def launch_ui() -> None:
                                          f"(env {paths.DATA_ROOTS_ENV}).")
         run_name = left.text_input("Run name", key="launch_name", placeholder="e.g. digits-iforest",
                                    help=f"The run directory is created in {paths.runs_dir()}.")
-        model = right.selectbox("Model", ["auto", *MODELS], key="launch_model")
-        detectors = right.multiselect("Detectors", list(DETECTORS), default=["iforest", "l1", "l2"],
-                                      key="launch_detectors")
-        budget = right.number_input("Budget k (%)", 0.5, 50.0, 5.0, 0.5, key="launch_budget")
-        epochs = right.number_input("Max epochs", 1, 500, 40, key="launch_epochs")
-        embed = right.selectbox("2-D map", ["umap", "pca"], key="launch_embed")
-        gradient_mode = right.selectbox("Gradients", ["in_sample", "cross_fit"], key="launch_gradients")
+        models = ["auto", *MODELS]
+        model = right.selectbox("Model", models, index=models.index(defaults.train.model), key="launch_model")
+        detectors = right.multiselect("Detectors (the first is the primary)", list(DETECTORS),
+                                      default=list(defaults.detect.detectors), key="launch_detectors")
+        budget = right.number_input("Budget k (%)", 0.5, 50.0, 100 * defaults.flag.budget, 0.5, key="launch_budget")
+        auto_budget = right.checkbox("Flag the suggested budget instead (auto)", value=defaults.flag.auto_budget,
+                                     key="launch_auto_budget")
+        epochs = right.number_input("Max epochs", 1, 500, defaults.train.epochs, key="launch_epochs")
+        embed = right.selectbox("2-D map", list(EMBEDDERS), index=list(EMBEDDERS).index(defaults.embed.method),
+                                key="launch_embed")
+        gradient_mode = right.selectbox("Gradients", list(GRADIENT_MODES),
+                                        index=list(GRADIENT_MODES).index(defaults.gradients.mode),
+                                        key="launch_gradients")
         submitted = st.form_submit_button("Analyze", type="primary")
     if submitted:
         try:
@@ -186,8 +197,8 @@ def launch_ui() -> None:
                 data=DataConfig(dataset=dataset),
                 train=TrainConfig(model=model, epochs=int(epochs)),
                 gradients=GradientConfig(mode=gradient_mode),
-                detect=DetectConfig(detectors=tuple(detectors), primary=(detectors or ["?"])[0],
-                                    budget=float(budget) / 100),
+                detect=DetectConfig(detectors=tuple(detectors)),
+                flag=FlagConfig(budget=float(budget) / 100, auto_budget=bool(auto_budget)),
                 embed=EmbedConfig(method=embed),
             )
         except ConfigError as exc:

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.detect.flagging import budget_count
 from core.run import reviews, schema
 from dashboard import data, figures, formatting, state, widgets
 
@@ -31,8 +30,8 @@ def chosen_sample(n: int) -> int:
 
 def scores_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
     ranks = data.ranks(run_path)
-    budget = data.config_budget(run_path)
-    cutoff = budget_count(budget, len(frame))
+    decision = data.flagging(run_path)
+    budget, cutoff = decision.budget, decision.count
     rows = []
     for name in schema.score_names(frame.columns):
         rank = int(ranks[name].iloc[sample_id])
@@ -51,7 +50,7 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
     st.markdown(f"#### {len(ids)} nearest neighbours in gradient space ({metric})")
     neighbours = frame.iloc[ids]
     if data.shows_cards(run_path):
-        primary = data.manifest(run_path)["config"]["detect"]["primary"]
+        primary = data.flagging(run_path).detector
         widgets.sample_grid_ui(run_path, neighbours, key_prefix="neighbour", columns=6,
                                score_column=schema.score_column(primary))
     else:

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from core.cli.main import app
 from core.data.load import load_dataset
-from core.detect.flagging import budget_count
 from core.estimate.registry import NOISE_ESTIMATORS
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
@@ -40,8 +39,8 @@ def test_the_stage_writes_its_contract(digits_run):
     assert 0 <= suggested["low"] <= suggested["value"] <= suggested["high"] <= 1
     assert set(manifest["noise_estimates"]) == set(NOISE_ESTIMATORS.names())
     assert samples[schema.NOISE_PROBABILITY].sum() == pytest.approx(suggested["value"] * n, rel=1e-6)
-    assert not suggested["applied"] and digits_run.config().detect.budget == 0.05
-    assert samples[schema.IS_FLAGGED].sum() == budget_count(0.05, n)
+    assert not manifest["flagging"]["auto"] and digits_run.config().flag.budget == 0.05
+    assert n == 1437 and samples[schema.IS_FLAGGED].sum() == 72  # 0.05 * 1437 = 71.85 rounds to 72
 
 
 def suggested_interval_width(manifest: dict) -> float:
@@ -84,11 +83,14 @@ def test_budget_auto_flags_the_suggested_budget(tmp_path):
     assert result.exit_code == 0, result.output
     run = RunDir(out)
     manifest = run.read_manifest()
-    suggested = manifest["suggested_budget"]
-    budget = run.config().detect.budget
-    assert suggested["applied"] and budget == suggested["budget"] == pytest.approx(suggested["value"])
-    assert run.config().detect.auto_budget
-    assert run.read_samples()[schema.IS_FLAGGED].sum() == budget_count(budget, manifest["dataset"]["n_train"])
+    suggested, flagging = manifest["suggested_budget"], manifest["flagging"]
+    budget = flagging["budget"]
+    assert flagging["auto"] and budget == suggested["budget"] == pytest.approx(suggested["value"])
+    # The stored config stays what was hashed: the resolved budget lives beside it.
+    assert run.config().flag.auto_budget and run.config().flag.budget == 0.05
+    assert manifest["config_fingerprint"] == run.config().fingerprint()
+    n = manifest["dataset"]["n_train"]
+    assert run.read_samples()[schema.IS_FLAGGED].sum() == flagging["count"] == int(budget * n + 0.5)
     assert set(read_results(run)["budget"]) == {0.0, budget}  # the retrain stage used it too
     report = json.loads(CliRunner().invoke(app, ["info", str(out), "--json"]).output)
     assert {"value", "low", "high", "method"} <= set(report["suggested_budget"]) and report["budget"] == budget
