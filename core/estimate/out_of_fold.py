@@ -58,9 +58,9 @@ def full_oof_probs(ctx: StageContext) -> np.ndarray:
 def head_out_of_fold_probs(features: np.ndarray, labels: np.ndarray, n_classes: int, reg: float, folds: int,
                            seed: int, max_iter: int, max_rows: int = 100_000) -> np.ndarray:
     """(n, C) float32: for each of K folds, a softmax head fit on the other folds' features (at most
-    `max_rows` of them, seeded; L2 `reg`) predicts the fold, `PREDICT_ROWS` at a time. The features come from a model that saw every label, so these probabilities
-    are out-of-fold for the head only; docs/reproduce.md measures what that costs against K full
-    retrainings."""
+    `max_rows` of them, seeded; L2 `reg`) predicts the fold, `PREDICT_ROWS` at a time. The features come
+    from a model that saw every label, so these probabilities are out-of-fold for the head only;
+    docs/reproduce.md measures what that costs against K full retrainings."""
     fold_of = fold_assignment(labels, folds, seed)
     probs = np.zeros((len(labels), n_classes), np.float32)
     for fold in range(folds):
