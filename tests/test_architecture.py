@@ -78,6 +78,28 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+STAGE_PACKAGE = "core.pipeline.stages"
+def stage_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(importer, imported) pairs where one module of core/pipeline/stages imports another."""
+    def is_stage(module: str) -> bool:
+        return module.startswith(f"{STAGE_PACKAGE}.")
+
+    return {(module, target) for module, targets in graph.items() if is_stage(module)
+            for target in targets if is_stage(target)}
+
+
+def test_no_stage_module_imports_another():
+    """Stages share code through non-stage modules (core.pipeline.fitting, core.estimate.out_of_fold, ...), so
+    each stage module can change or be replaced on its own."""
+    assert stage_imports(import_graph()) == set()
+
+
+def test_the_stage_import_check_finds_one():
+    graph = {"core.pipeline.stages.a": {"core.pipeline.stages.b", "core.pipeline.fitting"},
+             "core.pipeline.stages.b": set(), "core.pipeline.runner": {"core.pipeline.stages.a"}}
+    assert stage_imports(graph) == {("core.pipeline.stages.a", "core.pipeline.stages.b")}
+
+
 def _imported_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
     return set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

@@ -28,9 +28,13 @@ INFLUENCE_METHODS.add("self_datainf", "self-influence gᵀĤ⁻¹g under DataInf
                            f"{_M}:self_datainf_influence", needs_hessian=False, needs_val_grad=False)
 
 OOF_METHODS = Registry("out-of-fold method")
-"""How the label-quality baselines' out-of-fold probabilities are made (core.pipeline.stages.baselines)."""
-OOF_METHODS.add("head", "refit only the last layer on the stored features, K folds (seconds)")
-OOF_METHODS.add("full", "retrain the whole model K times with the run's recipe (minutes and more)")
+"""How out-of-fold probabilities are made when the gradient mode's are not out-of-fold (core.estimate.out_of_fold):
+target `(ctx) -> (n, C)` probabilities; meta `needs_model`, whether it trains the run's network (impossible for a run
+on handed-in outputs)."""
+OOF_METHODS.add("head", "refit only the last layer on the stored features, K folds (seconds)",
+                "core.estimate.out_of_fold:head_oof_probs", needs_model=False)
+OOF_METHODS.add("full", "retrain the whole model K times with the run's recipe (minutes and more)",
+                "core.estimate.out_of_fold:full_oof_probs", needs_model=True)
 
 LABEL_QUALITY_METHODS = Registry("label-quality method")
 LABEL_QUALITY_METHODS.add("self_confidence", "1 − P[given label] (Müller & Markert 2019)",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +123,3 @@ class DaskExecutor(Executor):
 def executor_for(client: Any = None) -> Executor:
     """A `DaskExecutor` on `client`, or the `LocalExecutor` when there is none."""
     return LocalExecutor() if client is None else DaskExecutor(client)
-
-
-@contextmanager
-def open_executor(scheduler: str | None = None, workers: int | None = None) -> Iterator[Executor]:
-    """The executor for `--scheduler` (an existing cluster) or `--workers` (a local one), or local for neither."""
-    from core.pipeline.dask_cluster import open_client
-
-    with open_client(scheduler, workers) as client:
-        yield executor_for(client)

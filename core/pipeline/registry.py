@@ -3,7 +3,9 @@
 STAGES, in pipeline order: target `run(ctx: StageContext) -> dict` of facts recorded in
 the manifest; meta `files`, the run-directory files the stage writes (a stage counts as
 done only when its record, with the fingerprint it has now, and all its files are present).
-RETRAIN_MODES: how `gradsift retrain` retrains after pruning (core.pipeline.retrain).
+RETRAIN_MODES: how `gradsift retrain` retrains after pruning: target `(run, keep, labels, seed, *,
+test_labels, unpruned, dataset, reporter, progress, what) -> (test_accuracy, n_train)` (core.pipeline.retrain);
+meta `needs_model`, whether it trains the run's network (impossible for a run on handed-in outputs).
 """
 
 from core.registry import Registry
@@ -46,5 +48,7 @@ fingerprints (core.pipeline.fingerprints), so a changed setting re-runs only the
 such stages re-runs on a finished run without --overwrite."""
 
 RETRAIN_MODES = Registry("retrain mode")
-RETRAIN_MODES.add("full", "a fresh model of the run's architecture trained on the kept samples (the paper)")
-RETRAIN_MODES.add("probe", "only a new last layer, fit on the analyzed model's cached features (seconds)")
+RETRAIN_MODES.add("full", "a fresh model of the run's architecture trained on the kept samples (the paper)",
+                  "core.pipeline.retrain:full_retrain", needs_model=True)
+RETRAIN_MODES.add("probe", "only a new last layer, fit on the analyzed model's cached features (seconds)",
+                  "core.pipeline.retrain:probe_retrain", needs_model=False)

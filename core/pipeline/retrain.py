@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,6 +72,50 @@ def bootstrap_rows(n: int, seed: int, max_rows: int | None = None) -> np.ndarray
     training set (probe mode; an m-out-of-n bootstrap when the training set is larger than the cap)."""
     size = n if max_rows is None else min(n, max_rows)
     return np.random.default_rng([seed, BOOTSTRAP_STREAM]).integers(0, n, size=size)
+
+
+def probe_retrain(run: RunDir, keep: np.ndarray, labels: np.ndarray, seed: int, *, test_labels: np.ndarray,
+                  **_: Any) -> tuple[float, int]:
+    """(test accuracy, training rows) of a new last layer fit on the cached features of seed's bootstrap resample
+    minus the removed samples (`keep` (n,) bool; `labels` (n,) the labels to train on), with the L2 strength the
+    train stage chose. Needs no network, so it also serves runs on handed-in outputs."""
+    config, manifest = run.config(), run.read_manifest()
+    rows = bootstrap_rows(len(keep), seed, config.train.probe_max_rows)
+    rows = rows[keep[rows]]
+    features = run.read_npy(schema.FEATURES, mmap=True)
+    fit_features = take_rows(features, rows)
+    head = train_linear_probe(fit_features, labels[rows], len(manifest["dataset"]["class_names"]),
+                              manifest["model"]["probe_reg"], seed, max_iter=config.train.probe_max_iter)
+    with torch.no_grad():
+        test_pred = head(torch.as_tensor(run.read_npy(schema.TEST_FEATURES))).argmax(1).numpy()
+    return float((test_pred == test_labels).mean()), len(rows)
+
+
+def full_retrain(run: RunDir, keep: np.ndarray, labels: np.ndarray, seed: int, *, test_labels: np.ndarray,
+                 unpruned: bool, dataset: Dataset | None, reporter=None,
+                 progress: Callable[[int, int], None] | None = None, what: str = "") -> tuple[float, int]:
+    """(test accuracy, training rows) of a fresh model of the run's architecture and recipe on the kept samples.
+
+    `unpruned` (budget 0, no reviews) at the run's own seed is the analyzed model itself: its recorded accuracy,
+    no training. `what` names the request in the progress message.
+    """
+    config, manifest = run.config(), run.read_manifest()
+    if manifest["model"].get("solver") == "given":
+        raise ConfigError(f"{run.path} was analyzed from handed-in outputs: there is no model to retrain; "
+                          "use --mode probe")
+    if unpruned and seed == config.seed:
+        # The analyzed model *is* the unpruned model under the same recipe and seed.
+        return float(manifest["model"]["test_accuracy"]), int(keep.sum())
+    dataset = dataset or load_run_dataset(run, manifest, config)
+    model_name = manifest["model"]["name"]
+    kept = np.flatnonzero(keep)
+    val_rows = np.flatnonzero(np.isin(kept, run.validation_rows()))
+    if reporter is not None:
+        reporter.message(f"retraining {model_name} on {len(kept)} samples ({what}, seed {seed})")
+    result = train_model(model_name, dataset.kind, dataset.x_train[kept], labels[kept], dataset.n_classes,
+                         config.train, seed, val_rows=val_rows, description="retrain", progress=progress,
+                         show_bar=bool(reporter is not None and reporter.show_bars), encoder=dataset.encoder)
+    return float((predict_probs(result.model, dataset.x_test).argmax(1) == test_labels).mean()), len(kept)
 
 
 def retrain(
@@ -127,37 +172,9 @@ def retrain(
     test_labels = run.test_labels()
     if len(test_labels) == 0:
         raise ConfigError(f"{run.path} has no test split, so there is no test accuracy to retrain for")
-    if mode == "full" and manifest["model"].get("solver") == "given":
-        raise ConfigError(f"{run.path} was analyzed from handed-in outputs: there is no model to retrain; "
-                          "use --mode probe")
-
-    if mode == "probe":
-        rows = bootstrap_rows(len(keep), seed, config.train.probe_max_rows)
-        rows = rows[keep[rows]]
-        features = run.read_npy(schema.FEATURES, mmap=True)
-        fit_features = take_rows(features, rows)
-        head = train_linear_probe(fit_features, labels[rows], len(manifest["dataset"]["class_names"]),
-                                  manifest["model"]["probe_reg"], seed, max_iter=config.train.probe_max_iter)
-        with torch.no_grad():
-            test_pred = head(torch.as_tensor(run.read_npy(schema.TEST_FEATURES))).argmax(1).numpy()
-        test_accuracy = float((test_pred == test_labels).mean())
-        n_train = len(rows)
-    elif is_baseline and seed == config.seed:
-        # The analyzed model *is* the unpruned model under the same recipe and seed.
-        test_accuracy, n_train = float(manifest["model"]["test_accuracy"]), int(keep.sum())
-    else:
-        dataset = dataset or load_run_dataset(run, manifest, config)
-        model_name = manifest["model"]["name"]
-        kept = np.flatnonzero(keep)
-        val_rows = np.flatnonzero(np.isin(kept, run.validation_rows()))
-        if reporter is not None:
-            reporter.message(f"retraining {model_name} on {len(kept)} samples ({detector}, budget {budget:g}, "
-                             f"seed {seed})")
-        result = train_model(model_name, dataset.kind, dataset.x_train[kept], labels[kept], dataset.n_classes,
-                             config.train, seed, val_rows=val_rows, description="retrain", progress=progress,
-                             show_bar=bool(reporter is not None and reporter.show_bars), encoder=dataset.encoder)
-        test_accuracy = float((predict_probs(result.model, dataset.x_test).argmax(1) == test_labels).mean())
-        n_train = len(kept)
+    test_accuracy, n_train = RETRAIN_MODES.get(mode)(
+        run, keep, labels, seed, test_labels=test_labels, unpruned=is_baseline, dataset=dataset, reporter=reporter,
+        progress=progress, what=f"{detector}, budget {budget:g}")
 
     baseline_accuracy = test_accuracy if is_baseline else float(baseline["test_accuracy"])
     row = {

@@ -35,6 +35,8 @@ from core.data.base import OUTPUTS
 from core.data.load import load_dataset
 from core.detect.flagging import Flagging
 from core.errors import ConfigError
+from core.gradients.registry import GRADIENT_MODES
+from core.influence.registry import OOF_METHODS
 from core.models.choice import ModelChoice
 from core.models.nets import build_model, check_model
 from core.models.registry import MODELS
@@ -47,6 +49,8 @@ from core.pipeline.artifacts import (
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
 from core.pipeline.open_run import open_run
+from core.pipeline.gradient_modes import from_stored_features
+from core.pipeline.registry import RETRAIN_MODES
 from core.pipeline.registry import STAGES as STAGE_REGISTRY
 from core.run.rundir import RunDir
 
@@ -90,13 +94,15 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
 
 def check_outputs_config(config: RunConfig) -> None:
     """A run on handed-in outputs has no network: refuse what would need one, before any work."""
-    if config.gradients.mode != "in_sample" or config.gradients.layers != "last":
-        raise ConfigError("an outputs file supports in-sample last-layer gradients only (gradients.mode in_sample, "
+    if not from_stored_features(config.gradients):
+        modes = " or ".join(GRADIENT_MODES.where(stored_outputs=True))
+        raise ConfigError(f"an outputs file supports in-sample last-layer gradients only (gradients.mode {modes}, "
                           "gradients.layers last): there is no network to cross-fit or differentiate")
-    if config.baselines.oof != "head":
-        raise ConfigError("baselines.oof must be 'head' for an outputs file: there is no model to retrain")
-    if config.retrain.mode != "probe":
-        raise ConfigError("retrain.mode must be 'probe' for an outputs file: there is no model to retrain")
+    for field_name, registry, name in (("baselines.oof", OOF_METHODS, config.baselines.oof),
+                                       ("retrain.mode", RETRAIN_MODES, config.retrain.mode)):
+        if registry.entry(name).meta["needs_model"]:
+            allowed = " or ".join(repr(other) for other in registry.where(needs_model=False))
+            raise ConfigError(f"{field_name} must be {allowed} for an outputs file: there is no model to retrain")
 
 
 def _run_stages(run: RunDir, config: RunConfig, dataset, choice: ModelChoice, overwrite: bool, reporter: Reporter,

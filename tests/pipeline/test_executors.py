@@ -1,5 +1,6 @@
 """A run on a Dask cluster gives the run directory a single-process run gives (core.pipeline.executors)."""
 
+import distributed  # noqa: F401  (a hard dependency: a broken install fails here, never skips)
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +14,6 @@ from core.run import schema
 from tests.conftest import fast_config
 
 pytestmark = pytest.mark.slow
-
-pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import pandas as pd
 
 from core.bench.own_data import make_outputs
 from core.config import DataConfig, EmbedConfig, RunConfig, TrainConfig
+from core.estimate import out_of_fold
 from core.pipeline import retrain as retrain_module
 from core.pipeline.runner import analyze
-from core.pipeline.stages import baselines
 from core.run import schema
 
 
@@ -15,13 +15,13 @@ def test_refits_read_capped_subsamples_and_the_run_still_finds_the_noise(tmp_pat
     outputs = tmp_path / "outputs.npz"
     make_outputs(outputs, 2500, 16, seed=0)  # 2,000 training rows, 500 test
     fits: list[int] = []
-    real_fit = baselines.train_linear_probe
+    real_fit = out_of_fold.train_linear_probe
 
     def counting_fit(features, labels, *args, **kwargs):
         fits.append(len(features))
         return real_fit(features, labels, *args, **kwargs)
 
-    monkeypatch.setattr(baselines, "train_linear_probe", counting_fit)
+    monkeypatch.setattr(out_of_fold, "train_linear_probe", counting_fit)
     monkeypatch.setattr(retrain_module, "train_linear_probe", counting_fit)
     config = RunConfig(data=DataConfig(dataset=str(outputs)), train=TrainConfig(probe_max_rows=300),
                        embed=EmbedConfig(method="pca"))

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import transformers  # noqa: F401  (a hard dependency: a broken install fails here, never skips)
 
 from core.data.textgen import (
     BENCHMARKS,
@@ -13,8 +14,7 @@ from core.data.textgen import (
 )
 from core.errors import ConfigError
 
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("peft")
+pytest.importorskip("peft")  # the optional `text` extra
 
 from core.gradients.lm import per_sample_gradients
 from core.models.lm import (

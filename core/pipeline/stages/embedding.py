@@ -8,6 +8,7 @@ import pandas as pd
 from core.config import RunConfig
 from core.evaluate.embedding import embed_2d, pca_2d
 from core.gradients.projection import make_projector
+from core.gradients.registry import GRADIENT_MODES
 from core.pipeline.context import StageContext
 from core.run import schema
 from core.run.io import release_pages, take_rows, write_parquet
@@ -50,11 +51,11 @@ def map_inputs(gradients: np.ndarray, config: RunConfig) -> tuple[np.ndarray | P
 
 def run(ctx: StageContext) -> dict:
     factors = ctx.run.read_npz(schema.FACTORS)
-    if ctx.config.gradients.mode == "in_sample":
+    if GRADIENT_MODES.entry(ctx.config.gradients.mode).meta["shared_hidden_space"]:
         vectors, source = map_inputs(ctx.run.read_npy(schema.GRADIENTS, mmap=True), ctx.config)
     else:
-        # Fold models have unrelated hidden spaces; the logit-space direction of the gradient,
-        # scaled to its norm, is the part whose coordinates mean the same under every fold.
+        # Models with unrelated hidden spaces (one per fold); the logit-space direction of the gradient,
+        # scaled to its norm, is the part whose coordinates mean the same under every model.
         residual = factors["residual"]
         norm = np.linalg.norm(residual, axis=1, keepdims=True)
         vectors = residual / np.where(norm > 0, norm, 1.0) * factors["grad_l2"][:, None]

@@ -14,34 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import GradientConfig
 from core.gradients.func import select_parameters
 from core.gradients.last_layer import factors_from_outputs
 from core.gradients.projection import Projector, make_projector
+from core.gradients.registry import GRADIENT_MODES
 from core.gradients.rows import GradientRows, factor_gradient_rows
 from core.models.nets import FeatureModel
-from core.pipeline.artifacts import load_run_model
 from core.pipeline.context import StageContext
-from core.pipeline.stages.train import fold_models
+from core.pipeline.gradient_modes import from_stored_features
 from core.run import schema
 from core.run.io import AtomicNpyWriter, write_npz
 
 
-def from_stored_features(grad_cfg: GradientConfig) -> bool:
-    """In-sample last-layer gradients come from the train stage's features.npy: no second backbone pass."""
-    return grad_cfg.mode == "in_sample" and grad_cfg.layers == "last"
-
-
 def gradient_models(ctx: StageContext) -> tuple[list[FeatureModel], np.ndarray]:
-    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample); no model for
-    in-sample last-layer gradients, which come from the stored outputs."""
-    grad_cfg = ctx.config.gradients
-    if from_stored_features(grad_cfg):
-        return [], np.full(len(ctx.dataset.x_train), -1, dtype=np.int64)
-    if grad_cfg.mode == "in_sample":
-        model = load_run_model(ctx.run, ctx.manifest, ctx.dataset)
-        return [model], np.full(len(ctx.dataset.x_train), -1, dtype=np.int64)
-    return fold_models(ctx, grad_cfg.folds)
+    """The model(s) whose gradients are taken, and each sample's fold (-1 = in-sample), as the gradient mode
+    decides (core.pipeline.gradient_modes); no model for gradients from the stored outputs."""
+    return GRADIENT_MODES.get(ctx.config.gradients.mode)(ctx)
 
 
 def _parts(ctx: StageContext, models: list[FeatureModel], groups: list[np.ndarray], projector: Projector | None,

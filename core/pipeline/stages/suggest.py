@@ -1,6 +1,6 @@
 """Stage 5, suggest: out-of-fold probabilities, the suggested budget with its interval, a label for every sample.
 
-1. Out-of-fold probabilities (core.pipeline.stages.baselines.out_of_fold_probs: the cross-fitted
+1. Out-of-fold probabilities (core.estimate.out_of_fold.out_of_fold_probs: the cross-fitted
    models', or K last-layer refits by default), stored as oof_probs.npy; cleanlab's baselines read
    them too.
 2. The noise rate, by `suggest.noise_estimator` with its bootstrap interval, and the other
@@ -25,10 +25,10 @@ from core.estimate.noise_rate import (
     posterior,
     subsample,
 )
+from core.estimate.out_of_fold import out_of_fold_probs
 from core.estimate.registry import LABEL_SUGGESTERS, NOISE_ESTIMATORS
 from core.estimate.suggest import suggest_labels
 from core.pipeline.context import StageContext
-from core.pipeline.stages.baselines import out_of_fold_probs
 from core.run import schema
 from core.run.io import write_npy, write_parquet
 

@@ -8,8 +8,8 @@ other training sample. The test split's inputs pass through the model once for t
 features and probabilities; its labels are not read here (core.pipeline.stages.evaluate).
 
 The in-sample gradient stage reads the stored features back instead of running the
-backbone again. `train_on` and `fold_models` are the one way every stage trains a
-model (the analyzed model, cross-fitting folds, out-of-fold baselines).
+backbone again. The model trains through `core.pipeline.fitting.train_on`, the one way
+the pipeline trains a model (the analyzed model, cross-fitting folds, out-of-fold probabilities).
 """
 
 from __future__ import annotations
@@ -19,39 +19,15 @@ import io
 import numpy as np
 import torch
 
-from core.data.split import fold_assignment, validation_rows
+from core.data.split import validation_rows
 from core.gradients.last_layer import last_layer_factors
 from core.models.nets import FeatureModel
 from core.models.probe import select_probe_reg
-from core.models.training import TrainResult, to_tensor, train_model
+from core.models.training import to_tensor
 from core.pipeline.context import StageContext
+from core.pipeline.fitting import train_on
 from core.run import schema
 from core.run.io import atomic_write, write_npy, write_npz
-
-
-def train_on(ctx: StageContext, x: np.ndarray, labels: np.ndarray, seed: int, description: str,
-             val_rows: np.ndarray | None = None) -> TrainResult:
-    """A fresh model of the run's architecture and recipe on (x, labels); its warnings go to the reporter."""
-    result = train_model(ctx.model_name, ctx.dataset.kind, x, labels, ctx.dataset.n_classes, ctx.config.train,
-                         seed, val_rows=val_rows, description=description, show_bar=ctx.reporter.show_bars,
-                         encoder=ctx.dataset.encoder)
-    for note in result.notes:
-        ctx.reporter.message(note)
-    return result
-
-
-def fold_models(ctx: StageContext, folds: int) -> tuple[list[FeatureModel], np.ndarray]:
-    """K models, model k trained (same recipe, seed + 1 + k) on every fold but k; and each sample's fold."""
-    data = ctx.dataset
-    fold_of = fold_assignment(data.given_train, folds, ctx.config.seed)
-    models = []
-    for fold in range(folds):
-        keep = fold_of != fold
-        ctx.reporter.message(f"cross-fitting: fold {fold + 1}/{folds}")
-        result = train_on(ctx, data.x_train[keep], data.given_train[keep], ctx.config.seed + 1 + fold,
-                          f"fold {fold + 1}/{folds}")
-        models.append(result.model)
-    return models, fold_of
 
 
 def given_outputs(ctx: StageContext, val_rows: np.ndarray) -> dict:
