@@ -223,7 +223,8 @@ def _job_list_ui(jobs: list[job_runner.Job]) -> None:
 
 
 BUDGET_STEP_PCT = 0.5
-"""The budget sliders' step and minimum, in percent of the training samples."""
+"""The budget slider's step, in percent of the training samples (it starts at 0: with reviews, "retrain with
+my reviews applied" at k = 0 applies the reviews alone)."""
 
 
 def budget_top_pct(suggested: dict | None) -> float:
@@ -246,12 +247,12 @@ def budget_ui(run_path: str, detector: str, key: str, label: str, container=None
     top = budget_top_pct(suggested)
 
     def on_grid(fraction: float) -> float:
-        return min(max(round(fraction * 100 / BUDGET_STEP_PCT) * BUDGET_STEP_PCT, BUDGET_STEP_PCT), top)
+        return min(max(round(fraction * 100 / BUDGET_STEP_PCT) * BUDGET_STEP_PCT, 0.0), top)
 
     if key not in st.session_state:  # the run's budget first; later the person's choice
         st.session_state[key] = on_grid(data.flagging(run_path).budget)
     left, right = container.columns([3, 1])
-    percent = left.slider(label, BUDGET_STEP_PCT, top, step=BUDGET_STEP_PCT, format="%.1f%%", key=key)
+    percent = left.slider(label, 0.0, top, step=BUDGET_STEP_PCT, format="%.1f%%", key=key)
     if suggested:
         right.button(f"Use the suggested {suggested['value']:.1%}", key=f"{key}_use_suggested",
                      on_click=lambda: st.session_state.__setitem__(key, on_grid(suggested["value"])),

@@ -68,7 +68,7 @@ def form_ui(run_path: str, frame: pd.DataFrame, budget: float, detector: str) ->
         if busy is not None:
             st.warning(f"A retraining of this run is already running ({busy.title}); wait for it to finish.")
             return
-        if data.flagging(run_path).at(budget).count == 0:
+        if budget > 0 and data.flagging(run_path).at(budget).count == 0:
             st.warning(f"k = {budget:.1%} removes no sample of {len(frame)}; choose a larger budget.")
             return
         title = f"{mode} retraining: {detector}, k = {budget:.1%}" + (" + my reviews" if reviewed else "")

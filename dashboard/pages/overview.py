@@ -44,8 +44,8 @@ def summary_ui(run_path: str) -> None:
                    delta=None if proof is None else f"{proof['delta_mean']:+.4f} after pruning",
                    delta_color="normal" if proof and proof["distinguishable"] else "off",
                    help=None if proof is None else
-                   f"{proof['mode']} retraining without the {config['detect']['primary']} detector's top "
-                   f"{config['detect']['budget']:.1%}, paired with k = 0 over {len(proof['seeds'])} seeds: change "
+                   f"{proof['mode']} retraining without the {flagging.detector} detector's top "
+                   f"{flagging.budget:.1%}, paired with k = 0 over {len(proof['seeds'])} seeds: change "
                    f"{proof['delta_mean']:+.4f}, 95% CI [{_fmt(low, '{:+.4f}')}, {_fmt(high, '{:+.4f}')}]"
                    + ("" if proof["distinguishable"] else " (not distinguishable from zero)"))
     if not dataset.get("test_labels_verified", False):
@@ -56,19 +56,20 @@ def summary_ui(run_path: str) -> None:
     if reviewed:
         st.caption(f"Accuracy on the {reviewed['n_used']} reviewed test samples (reviewed labels): "
                    f"{_fmt(reviewed['accuracy'])}")
-    st.caption(f"{len(dataset.get('class_names', []))} classes · gradients {config['gradients']['mode']} "
-               f"({config['gradients']['layers']} layer) · map {manifest.get('embedding', {}).get('method', '?')} · "
-               f"detectors {', '.join(config['detect']['detectors'])} (primary {config['detect']['primary']}) · "
-               f"budget {config['detect']['budget']:.1%} · seed {config['seed']}")
+    st.caption(f"{len(dataset.get('class_names', []))} classes · gradients {config.gradients.mode} "
+               f"({config.gradients.layers} layer) · map {manifest.get('embedding', {}).get('method', '?')} · "
+               f"detectors {', '.join(config.detect.detectors)} (primary {flagging.detector}) · "
+               f"budget {flagging.budget:.1%}" + (" (suggested, auto)" if flagging.auto else "")
+               + f" · seed {config.seed}")
     for note in dataset.get("notes", []):
         st.caption(f"• {note}")
     suggested = data.suggested_budget(run_path)
     if suggested:
         st.caption(f"Suggested budget (estimated noise rate): **{suggested['value']:.1%}**, {suggested['level']:.0%} "
                    f"interval {suggested['low']:.1%} to {suggested['high']:.1%} ({suggested['method']})"
-                   + (" · applied as this run's budget" if suggested.get("applied") else ""))
+                   + (" · applied as this run's budget" if flagging.auto else ""))
 
-    st.markdown(f"#### Detection at budget k = {config['detect']['budget']:.1%}")
+    st.markdown(f"#### Detection at budget k = {flagging.budget:.1%}")
     kinds = data.score_kinds(run_path)
     table = data.detection_table(run_path)
     table.insert(1, "kind", table["method"].map(kinds))
@@ -107,13 +108,14 @@ def compare_row(run_path: str) -> dict:
         manifest = data.manifest(run_path)
         frame = data.samples(run_path)
         table = data.detection_table(run_path).set_index("method")
+        flagging = data.flagging(run_path)
     except GradsiftError as exc:
         return {"run": name, "error": widgets.read_error(exc)}
-    dataset, model, detect = manifest["dataset"], manifest["model"], manifest["config"]["detect"]
-    primary = table.loc[detect["primary"]] if detect["primary"] in table.index else None
+    dataset, model = manifest["dataset"], manifest["model"]
+    primary = table.loc[flagging.detector] if flagging.detector in table.index else None
     return {
         "run": name, "dataset": dataset["name"], "model": model.get("name"), "n_train": len(frame),
-        "noise rate": dataset.get("noise_rate"), "primary": detect["primary"], "budget": detect["budget"],
+        "noise rate": dataset.get("noise_rate"), "primary": flagging.detector, "budget": flagging.budget,
         "precision@k": None if primary is None else primary["precision"],
         "recall@k": None if primary is None else primary["recall"],
         "AUROC": None if primary is None else primary["auroc"], "AP": None if primary is None else primary["ap"],

@@ -210,3 +210,20 @@ def test_test_explorer_on_a_tabular_run(app_env):
     app = open_page(app_env / "moons", "test_explorer")
     assert not problems(app)
     assert count(app, "image") == 0 and len(app.dataframe) == 1 + 5
+
+
+def test_the_launch_form_defaults_are_the_command_lines(app_env):
+    """Every default of the overview's launch form is the one `gradsift analyze` would use."""
+    from core.cli.analyze import _analyze_options
+
+    cli = {option.path: option.default for option in _analyze_options()}
+    app = open_page(app_env / "digits")
+    assert app.selectbox(key="launch_dataset").value == cli["data.dataset"]
+    assert app.selectbox(key="launch_model").value == cli["train.model"]
+    assert app.multiselect(key="launch_detectors").value == list(cli["detect.detectors"])
+    assert app.number_input(key="launch_budget").value / 100 == float(cli["flag.budget"])
+    assert app.checkbox(key="launch_auto_budget").value == cli["flag.auto_budget"]
+    assert app.number_input(key="launch_epochs").value == cli["train.epochs"]
+    assert app.selectbox(key="launch_embed").value == cli["embed.method"]
+    assert app.selectbox(key="launch_gradients").value == cli["gradients.mode"]
+    assert RunConfig(detect=DetectConfig(detectors=tuple(cli["detect.detectors"]))).flag.primary == "l2"

@@ -114,7 +114,7 @@ def test_the_budget_sliders_mark_the_suggested_budget(app_env):
     precision, recall = precision_recall(samples[schema.NOISE_PROBABILITY].to_numpy(),
                                          samples[schema.score_column("l2")].to_numpy(), 0.05)
     assert f"precision **{precision:.0%}** and recall **{recall:.0%}**" in caption  # at the run's 5%
-    app.button(key="use_suggested_budget").click().run()
+    app.button(key="retrain_budget_use_suggested").click().run()
     assert app.slider(key="retrain_budget").value == round(suggested["value"] * 200) / 2
 
     review = open_page(run_path, "flagged_review", **REVIEWER)
