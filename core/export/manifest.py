@@ -51,10 +51,11 @@ def images_dir(out: Path) -> Path:
     return out.with_name(f"{out.stem}{IMAGES_SUFFIX}")
 
 
-def writes_images(kind: str, dataset: str, sources: Iterable[object]) -> bool:
-    """Whether the manifest of a run (its dataset kind, its config's dataset, its samples' `source`s) comes with
-    an image folder: an image run whose samples are not files (digits, MNIST, an .npz of images)."""
-    return kind == IMAGE and files_base(dataset, sources) is None
+def writes_images(kind: str | None, dataset: str, sources: Iterable[object]) -> bool:
+    """Whether the manifest of a run (its manifest's dataset kind, None = image as `load_source` reads it; its
+    config's dataset; its samples' `source`s) comes with an image folder: an image run whose samples are not
+    files (digits, MNIST, an .npz of images)."""
+    return (kind or IMAGE) == IMAGE and files_base(dataset, sources) is None
 
 
 def reviewed_rows(source: ExportSource) -> tuple[np.ndarray, np.ndarray]:

@@ -205,7 +205,7 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
     writes (core.export.downloads), downloaded or saved into the run directory under new names."""
     st.markdown("#### Export")
     run = data.manifest(run_path)
-    with_images = manifest_export.writes_images(run["dataset"].get("kind", ""), run["config"]["data"]["dataset"],
+    with_images = manifest_export.writes_images(run["dataset"].get("kind"), run["config"]["data"]["dataset"],
                                                 frame[schema.SOURCE])
     cols = st.columns(3)
     cols[0].download_button("Download review log (CSV)", lambda: downloads.download(run_path, "review-log", LOG).data,
