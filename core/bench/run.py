@@ -77,11 +77,9 @@ def summary_table(records: list[Record], only_targets: bool = True):
 def write_json(records: list[Record], path: Path) -> None:
     """A JSON list of {name, value, unit, target, met}, one per figure."""
     payload = [{key: value for key, value in record.to_json().items() if key != "note"} for record in records]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    from core.run.io import atomic_write
+
+    atomic_write(Path(path), lambda handle: handle.write((json.dumps(payload, indent=2) + "\n").encode()))
 
 
 def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | None = None,

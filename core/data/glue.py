@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
+from core.run.io import atomic_write
 
 PAIR_SEPARATOR = " [SEP] "
 
@@ -117,10 +118,7 @@ def write_glue_manifest(data_dir: str | Path, task: str, out: Path, *, max_train
         "label": [train_labels[i] for i in train_rows] + [dev_labels[i] for i in dev_rows],
         "split": ["train"] * len(train_rows) + ["test"] * len(dev_rows),
     })
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(out)
+    atomic_write(out, lambda handle: handle.write(frame.to_csv(index=False).encode()))
     return {"task": task, "train_file": str(train_path), "dev_file": str(dev_path),
             "n_train_file": len(train_texts), "n_dev_file": len(dev_texts), "n_train": int(len(train_rows)),
             "n_test": int(len(dev_rows)), "skipped_rows": train_skipped + dev_skipped}

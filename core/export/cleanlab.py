@@ -76,5 +76,5 @@ def export(source: ExportSource, out: Path, only: str, image_root: Path | None =
     if suffix == ".csv":
         write_new(out, frame.to_csv(index=False).encode())
     else:
-        write_new(out, lambda path: frame.to_parquet(path, index=False))
+        write_new(out, lambda handle: frame.to_parquet(handle, index=False))
     return Written([out], len(frame), "cleanlab rows")

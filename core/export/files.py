@@ -2,103 +2,63 @@
 
 An export refuses a target that already exists (one line naming it) instead of picking
 another name: the user typed the path, and a silently renamed output is easy to miss.
-Files are written to a temporary sibling, fsynced, then hard-linked to the target, which
-fails when the target appeared meanwhile, so even two exports racing for one name cannot
-overwrite each other. A directory (the FiftyOne tree) is filled under a temporary sibling
-and renamed into place in one step; a rename never replaces a non-empty directory.
+The writing itself is core.run.io's one atomic writer in its exclusive mode (a temporary
+sibling, fsynced, then hard-linked to the target, which fails when the target appeared
+meanwhile), so even two exports racing for one name cannot overwrite each other. A directory
+(the FiftyOne tree, the manifest's images) is filled under a temporary sibling and renamed
+into place in one step (core.run.io.atomic_directory).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
-from core.errors import ConfigError, RunDirError
+from core.errors import ConfigError
+from core.run.io import atomic_directory, atomic_write
+
+
+class TargetExists(ConfigError):
+    """An export's target (or a file it writes beside it) already exists; callers that pick names
+    themselves (`core.export.downloads.save_new`) catch it and try the next name."""
 
 
 def refuse_existing(*paths: Path) -> None:
-    """ConfigError naming the first of `paths` that exists: exports never overwrite."""
+    """TargetExists naming the first of `paths` that exists: exports never overwrite."""
     for path in paths:
         if os.path.lexists(path):
-            raise ConfigError(f"{path} already exists; exports never overwrite: choose a new --out path "
-                              "(or move the old export away)")
+            raise TargetExists(f"{path} already exists; exports never overwrite: choose a new --out path "
+                               "(or move the old export away)")
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temporary_sibling(path: Path) -> tuple[int, str]:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise RunDirError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
-
-
-def write_new(path: str | os.PathLike, payload: bytes | Callable[[Path], None]) -> Path:
-    """Write `payload` (bytes, or a function writing the file at the path it is given) to `path`
-    atomically, refusing (ConfigError) when `path` exists, before or by the time the file is complete."""
+def write_new(path: str | os.PathLike, payload: bytes | Callable[[IO[bytes]], None]) -> Path:
+    """Write `payload` (bytes, or a function writing to the open binary file it is given) to `path`
+    atomically, refusing (TargetExists) when `path` exists, before or by the time the file is complete."""
     path = Path(path)
     refuse_existing(path)
-    fd, tmp_name = _temporary_sibling(path)
-    tmp = Path(tmp_name)
+    write = payload if callable(payload) else (lambda handle: handle.write(payload))
     try:
-        if callable(payload):
-            os.close(fd)
-            payload(tmp)
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)  # exclusive: fails when the name is taken
-        except FileExistsError:
-            refuse_existing(path)
-            raise
-        except OSError:  # a file system without hard links: check, then rename
-            refuse_existing(path)
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_directory(path.parent)
-    return path
+        return atomic_write(path, write, exclusive=True)
+    except FileExistsError:
+        refuse_existing(path)
+        raise
 
 
 @contextmanager
 def new_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary directory beside `path`; when the block ends without an error, flush it
-    to disk and rename it to `path` (refusing an existing one). On an error nothing is left behind."""
+    """Yield an empty temporary directory beside `path`; when the block ends without an error it becomes
+    `path` (TargetExists when that exists). On an error nothing is left behind."""
     path = Path(path)
     refuse_existing(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    except OSError as exc:
-        raise RunDirError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
-    try:
-        yield tmp
-        os.sync()  # the files inside reach the disk before the tree appears (one flush, not one per file)
+        with atomic_directory(path) as tmp:
+            yield tmp
+    except FileExistsError:
         refuse_existing(path)
-        try:
-            os.rename(tmp, path)  # never replaces a non-empty directory or a file
-        except OSError:
-            refuse_existing(path)
-            raise
-        _fsync_directory(path.parent)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        raise
 
 
 def sidecar(path: Path, suffix: str) -> Path:

@@ -1,8 +1,9 @@
 """`gradsift export --format manifest`: the reviewed training set as a manifest `gradsift analyze` reads back.
 
-The rows are `core.run.reviews.cleaned_manifest`'s (confirmed-mislabeled samples removed,
-relabels applied: the rule lives there once); the columns are the ones core.data.manifest
-reads, so `gradsift analyze --dataset <out>` analyzes the cleaned data:
+The rows are the reviewed training set (`reviewed_rows`: confirmed-mislabeled samples removed,
+relabels applied; the rule lives here once, and the dashboard's "Download cleaned manifest" is
+this export); the columns are the ones core.data.manifest reads, so `gradsift analyze --dataset
+<out>` analyzes the cleaned data:
 
 - `sample_id` (the run's, for provenance; a manifest's sample_id is never a feature);
 - `label`: the class name after the reviews;
@@ -19,6 +20,7 @@ Only the training split is exported: the reviewed training set is what a new ana
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +35,12 @@ from core.data.manifest import (
     TRUE_LABEL,
 )
 from core.errors import ConfigError
+from core.data.base import IMAGE
 from core.export.files import new_directory, refuse_existing, write_new
 from core.export.images import png_bytes
-from core.export.source import ExportSource, Written
+from core.export.source import REVIEW, REVIEW_LABEL, ExportSource, Written, files_base
 from core.run import schema
-from core.run.reviews import cleaned_manifest
+from core.run.reviews import MISLABELED, RELABEL
 
 SUFFIXES = (".csv", ".parquet")
 IMAGES_SUFFIX = "_images"
@@ -48,15 +51,32 @@ def images_dir(out: Path) -> Path:
     return out.with_name(f"{out.stem}{IMAGES_SUFFIX}")
 
 
+def writes_images(kind: str | None, dataset: str, sources: Iterable[object]) -> bool:
+    """Whether the manifest of a run (its manifest's dataset kind, None = image as `load_source` reads it; its
+    config's dataset; its samples' `source`s) comes with an image folder: an image run whose samples are not
+    files (digits, MNIST, an .npz of images)."""
+    return (kind or IMAGE) == IMAGE and files_base(dataset, sources) is None
+
+
+def reviewed_rows(source: ExportSource) -> tuple[np.ndarray, np.ndarray]:
+    """(kept sample ids, their class index after the reviews) of the training split: samples confirmed
+    mislabeled are removed, relabels applied, `keep` and unreviewed samples stay as given."""
+    table = source.table
+    review = table[REVIEW].to_numpy()
+    labels = table[schema.GIVEN_LABEL].to_numpy(dtype=np.int64).copy()
+    relabel = review == RELABEL
+    labels[relabel] = table[REVIEW_LABEL].to_numpy()[relabel].astype(np.int64)
+    kept = review != MISLABELED
+    return table[schema.SAMPLE_ID].to_numpy(dtype=np.int64)[kept], labels[kept]
+
+
 def manifest_frame(source: ExportSource) -> tuple[pd.DataFrame, np.ndarray]:
     """(the manifest without its inputs, the kept sample ids); inputs are added by the caller."""
-    dataset_path = source.dataset_path()
-    cleaned = cleaned_manifest(source.samples, source.decisions, source.class_names,
-                               None if dataset_path is None else str(dataset_path))
-    kept = cleaned[schema.SAMPLE_ID].to_numpy(dtype=np.int64)
-    frame = pd.DataFrame({SAMPLE_ID: kept, LABEL: cleaned["label"].to_numpy()})
-    if PATH in cleaned.columns:
-        frame[PATH] = cleaned[PATH].to_numpy()
+    kept, labels = reviewed_rows(source)
+    frame = pd.DataFrame({SAMPLE_ID: kept, LABEL: np.asarray(source.class_names, dtype=object)[labels]})
+    files = source.sample_files(np.arange(len(source.table)))
+    if files is not None:
+        frame[PATH] = [str(files[i]) for i in kept]
     if source.has_truth:
         truth = source.table[schema.TRUE_LABEL].to_numpy(dtype=object)[kept]
         if any(pd.isna(t) for t in truth):
@@ -80,7 +100,7 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
     if out.suffix.lower() == ".csv":
         write_new(out, frame.to_csv(index=False).encode())
     else:
-        write_new(out, lambda path: frame.to_parquet(path, index=False))
+        write_new(out, lambda handle: frame.to_parquet(handle, index=False))
 
 
 def export(source: ExportSource, out: Path, only: str, image_root: Path | None = None) -> Written:

@@ -6,7 +6,8 @@ EXPORT_FORMATS: target `export(source: ExportSource, out: Path, only: str, image
 REVIEW_FORMATS: target `read(path: Path) -> list[ReviewRow]` (core.export.review_files); meta
 `suffixes`: the file suffixes `--format auto` reads as this format.
 
-Adding a format is one module with `export` and one line here.
+Adding a format is one module with `export` and one line here; `gradsift export`, the dashboard's
+downloads and its saves (core.export.downloads) all run formats through this registry.
 """
 
 from core.registry import Registry
@@ -20,6 +21,8 @@ EXPORT_FORMATS.add("fiftyone", "a FiftyOne ImageClassificationDirectoryTree of t
                    "of gradsift's fields", "core.export.fiftyone:export", only="all")
 EXPORT_FORMATS.add("manifest", "the reviewed training set as a manifest `gradsift analyze --dataset` reads",
                    "core.export.manifest:export", only="all")
+EXPORT_FORMATS.add("review-log", "the review log as CSV: every decision and undo, oldest first, with the relabel "
+                   "target's class name", "core.export.review_log:export", only="all")
 
 REVIEW_FORMATS = Registry("review file format")
 REVIEW_FORMATS.add("label-studio", "a Label Studio JSON export of annotated tasks (JSON or JSON-MIN)",

@@ -19,6 +19,7 @@ predicts otherwise.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,12 +93,9 @@ class ExportSource:
     def sample_files(self, ids: np.ndarray) -> list[Path] | None:
         """Absolute paths of the samples' files when the run's dataset is an image folder or a manifest
         with a path column (sources relative to its directory), else None."""
-        root = self.dataset_path()
         sources = self.table[schema.SOURCE].to_numpy()[ids]
-        if root is None or self.split != "train" or any(str(s).startswith("row ") for s in sources):
-            return None
-        base = root.resolve() if root.is_dir() else root.resolve().parent
-        return [base / str(s) for s in sources]
+        base = files_base(self.config.data.dataset, sources) if self.split == "train" else None
+        return None if base is None else [base / str(s) for s in sources]
 
     def name(self, index: object) -> str:
         return self.class_names[int(index)]
@@ -110,6 +108,15 @@ class ExportSource:
         ordered = self.table.iloc[ranking(self.table[SCORE].to_numpy())]
         chosen = ordered[ordered[schema.IS_FLAGGED].to_numpy(dtype=bool)] if only == "flagged" else ordered
         return chosen.reset_index(drop=True)
+
+
+def files_base(dataset: str, sources: Iterable[object]) -> Path | None:
+    """The directory the training samples' `source`s are relative to when the samples are files (the dataset
+    is an image folder, or a manifest with a path column), else None (a registered dataset, an .npz, rows)."""
+    root = Path(dataset).expanduser()
+    if not root.exists() or any(str(s).startswith("row ") for s in sources):
+        return None
+    return root.resolve() if root.is_dir() else root.resolve().parent
 
 
 ONLY = ("flagged", "all")

@@ -45,6 +45,7 @@ from core.pipeline.retrain import retrain
 from core.pipeline.runner import Reporter, analyze
 from core.protocols.figures import panels, save
 from core.run import schema
+from core.run.io import atomic_write
 from core.run.reviews import ReviewEdits
 
 OGA = ("iforest", "l1", "l2")
@@ -121,10 +122,7 @@ def _copied_manifest(source: Path, out: Path) -> dict:
     copy = pd.DataFrame({"text": table["text"], "label": table[truth]})
     if "split" in table.columns:
         copy["split"] = table["split"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    copy.to_csv(tmp, index=False)
-    tmp.replace(out)
+    atomic_write(out, lambda handle: handle.write(copy.to_csv(index=False).encode()))
     return {"task": "manifest", "manifest": str(source), "labels_from": truth}
 
 

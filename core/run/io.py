@@ -1,8 +1,12 @@
-"""Atomic writes: every run-directory file lands whole or not at all.
+"""Atomic writes: every file gradsift writes lands whole or not at all. The one writer is here.
 
-Every file is written to a temporary file in the same directory, flushed and fsynced,
-then renamed over the target. A process killed at any moment therefore leaves each
-file either in its previous complete state or absent, never half written.
+`atomic_write` writes a file to a temporary sibling in the same directory, fsyncs it, then
+renames it over the target and fsyncs the directory. A process killed at any moment therefore
+leaves each file either in its previous complete state or absent, never half written. With
+`exclusive=True` (exports) an existing file is never replaced: the finished temporary file is
+hard-linked to the target name, which fails when the name is taken, even by a writer racing
+for it. `AtomicNpyWriter` (a large array filled through a memory map) and `atomic_directory`
+(a tree filled under a temporary name) publish through the same steps.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import io
 import json
 import mmap
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -23,29 +29,101 @@ import pandas as pd
 from core.errors import RunDirError
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file via temp + fsync + rename in the target's directory."""
-    path = Path(path)
+def _temporary_sibling(path: Path) -> str:
+    """An empty temporary file beside `path` (same directory, so a rename is atomic), created with its parents."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise RunDirError(f"cannot write {path}: {exc.strerror or exc}; choose a writable directory") from None
+    os.close(fd)
+    return tmp_name
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename or link inside `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
+
+
+def _publish(tmp_name: str, path: Path, exclusive: bool) -> None:
+    """fsync the finished temporary file and give it the name `path`.
+
+    exclusive=False replaces `path` (os.replace). exclusive=True never replaces anything: a hard link
+    fails with FileExistsError when the name is taken; on a file system without hard links the name is
+    claimed with O_EXCL first (FileExistsError when taken) and the temporary file renamed over the claim.
+    """
+    with open(tmp_name, "rb") as handle:
+        os.fsync(handle.fileno())
+    if not exclusive:
+        os.replace(tmp_name, path)
+    else:
+        try:
+            os.link(tmp_name, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (some network or FAT file systems)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            try:
+                os.replace(tmp_name, path)
+            except BaseException:
+                os.unlink(path)  # our own empty claim
+                raise
+    _fsync_directory(path.parent)
+
+
+def _discard(tmp_name: str) -> None:
+    if os.path.lexists(tmp_name):
+        os.unlink(tmp_name)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *, exclusive: bool = False) -> Path:
+    """Write a file via temp + fsync + rename in the target's directory; returns the path.
+
+    `write` gets the open binary temporary file. exclusive=True: FileExistsError (and nothing written)
+    when `path` exists, before or by the time the file is complete, instead of replacing it.
+    """
+    path = Path(path)
+    tmp_name = _temporary_sibling(path)
+    try:
+        with open(tmp_name, "wb") as handle:
+            write(handle)
+        _publish(tmp_name, path, exclusive)
+    finally:
+        _discard(tmp_name)
+    return path
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary directory beside `path`; when the block ends without an error, flush it
+    to disk and rename it to `path`. Never replaces anything: FileExistsError when `path` exists (a rename
+    would silently replace an empty directory, so that is checked first; a non-empty one or a file makes the
+    rename itself fail). On an error nothing is left behind."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise RunDirError(f"cannot write {path}: {exc.strerror or exc}; choose a writable directory") from None
+    try:
+        yield tmp
+        os.sync()  # the files inside reach the disk before the tree appears (one flush, not one per file)
+        if os.path.lexists(path):
+            raise FileExistsError(path)
+        try:
+            os.rename(tmp, path)
+        except OSError as exc:
+            if os.path.lexists(path):
+                raise FileExistsError(path) from exc
+            raise
+        _fsync_directory(path.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def release_pages(array: np.ndarray) -> None:
@@ -104,21 +182,19 @@ class AtomicNpyWriter:
 
     def __init__(self, path: Path, shape: tuple[int, ...], dtype=np.float32) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
+        self.tmp_name = _temporary_sibling(self.path)
         self.array = np.lib.format.open_memmap(self.tmp_name, mode="w+", dtype=dtype, shape=shape)
 
     def commit(self) -> None:
         self.array.flush()
         del self.array
-        with open(self.tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self.tmp_name, self.path)
+        try:
+            _publish(self.tmp_name, self.path, exclusive=False)
+        finally:
+            _discard(self.tmp_name)
 
     def abort(self) -> None:
-        if os.path.exists(self.tmp_name):
-            os.unlink(self.tmp_name)
+        _discard(self.tmp_name)
 
 
 def write_json(path: Path, payload: Any) -> None:

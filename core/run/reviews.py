@@ -21,8 +21,9 @@ so two browser tabs or two processes reviewing the same run at once lose nothing
 never see a half-applied bulk action.
 
 `edits()` turns the current decisions into `ReviewEdits` (mislabeled ->
-removed, relabel -> relabelled) for "retrain with my reviews applied"; `cleaned_manifest`
-and `write_new_file` export them without ever overwriting an existing file.
+removed, relabel -> relabelled) for "retrain with my reviews applied". This module only
+stores and reads decisions; writing them out (the review log as CSV, the cleaned manifest)
+is an export format like any other (core.export.review_log, core.export.manifest).
 """
 
 from __future__ import annotations
@@ -44,10 +45,9 @@ import pandas as pd
 from core.errors import ConfigError, RunDirError
 from core.run import schema
 
-REVIEWS = "reviews.sqlite"
-"""File name of the review store of the training samples inside a run directory."""
-TEST_REVIEWS = "test_reviews.sqlite"
-"""The review store of the test samples (sample_id = row of the test split): their labels can be checked too."""
+REVIEWS, TEST_REVIEWS = schema.REVIEWS, schema.TEST_REVIEWS
+"""The review stores of the training and of the test samples (sample_id = row of the test split: their labels
+can be checked too); the file names are defined in core.run.schema."""
 STORE_FILES = {"train": REVIEWS, "test": TEST_REVIEWS}
 
 MISLABELED, RELABEL, KEEP, CLEAR = "mislabeled", "relabel", "keep", "clear"
@@ -347,64 +347,3 @@ def decision_per_sample(decisions: pd.DataFrame, n_samples: int) -> np.ndarray:
     out = np.full(n_samples, "", dtype=object)
     out[decisions[schema.SAMPLE_ID].to_numpy()] = decisions[ACTION].to_numpy()
     return out
-
-
-def history_csv(history: pd.DataFrame, class_names: list[str]) -> bytes:
-    """The review log as CSV, with the relabel target's class name alongside its index."""
-    frame = history.copy()
-    names = np.asarray(class_names, dtype=object)
-    label = frame[NEW_LABEL]
-    frame["new_label_name"] = np.where(label.notna(), names[label.fillna(0).to_numpy(dtype=np.int64)], "")
-    return frame.to_csv(index=False).encode()
-
-
-def cleaned_manifest(samples: pd.DataFrame, decisions: pd.DataFrame, class_names: list[str],
-                     dataset_path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The training set after the reviews: confirmed-mislabeled rows removed, relabels applied.
-
-    Columns: `sample_id`, `source`, `label` (class name after review), `original_label`
-    (the given label's class name), `review` (the decision, '' when unreviewed), and, when
-    the run's dataset is a path whose samples are files (an image folder or a manifest with
-    a path column), `path`: the absolute file path, so the result is a manifest `gradsift
-    analyze --dataset cleaned.csv` reads (tabular features are not repeated here).
-    """
-    n = len(samples)
-    names = np.asarray(class_names, dtype=object)
-    sample_ids = samples[schema.SAMPLE_ID].to_numpy()
-    labels = samples[schema.GIVEN_LABEL].to_numpy().astype(np.int64).copy()
-    action = decision_per_sample(decisions, n)
-    relabel = decisions[decisions[ACTION] == RELABEL]
-    labels[relabel[schema.SAMPLE_ID].to_numpy()] = relabel[NEW_LABEL].to_numpy(dtype=np.int64)
-    frame = pd.DataFrame({
-        schema.SAMPLE_ID: sample_ids,
-        schema.SOURCE: samples[schema.SOURCE].astype(str).to_numpy(),
-        "label": names[labels],
-        "original_label": names[samples[schema.GIVEN_LABEL].to_numpy()],
-        "review": action,
-    })
-    if dataset_path is not None and Path(dataset_path).exists():
-        root = Path(dataset_path).resolve()
-        base = root if root.is_dir() else root.parent
-        sources = frame[schema.SOURCE]
-        if not sources.str.startswith("row ").any():
-            frame.insert(1, "path", [str(base / s) for s in sources])
-    return frame[action != MISLABELED].reset_index(drop=True)
-
-
-def write_new_file(directory: str | os.PathLike, stem: str, suffix: str, payload: bytes) -> Path:
-    """Write `payload` to `<directory>/<stem><suffix>`, or `<stem>-2<suffix>`, `-3`, ... : the
-    first name that does not exist yet. Creation is exclusive (O_EXCL), so an existing
-    file is never overwritten, even by two writers racing for the same name."""
-    directory = Path(directory)
-    for attempt in range(1, 10_000):
-        path = directory / (f"{stem}{suffix}" if attempt == 1 else f"{stem}-{attempt}{suffix}")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return path
-    raise ConfigError(f"could not find a free file name for {stem}{suffix} in {directory}")

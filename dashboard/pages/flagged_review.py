@@ -27,6 +27,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.errors import GradsiftError
+from core.export import downloads
+from core.export import manifest as manifest_export
 from core.run import reviews, schema
 from dashboard import conflicts, data, figures, formatting, loop, state, widgets
 from dashboard.queue import queue_ui, undo_ui
@@ -38,6 +41,7 @@ SCOPE_PICKED, SCOPE_PAGE, SCOPE_ALL = "selected samples", "this page", "every sa
 FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW = "flagged training samples", "near-duplicate conflicts", "test samples"
 TABLE_KEY = "review_table"
 TABLE_VERSION = "review_table_version"  # bumped to give the table a fresh key: clears its row selection
+LOG, CLEANED = "reviews.csv", "cleaned-manifest.csv"
 PAIR_CHART = "pair_matrix"
 PAIR_VERSION = "pair_matrix_version"  # bumped to clear the heat map's selection (its key is f"{PAIR_CHART}_{version}")
 BUDGET_KEY = "review_budget"
@@ -175,29 +179,32 @@ def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: 
 
 
 def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
+    """The review log and the cleaned manifest: the export formats `gradsift export --format review-log|manifest`
+    writes (core.export.downloads), downloaded or saved into the run directory under new names."""
     st.markdown("#### Export")
-    store = data.review_store(run_path)
-    names = data.class_names(run_path)
-    dataset_path = data.manifest(run_path)["config"]["data"]["dataset"]
-
-    def history() -> bytes:
-        return reviews.history_csv(store.history(), names)
-
-    def cleaned() -> bytes:
-        return reviews.cleaned_manifest(frame, store.decisions(), names, dataset_path).to_csv(index=False).encode()
-
+    run = data.manifest(run_path)
+    with_images = manifest_export.writes_images(run["dataset"].get("kind"), run["config"]["data"]["dataset"],
+                                                frame[schema.SOURCE])
     cols = st.columns(3)
-    cols[0].download_button("Download review log (CSV)", history, file_name="reviews.csv", mime="text/csv",
-                            key="export_history", on_click="ignore")
-    cols[1].download_button("Download cleaned manifest (CSV)", cleaned, file_name="cleaned-manifest.csv",
-                            mime="text/csv", key="export_manifest", on_click="ignore",
-                            help="Confirmed-mislabeled samples removed, relabels applied.")
+    cols[0].download_button("Download review log (CSV)", lambda: downloads.download(run_path, "review-log", LOG).data,
+                            file_name=LOG, mime="text/csv", key="export_history", on_click="ignore")
+    cols[1].download_button(
+        "Download cleaned manifest (ZIP: CSV + images)" if with_images else "Download cleaned manifest (CSV)",
+        lambda: downloads.download(run_path, "manifest", CLEANED).data,
+        file_name=CLEANED.replace(".csv", ".zip") if with_images else CLEANED,
+        mime="application/zip" if with_images else "text/csv", key="export_manifest", on_click="ignore",
+        help="Confirmed-mislabeled samples removed, relabels applied: what `gradsift export --format manifest` "
+             "writes, which `gradsift analyze --dataset` reads back.")
     if cols[2].button("Save both into the run directory", key="export_save",
                       help="Written under new names; an existing file is never overwritten."):
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        written = [reviews.write_new_file(run_path, f"reviews-{stamp}", ".csv", history()),
-                   reviews.write_new_file(run_path, f"cleaned-manifest-{stamp}", ".csv", cleaned())]
-        st.success("Saved " + ", ".join(f"`{path}`" for path in written))
+        try:
+            written = [downloads.save_new(run_path, "review-log", run_path, f"reviews-{stamp}", ".csv"),
+                       downloads.save_new(run_path, "manifest", run_path, f"cleaned-manifest-{stamp}", ".csv")]
+        except GradsiftError as exc:
+            st.error(str(exc))
+            return
+        st.success("Saved " + ", ".join(f"`{path}`" for saved in written for path in saved.paths))
 
 
 TEST_PER_PAGE = 18

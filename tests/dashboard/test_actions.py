@@ -3,7 +3,9 @@ a new analysis."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -100,12 +102,54 @@ def test_review_on_tabular_run_uses_the_table(writable_runs):
     assert {row[0] for row in review_rows(run_path)} == set(table["sample"])
 
 
-def test_exports_never_overwrite(writable_runs):
-    run_path = writable_runs / "digits"
+@pytest.fixture
+def download_callables(monkeypatch) -> dict[str, tuple]:
+    """(data callable, MIME type) of every deferred download button drawn, by file name: Streamlit runs the
+    callable when the person clicks, so the test runs it instead."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    drawn: dict[str, tuple] = {}
+    original = MediaFileManager.add_deferred
+
+    def capture(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        drawn[file_name] = (data_callable, mimetype)
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", capture)
+    return drawn
+
+
+def files_under(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("run_name, manifest_download", [("digits", "cleaned-manifest.zip"),
+                                                         ("moons", "cleaned-manifest.csv")])
+def test_exports_are_the_cli_exports_and_never_overwrite(writable_runs, tmp_path, download_callables, run_name,
+                                                         manifest_download):
+    from core.export.source import export_run
+
+    run_path = writable_runs / run_name
     store = reviews.ReviewStore(run_path)
     store.record([0, 1], reviews.MISLABELED, "bob")
-    store.record([2], reviews.RELABEL, "bob", new_label=5)
+    store.record([2], reviews.RELABEL, "bob", new_label=1)
+    cli = tmp_path / "cli"
+    export_run(run_path, "manifest", cli / "cleaned-manifest.csv")
+    export_run(run_path, "review-log", cli / "reviews.csv")
     app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    assert set(download_callables) == {"reviews.csv", manifest_download}
+    log, log_mime = download_callables["reviews.csv"]
+    assert log() == (cli / "reviews.csv").read_bytes() and log_mime == "text/csv"
+    manifest, _ = download_callables[manifest_download]
+    exported = {name: data for name, data in files_under(cli).items() if name != "reviews.csv"}
+    if manifest_download.endswith(".zip"):  # the manifest and its images folder
+        with zipfile.ZipFile(io.BytesIO(manifest())) as archive:
+            assert {name: archive.read(name) for name in archive.namelist()} == exported
+        assert len(exported) > 2
+    else:
+        assert manifest() == exported["cleaned-manifest.csv"] and list(exported) == ["cleaned-manifest.csv"]
+
     app.button(key="export_save").click().run()
     assert not problems(app)
     app.button(key="export_save").click().run()
@@ -113,13 +157,18 @@ def test_exports_never_overwrite(writable_runs):
     logs = sorted(run_path.glob("reviews-*.csv"))
     assert len(manifests) == 2 and len(logs) == 2  # the second save took new names
     cleaned = pd.read_csv(manifests[0])
+    expected = pd.read_csv(cli / "cleaned-manifest.csv")
+    if run_name == "digits":  # the same manifest, its images beside it under the saved name
+        expected["path"] = expected["path"].str.replace("cleaned-manifest_images/", f"{manifests[0].stem}_images/")
+        images = run_path / f"{manifests[0].stem}_images"
+        assert files_under(images) == files_under(cli / "cleaned-manifest_images")
+    pd.testing.assert_frame_equal(cleaned, expected)
     n = len(RunDir(run_path).read_samples())
     assert len(cleaned) == n - 2 and 0 not in set(cleaned[schema.SAMPLE_ID])
-    assert cleaned.loc[cleaned[schema.SAMPLE_ID] == 2, "label"].item() == 5
-    log = pd.read_csv(logs[0])
-    assert list(log[schema.SAMPLE_ID]) == [0, 1, 2] and set(log[reviews.REVIEWER]) == {"bob"}
-    assert {button.label for button in app.get("download_button")} == {
-        "Download review log (CSV)", "Download cleaned manifest (CSV)"}
+    assert cleaned.loc[cleaned[schema.SAMPLE_ID] == 2, "label"].item() == 1
+    log_rows = pd.read_csv(logs[0])
+    assert list(log_rows[schema.SAMPLE_ID]) == [0, 1, 2] and set(log_rows[reviews.REVIEWER]) == {"bob"}
+    assert {p.read_bytes() for p in logs} == {(cli / "reviews.csv").read_bytes()}
 
 
 def test_sample_detail_review(writable_runs):

@@ -25,6 +25,7 @@ def invoke(*args):
     ("cleanlab", "issues.csv", ["issues.csv"]),
     ("fiftyone", "tree", ["tree"]),
     ("manifest", "cleaned.csv", ["cleaned.csv", "cleaned_images"]),
+    ("review-log", "log.csv", ["log.csv"]),
 ])
 def test_every_format_from_the_cli_and_never_over_an_existing_path(digits_run, tmp_path, fmt, name, written):
     out = tmp_path / name

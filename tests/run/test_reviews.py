@@ -1,11 +1,11 @@
-"""core.run.reviews: the SQLite review log, its decisions, exports, and concurrent writers."""
+"""core.run.reviews: the SQLite review log, its decisions, undo, and concurrent writers (its exports:
+tests/export)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,43 +86,6 @@ def test_two_processes_reviewing_at_once_lose_nothing(tmp_path):
     assert sorted(history[schema.SAMPLE_ID]) == list(range(400))
     assert history[reviews.REVIEWER].value_counts().to_dict() == {"worker0": 200, "worker1": 200}
     assert history[reviews.REVIEW_ID].is_unique
-
-
-def test_cleaned_manifest(tmp_path):
-    samples = pd.DataFrame({schema.SAMPLE_ID: np.arange(5), schema.SOURCE: ["a/0.png", "a/1.png", "b/2.png",
-                                                                             "b/3.png", "b/4.png"],
-                            schema.GIVEN_LABEL: [0, 0, 1, 1, 1]})
-    store = ReviewStore(tmp_path)
-    store.record([1], MISLABELED, "ann")
-    store.record([2], RELABEL, "ann", new_label=0)
-    store.record([3], KEEP, "ann")
-    dataset = tmp_path / "images"
-    dataset.mkdir()
-    cleaned = reviews.cleaned_manifest(samples, store.decisions(), ["cat", "dog"], dataset)
-    assert cleaned[schema.SAMPLE_ID].tolist() == [0, 2, 3, 4]
-    assert cleaned["label"].tolist() == ["cat", "cat", "dog", "dog"]
-    assert cleaned["original_label"].tolist() == ["cat", "dog", "dog", "dog"]
-    assert cleaned["review"].tolist() == ["", RELABEL, KEEP, ""]
-    assert cleaned["path"].iloc[0] == str(dataset.resolve() / "a/0.png")
-    no_files = reviews.cleaned_manifest(samples.assign(**{schema.SOURCE: [f"row {i}" for i in range(5)]}),
-                                        store.decisions(), ["cat", "dog"], "digits")
-    assert "path" not in no_files.columns
-
-
-def test_history_csv_names_the_new_class(tmp_path):
-    store = ReviewStore(tmp_path)
-    store.record([2], RELABEL, "ann", new_label=1)
-    store.record([3], KEEP, "ann")
-    text = reviews.history_csv(store.history(), ["cat", "dog"]).decode()
-    lines = text.strip().splitlines()
-    assert lines[0].endswith("new_label_name") and lines[1].endswith(",dog") and lines[2].endswith(",")
-
-
-def test_write_new_file_never_overwrites(tmp_path):
-    first = reviews.write_new_file(tmp_path, "export", ".csv", b"one")
-    second = reviews.write_new_file(tmp_path, "export", ".csv", b"two")
-    assert first.name == "export.csv" and second.name == "export-2.csv"
-    assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
 
 
 def _state(store: ReviewStore) -> dict[int, tuple]:
