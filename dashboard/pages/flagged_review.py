@@ -28,7 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from core.run import reviews, schema
-from dashboard import conflicts, data, figures, formatting, loop, state, widgets
+from dashboard import auth, conflicts, data, figures, formatting, loop, state, widgets
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
@@ -198,6 +198,8 @@ def tabular_ui(run_path: str, rows: pd.DataFrame, frame: pd.DataFrame, flagged: 
 
 def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
     st.markdown("#### Export")
+    if not auth.permitted_ui("export"):
+        return
     store = data.review_store(run_path)
     names = data.class_names(run_path)
     dataset_path = data.manifest(run_path)["config"]["data"]["dataset"]
