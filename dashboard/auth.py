@@ -39,7 +39,7 @@ from core.auth.sessions import (
 from core.auth.users import load_users, users_file
 from core.errors import GradsiftError
 from dashboard import paths
-from dashboard.state import REVIEWER_KEY
+from dashboard.state import PAGES, REVIEWER_KEY
 
 TOKEN_KEY = "auth_token"
 """session_state key of the signed session token (local and OIDC sign-ins)."""
@@ -255,7 +255,10 @@ def gate() -> Actor:
     else:
         actor = current_actor()
     if actor is None:
-        st.navigation([st.Page(page, title="Sign in", icon=":material/login:", default=True)],
+        # Every page's URL leads to the sign-in form (a deep link then shows no "page not found"),
+        # and once signed in the same URL shows the page that was asked for.
+        others = [st.Page(page, title="Sign in", url_path=Path(script).stem) for script in PAGES.values()]
+        st.navigation([st.Page(page, title="Sign in", icon=":material/login:", default=True), *others],
                       position="hidden").run()
         st.stop()
     signed_in_ui(actor, current)

@@ -37,12 +37,12 @@ def test_sign_in_with_a_local_account_end_to_end(tmp_path):
         assert sidebar.get_by_text("signed in as").count() == 1 and sidebar.get_by_text("ada").count() >= 1
         assert sidebar.get_by_text("Reviewer name").count() == 0
 
-        page.goto(f"{url}/budget_retrain")  # a new page load (a new session): signed out again
+        page.goto(f"{url}/budget_retrain")  # a new page load (a new session), by deep link: signed out again
         settle(page, "Sign in to gradsift")
-
         page.get_by_label("User name").fill("ada")
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
+        settle(page, "Budget & retrain")  # the page the link asked for
         sidebar.get_by_text("signed in as").wait_for(timeout=60_000)
         sidebar.get_by_role("button", name="Sign out").click()
         settle(page, "Sign in to gradsift")
