@@ -196,3 +196,22 @@ def test_job_launchers_check_the_actor_before_any_work():
     with pytest.raises(PermissionDenied, match="needs a signed-in user"):
         jobs.start_job("analysis", "analysis", "run", ran.append, actor=None)
     assert ran == []
+
+
+def _export_gate() -> None:
+    import streamlit as st
+
+    from dashboard import auth
+
+    st.text(f"allowed: {auth.permitted_ui('export')}")
+
+
+@pytest.mark.parametrize("read_only, shown", [("1", "allowed: False"), ("0", "allowed: True")])
+def test_exports_are_offered_only_to_roles_that_may_export(empty_runs, monkeypatch, read_only, shown):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GRADSIFT_READ_ONLY", read_only)
+    app = AppTest.from_function(_export_gate, default_timeout=30).run()
+    assert [text.value for text in app.text] == [shown]
+    captions = [caption.value for caption in app.caption]
+    assert captions == (["Needs the lead or admin role; you are visitor (viewer)."] if read_only == "1" else [])
