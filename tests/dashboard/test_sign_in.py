@@ -215,3 +215,22 @@ def test_exports_are_offered_only_to_roles_that_may_export(empty_runs, monkeypat
     assert [text.value for text in app.text] == [shown]
     captions = [caption.value for caption in app.caption]
     assert captions == (["Needs the lead or admin role; you are visitor (viewer)."] if read_only == "1" else [])
+
+
+def _review_as_visitor() -> None:
+    import streamlit as st
+
+    from dashboard import widgets
+
+    st.text(f"recorded: {widgets.record_review('no-such-run', [0], 'keep', None, 'someone')}")
+
+
+def test_a_viewer_cannot_record_a_decision(empty_runs, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GRADSIFT_READ_ONLY", "1")
+    app = AppTest.from_function(_review_as_visitor, default_timeout=30).run()
+    assert [text.value for text in app.text] == ["recorded: False"]
+    assert [error.value for error in app.error] == [
+        "visitor (viewer) may not confirm, relabel, keep or clear a decision on a sample; allowed roles: "
+        "annotator, lead, admin"]
