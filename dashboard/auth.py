@@ -101,7 +101,14 @@ def current_actor() -> Actor | None:
     if current == serving.NONE:
         typed = str(st.session_state.get(REVIEWER_KEY, "")).strip()
         return Actor(typed, ADMIN) if typed else LOCAL_OPERATOR
-    return st.session_state.get(ACTOR_KEY)
+    token = st.session_state.get(TOKEN_KEY)
+    if not token:
+        return None
+    try:  # the signature and expiry again: an action taken in a fragment rerun skips the gate
+        actor = read_token(token, _secret())
+    except InvalidSession:
+        return None
+    return actor if actor == st.session_state.get(ACTOR_KEY) else None
 
 
 def signs_in() -> bool:
@@ -153,7 +160,7 @@ def _local_sign_in_page() -> None:
     st.title("Sign in to gradsift")
     if st.session_state.get(NOTICE_KEY):
         st.info(st.session_state[NOTICE_KEY])
-    with st.form("sign_in"):
+    with st.form("sign_in", clear_on_submit=True):  # the typed password is not kept in the form
         name = st.text_input("User name", key="sign_in_name")
         password = st.text_input("Password", type="password", key="sign_in_password")
         pressed = st.form_submit_button("Sign in", type="primary")
