@@ -55,7 +55,8 @@ def _sign_in_env(runs_dir: Path, address: str, users: Path | None, secrets: Path
         try:
             import authlib  # noqa: F401  (st.login needs it)
         except ImportError:
-            raise GradsiftError("sign-in through [auth] (st.login) needs Authlib: pip install 'Authlib>=1.3.2'") from None
+            raise GradsiftError("sign-in through [auth] (st.login) needs Authlib: "
+                                "pip install 'Authlib>=1.3.2'") from None
     secret_path = users_path.parent / SECRET_FILE
     if mode == serving.LOCAL and not os.environ.get(serving.SECRET_ENV):
         configured = (secrets_doc.get("gradsift") or {}).get("session_secret")
@@ -100,9 +101,9 @@ def dashboard(
     port: PortOption = 8501,
     users: Annotated[Path | None, typer.Option("--users", help="Users file (default: RUNS_DIR/users.toml); with "
                                                                 "users in it, everyone signs in.")] = None,
-    secrets: Annotated[Path | None, typer.Option("--secrets", help="Secrets file ([auth] for OIDC sign-in, "
-                                                                    "[gradsift.roles]); default RUNS_DIR/secrets.toml "
-                                                                    "if present, else .streamlit/secrets.toml.")] = None,
+    secrets: Annotated[Path | None, typer.Option(
+        "--secrets", help="Secrets file (\\[auth] for OIDC sign-in, \\[gradsift.roles]); default RUNS_DIR/secrets.toml "
+                          "if present, else .streamlit/secrets.toml.")] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Public demo: no sign-in, every visitor is a viewer; "
                                                                 "nothing is written, launched or exported.")] = False,
     ssl_cert: Annotated[Path | None, typer.Option("--ssl-cert", help="TLS certificate (PEM) to serve HTTPS.")] = None,

@@ -25,7 +25,8 @@ def invoke(*args, stdin: str | None = None):
 
 
 def test_users_add_list_set_role_remove(tmp_path):
-    added = invoke("users", "add", "ada", "--role", "lead", "--password-stdin", "--runs", tmp_path, stdin=PASSWORD + "\n")
+    added = invoke("users", "add", "ada", "--role", "lead", "--password-stdin", "--runs", tmp_path,
+                   stdin=PASSWORD + "\n")
     assert added.exit_code == 0, added.output
     path = tmp_path / "users.toml"
     assert PASSWORD.encode() not in path.read_bytes() and stat.S_IMODE(os.stat(path).st_mode) == 0o600

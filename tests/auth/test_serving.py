@@ -42,7 +42,8 @@ def test_serving_rules():
 
 
 def test_the_allow_list_maps_e_mails_to_roles():
-    secrets = {"auth": {"client_id": "x"}, "gradsift": {"roles": {"Ada@Example.org": "lead", "bob@example.org": "viewer"}}}
+    secrets = {"auth": {"client_id": "x"},
+               "gradsift": {"roles": {"Ada@Example.org": "lead", "bob@example.org": "viewer"}}}
     assert serving.has_oidc(secrets) and not serving.has_oidc({"auth": {}}) and not serving.has_oidc({})
     roles = serving.oidc_roles(secrets)
     assert serving.oidc_actor(" ada@EXAMPLE.org", roles) == Actor("ada@example.org", "lead")
