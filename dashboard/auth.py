@@ -45,6 +45,8 @@ TOKEN_KEY = "auth_token"
 """session_state key of the signed session token (local and OIDC sign-ins)."""
 ACTOR_KEY = "auth_actor"
 """session_state key of the actor the token was last checked to belong to (set by `gate` each rerun)."""
+REFUSED_KEY = "auth_refused"
+"""session_state key of why the last sign-in attempt was refused (shown once under the form)."""
 NOTICE_KEY = "auth_notice"
 """session_state key of why the last session ended (expired, role changed), shown on the sign-in form."""
 
@@ -156,22 +158,30 @@ def _start_session(actor: Actor) -> None:
     st.session_state.pop(NOTICE_KEY, None)
 
 
+def _submit_sign_in() -> None:
+    """The form's callback (before the rerun it causes): check the password, then forget it; a correct
+    one starts the session, so that very rerun already passes the gate."""
+    name = str(st.session_state.get("sign_in_name", ""))
+    password = str(st.session_state.get("sign_in_password", ""))
+    st.session_state["sign_in_password"] = ""
+    try:
+        actor = authenticate(load_users(_users_path()), name, password, _throttle())
+    except SignInRefused as exc:
+        st.session_state[REFUSED_KEY] = str(exc)
+        return
+    _start_session(actor)
+
+
 def _local_sign_in_page() -> None:
     st.title("Sign in to gradsift")
     if st.session_state.get(NOTICE_KEY):
         st.info(st.session_state[NOTICE_KEY])
-    with st.form("sign_in", clear_on_submit=True):  # the typed password is not kept in the form
-        name = st.text_input("User name", key="sign_in_name")
-        password = st.text_input("Password", type="password", key="sign_in_password")
-        pressed = st.form_submit_button("Sign in", type="primary")
-    if pressed:
-        try:
-            actor = authenticate(load_users(_users_path()), name, password, _throttle())
-        except SignInRefused as exc:
-            st.error(str(exc))
-            return
-        _start_session(actor)
-        st.rerun()
+    with st.form("sign_in"):
+        st.text_input("User name", key="sign_in_name")
+        st.text_input("Password", type="password", key="sign_in_password")
+        st.form_submit_button("Sign in", type="primary", on_click=_submit_sign_in)
+    if REFUSED_KEY in st.session_state:
+        st.error(st.session_state.pop(REFUSED_KEY))
 
 
 def _oidc_providers(auth: Mapping[str, Any]) -> list[str | None]:

@@ -73,6 +73,7 @@ def test_a_wrong_password_is_refused_and_the_right_one_shows_the_pages(local):
     assert "Reviewer name" not in [field.label for field in app.text_input]
     sign_in(app, "ada", "wrong-password")
     assert titles(app) == [SIGN_IN] and [error.value for error in app.error] == ["wrong user name or password"]
+    assert app.text_input(key="sign_in_password").value == "" and app.text_input(key="sign_in_name").value == "ada"
     sign_in(app, "nobody", PASSWORD)
     assert titles(app) == [SIGN_IN] and [error.value for error in app.error] == ["wrong user name or password"]
     sign_in(app, "ada", PASSWORD)
