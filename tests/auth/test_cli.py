@@ -140,3 +140,28 @@ def test_an_auth_section_counts_as_sign_in_and_its_roles_are_checked(tmp_path, l
     result = invoke("dashboard", tmp_path, "--address", "0.0.0.0")
     assert result.exit_code == 2 and "unknown role 'chief'" in result.output
     assert not launched
+
+
+@pytest.mark.slow
+def test_read_only_really_serves_beyond_loopback(tmp_path):
+    import signal
+    import time
+    import urllib.request
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "core.cli.main", "dashboard", str(tmp_path), "--address",
+                                "0.0.0.0", "--port", str(port), "--read-only"], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None and time.time() < deadline, f"not serving (exit {process.poll()})"
+                time.sleep(0.3)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
