@@ -259,3 +259,13 @@ def test_current_actor_checks_the_token_itself(local):
         app.session_state["auth_token"] = token
         app.session_state["auth_actor"] = Actor("ada", "lead")
         assert [text.value for text in app.run().text] == [shown]
+
+
+def test_the_session_lasts_the_configured_hours(local, monkeypatch):
+    import base64
+    import json
+
+    monkeypatch.setenv("GRADSIFT_SESSION_HOURS", "0.5")
+    payload = sign_in(new_app(), "ada", PASSWORD).session_state["auth_token"].split(".")[0]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["exp"] - claims["iat"] == pytest.approx(1800, abs=1)
