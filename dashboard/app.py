@@ -1,7 +1,7 @@
-"""gradsift dashboard entry point: page config, the shared sidebar (run, reviewer), navigation.
+"""gradsift dashboard entry point: page config, the sign-in gate, the shared sidebar (run, reviewer), navigation.
 
-Started by `gradsift dashboard RUNS_DIR` (env GRADSIFT_RUNS_DIR names the runs directory).
-Each page is one module in dashboard/pages/.
+Started by `gradsift dashboard RUNS_DIR` (env GRADSIFT_RUNS_DIR names the runs directory; the
+sign-in setup comes from the command too: dashboard/auth.py). Each page is one module in dashboard/pages/.
 """
 
 import sys
@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import state, widgets  # noqa: E402
+from dashboard import auth, state, widgets  # noqa: E402
 
 st.set_page_config(page_title="gradsift", page_icon="🔎", layout="wide")
+auth.gate()  # nobody signed in: the sign-in page is drawn and the run stops here
 
 pages = [
     st.Page(state.PAGES["overview"], title="Runs / overview", icon=":material/dashboard:", default=True),

@@ -17,7 +17,7 @@ import streamlit as st
 from core.review.config import ConflictConfig
 from core.review.duplicates import DISTANCE, SAMPLE_A, SAMPLE_B
 from core.run import schema
-from dashboard import data, formatting, jobs, widgets
+from dashboard import auth, data, formatting, jobs, widgets
 from dashboard.state import open_detail
 
 CONFLICT_JOBS = "conflict_jobs"
@@ -41,7 +41,8 @@ def search_form_ui(run_path: str, label: str) -> None:
             return
         config = ConflictConfig(neighbors=int(neighbors), metric=metric, distance_quantile=float(quantile),
                                 max_queries=defaults.max_queries)
-        job = jobs.start_job("conflicts", "near-duplicate search", run_path, jobs.conflicts_work(run_path, config))
+        job = jobs.start_job("conflicts", "near-duplicate search", run_path, jobs.conflicts_work(run_path, config),
+                             actor=auth.current_actor())
         st.session_state.setdefault(CONFLICT_JOBS, []).append(job.id)
         time.sleep(0.2)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.auth.roles import Actor, require
 from core.errors import ConfigError, GradsiftError
 from core.run.reviews import ReviewStore
 from core.run.rundir import RunDir
@@ -30,6 +31,8 @@ class Job:
     kind: str
     title: str
     run_path: str
+    started_by: str = ""
+    """The name of the actor who launched it."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     status: str = "running"
     """running, done or failed."""
@@ -55,6 +58,7 @@ class Job:
     def snapshot(self) -> dict:
         with self.lock:
             return {"id": self.id, "kind": self.kind, "title": self.title, "run_path": self.run_path,
+                "started_by": self.started_by,
                     "status": self.status, "stage": self.stage, "fraction": self.fraction,
                     "messages": list(self.messages), "error": self.error, "result": self.result,
                     "seconds": (self.finished or time.time()) - self.started}
@@ -90,14 +94,22 @@ def running_job_for(run_path: str, kind: str | None = None) -> Job | None:
     return None
 
 
-def start_job(kind: str, title: str, run_path: str, work: Callable[[Job], Any]) -> Job:
-    """Run `work(job)` in a daemon thread; its return value becomes `job.result`.
+JOB_ACTIONS = {"analysis": "launch_analysis", "retrain": "retrain", "rerank": "rerank", "conflicts": "find_conflicts"}
+"""Job kind → the action (core.auth.roles.ACTIONS) its launcher must be allowed."""
+
+
+def start_job(kind: str, title: str, run_path: str, work: Callable[[Job], Any], *, actor: Actor | None) -> Job:
+    """Run `work(job)` in a daemon thread once `actor` may (core.auth.roles.require: PermissionDenied,
+    a GradsiftError, otherwise); its return value becomes `job.result`.
 
     A GradsiftError ends the job as failed with its one-line message; anything else also
     keeps the traceback's last lines, so a bug shows up in the page instead of vanishing.
     """
+    if kind not in JOB_ACTIONS:
+        raise ConfigError(f"unknown job kind {kind!r}; valid kinds: {', '.join(JOB_ACTIONS)}")
+    require(actor, JOB_ACTIONS[kind])
     registry = _registry()
-    job = Job(kind=kind, title=title, run_path=str(run_path))
+    job = Job(kind=kind, title=title, run_path=str(run_path), started_by=actor.name)
 
     def target() -> None:
         try:

@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.review.rerank import RerankResult, is_current
 from core.run import schema
-from dashboard import data, jobs, widgets
+from dashboard import auth, data, jobs, widgets
 
 RERANK_JOBS = "rerank_jobs"
 ORDER_KEY = "review_order"
@@ -28,7 +28,8 @@ def _start(run_path: str) -> None:
     if busy is not None:
         st.warning(f"A re-ranking of this run is already running ({busy.title}); wait for it to finish.")
         return
-    job = jobs.start_job("rerank", "re-ranking with the decisions so far", run_path, jobs.rerank_work(run_path))
+    job = jobs.start_job("rerank", "re-ranking with the decisions so far", run_path, jobs.rerank_work(run_path),
+                          actor=auth.current_actor())
     st.session_state.setdefault(RERANK_JOBS, []).append(job.id)
     time.sleep(0.2)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.auth import serving
 from dashboard import paths
 
 RUN_KEY = "run_path"
@@ -30,6 +31,15 @@ PAGES = {
 
 
 def current_reviewer() -> str:
+    """The name recorded with a review: the signed-in user's, the name typed in the sidebar when
+    nobody signs in, and "" for a read-only visitor (who may not review)."""
+    from dashboard import auth
+
+    if auth.mode() == serving.READ_ONLY:
+        return ""
+    if auth.signs_in():
+        actor = auth.current_actor()
+        return actor.name if actor else ""
     return str(st.session_state.get(REVIEWER_KEY, "")).strip()
 
 

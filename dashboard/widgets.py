@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.auth import serving
+from core.auth.roles import require
 from core.errors import GradsiftError, RunDirError
 from core.run import schema
 from core.run.reviews import ACTIONS, CLEAR, KEEP, MISLABELED, RELABEL
-from dashboard import data, paths
+from dashboard import auth, data, paths
 from dashboard import jobs as job_runner
 from dashboard.formatting import (
     CARD_TEXT_CHARS,
@@ -60,7 +62,10 @@ def run_picker_ui() -> str | None:
 
 
 def reviewer_ui() -> str:
-    """Sidebar field for the reviewer's name, stored with every review action."""
+    """Sidebar field for the reviewer's name, stored with every review action; none when the name
+    comes from sign-in or the dashboard is read-only (dashboard.auth draws who is acting instead)."""
+    if auth.mode() != serving.NONE:
+        return current_reviewer()
 
     def keep() -> None:
         st.session_state[REVIEWER_KEY] = st.session_state["reviewer_input"].strip()
@@ -135,6 +140,11 @@ def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_lab
     """Write one review action (one transaction); shows a toast or an error. True on success."""
     if action not in ACTIONS:
         st.error(f"unknown action {action}")
+        return False
+    try:
+        require(auth.current_actor(), "record_review")
+    except GradsiftError as exc:
+        st.error(read_error(exc))
         return False
     if not reviewer:
         st.warning("Type your name in the sidebar (Reviewer name) before reviewing.")

@@ -20,7 +20,7 @@ import streamlit as st
 from core.config import DEFAULT_SEEDS
 from core.errors import GradsiftError
 from core.run import schema
-from dashboard import data, figures, jobs, widgets
+from dashboard import auth, data, figures, jobs, widgets
 
 RETRAIN_JOBS = "retrain_jobs"
 SHOW_MODE = "retrain_show_mode"
@@ -74,7 +74,8 @@ def form_ui(run_path: str, frame: pd.DataFrame, budget: float, detector: str) ->
         title = f"{mode} retraining: {detector}, k = {budget:.1%}" + (" + my reviews" if reviewed else "")
         count = int(seeds) if seeds else DEFAULT_SEEDS[mode]
         job = jobs.start_job("retrain", title + f", {count} seeds", run_path,
-                             jobs.retrain_work(run_path, detector, budget, mode, int(seed), count, bool(reviewed)))
+                             jobs.retrain_work(run_path, detector, budget, mode, int(seed), count, bool(reviewed)),
+                             actor=auth.current_actor())
         st.session_state.setdefault(RETRAIN_JOBS, []).append(job.id)
         st.session_state[SHOW_MODE] = mode  # the curve below shows the mode just requested
         time.sleep(0.2)

@@ -31,7 +31,7 @@ from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import conflicts, data, figures, formatting, loop, state, widgets
+from dashboard import auth, conflicts, data, figures, formatting, loop, state, widgets
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
@@ -182,6 +182,8 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
     """The review log and the cleaned manifest: the export formats `gradsift export --format review-log|manifest`
     writes (core.export.downloads), downloaded or saved into the run directory under new names."""
     st.markdown("#### Export")
+    if not auth.permitted_ui("export"):
+        return
     run = data.manifest(run_path)
     with_images = manifest_export.writes_images(run["dataset"].get("kind"), run["config"]["data"]["dataset"],
                                                 frame[schema.SOURCE])

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ConfigError, GradsiftError
-from dashboard import data, formatting, jobs, paths, state, widgets
+from dashboard import auth, data, formatting, jobs, paths, state, widgets
 
 ANALYSIS_JOBS = "analysis_jobs"
 METRIC_COLUMNS = {"method": "method", "n_flagged": "flagged", "precision": "precision@k", "recall": "recall@k",
@@ -211,7 +211,7 @@ def launch_ui() -> None:
                 st.warning(f"An analysis into {out} is already running ({busy.stage}).")
             else:
                 job = jobs.start_job("analysis", f"analysis of {dataset} → {out.name}", str(out),
-                                     jobs.analysis_work(config, out))
+                                     jobs.analysis_work(config, out), actor=auth.current_actor())
                 st.session_state.setdefault(ANALYSIS_JOBS, []).append(job.id)
                 time.sleep(0.2)
     widgets.job_progress_ui(ANALYSIS_JOBS)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,8 +27,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_dashboard(runs_dir: Path, log_path: Path, startup_seconds: float = 60) -> Iterator[str]:
-    """`gradsift dashboard RUNS_DIR` (this checkout's) on a free loopback port until the block ends; yields its URL.
+def running_dashboard(runs_dir: Path, log_path: Path, startup_seconds: float = 60,
+                      args: Sequence[str] = ()) -> Iterator[str]:
+    """`gradsift dashboard RUNS_DIR [ARGS]` (this checkout's) on a free loopback port until the block ends;
+    yields its URL.
 
     The command runs in its own process group (it starts Streamlit as a child), and the whole
     group is stopped with SIGTERM (SIGKILL after 10 s) at the end.
@@ -39,7 +41,7 @@ def running_dashboard(runs_dir: Path, log_path: Path, startup_seconds: float = 6
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([*command, "dashboard", str(runs_dir), "--port", str(port)], stdout=log,
+        process = subprocess.Popen([*command, "dashboard", str(runs_dir), "--port", str(port), *args], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
