@@ -18,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.auth.roles import LOCAL_OPERATOR, Actor, require
 from core.errors import ConfigError
 from core.export.files import TargetExists
 from core.export.source import ExportSource, Written, check_only, load_source
@@ -54,9 +55,12 @@ def _zip(paths: list[Path], root: Path) -> bytes:
     return buffer.getvalue()
 
 
-def download(run_path: str | os.PathLike, fmt: str, file_name: str, split: str = "train") -> Download:
+def download(run_path: str | os.PathLike, fmt: str, file_name: str, split: str = "train",
+             actor: Actor = LOCAL_OPERATOR) -> Download:
     """The export `fmt` of the run's `split` (the format's default `--only`) as it would be written to
-    `file_name`: that file's bytes, or `<stem>.zip` holding every file it wrote under their export names."""
+    `file_name`: that file's bytes, or `<stem>.zip` holding every file it wrote under their export names.
+    `actor` must be allowed to export (core.auth.roles: PermissionDenied before anything is read)."""
+    require(actor, "export")
     source = load_source(run_path, split)
     with tempfile.TemporaryDirectory(prefix="gradsift-download-") as scratch:
         root = Path(scratch)
@@ -68,9 +72,11 @@ def download(run_path: str | os.PathLike, fmt: str, file_name: str, split: str =
 
 
 def save_new(run_path: str | os.PathLike, fmt: str, directory: str | os.PathLike, stem: str, suffix: str,
-             split: str = "train") -> Written:
+             split: str = "train", actor: Actor = LOCAL_OPERATOR) -> Written:
     """Write the export `fmt` into `directory` as `<stem><suffix>`, or `<stem>-2<suffix>`, `-3`, ...: the first
-    name none of whose outputs exists (an existing file is never replaced, even by two savers racing)."""
+    name none of whose outputs exists (an existing file is never replaced, even by two savers racing). `actor`
+    must be allowed to export."""
+    require(actor, "export")
     source = load_source(run_path, split)
     for attempt in range(1, MAX_NAMES):
         name = f"{stem}{suffix}" if attempt == 1 else f"{stem}-{attempt}{suffix}"

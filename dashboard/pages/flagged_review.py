@@ -188,11 +188,11 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
     with_images = manifest_export.writes_images(run["dataset"].get("kind"), run["config"]["data"]["dataset"],
                                                 frame[schema.SOURCE])
     cols = st.columns(3)
-    cols[0].download_button("Download review log (CSV)", lambda: downloads.download(run_path, "review-log", LOG).data,
+    cols[0].download_button("Download review log (CSV)", lambda: downloads.download(run_path, "review-log", LOG, actor=auth.current_actor()).data,
                             file_name=LOG, mime="text/csv", key="export_history", on_click="ignore")
     cols[1].download_button(
         "Download cleaned manifest (ZIP: CSV + images)" if with_images else "Download cleaned manifest (CSV)",
-        lambda: downloads.download(run_path, "manifest", CLEANED).data,
+        lambda: downloads.download(run_path, "manifest", CLEANED, actor=auth.current_actor()).data,
         file_name=CLEANED.replace(".csv", ".zip") if with_images else CLEANED,
         mime="application/zip" if with_images else "text/csv", key="export_manifest", on_click="ignore",
         help="Confirmed-mislabeled samples removed, relabels applied: what `gradsift export --format manifest` "
@@ -201,8 +201,10 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
                       help="Written under new names; an existing file is never overwritten."):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
-            written = [downloads.save_new(run_path, "review-log", run_path, f"reviews-{stamp}", ".csv"),
-                       downloads.save_new(run_path, "manifest", run_path, f"cleaned-manifest-{stamp}", ".csv")]
+            actor = auth.current_actor()
+            written = [downloads.save_new(run_path, "review-log", run_path, f"reviews-{stamp}", ".csv", actor=actor),
+                       downloads.save_new(run_path, "manifest", run_path, f"cleaned-manifest-{stamp}", ".csv",
+                                          actor=actor)]
         except GradsiftError as exc:
             st.error(str(exc))
             return

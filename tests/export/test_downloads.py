@@ -141,3 +141,18 @@ def test_save_new_takes_the_first_free_name_and_never_overwrites(digits_copy, tm
     saved = downloads.save_new(digits_copy.path, "manifest", tmp_path, "m", ".csv")
     assert [p.name for p in saved.paths] == ["m-2.csv", "m-2_images"]
     assert not (tmp_path / "m.csv").exists() and not list((tmp_path / "m_images").iterdir())
+
+
+@pytest.mark.parametrize("role", ["viewer", "annotator"])
+def test_exports_are_refused_in_core_to_roles_that_may_not_export(digits_copy, tmp_path, role):
+    from core.auth.roles import Actor, PermissionDenied
+
+    actor = Actor("mia", role)
+    with pytest.raises(PermissionDenied, match=f"mia \\({role}\\) may not download"):
+        downloads.download(digits_copy, "manifest", "cleaned.csv", actor=actor)
+    target = tmp_path / "saves"
+    target.mkdir()
+    with pytest.raises(PermissionDenied):
+        downloads.save_new(digits_copy, "review-log", target, "reviews", ".csv", actor=actor)
+    assert not list(target.iterdir())
+    assert downloads.download(digits_copy, "review-log", "log.csv", actor=Actor("lee", "lead")).data
