@@ -149,10 +149,10 @@ def test_exports_are_refused_in_core_to_roles_that_may_not_export(digits_copy, t
 
     actor = Actor("mia", role)
     with pytest.raises(PermissionDenied, match=f"mia \\({role}\\) may not download"):
-        downloads.download(digits_copy, "manifest", "cleaned.csv", actor=actor)
+        downloads.download(digits_copy.path, "manifest", "cleaned.csv", actor=actor)
     target = tmp_path / "saves"
     target.mkdir()
     with pytest.raises(PermissionDenied):
-        downloads.save_new(digits_copy, "review-log", target, "reviews", ".csv", actor=actor)
+        downloads.save_new(digits_copy.path, "review-log", target, "reviews", ".csv", actor=actor)
     assert not list(target.iterdir())
-    assert downloads.download(digits_copy, "review-log", "log.csv", actor=Actor("lee", "lead")).data
+    assert downloads.download(digits_copy.path, "review-log", "log.csv", actor=Actor("lee", "lead")).data
