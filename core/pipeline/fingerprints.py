@@ -24,8 +24,8 @@ DERIVED_FILES: dict[str, str] = {
     schema.RERANK: "samples",
 }
 """Files written after an analysis (by people and actions), and the stage whose output they refer to: a
-re-run of that stage sets them aside. Reviews refer to the training samples, so they stay while the
-data stage is unchanged."""
+re-run of that stage sets them aside. Reviews refer to the training samples: they stay while the data stage
+is unchanged, or re-runs on the same samples (core.pipeline.open_run.training_samples_key)."""
 
 
 def stage_fingerprints(config: RunConfig) -> dict[str, str]:

@@ -8,15 +8,19 @@ compared with the one the new config gives (core.pipeline.fingerprints):
 - an analysis stage changed (training, gradients, detectors, ...): refused without --overwrite, naming
   the changed fields and the stages that would re-run; with it, those stages' files (and the derived
   files that refer to them, e.g. re-rankings) move to replaced-<time>/ and only they re-run. Reviews
-  stay while the training samples (the data stage) are unchanged.
+  stay while the training samples (their sources and given labels) are unchanged.
 The manifest's `config` becomes the new one, and `history` records each change and what re-ran.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import numpy as np
+
 from core.config import RunConfig
+from core.data.base import Dataset
 from core.errors import RunDirError
 from core.pipeline.fingerprints import (
     analysis_fingerprint,
@@ -32,13 +36,28 @@ from core.run.io import now_iso
 from core.run.rundir import RunDir, config_differences
 
 
-def open_run(run: RunDir, config: RunConfig, *, overwrite: bool = False) -> tuple[dict[str, Any], list[str]]:
+def training_samples_key(dataset: Dataset) -> str:
+    """What the reviews refer to: the training samples (their sources, in order) and their given labels. A data
+    change that keeps it (another image size, encoder or token limit) keeps the reviews."""
+    digest = hashlib.sha256()
+    for source in dataset.source_train:
+        encoded = str(source).encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little") + encoded)
+    digest.update(np.ascontiguousarray(np.asarray(dataset.given_train, dtype=np.int64)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def open_run(run: RunDir, config: RunConfig, *, overwrite: bool = False,
+             samples_key: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """(manifest, notes): the manifest to analyze into, and lines saying what changed and what re-runs.
 
     Call it inside `run.writing()`. `overwrite` with an unchanged config re-runs every stage in place.
+    samples_key: `training_samples_key` of the dataset about to be analyzed; when the run recorded the same
+    one, the reviews stay even if the data stage re-runs.
     """
     prints = stage_fingerprints(config)
-    entries = {"stage_fingerprints": prints, "analysis_fingerprint": analysis_fingerprint(config)}
+    entries = {"stage_fingerprints": prints, "analysis_fingerprint": analysis_fingerprint(config),
+               "training_samples": samples_key}
     if not run.exists():
         return run.create(config, **entries), []
     manifest = run.reopen()
@@ -57,7 +76,10 @@ def open_run(run: RunDir, config: RunConfig, *, overwrite: bool = False) -> tupl
                 "replaced-<time>/), or use a new --out directory")
         aside = [name for stage in rerun for name in (*STAGES.entry(stage).meta["files"],
                                                        *STAGES.entry(stage).meta.get("optional", ()))]
-        backup = run.set_aside(aside + files_depending_on(rerun))
+        derived = files_depending_on(rerun)
+        if samples_key is not None and manifest.get("training_samples") == samples_key:
+            derived = [name for name in derived if name not in (schema.REVIEWS, schema.TEST_REVIEWS)]
+        backup = run.set_aside(aside + derived)
     else:
         backup = None
     for stage in rerun:

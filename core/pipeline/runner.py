@@ -48,7 +48,7 @@ from core.pipeline.artifacts import (
 )
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
-from core.pipeline.open_run import open_run
+from core.pipeline.open_run import open_run, training_samples_key
 from core.pipeline.gradient_modes import from_stored_features
 from core.pipeline.registry import RETRAIN_MODES
 from core.pipeline.registry import STAGES as STAGE_REGISTRY
@@ -107,7 +107,7 @@ def check_outputs_config(config: RunConfig) -> None:
 
 def _run_stages(run: RunDir, config: RunConfig, dataset, choice: ModelChoice, overwrite: bool, reporter: Reporter,
                 retrain_after: bool, client: Any) -> None:
-    manifest, notes = open_run(run, config, overwrite=overwrite)
+    manifest, notes = open_run(run, config, overwrite=overwrite, samples_key=training_samples_key(dataset))
     for note in notes:
         reporter.message(note)
     if "data" in manifest["stages"]:

@@ -55,3 +55,15 @@ def test_a_data_change_sets_the_reviews_aside_with_the_run(tmp_path):
     backups = [p for p in run.path.iterdir() if p.name.startswith("replaced-")]
     assert (backups[0] / schema.REVIEWS).read_bytes() == b"precious"
     assert run.config().seed == 5
+
+
+def test_a_data_change_on_the_same_samples_keeps_the_reviews(tmp_path):
+    run = RunDir(tmp_path / "run")
+    manifest, _ = open_run(run, RunConfig(), samples_key="same")
+    manifest["stages"] = {name: {"complete": True, "fingerprint": manifest["stage_fingerprints"][name]}
+                          for name in manifest["stage_fingerprints"]}
+    run.write_manifest(manifest)
+    run.file(schema.REVIEWS).write_bytes(b"precious")
+    _, notes = open_run(run, RunConfig(seed=5), overwrite=True, samples_key="same")
+    assert run.file(schema.REVIEWS).read_bytes() == b"precious"
+    assert not any("reviews were set aside" in note for note in notes)
