@@ -30,8 +30,9 @@ INFLUENCE = ("exact", "lissa", "datainf", "tracing", "self_exact", "self_datainf
 
 
 def measure(dataset: str, seed: int, refit: bool, out: Path) -> dict:
-    config = RunConfig(data=DataConfig(dataset=dataset), train=TrainConfig(refit=refit), embed=EmbedConfig(method="pca"),
-                       seed=seed)
+    config = RunConfig(
+        data=DataConfig(dataset=dataset), train=TrainConfig(refit=refit), embed=EmbedConfig(method="pca"), seed=seed
+    )
     run = analyze(config, out / f"{dataset}-refit{int(refit)}-seed{seed}")
     samples = run.read_samples()
     table = detection_table(samples, config.flag.budget).set_index("method")
@@ -68,9 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     print("| data | refit | iForest P@5% | L2 P@5% | iForest AUROC | noisy flagged: validation / elsewhere |")
     print("|---|---|---|---|---|---|")
     for (dataset, refit), part in frame.groupby(["dataset", "refit"], sort=False):
-        print(f"| {dataset} | {'yes' if refit else 'no'} | {_pm(part, 'iforest_precision')} | {_pm(part, 'l2_precision')} | "
-              f"{_pm(part, 'iforest_auroc')} | {_pm(part, 'flagged_noisy_in_validation')} / "
-              f"{_pm(part, 'flagged_noisy_elsewhere')} |")
+        print(
+            f"| {dataset} | {'yes' if refit else 'no'} | {_pm(part, 'iforest_precision')} | "
+            f"{_pm(part, 'l2_precision')} | "
+            f"{_pm(part, 'iforest_auroc')} | {_pm(part, 'flagged_noisy_in_validation')} / "
+            f"{_pm(part, 'flagged_noisy_elsewhere')} |"
+        )
     print("\n| data | refit | model test accuracy | probe k = 0 (5 bootstrap seeds) | difference |")
     print("|---|---|---|---|---|")
     for (dataset, refit), part in frame.groupby(["dataset", "refit"], sort=False):

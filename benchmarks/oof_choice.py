@@ -29,8 +29,17 @@ def measure(dataset: str, seed: int, oof: str, out: Path) -> list[dict]:
     run = analyze(config, out / f"{dataset}-{oof}-seed{seed}", retrain_after=False)
     table = detection_table(run.read_samples(), config.flag.budget).set_index("method")
     seconds = run.read_manifest()["stages"]["suggest"]["seconds"]
-    return [{"dataset": dataset, "seed": seed, "oof": oof, "method": method, "precision": table.loc[method, "precision"],
-             "oof_seconds": seconds} for method in config.baselines.label_quality]
+    return [
+        {
+            "dataset": dataset,
+            "seed": seed,
+            "oof": oof,
+            "method": method,
+            "precision": table.loc[method, "precision"],
+            "oof_seconds": seconds,
+        }
+        for method in config.baselines.label_quality
+    ]
 
 
 def main() -> None:
@@ -39,17 +48,26 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
     parser.add_argument("--out", type=Path, default=Path("runs/bench-oof"))
     args = parser.parse_args()
-    rows = [row for dataset in args.datasets for seed in range(args.seeds) for oof in ("head", "full")
-            for row in measure(dataset, seed, oof, args.out)]
+    rows = [
+        row
+        for dataset in args.datasets
+        for seed in range(args.seeds)
+        for oof in ("head", "full")
+        for row in measure(dataset, seed, oof, args.out)
+    ]
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "oof_choice.csv", index=False)
-    print("| dataset | method | P@budget, head | P@budget, full | full − head (95% CI over seeds) | suggest stage s, head / full |")
+    print(
+        "| dataset | method | P@budget, head | P@budget, full | full − head (95% CI over seeds) "
+        "| suggest stage s, head / full |"
+    )
     print("|---|---|---|---|---|---|")
     for (dataset, method), group in frame.groupby(["dataset", "method"], sort=False):
         wide = group.pivot(index="seed", columns="oof", values=["precision", "oof_seconds"])
         mean, low, high = t_interval((wide["precision"]["full"] - wide["precision"]["head"]).to_numpy())
-        print(f"| {dataset} | {method} | {wide['precision']['head'].mean():.3f} | {wide['precision']['full'].mean():.3f} "
+        print(f"| {dataset} | {method} | {wide['precision']['head'].mean():.3f} | "
+              f"{wide['precision']['full'].mean():.3f} "
               f"| {mean:+.3f} [{low:+.3f}, {high:+.3f}] | "
               f"{wide['oof_seconds']['head'].mean():.1f} / {wide['oof_seconds']['full'].mean():.1f} |")
 

@@ -88,14 +88,22 @@ def main(argv: list[str] | None = None) -> int:
           "and the t-interval over runs.\n")
     print("| method | checkpoints | points | mean gain [95% CI over points] | runs | mean gain [95% CI over runs] |\n"
           "|---|---|---|---|---|---|")
-    for label, chosen in ((f"≤ {SHALLOW}", points["checkpoint"] <= SHALLOW), (f"> {SHALLOW}", points["checkpoint"] > SHALLOW)):
+    for label, chosen in (
+        (f"≤ {SHALLOW}", points["checkpoint"] <= SHALLOW),
+        (f"> {SHALLOW}", points["checkpoint"] > SHALLOW),
+    ):
         for method, part in points[chosen].groupby("method", sort=False):
             per_run = run_gains(part)
-            print(f"| {method} | {label} | {len(part)} | {_ci(*t_interval(part['gain']))} | {len(per_run)} | "
-                  f"{_ci(*t_interval(per_run))} |")
+            print(
+                f"| {method} | {label} | {len(part)} | {_ci(*t_interval(part['gain']))} | {len(per_run)} | "
+                f"{_ci(*t_interval(per_run))} |"
+            )
     errors = estimate_errors(points)
     print("\n### Estimate of the wrong labels left (points with ≥ 20 left)\n")
-    print("| dataset | noise | reviewed | true | estimate | range | disagreement | mixture |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "| dataset | noise | reviewed | true | estimate | range | disagreement | mixture |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
     for row in errors.sort_values(["dataset", "noise", "checkpoint", "seed"]).itertuples():
         print(f"| {row.dataset} | {row.noise:.0%} | {row.checkpoint} | {row.remaining} | {row.estimate:.0f} | "
               f"{row.low:.0f}–{row.high:.0f} | {row.disagreement:.0f} | {row.mixture:.0f} |")
@@ -107,13 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     found = loops.pivot_table(index=["dataset", "noise", "reviewed"], columns="method", values="found", aggfunc="mean")
     print(_markdown(found.round(1)))
     print("\n### Conflicting near-duplicates\n")
-    summary = conflicts.groupby(["dataset", "noise"])[["n_pairs", "with_noisy", "random_pairs", "noisy_covered",
-                                                       "suspect_is_noisy"]].mean()
+    summary = conflicts.groupby(["dataset", "noise"])[
+        ["n_pairs", "with_noisy", "random_pairs", "noisy_covered", "suspect_is_noisy"]
+    ].mean()
     print(_markdown(summary.round(3)))
     print()
     for record in records(points, loops, conflicts):
-        print(f"{record.name}: {record.value:.4g} {record.unit}" + (f" (target {record.target}: "
-              f"{'met' if record.met else 'NOT met'})" if record.target else "") + (f" — {record.note}" if record.note else ""))
+        target = f" (target {record.target}: {'met' if record.met else 'NOT met'})" if record.target else ""
+        print(f"{record.name}: {record.value:.4g} {record.unit}{target}" + (f" — {record.note}" if record.note else ""))
     return 0
 
 

@@ -113,7 +113,9 @@ def config_from_settings(config: RunConfig | None = None, **settings: Any) -> Ru
             if not owners:
                 raise ConfigError(f"unknown setting {key!r}; settings are RunConfig field names (see core.config)")
             if len(owners) > 1:
-                raise ConfigError(f"setting {key!r} is ambiguous; write one of {', '.join(f'{o}__{key}' for o in owners)}")
+                raise ConfigError(
+                    f"setting {key!r} is ambiguous; write one of {', '.join(f'{o}__{key}' for o in owners)}"
+                )
             section, field_name = owners[0], key
         sections[section][field_name] = tuple(value) if isinstance(value, list) else value
     if "detectors" in sections["detect"] and "primary" not in sections["flag"]:

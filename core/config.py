@@ -349,10 +349,17 @@ DEFAULT_SEEDS = {"probe": 5, "full": 3}
 """Seeds per retraining when none are given: bootstrap resamples are cheap in probe mode."""
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "gradients": GradientConfig,
-                             "detect": DetectConfig, "flag": FlagConfig, "baselines": BaselineConfig, "suggest": SuggestConfig,
-                             "embed": EmbedConfig,
-                             "retrain": RetrainConfig}
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "train": TrainConfig,
+    "gradients": GradientConfig,
+    "detect": DetectConfig,
+    "flag": FlagConfig,
+    "baselines": BaselineConfig,
+    "suggest": SuggestConfig,
+    "embed": EmbedConfig,
+    "retrain": RetrainConfig,
+}
 """Config section name → its dataclass, in manifest order."""
 
 

@@ -109,9 +109,11 @@ def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, names: Sequ
              detector: str, score_column: str) -> None:
     """The current sample of the queue, large, with its labels, suggestion and decision keys."""
     todo = queue_order(rows, decided, skipped())
-    st.caption(f"{len(todo):,} to review in this queue · {int((decided[rows[schema.SAMPLE_ID].to_numpy()] != '').sum()):,}"
-               f" reviewed · {len(skipped())} skipped · keys: M mislabeled · K keep · A accept the suggestion · "
-               "1–9 relabel · N next · U undo")
+    st.caption(
+        f"{len(todo):,} to review in this queue · {int((decided[rows[schema.SAMPLE_ID].to_numpy()] != '').sum()):,}"
+        f" reviewed · {len(skipped())} skipped · keys: M mislabeled · K keep · A accept the suggestion · "
+        "1–9 relabel · N next · U undo"
+    )
     if not len(todo):
         st.success("Nothing left to review here." if not skipped() else
                    f"Every sample here is reviewed or skipped ({len(skipped())} skipped).")

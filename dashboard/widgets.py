@@ -181,7 +181,9 @@ def accept_button_ui(run_path: str, record: Mapping, names: Sequence[str], revie
     """One click records the suggestion (`accept_action`)."""
     action, target = accept_action(record)
     label = "Accept: keep" if action == KEEP else f"Accept {class_name(names, target)}"
-    if st.button(label, key=key, disabled=not reviewer, help=None if reviewer else "Type your name in the sidebar first"):
+    if st.button(
+        label, key=key, disabled=not reviewer, help=None if reviewer else "Type your name in the sidebar first"
+    ):
         if record_review(run_path, [int(record[schema.SAMPLE_ID])], action, target, reviewer, detector):
             st.rerun()
 
@@ -350,7 +352,9 @@ def sample_grid_ui(
                     if st.checkbox("select", key=f"{key_prefix}_pick_{sample_id}"):
                         picked.append(sample_id)
                     review_menu_ui(run_path, sample_id, names, reviewer, detector, key_prefix=f"{key_prefix}_menu")
-                    accept_button_ui(run_path, record, names, reviewer, detector, key=f"{key_prefix}_accept_{sample_id}")
+                    accept_button_ui(
+                        run_path, record, names, reviewer, detector, key=f"{key_prefix}_accept_{sample_id}"
+                    )
                 if st.button("details", key=f"{key_prefix}_detail_{sample_id}", type="tertiary"):
                     open_detail(sample_id)
     return picked

@@ -18,10 +18,11 @@ The allow-list of an OIDC setup maps e-mail addresses to roles in the secrets fi
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from core.auth.roles import Actor, PermissionDenied, check_role
 from core.errors import GradsiftError

@@ -19,10 +19,11 @@ import os
 import re
 import secrets
 import stat
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import tomllib
 
 from core.auth.roles import Actor, check_role
 from core.errors import GradsiftError

@@ -188,9 +188,14 @@ def run_summary(path: str | Path) -> dict:
             "flagging": flagging_block(flagging),
             "history": manifest.get("history", []),
             "suggested_budget": suggested,
-            **({"encoder": {key: data["encoder"][key] for key in ("name", "sha256", "max_length", "n_truncated")}}
-               if data.get("encoder") else {}),
-            "detection": {row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")},
+            **(
+                {"encoder": {key: data["encoder"][key] for key in ("name", "sha256", "max_length", "n_truncated")}}
+                if data.get("encoder")
+                else {}
+            ),
+            "detection": {
+                row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")
+            },
             "retrain": retrain,
         },
     }

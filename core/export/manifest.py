@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.data.base import IMAGE
 from core.data.manifest import (
     LABEL,
     PATH,
@@ -35,7 +36,6 @@ from core.data.manifest import (
     TRUE_LABEL,
 )
 from core.errors import ConfigError
-from core.data.base import IMAGE
 from core.export.files import new_directory, refuse_existing, write_new
 from core.export.images import png_bytes
 from core.export.source import REVIEW, REVIEW_LABEL, ExportSource, Written, files_base

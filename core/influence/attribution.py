@@ -113,8 +113,10 @@ ATTRIBUTION_METHODS: Registry[AttributionFn] = Registry("attribution method")
 influence baselines: their signed harm −vᵀĤ⁻¹g_j (m, n), higher = z_j raises the test sample's loss."""
 
 
-@ATTRIBUTION_METHODS.register("oga_class", "per-class iForest score of the test gradient, copied to every sample of the "
-                                   "class (reference code; ranks classes)")
+@ATTRIBUTION_METHODS.register(
+    "oga_class",
+    "per-class iForest score of the test gradient, copied to every sample of the class (reference code; ranks classes)",
+)
 def oga_class(inputs: AttributionInputs) -> np.ndarray:
     column = np.searchsorted(inputs.forests.classes_, inputs.train_labels)
     return inputs.class_score_matrix[:, column]

@@ -175,7 +175,7 @@ def empirical_fisher(train_grads: np.ndarray, damping: float = 0.0,
     grads = check_grads(train_grads)
     n, p = grads.shape
     out = np.zeros((p, p))
-    for start, chunk in chunks(grads, chunk_rows):
+    for _, chunk in chunks(grads, chunk_rows):
         out += chunk.T @ chunk
     out /= max(n, 1)
     out[np.diag_indices_from(out)] += damping

@@ -27,8 +27,8 @@ def train_linear_probe(
 
     Used for fast retraining: the backbone stays as trained, only the last layer is
     refit on the kept samples. Minimizes mean cross-entropy + reg/2·‖W‖² (reg =
-    max(weight_decay, 1e-6), bias unpenalized; `select_probe_reg` chooses it for a run). Convex, so the result does not depend
-    on the seed beyond the initialization; seeded anyway.
+    max(weight_decay, 1e-6), bias unpenalized; `select_probe_reg` chooses it for a run). Convex, so the
+    result does not depend on the seed beyond the initialization; seeded anyway.
 
     Solved in an equivalent, better-conditioned parametrization: each feature column
     centred and scaled, z = (h − μ)/σ, logits = V z + c, with W = V/σ and b = c − W μ,

@@ -80,7 +80,8 @@ class LoraTextModel(FeatureModel):
                 tokens = torch.as_tensor(np.asarray(x[start:start + chunk_size]), device=device)
                 target = torch.as_tensor(np.asarray(labels[start:start + chunk_size]), device=device)
                 yield start, linear_hook_gradients(
-                    self, names, lambda: F.cross_entropy(self(tokens).float(), target, reduction="none"))
+                    self, names, lambda tokens=tokens, target=target: F.cross_entropy(
+                        self(tokens).float(), target, reduction="none"))
         finally:
             self.train(was_training)
 

@@ -48,8 +48,8 @@ from core.pipeline.artifacts import (
 )
 from core.pipeline.context import Reporter, StageContext
 from core.pipeline.executors import executor_for
-from core.pipeline.open_run import open_run, training_samples_key
 from core.pipeline.gradient_modes import from_stored_features
+from core.pipeline.open_run import open_run, training_samples_key
 from core.pipeline.registry import RETRAIN_MODES
 from core.pipeline.registry import STAGES as STAGE_REGISTRY
 from core.run.rundir import RunDir

@@ -90,7 +90,9 @@ class DataSelectionConfig:
             raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
-            raise ConfigError(f"unknown data-selection method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+            raise ConfigError(
+                f"unknown data-selection method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
+            )
 
 
 def run_config(cfg: DataSelectionConfig, manifest: Path, seed: int) -> RunConfig:

@@ -171,11 +171,22 @@ def budget_curve(run_path: Path, detectors: tuple[str, ...], mode: str = "full",
         for budget in SWEEP_BUDGETS:
             summary = retrain_seeds(run, detector, budget, mode=mode, seeds=seeds, first_seed=first_seed,
                                     reporter=reporter)
-            rows.append({"detector": detector, "budget": budget, "mode": mode, "seeds": len(summary.seeds),
-                         "n_removed": summary.rows[0]["n_removed"], "n_removed_noisy": summary.rows[0]["n_removed_noisy"],
-                         "accuracy_mean": summary.accuracy_mean, "accuracy_low": summary.accuracy_ci[0],
-                         "accuracy_high": summary.accuracy_ci[1], "delta_mean": summary.delta_mean,
-                         "delta_low": summary.delta_ci[0], "delta_high": summary.delta_ci[1]})
+            rows.append(
+                {
+                    "detector": detector,
+                    "budget": budget,
+                    "mode": mode,
+                    "seeds": len(summary.seeds),
+                    "n_removed": summary.rows[0]["n_removed"],
+                    "n_removed_noisy": summary.rows[0]["n_removed_noisy"],
+                    "accuracy_mean": summary.accuracy_mean,
+                    "accuracy_low": summary.accuracy_ci[0],
+                    "accuracy_high": summary.accuracy_ci[1],
+                    "delta_mean": summary.delta_mean,
+                    "delta_low": summary.delta_ci[0],
+                    "delta_high": summary.delta_ci[1],
+                }
+            )
     return pd.DataFrame(rows, columns=list(BUDGET_CURVE_COLUMNS))
 
 

@@ -274,7 +274,7 @@ def plot_influence_heatmaps(runs: list[BenchmarkRun], path: Path, methods: tuple
             if row == len(shown) - 1:
                 ax.set_xlabel("training samples (by class)", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.6, label="influence percentile within the test row")
-    fig.suptitle("Influence of training samples on test samples (seed %d)" % first_seed, fontsize=10)
+    fig.suptitle(f"Influence of training samples on test samples (seed {first_seed})", fontsize=10)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

@@ -198,7 +198,9 @@ class AtomicNpyWriter:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=False, default=_json_default).encode()))
+    atomic_write(
+        path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=False, default=_json_default).encode())
+    )
 
 
 def _json_default(value: Any) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -39,8 +38,10 @@ def budget_ui(run_path: str, frame: pd.DataFrame) -> tuple[float, str]:
                                "Budget k: % of training samples removed (highest scores first)")
     if data.suggested_budget(run_path):
         top = widgets.budget_top_pct(data.suggested_budget(run_path)) / 100
-        st.plotly_chart(figures.budget_figure(data.budget_curve(run_path, detector, top), data.suggested_budget(run_path),
-                                              budget), key="budget_curve")
+        st.plotly_chart(
+            figures.budget_figure(data.budget_curve(run_path, detector, top), data.suggested_budget(run_path), budget),
+            key="budget_curve",
+        )
     return budget, detector
 
 

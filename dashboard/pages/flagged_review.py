@@ -188,8 +188,14 @@ def exports_ui(run_path: str, frame: pd.DataFrame) -> None:
     with_images = manifest_export.writes_images(run["dataset"].get("kind"), run["config"]["data"]["dataset"],
                                                 frame[schema.SOURCE])
     cols = st.columns(3)
-    cols[0].download_button("Download review log (CSV)", lambda: downloads.download(run_path, "review-log", LOG, actor=auth.current_actor()).data,
-                            file_name=LOG, mime="text/csv", key="export_history", on_click="ignore")
+    cols[0].download_button(
+        "Download review log (CSV)",
+        lambda: downloads.download(run_path, "review-log", LOG, actor=auth.current_actor()).data,
+        file_name=LOG,
+        mime="text/csv",
+        key="export_history",
+        on_click="ignore",
+    )
     cols[1].download_button(
         "Download cleaned manifest (ZIP: CSV + images)" if with_images else "Download cleaned manifest (CSV)",
         lambda: downloads.download(run_path, "manifest", CLEANED, actor=auth.current_actor()).data,

@@ -164,8 +164,13 @@ def launch_ui() -> None:
         left, right = st.columns(2)
         source_kind = left.radio("Data", ["Embedded dataset", "Path"], horizontal=True, key="launch_source")
         names = DATASETS.names()
-        dataset_name = left.selectbox("Embedded dataset", names, key="launch_dataset", index=names.index(defaults.data.dataset),
-                                      format_func=lambda name: f"{name}: {DATASETS.help(name)}"[:90])
+        dataset_name = left.selectbox(
+            "Embedded dataset",
+            names,
+            key="launch_dataset",
+            index=names.index(defaults.data.dataset),
+            format_func=lambda name: f"{name}: {DATASETS.help(name)}"[:90],
+        )
         path_text = left.text_input("…or a dataset path", key="launch_path",
                                     placeholder="image folder, .csv/.parquet manifest or .npz",
                                     help=f"Must lie inside {', '.join(map(str, paths.allowed_roots()))} "

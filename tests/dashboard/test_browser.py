@@ -128,7 +128,9 @@ def _reviews(run_path: Path) -> list[tuple]:
     if not (run_path / reviews.REVIEWS).exists():
         return []
     with sqlite3.connect(run_path / reviews.REVIEWS) as connection:
-        return connection.execute("SELECT sample_id, action, new_label, undoes FROM reviews ORDER BY review_id").fetchall()
+        return connection.execute(
+            "SELECT sample_id, action, new_label, undoes FROM reviews ORDER BY review_id"
+        ).fetchall()
 
 
 def _wait_for_reviews(run_path: Path, count: int, timeout: float = 30) -> list[tuple]:

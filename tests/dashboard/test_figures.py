@@ -205,6 +205,8 @@ def test_budget_figure_marks_the_suggestion_and_the_current_budget():
     figure = figures.budget_figure(curve, {"value": 0.08, "low": 0.06, "high": 0.1}, 0.05)
     assert [trace.name for trace in figure.data] == ["estimated precision", "estimated recall", "true precision"]
     shapes = figure.layout.shapes
-    assert any(shape.type == "rect" and shape.x0 == pytest.approx(6) and shape.x1 == pytest.approx(10) for shape in shapes)
+    assert any(
+        shape.type == "rect" and shape.x0 == pytest.approx(6) and shape.x1 == pytest.approx(10) for shape in shapes
+    )
     assert {round(shape.x0, 6) for shape in shapes if shape.type == "line"} == {8.0, 5.0}
     assert len(figures.budget_figure(curve, None, 0.05).layout.shapes) == 1

@@ -58,8 +58,13 @@ def test_gradient_selection_shows_the_selected_images(app_env):
     assert not problems(app)
     assert any(md.value == "#### 3 selected sample(s)" for md in app.markdown)
     assert count(app, "image") == 3
-    assert app.selectbox(key="map_open_choice").options == [str(i) for i in sorted(
-        [5, 7, 9], key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(RunConfig().flag.primary)][i])]
+    assert app.selectbox(key="map_open_choice").options == [
+        str(i)
+        for i in sorted(
+            [5, 7, 9],
+            key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(RunConfig().flag.primary)][i],
+        )
+    ]
 
 
 def test_gradient_selection_on_tabular_run_shows_feature_space(app_env):

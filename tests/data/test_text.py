@@ -102,8 +102,11 @@ def test_the_packaged_encoder_mean_pools_over_real_tokens():
     assert np.allclose(encoder.embed(texts), by_hand, atol=1e-5)
     alone = encoder.embed(texts[:1])  # padding in a batch does not change an embedding
     assert np.allclose(alone[0], by_hand[0], atol=1e-5)
-    assert torch.allclose(pool(hidden, batch["attention_mask"], False)[0], hidden[0, :batch["attention_mask"][0].sum()].mean(0),
-                          atol=1e-6)
+    assert torch.allclose(
+        pool(hidden, batch["attention_mask"], False)[0],
+        hidden[0, : batch["attention_mask"][0].sum()].mean(0),
+        atol=1e-6,
+    )
 
 
 def test_any_local_encoder_folder_works_and_its_hash_enters_the_fingerprints(tiny_encoder, text_manifest, text_data):

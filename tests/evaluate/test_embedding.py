@@ -92,6 +92,10 @@ def test_input_map_is_the_inputs_pca_fitted_on_a_subsample():
     coords = pca_2d(RowsOnly(rows), 100, seed=0)
     assert coords.shape == (400, 2)
     first = coords[:, 0]
-    assert min(np.mean(first[side == 0] < first[side == 1].mean()), np.mean(first[side == 1] > first[side == 0].mean())) > 0.9 \
-        or min(np.mean(first[side == 0] > first[side == 1].mean()), np.mean(first[side == 1] < first[side == 0].mean())) > 0.9
+    assert (
+        min(np.mean(first[side == 0] < first[side == 1].mean()), np.mean(first[side == 1] > first[side == 0].mean()))
+        > 0.9
+        or min(np.mean(first[side == 0] > first[side == 1].mean()), np.mean(first[side == 1] < first[side == 0].mean()))
+        > 0.9
+    )
     assert pca_2d(rows[:, :1], 100, 0).shape == (400, 2)

@@ -115,5 +115,7 @@ def test_the_export_registry_and_commands_import_light():
 
     probe = ("import sys, core.export.registry, core.cli.export; "
              "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
-    loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
+    loaded = set(
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    )
     assert not loaded & {"torch", "numpy", "pandas", "sklearn", "PIL"}

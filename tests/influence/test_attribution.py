@@ -145,7 +145,9 @@ def small_run(tmp_path_factory):
     from core.pipeline.runner import analyze
     from tests.conftest import fast_config
 
-    config = fast_config("digits", train=TrainConfig(epochs=3, patience=2, min_steps=0), baselines=BaselineConfig(enabled=False))
+    config = fast_config(
+        "digits", train=TrainConfig(epochs=3, patience=2, min_steps=0), baselines=BaselineConfig(enabled=False)
+    )
     return analyze(config, tmp_path_factory.mktemp("runs") / "digits-attr", retrain_after=False)
 
 

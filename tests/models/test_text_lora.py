@@ -58,10 +58,13 @@ def test_padding_does_not_change_a_texts_features(tiny_encoder):
 
 
 def test_text_lora_runs_end_to_end_with_lora_gradients(tiny_encoder, text_manifest, tmp_path):
-    config = text_config(text_manifest, train=TrainConfig(model="text_lora", epochs=2, patience=1, min_steps=0,
-                                                          batch_size=16, lora_rank=2),
-                         gradients=GradientConfig(mode="in_sample", layers="all"), baselines=BaselineConfig(enabled=False),
-                         data=DataConfig(dataset=str(text_manifest), encoder=str(tiny_encoder)))
+    config = text_config(
+        text_manifest,
+        train=TrainConfig(model="text_lora", epochs=2, patience=1, min_steps=0, batch_size=16, lora_rank=2),
+        gradients=GradientConfig(mode="in_sample", layers="all"),
+        baselines=BaselineConfig(enabled=False),
+        data=DataConfig(dataset=str(text_manifest), encoder=str(tiny_encoder)),
+    )
     run = analyze(config, tmp_path / "lora")
     manifest = run.read_manifest()
     assert manifest["model"]["name"] == "text_lora" and "LoRA rank 2" in manifest["model"]["weights"]

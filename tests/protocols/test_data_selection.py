@@ -51,7 +51,9 @@ def test_data_selection_end_to_end_on_tiny_sst2_files(glue_dir, tmp_path):
     assert (kept.n_kept == 49).all()  # 70% kept by every method
     summary = pd.read_csv(out / "sst2.csv")
     assert (summary.seeds == 2).all() and summary.accuracy_low.notna().all()
-    assert (summary.accuracy_low <= summary.accuracy_mean).all() and (summary.accuracy_mean <= summary.accuracy_high).all()
+    assert (summary.accuracy_low <= summary.accuracy_mean).all() and (
+        summary.accuracy_mean <= summary.accuracy_high
+    ).all()
     # The gradient detectors remove more flipped labels than a random 30% does (on both seeds together).
     share = summary.set_index("method").flipped_removed_share
     assert share["l2"] > share["random"]

@@ -202,8 +202,23 @@ def test_table3_command_writes_outputs(tmp_path, monkeypatch):
 
     small = fast_config()
     monkeypatch.setattr(table3_module, "Table3Config", lambda: small)
-    result = CliRunner().invoke(app, ["reproduce", "table3", "--out", str(tmp_path), "--benchmark", "math_without_reasoning",
-                                      "--train-per-class", "4", "--test-per-class", "1", "--epochs", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "reproduce",
+            "table3",
+            "--out",
+            str(tmp_path),
+            "--benchmark",
+            "math_without_reasoning",
+            "--train-per-class",
+            "4",
+            "--test-per-class",
+            "1",
+            "--epochs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "0.724" in result.output and "oga_class" in result.output
     for name in ("table3.csv", "table3_rows.csv", "table3_heatmap.png", "table3_facts.json"):

@@ -103,7 +103,9 @@ def test_conflicts_are_stored_with_their_search(loop_run):
     pairs, facts = find_conflicts(loop_run)
     stored, stored_facts = read_conflicts(loop_run)
     pd.testing.assert_frame_equal(pairs, stored)
-    assert stored_facts["config"] == ConflictConfig().to_dict() and stored_facts["n_queries"] == len(RunDir(loop_run).read_samples())
+    assert stored_facts["config"] == ConflictConfig().to_dict() and stored_facts["n_queries"] == len(
+        RunDir(loop_run).read_samples()
+    )
 
 
 def test_cli_rerank_and_conflicts(loop_run):

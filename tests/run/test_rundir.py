@@ -7,8 +7,8 @@ import pytest
 
 from core.config import RunConfig
 from core.errors import RunDirError
-from core.run import schema
 from core.pipeline.open_run import open_run
+from core.run import schema
 from core.run.io import AtomicNpyWriter, atomic_directory, atomic_write, write_parquet
 from core.run.rundir import RunDir
 

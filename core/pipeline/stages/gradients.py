@@ -38,8 +38,11 @@ def _parts(ctx: StageContext, models: list[FeatureModel], groups: list[np.ndarra
     data, grad_cfg = ctx.dataset, ctx.config.gradients
     if from_stored_features(grad_cfg):
         # The train stage stored the model's features and probabilities: the closed form needs nothing else.
-        factors = factors_from_outputs(ctx.run.read_npy(schema.FEATURES, mmap=True), ctx.run.read_npz(schema.ERM_OUTPUTS)[
-            "train_probs"], data.given_train)
+        factors = factors_from_outputs(
+            ctx.run.read_npy(schema.FEATURES, mmap=True),
+            ctx.run.read_npz(schema.ERM_OUTPUTS)["train_probs"],
+            data.given_train,
+        )
         yield factor_gradient_rows(factors, groups[0], grad_cfg, projector, writer.array)
         return
     yield from ctx.executor.gradient_parts(

@@ -29,7 +29,11 @@ def run(ctx: StageContext) -> dict:
     split[ctx.run.validation_rows()] = schema.VALIDATION_SPLIT
     probs = factors["probs"]
     pred = probs.argmax(axis=1)
-    true = pd.array(data.true_train, dtype="Int64") if data.true_train is not None else pd.array([pd.NA] * n, dtype="Int64")
+    true = (
+        pd.array(data.true_train, dtype="Int64")
+        if data.true_train is not None
+        else pd.array([pd.NA] * n, dtype="Int64")
+    )
     noisy = (pd.array(data.true_train != data.given_train, dtype="boolean") if data.true_train is not None
              else pd.array([pd.NA] * n, dtype="boolean"))
     frame = pd.DataFrame({

@@ -38,8 +38,15 @@ def given_outputs(ctx: StageContext, val_rows: np.ndarray) -> dict:
     write_npy(ctx.run.file(schema.TEST_FEATURES), data.x_test)
     write_npz(ctx.run.file(schema.ERM_OUTPUTS), train_probs=data.train_probs, test_probs=data.test_probs,
               val_rows=val_rows)
-    probe_reg, probe_losses = select_probe_reg(data.x_train, data.given_train, val_rows, data.n_classes,
-                                               ctx.config.seed, ctx.config.train.probe_max_iter, max_rows=ctx.config.train.probe_max_rows)
+    probe_reg, probe_losses = select_probe_reg(
+        data.x_train,
+        data.given_train,
+        val_rows,
+        data.n_classes,
+        ctx.config.seed,
+        ctx.config.train.probe_max_iter,
+        max_rows=ctx.config.train.probe_max_rows,
+    )
     ctx.manifest["model"].update({
         "feature_dim": int(data.x_train.shape[1]), "solver": "given", "epochs_run": 0, "best_epoch": 0,
         "max_epochs": 0, "refit": False, "notes": [], "n_validation": int(len(val_rows)), "probe_reg": probe_reg,
