@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +40,7 @@ class TeamTables:
     n_classes: int | None
 
     def _now(self) -> str:
-        from core.run.io import now_iso
-
-        return now_iso()
+        return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
     # -- settings -------------------------------------------------------------------------
     def set_overlap(self, overlap: int, lead: str) -> None:

@@ -38,6 +38,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +88,8 @@ REVIEW_COLUMNS = (REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, REVIEWER, CREA
 
 
 def _now() -> str:
-    from core.run.io import now_iso
-
-    return now_iso()
+    """Milliseconds: the rows of one bulk action share their time stamp (what `undo` reverts together)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass
