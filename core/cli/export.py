@@ -58,5 +58,6 @@ def import_reviews_command(
     result = import_reviews(run_dir, file, reviewer, review_format, split)
     counts = ", ".join(f"{count} {action}" for action, count in result.counts.items())
     skipped = f"; {result.skipped} without a decision skipped" if result.skipped else ""
+    skipped += f"; {result.already} already imported before" if result.already else ""
     out.print(f"imported {sum(result.counts.values())} decisions by {reviewer.strip()} ({counts}){skipped} "
               f"into {result.store}", highlight=False)
