@@ -170,6 +170,17 @@ def votes_visible_to(store: ReviewStore, reviewer: str, sample_ids=None, *, lead
     return votes.reset_index(drop=True)
 
 
+def consensus_counts(store: ReviewStore) -> dict:
+    """The store's consensus counts without the model (`gradsift info --json`'s `consensus` block): samples_decided,
+    disagreements_open, adjudicated, gold, annotators, votes, overlap."""
+    resolution = store.resolution()
+    return {"samples_decided": int(len(resolution.decisions)),
+            "disagreements_open": int(len(resolution.open_disagreements)),
+            "adjudicated": int(len(resolution.adjudicated)), "gold": int(len(resolution.gold)),
+            "annotators": int(resolution.votes[REVIEWER].nunique()), "votes": int(len(resolution.votes)),
+            "overlap": store.overlap()}
+
+
 def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
                  role_of: Callable[[str], str | None] | None = None) -> dict:
     """`gradsift reviews --json`: per annotator (name, role, decided, agreement_with_consensus, gold_accuracy,
@@ -198,10 +209,10 @@ def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
                            "gold_accuracy": float(right.mean()) if on_gold.any() else None,
                            "n_gold": int(on_gold.sum()), "quality": quality})
     low = low_quality(resolution, lab)
-    return {"annotators": annotators, "agreement": agreement(votes),
-            "consensus": {"samples_decided": int(len(resolution.decisions)),
-                          "disagreements_open": int(len(resolution.open_disagreements)),
-                          "adjudicated": int(len(resolution.adjudicated)),
-                          "low_quality_open": int(len(low)), "gold": int(len(resolution.gold)),
-                          "removed_votes": int((votes[OUTCOME] == REMOVE).sum()) if len(votes) else 0,
-                          "overlap": store.overlap(), "method": "crowdlab" if lab is not None else "votes"}}
+    counts = {"samples_decided": int(len(resolution.decisions)),
+              "disagreements_open": int(len(resolution.open_disagreements)),
+              "adjudicated": int(len(resolution.adjudicated)), "low_quality_open": int(len(low)),
+              "gold": int(len(resolution.gold)), "votes": int(len(votes)),
+              "remove_votes": int((votes[OUTCOME] == REMOVE).sum()) if len(votes) else 0,
+              "overlap": store.overlap(), "quality_method": "crowdlab" if lab is not None else None}
+    return {"annotators": annotators, "agreement": agreement(votes), "consensus": counts}
