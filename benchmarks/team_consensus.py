@@ -8,7 +8,8 @@ Each run is analyzed with `RunConfig(data=DataConfig(dataset, noise_rate=0.1), b
 no retraining. Prints, per dataset: the accuracy on the flagged samples of each annotator (95%, 85%, 70%), majority
 vote and CROWDLAB's consensus at overlap 3 (mean and 95% t-interval over seeds), the paired differences of the
 consensus against the best annotator and against majority vote, whether CROWDLAB's annotator quality ranked the three
-in their true order in every seed; then decisions per corrected label, overlap 1 against overlap 2 with a 5% gold set.
+in their true order in every seed, and the model alone (the argmax of oof_probs.npy, which CROWDLAB weighs in); then
+decisions per corrected label, overlap 1 against overlap 2 with a 5% gold set.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(records, indent=1))
     print("\n### Accuracy on the flagged samples at overlap 3 (mean [95% t-interval] over seeds)\n")
     print("| dataset | seeds | flagged | " + " | ".join(team) + " | majority vote | consensus (CROWDLAB) | "
-          "consensus − best annotator | consensus − majority | quality order right |")
-    print("|" + "---|" * (len(team) + 8))
+          "consensus − best annotator | consensus − majority | quality order right | model alone | "
+          "agreed, else lead (adjudications) |")
+    print("|" + "---|" * (len(team) + 10))
     for dataset in sorted({r["dataset"] for r in records}):
         part = [r for r in records if r["dataset"] == dataset]
         best = [max(r[n] for n in team) for r in part]
@@ -93,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{_ci([r['crowdlab'] for r in part], bounds=(0, 1))} | "
               f"{_ci([r['crowdlab'] - b for r, b in zip(part, best)], signed=True)} | "
               f"{_ci([r['crowdlab'] - r['majority_vote'] for r in part], signed=True)} | "
-              f"{sum(r['quality_order_right'] for r in part)}/{len(part)} |")
+              f"{sum(r['quality_order_right'] for r in part)}/{len(part)} | "
+              f"{_ci([r['model_alone'] for r in part], bounds=(0, 1))} | "
+              f"{_ci([r['agreed_else_lead'] for r in part], bounds=(0, 1))} "
+              f"({np.mean([r['lead_adjudications'] for r in part]):.0f}) |")
     print("\n### Decisions per corrected label (mean [95% t-interval] over seeds)\n")
     print("| dataset | setting | decisions | corrected | broken | decisions per corrected | per net corrected |")
     print("|---|---|---|---|---|---|---|")

@@ -14,6 +14,8 @@ votes agree on; samples whose votes disagree stay open. This module adds what ne
 - `adjudication_queue`: open disagreements, then agreeing samples whose CROWDLAB consensus quality is below
   `LOW_QUALITY` (counted apart: their agreed decision stands until the lead decides), each with every vote, the
   model's suggestion and CROWDLAB's consensus side by side.
+- `accept_consensus`: the lead accepts CROWDLAB's consensus label as its adjudication of the open disagreements
+  (those with quality at least LOW_QUALITY), in one action per outcome.
 - `team_summary`: what `gradsift reviews --json` prints.
 
 Blind review: `votes_visible_to(store, reviewer)` is what an annotator may see before deciding (only its own votes);
@@ -157,6 +159,32 @@ def adjudication_queue(store: ReviewStore, probs: np.ndarray | None = None) -> p
         frame = frame.sort_values(["_order", "consensus_quality"], na_position="last", kind="stable")
         frame = frame.drop(columns="_order").reset_index(drop=True)
     return frame
+
+
+def accept_consensus(store: ReviewStore, lead: str, sample_ids=None, probs: np.ndarray | None = None,
+                     min_quality: float = LOW_QUALITY) -> int:
+    """The lead accepts CROWDLAB's consensus label as its adjudication of the queue's samples (`sample_ids`, default
+    every open disagreement) whose consensus quality is at least `min_quality`: keep where the consensus is the given
+    label, else relabel to it; recorded as the lead's adjudications (final, undoable). Returns how many."""
+    resolution = store.resolution()
+    probs = model_probs(store) if probs is None else probs
+    lab = crowdlab(resolution.votes, probs) if probs is not None else None
+    if lab is None:
+        return 0
+    wanted = resolution.open_disagreements if sample_ids is None else np.asarray(list(sample_ids), np.int64)
+    labels = lab.labels[lab.labels.index.isin(wanted.tolist())]
+    labels = labels[labels["consensus_quality_score"] >= min_quality]
+    given = store.given_labels()
+    keeps, relabels = [], {}
+    for sample_id, label in labels["consensus_label"].astype(np.int64).items():
+        if given is not None and given[sample_id] == label:
+            keeps.append(int(sample_id))
+        else:
+            relabels.setdefault(int(label), []).append(int(sample_id))
+    written = store.adjudicate(keeps, "keep", lead) if keeps else 0
+    for label, ids in sorted(relabels.items()):
+        written += store.adjudicate(ids, "relabel", lead, new_label=label)
+    return written
 
 
 def votes_visible_to(store: ReviewStore, reviewer: str, sample_ids=None, *, lead: bool = False) -> pd.DataFrame:

@@ -5,8 +5,10 @@ another class drawn uniformly (a keep when it happens to be the given class). Th
 the store uses (core.run.votes outcomes, core.review.consensus.crowdlab on the run's oof_probs.npy).
 
 - `consensus_accuracy`: with overlap = every annotator on every flagged sample, the accuracy against the truth
-  of each single annotator, of majority vote (ties broken at random), and of the shipped consensus (CROWDLAB's
-  consensus label), and whether CROWDLAB's annotator quality ranks the annotators in their true order.
+  of each single annotator, of majority vote (ties broken at random), of the shipped consensus (CROWDLAB's
+  consensus label, what `core.review.consensus.accept_consensus` records for the lead), of the store's rule without
+  CROWDLAB (the agreed vote, else a lead as good as the best annotator), and whether CROWDLAB's annotator quality
+  ranks the annotators in their true order.
 - `decisions_per_correction`: overlap 1 (each flagged sample decided by one annotator, in turn) against overlap 2
   with a gold set (`gold_share` of the flagged count, drawn from the unflagged samples, decided by every annotator):
   the decisions spent (votes, gold answers and the lead's adjudications of disagreements) per label corrected.
@@ -100,7 +102,25 @@ def consensus_accuracy(run_path, seed: int, accuracies: Sequence[float] = ACCURA
     record["quality"] = {name: float(quality[name]) for name in team}
     record["quality_order_right"] = list(quality.sort_values(ascending=False).index) == true_order
     record["model_alone"] = float((probs[flagged].argmax(axis=1) == truth[flagged]).mean())
+    final, adjudications = _agreed_else_lead(votes, truth, probs.shape[1], LEAD_ACCURACY, rng)
+    record["agreed_else_lead"] = float((final.to_numpy() == truth[final.index.to_numpy()]).mean())
+    record["lead_adjudications"] = adjudications
     return record
+
+
+def _agreed_else_lead(votes: pd.DataFrame, truth: np.ndarray, n_classes: int, lead_accuracy: float,
+                      rng: np.random.Generator) -> tuple[pd.Series, int]:
+    """What the store decides without CROWDLAB: the agreed vote, else the lead's adjudication (simulated with
+    `lead_accuracy`); and how many adjudications that took."""
+    final, adjudications = {}, 0
+    for sample_id, part in votes.groupby(schema.SAMPLE_ID, sort=True):
+        values = part[OUTCOME].to_numpy()
+        if (values == values[0]).all():
+            final[sample_id] = int(values[0])
+        else:
+            adjudications += 1
+            final[sample_id] = int(answers(truth[[sample_id]], lead_accuracy, n_classes, rng)[0])
+    return pd.Series(final), adjudications
 
 
 def _outcome_counts(given: np.ndarray, truth: np.ndarray, ids: np.ndarray, final: np.ndarray) -> tuple[int, int]:
@@ -126,16 +146,8 @@ def decisions_per_correction(run_path, seed: int, accuracies: Sequence[float] = 
     gold = rng.choice(unflagged, size=min(n_gold, len(unflagged)), replace=False)
     gold_votes = simulate_votes(gold, truth, n_classes, accuracies, len(accuracies), rng)
     votes = simulate_votes(flagged, truth, n_classes, accuracies, overlap, rng)
-    final, adjudications = [], 0
-    for sample_id, part in votes.groupby(schema.SAMPLE_ID, sort=True):
-        values = part[OUTCOME].to_numpy()
-        if (values == values[0]).all():
-            final.append(int(values[0]))
-        else:
-            adjudications += 1
-            final.append(int(answers(truth[[sample_id]], lead_accuracy, n_classes, rng)[0]))
-    ids = np.sort(votes[schema.SAMPLE_ID].unique())
-    corrected, broken = _outcome_counts(given, truth, ids, np.asarray(final))
+    final, adjudications = _agreed_else_lead(votes, truth, n_classes, lead_accuracy, rng)
+    corrected, broken = _outcome_counts(given, truth, final.index.to_numpy(np.int64), final.to_numpy())
     gold_right = gold_votes[OUTCOME].to_numpy() == truth[gold_votes[schema.SAMPLE_ID].to_numpy()]
     rows.append({"setting": f"overlap {overlap} + {gold_share:.0%} gold",
                  "decisions": int(len(votes) + len(gold_votes) + adjudications), "corrected": corrected,

@@ -79,7 +79,10 @@ def test_adjudication_queue_shows_votes_and_the_model_side_by_side(tmp_path):
     assert sorted((v["reviewer"], v["action"], v["new_label"]) for v in row["votes"]) == [
         ("ann", KEEP, None), ("bob", RELABEL, 2)]
     assert row["suggested_label"] == truth[1] and row["suggested_prob"] == pytest.approx(0.6)
-    store.adjudicate([1, 3], KEEP, "lead")
+    assert consensus.accept_consensus(store, "lead", [1], _probs(truth)) == 1  # the model backs ann's keep
+    assert store.decisions().set_index(schema.SAMPLE_ID).loc[1, "action"] == KEEP
+    assert store.resolution().adjudicated.tolist() == [1]
+    store.adjudicate([3], KEEP, "lead")
     assert consensus.adjudication_queue(store, _probs(truth)).query("reason == 'disagreement'").empty
 
 
