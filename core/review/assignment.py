@@ -3,7 +3,7 @@
 A lead sets the overlap (how many annotators must decide each flagged sample; ReviewStore.set_overlap, default 1)
 and marks gold samples (ReviewStore.mark_gold). An annotator's queue holds, in ranking order, the samples that
 still need a vote and that it has not decided: a sample needs a vote while its votes plus the unexpired leases of
-*other* annotators number fewer than the overlap, and no lead has adjudicated it. Gold samples the annotator has not
+*other* annotators who have not voted on it yet number fewer than the overlap, and no lead has adjudicated it. Gold samples the annotator has not
 answered are mixed in, one every `gold_every` places (as CVAT's honeypots), whatever the overlap: every annotator
 answers each gold sample once, which measures it (core.review.consensus: gold_accuracy).
 
@@ -48,7 +48,7 @@ def queue(ranking: Sequence[int], reviewer: str, resolution: Resolution, overlap
         mine = voters.get(sample_id, set())
         if reviewer in mine:
             continue
-        others = {holder for holder in leases.get(sample_id, []) if holder != reviewer}
+        others = {holder for holder in leases.get(sample_id, []) if holder != reviewer and holder not in mine}
         if len(mine) + len(others) < overlap:
             work.append(sample_id)
     golds = [i for i in sorted(gold) if reviewer not in voters.get(i, set())]

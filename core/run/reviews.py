@@ -174,8 +174,8 @@ class ReviewStore(TeamTables):
                 for sample_id, key in zip(ids, keys)]
         with self._connect() as connection, transaction(connection):
             before = connection.total_changes
-            connection.executemany(
-                f"INSERT OR IGNORE INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
+            connection.executemany(  # OR IGNORE only where a source key may repeat an imported row
+                f"INSERT {'OR IGNORE ' if source_keys is not None else ''}INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
                 f"{DETECTOR}, {KIND}, {SOURCE_KEY}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             return connection.total_changes - before
 

@@ -136,6 +136,18 @@ def test_queues_follow_the_overlap_and_leases(tmp_path):
     assert 9 not in assignment.annotator_queue(store, ranking, "dave", now=5000.0)  # two votes: done
 
 
+def test_a_lease_stops_counting_once_its_holder_voted(tmp_path):
+    store = _store(tmp_path)
+    store.set_overlap(2, "lead")
+    assert assignment.next_samples(store, [9], "ann", 1, now=0.0) == [9]
+    assert assignment.next_samples(store, [9], "bob", 1, now=1.0) == [9]
+    assert assignment.annotator_queue(store, [9], "carol", now=2.0) == []  # two leases: taken twice
+    store.record([9], KEEP, "ann")  # ann voted; her lease still runs but no longer holds a place
+    assert assignment.annotator_queue(store, [9], "carol", now=3.0) == []  # ann's vote + bob's lease
+    store.release("bob")
+    assert assignment.annotator_queue(store, [9], "carol", now=4.0) == [9]
+
+
 def test_overlap_one_hands_each_sample_to_one_annotator(tmp_path):
     store = _store(tmp_path)
     ranking = list(range(10))
