@@ -179,3 +179,20 @@ def test_simulated_votes_share_the_work_and_keep_the_accuracy():
     per = votes.groupby(REVIEWER).apply(lambda p: (p[consensus.OUTCOME].to_numpy() == truth[p[schema.SAMPLE_ID]]).mean())
     assert per["annotator_90"] == pytest.approx(0.9, abs=0.03) and per["annotator_30"] == pytest.approx(0.3, abs=0.03)
     assert votes.groupby(REVIEWER).size().to_dict() == {"annotator_90": 2000, "annotator_60": 2000, "annotator_30": 2000}
+
+
+def test_the_team_simulation_on_a_run(digits_run):
+    from core.review.team_simulation import consensus_accuracy, decisions_per_correction
+
+    flagged = int(digits_run.read_samples([schema.IS_FLAGGED])[schema.IS_FLAGGED].sum())
+    record = consensus_accuracy(digits_run.path, seed=0)
+    assert record["n_flagged"] == flagged
+    for key in ("annotator_95", "annotator_85", "annotator_70", "majority_vote", "crowdlab", "agreed_else_lead"):
+        assert 0.0 <= record[key] <= 1.0
+    assert isinstance(record["quality_order_right"], bool) and set(record["quality"]) == {
+        "annotator_95", "annotator_85", "annotator_70"}
+    single, double = decisions_per_correction(digits_run.path, seed=0)
+    assert single["decisions"] == flagged
+    gold = round(0.05 * flagged)
+    assert double["decisions"] == 2 * flagged + 3 * gold + double["adjudications"] and double["gold_answers"] == 3 * gold
+    assert single["decisions_per_correction"] == pytest.approx(single["decisions"] / single["corrected"])
