@@ -34,11 +34,15 @@ def export(
 ) -> None:
     """Export a run's samples, flags and reviews for Label Studio, cleanlab, FiftyOne, or as a cleaned manifest."""
     from core.export.source import export_run
+    from core.run.reviews import ReviewStore
 
     written = export_run(run_dir, output_format, out_path, split, only, image_root)
     chosen = only or EXPORT_FORMATS.entry(output_format).meta["only"]
+    open_count = len(ReviewStore(run_dir, split=split).open_disagreements())
     out.print(f"wrote {written.count} {written.what} ({chosen} of the {split} split): "
-              + ", ".join(str(path) for path in written.paths), highlight=False)
+              + ", ".join(str(path) for path in written.paths)
+              + (f"; {open_count} sample(s) whose reviewers disagree carry no decision until a lead adjudicates "
+                 "(gradsift reviews)" if open_count else ""), highlight=False)
 
 
 @app.command("import-reviews")
@@ -58,5 +62,6 @@ def import_reviews_command(
     result = import_reviews(run_dir, file, reviewer, review_format, split)
     counts = ", ".join(f"{count} {action}" for action, count in result.counts.items())
     skipped = f"; {result.skipped} without a decision skipped" if result.skipped else ""
+    skipped += f"; {result.already} already imported before" if result.already else ""
     out.print(f"imported {sum(result.counts.values())} decisions by {reviewer.strip()} ({counts}){skipped} "
               f"into {result.store}", highlight=False)

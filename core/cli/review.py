@@ -32,7 +32,9 @@ def rerank(
     facts, remaining = result.facts, result.facts["remaining"]
     out.print(f"re-ranked {remaining['n_unreviewed']:,} unreviewed samples by {facts['method']} from "
               f"{facts['n_decisions']} decision(s) ({facts['n_wrong']} wrong, {facts['n_kept']} kept) in "
-              f"{facts['seconds']:.1f} s", highlight=False)
+              f"{facts['seconds']:.1f} s" + (f"; {facts['n_open_disagreements']} open disagreement(s) left out until a "
+                                             "lead adjudicates (gradsift reviews)"
+                                             if facts.get("n_open_disagreements") else ""), highlight=False)
     out.print(f"wrong labels left among them: about {remaining['estimate']:.0f} (range {remaining['low']:.0f}-"
               f"{remaining['high']:.0f}: refit disagreements {remaining['disagreement']:.0f}, score mixture "
               f"{remaining['mixture']:.0f}; docs/review-loop.md)", highlight=False)
@@ -45,6 +47,42 @@ def rerank(
             row = frame.loc[sample_id]
             listing.add_row(str(int(row[schema.RERANK_RANK])), str(int(sample_id)), f"{row[schema.RERANK_SCORE]:.4g}",
                             "yes" if row[schema.RERANK_DISAGREES] else "no")
+        print_table(listing)
+
+
+@app.command("reviews")
+@friendly
+def reviews_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (its reviews.sqlite holds the votes).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    split: Annotated[str, typer.Option(help="Whose review store: train or test.")] = "train",
+) -> None:
+    """The review team: each annotator's decisions, agreement with the consensus and gold accuracy, the agreement
+    figure (Krippendorff's alpha), and the consensus counts (open disagreements wait for a lead's adjudication)."""
+    import json
+
+    from core.export.source import load_source
+    from core.review.consensus import team_summary
+
+    summary = team_summary(load_source(run_dir, split).store())
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    counts, agreement = summary["consensus"], summary["agreement"]
+    value = "n/a" if agreement["value"] is None else f"{agreement['value']:.3f}"
+    out.print(f"{counts['samples_decided']} samples decided, {counts['disagreements_open']} open disagreement(s), "
+              f"{counts['adjudicated']} adjudicated, {counts['low_quality_open']} low-quality consensus to check, "
+              f"{counts['gold']} gold (overlap {counts['overlap']}); agreement {agreement['metric']} {value} on "
+              f"{agreement['n_samples']} samples with two votes or more", highlight=False)
+    if summary["annotators"]:
+        listing = table("annotators", ["name", "role", "decided", "agrees with consensus", "gold accuracy", "quality"],
+                        right=("decided", "agrees with consensus", "gold accuracy", "quality"))
+        def cell(value):
+            return "-" if value is None else f"{value:.3f}"
+        for person in summary["annotators"]:
+            listing.add_row(person["name"], person["role"] or "-", str(person["decided"]),
+                            cell(person["agreement_with_consensus"]), cell(person["gold_accuracy"]),
+                            cell(person["quality"]))
         print_table(listing)
 
 

@@ -12,6 +12,7 @@ from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
 from core.run import schema
 from core.run.results import read_results
+from core.review.consensus import consensus_counts
 from core.run.reviews import ACTION, MISLABELED, NEW_LABEL, RELABEL, ReviewStore
 from core.run.rundir import RunDir
 
@@ -156,6 +157,11 @@ def run_summary(path: str | Path) -> dict:
         f"width {manifest['gradients']['width']} (stored {manifest['gradients']['stored_width']})",
         "stage seconds: " + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in manifest["stages"].items()),
     ]
+    consensus = consensus_counts(ReviewStore(run.path, given_labels=samples[schema.GIVEN_LABEL].to_numpy()))
+    if consensus["votes"]:
+        lines.append(f"reviews: {consensus['samples_decided']} samples decided by {consensus['annotators']} "
+                     f"reviewer(s) (overlap {consensus['overlap']}); {consensus['disagreements_open']} open "
+                     f"disagreement(s), left out until a lead adjudicates; {consensus['adjudicated']} adjudicated")
     flagging = run.flagging()
     table = detection_table(samples, flagging.budget)
     retrain = retrain_summaries(read_results(run))
@@ -197,6 +203,7 @@ def run_summary(path: str | Path) -> dict:
                 row["method"]: {key: _number(row[key]) for key in DETECTION_KEYS} for row in table.to_dict("records")
             },
             "retrain": retrain,
+            "consensus": consensus,
         },
     }
 

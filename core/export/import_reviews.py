@@ -10,8 +10,12 @@ A label is matched against the run's class names first, then read as a class ind
 whole file is checked before anything is written: an unknown sample id, an unknown class, a
 contradictory row, a sample listed twice, or a Label Studio task whose `given_label` is not the
 run's (a file exported from another run) refuses the import with a line naming the file and
-the task or line. The decisions are appended through `ReviewStore.record`, one transaction per
-action (relabels: one per target class), so the store's history keeps every earlier decision.
+the task or line; so does a file whose tasks say (`data.split`) they come from another split than `--split`.
+The decisions are appended through `ReviewStore.record` as votes of the named reviewer (who need not be a
+registered user), one transaction per action (relabels: one per target class), so the store's history keeps every
+earlier decision; each carries its source key (core.export.review_files), so importing the same file again adds
+nothing (`ImportResult.already` counts what was there), while an annotation updated since comes in as the
+reviewer's new vote.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from core.errors import ConfigError, DataError
 from core.export.registry import REVIEW_FORMATS
-from core.export.review_files import ReviewRow
+from core.export.review_files import ReviewRow, content_key
 from core.export.source import ExportSource, load_source
 from core.run import schema
 from core.run.reviews import KEEP, MISLABELED, RELABEL
@@ -38,6 +42,8 @@ class ImportResult:
     counts: dict[str, int]
     skipped: int
     store: Path
+    already: int = 0
+    """Decisions of the file the store already held (imported before: same reviewer and source key)."""
 
 
 def detect_format(path: Path, fmt: str) -> str:
@@ -88,12 +94,16 @@ def decide(source: ExportSource, row: ReviewRow, path: Path) -> tuple[str, int |
     return action, (label if action == RELABEL else None)
 
 
-def plan(source: ExportSource, rows: list[ReviewRow], path: Path) -> tuple[dict[tuple[str, int | None], list[int]], int]:
-    """Sample ids per (action, new label), checked in full, and how many rows hold no decision."""
+def plan(source: ExportSource, rows: list[ReviewRow], path: Path
+         ) -> tuple[dict[tuple[str, int | None], list[tuple[int, str]]], int]:
+    """(sample id, source key) pairs per (action, new label), checked in full, and how many rows hold no decision."""
     seen: dict[int, str] = {}
-    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, int | None], list[tuple[int, str]]] = defaultdict(list)
     skipped = 0
     for row in rows:
+        if row.split is not None and row.split != source.split:
+            raise DataError(f"{path}: {row.where}: the task is from the {row.split!r} split, not {source.split!r}; "
+                            f"pass --split {row.split} to import it into that split's review store")
         if row.sample_id in seen:
             raise DataError(f"{path}: {row.where}: sample {row.sample_id} is listed again (first at "
                             f"{seen[row.sample_id]}); keep one decision per sample")
@@ -102,7 +112,8 @@ def plan(source: ExportSource, rows: list[ReviewRow], path: Path) -> tuple[dict[
         if decision is None:
             skipped += 1
         else:
-            groups[decision].append(row.sample_id)
+            key = row.source_key or content_key(path.suffix, row.sample_id, row.label, row.action)
+            groups[decision].append((row.sample_id, key))
     return dict(groups), skipped
 
 
@@ -120,6 +131,10 @@ def import_reviews(run_path: str | os.PathLike, file: str | os.PathLike, reviewe
     groups, skipped = plan(source, rows, path)
     store = source.store()
     counts: Counter[str] = Counter({KEEP: 0, RELABEL: 0, MISLABELED: 0})
-    for (action, new_label), ids in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] or -1)):
-        counts[action] += store.record(ids, action, reviewer, new_label=new_label)
-    return ImportResult(dict(counts), skipped, store.path)
+    already = 0
+    for (action, new_label), pairs in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] or -1)):
+        ids, keys = [p[0] for p in pairs], [p[1] for p in pairs]
+        written = store.record(ids, action, reviewer, new_label=new_label, source_keys=keys)
+        counts[action] += written
+        already += len(ids) - written
+    return ImportResult(dict(counts), skipped, store.path, already)

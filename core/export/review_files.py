@@ -4,9 +4,15 @@
   (as `gradsift export --format label-studio` wrote it) and `annotations[].result[]` entries
   whose `value.choices` hold the chosen class. The latest annotation that was not cancelled
   counts (by `updated_at`, else `created_at`, else its position); tasks nobody annotated are
-  skipped. The JSON-MIN export (one flat object per annotation: `sample_id`, `label`) is read too.
+  skipped. The JSON-MIN export (one flat object per annotation: `sample_id`, `label`) is read too; when it holds
+  several annotations of one task (several annotators), the latest counts there as well (by `updated_at`, else
+  `created_at`, else its position), as Label Studio's docs say.
 - A CSV of corrections: `sample_id`, and `label` (a class name or index) and/or `action`
   (mislabeled, relabel or keep).
+
+Each row carries a `source_key` naming the annotation it came from (Label Studio: task id, annotation id and its
+last update; a CSV line: a hash of its content), so importing the same file twice adds nothing, and the split the
+file says its samples belong to (`data.split` of gradsift's tasks), which the import checks.
 
 Reading checks the file's shape only; `core.export.import_reviews` checks ids and classes
 against the run. Errors name the file and the task or line.
@@ -14,8 +20,9 @@ against the run. Errors name the file and the task or line.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.errors import DataError
@@ -36,6 +43,10 @@ class ReviewRow:
     action: str | None
     where: str
     given: str | None = None
+    source_key: str | None = None
+    """Names the annotation (or line) the row came from; None: the importer hashes the row's content."""
+    split: str | None = None
+    """The split the file says the sample belongs to (Label Studio tasks' `data.split`), None when it does not say."""
 
 
 def _integer(value: object) -> int | None:
@@ -72,10 +83,20 @@ def _choice(path: Path, where: str, choices: object) -> str:
     return choices[0]
 
 
-def _annotation_choice(path: Path, where: str, annotations: object) -> str | None:
-    """The class chosen by the latest annotation that was not cancelled, or None when there is none."""
+def content_key(*parts: object) -> str:
+    """A short hash naming a row by its content (what a file without annotation ids offers)."""
+    return "sha:" + hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:20]
+
+
+def _stamp(annotation: dict) -> str:
+    return str(annotation.get("updated_at") or annotation.get("created_at") or "")
+
+
+def _annotation_choice(path: Path, where: str, annotations: object) -> tuple[str | None, str | None]:
+    """(class, key) of the latest annotation that was not cancelled, (None, None) when there is none; key names
+    the annotation (its id and last update) when it has an id."""
     if annotations is None:
-        return None
+        return None, None
     if not isinstance(annotations, list):
         raise DataError(f"{path}: {where}: `annotations` must be a list")
     candidates = []
@@ -95,16 +116,32 @@ def _annotation_choice(path: Path, where: str, annotations: object) -> str | Non
             raise DataError(f"{path}: {where}: annotation {position} has {len(entries)} choice results; "
                             f"expected one from control {CONTROL!r}")
         if entries:
-            stamp = str(annotation.get("updated_at") or annotation.get("created_at") or "")
             label = _choice(path, f"{where}, annotation {position}", entries[0]["value"]["choices"])
-            candidates.append((stamp, position, label))
-    return max(candidates)[2] if candidates else None
+            ident = annotation.get("id")
+            key = None if ident is None else f"annotation:{ident}:{_stamp(annotation)}"
+            candidates.append((_stamp(annotation), position, label, key))
+    if not candidates:
+        return None, None
+    latest = max(candidates, key=lambda c: (c[0], c[1]))
+    return latest[2], latest[3]
+
+
+def _latest_per_sample(rows: list[tuple[str, int, ReviewRow]]) -> list[ReviewRow]:
+    """JSON-MIN: one row per annotation; the latest annotation of each sample counts (ties: the later in the file),
+    unannotated rows only where a sample has no annotation."""
+    best: dict[int, tuple[bool, str, int, ReviewRow]] = {}
+    for stamp, position, row in rows:
+        candidate = (row.label is not None, stamp, position, row)
+        current = best.get(row.sample_id)
+        if current is None or candidate[:3] > current[:3]:
+            best[row.sample_id] = candidate
+    return [entry[3] for entry in sorted(best.values(), key=lambda e: e[2])]
 
 
 def read_label_studio(path: Path) -> list[ReviewRow]:
     """ReviewRows of a Label Studio JSON (or JSON-MIN) export; unannotated tasks give label None."""
     path = Path(path)
-    rows = []
+    rows, minimal_rows = [], []
     for index, task in enumerate(_load_json(path)):
         if not isinstance(task, dict):
             raise DataError(f"{path}: task {index} is not a JSON object")
@@ -117,13 +154,21 @@ def read_label_studio(path: Path) -> list[ReviewRow]:
         sample_id = _integer(data["sample_id"])
         if sample_id is None:
             raise DataError(f"{path}: {where}: data.sample_id {data['sample_id']!r} is not an integer")
+        given = data.get("given_label")
+        split = data.get("split")
+        row = ReviewRow(sample_id, None, None, where, None if given is None else str(given),
+                        split=None if split is None else str(split))
         if minimal:
             label = _choice(path, where, task[CONTROL]) if task.get(CONTROL) is not None else None
+            ident = task.get("annotation_id")
+            key = None if ident is None else f"sample:{sample_id}:annotation:{ident}:{_stamp(task)}"
+            minimal_rows.append((_stamp(task), index, replace(row, label=label, source_key=key)))
         else:
-            label = _annotation_choice(path, where, task.get("annotations"))
-        given = data.get("given_label")
-        rows.append(ReviewRow(sample_id, label, None, where, None if given is None else str(given)))
-    return rows
+            label, key = _annotation_choice(path, where, task.get("annotations"))
+            if key is not None:  # the sample too: a hand-made file may reuse annotation ids across tasks
+                key = f"sample:{sample_id}:task:{task.get('id')}:{key}"
+            rows.append(replace(row, label=label, source_key=key))
+    return rows + _latest_per_sample(minimal_rows)
 
 
 def read_csv(path: Path) -> list[ReviewRow]:
@@ -155,5 +200,5 @@ def read_csv(path: Path) -> list[ReviewRow]:
         label = record.get("label", "").strip() or None
         if action is None and label is None:
             raise DataError(f"{path}: {where}: sample {sample_id} has neither a label nor an action")
-        rows.append(ReviewRow(sample_id, label, action, where))
+        rows.append(ReviewRow(sample_id, label, action, where, source_key=content_key("csv", sample_id, label, action)))
     return rows

@@ -7,7 +7,8 @@ kind, the primary detector, and `table`, a frame with one row per sample of the 
   table's optional `suggested_label` where a stage filled it, else `pred_label`; with its
   `suggested_label_confidence` column when present), `score` (higher =
   more outlying), `is_flagged`, `true_label` (Int64, NA when unknown), `review` (the current
-  decision, '' when unreviewed) and `review_label` (the relabel target, NA otherwise).
+  decision: the consensus of the sample's votes, '' when unreviewed or while its reviewers disagree) and
+  `review_label` (the relabel target, NA otherwise).
 
 The training split reads samples.parquet: `score` is the primary detector's score and
 `is_flagged` its flags at the run's budget. The test split (whose labels people can check
@@ -77,7 +78,7 @@ class ExportSource:
     def store(self) -> ReviewStore:
         """The split's review store, checking sample ids and class indices."""
         return ReviewStore(self.run.path, n_samples=len(self.table), n_classes=len(self.class_names),
-                           split=self.split)
+                           split=self.split, given_labels=self.table[schema.GIVEN_LABEL].to_numpy(np.int64))
 
     def thumbnails(self) -> np.ndarray:
         """uint8 (n, H, W, C) images of the split, memory-mapped; row = sample_id (image runs only)."""

@@ -46,7 +46,8 @@ class RerankResult:
     frame: pd.DataFrame
     """One row per training sample, columns schema.RERANK_COLUMNS."""
     facts: dict
-    """method, config, decisions_key, n_decisions, n_wrong, n_kept, remaining (the estimate), created, seconds."""
+    """method, config, decisions_key, n_decisions (consensus decisions only), n_wrong, n_kept, n_open_disagreements
+    (samples whose votes disagree, left out until a lead adjudicates), remaining (the estimate), created, seconds."""
 
     @property
     def queue(self) -> np.ndarray:
@@ -90,13 +91,14 @@ def rerank(run_path: str | os.PathLike, config: RerankConfig | None = None,
     run = RunDir(run_path)
     report("reading the run and the decisions", 0.0)
     inputs = LoopInputs.from_run(run)
-    decisions = reviews.ReviewStore(run.path, n_samples=inputs.n_samples).decisions()
-    state = ReviewState.from_decisions(decisions, inputs.given_labels)
+    resolution = reviews.ReviewStore(run.path, n_samples=inputs.n_samples, given_labels=inputs.given_labels).resolution()
+    state = ReviewState.from_decisions(resolution.decisions, inputs.given_labels)
     frame, estimate = rerank_arrays(inputs, state, config, report)
     facts = {
         "method": config.method, "config": config.to_dict(), "decisions_key": state.key,
         "n_decisions": int(len(state.reviewed)), "n_wrong": int(state.wrong.sum()),
         "n_kept": int((~state.wrong).sum()), "remaining": estimate,
+        "n_open_disagreements": int(len(resolution.open_disagreements)),
         "run_fingerprint": run.read_manifest()["config_fingerprint"], "created": now_iso(),
         "seconds": round(time.perf_counter() - started, 3),
     }

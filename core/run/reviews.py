@@ -2,28 +2,32 @@
 
 A run directory's `reviews.sqlite` (training samples; `test_reviews.sqlite` for the test
 split, whose labels a person can check too) holds one append-only table, `reviews`: every action a
-reviewer takes is one row (who, when, which sample, what), so the history is an audit
-log and the *current* decision on a sample is its latest row. Actions:
+reviewer takes is one row (who, when, which sample, what), so the history is an audit log. Actions:
 
 - `mislabeled`: the given label is wrong and the sample should leave the training set;
 - `relabel`: the given label is wrong and `new_label` (a class index) is the right one;
 - `keep`: a false alarm, the sample stays as it is;
 - `clear`: withdraw the previous decision (the sample counts as unreviewed again).
 
+Each row is a *vote* of its reviewer (their latest row on a sample), or a lead's *adjudication*
+(`adjudicate`). The *current* decision of a sample is the consensus of its votes (core.run.votes): the lead's
+adjudication, else its gold label, else the decision its votes agree on; a sample whose votes disagree has no
+decision until a lead adjudicates it (`open_disagreements()`). With one reviewer this is its latest row, as before.
+
 Every row records the state the sample is left in. `undo(reviewer)` reverts that reviewer's last
 action (every sample of one bulk action) by appending rows that put each sample back in the state
-it had before, each naming the row it reverts in `undoes`; nothing is deleted, so the history
+that reviewer's vote had before, each naming the row it reverts in `undoes`; nothing is deleted, so the history
 keeps both the decision and its undo, and undoing again steps further back.
 
 Concurrency: the database runs in WAL mode with a busy timeout, and every call that
 writes is one `BEGIN IMMEDIATE` transaction (a bulk action over many samples included),
 so two browser tabs or two processes reviewing the same run at once lose nothing and
-never see a half-applied bulk action.
+never see a half-applied bulk action. The file's tables and their migration: core.run.review_db; the team
+tables (overlap, gold marks, leases): core.run.review_team.
 
 `edits()` turns the current decisions into `ReviewEdits` (mislabeled ->
-removed, relabel -> relabelled) for "retrain with my reviews applied". This module only
-stores and reads decisions; writing them out (the review log as CSV, the cleaned manifest)
-is an export format like any other (core.export.review_log, core.export.manifest).
+removed, relabel -> relabelled) for "retrain with my reviews applied": the one path the retrain, the exports and
+the re-ranking read. This module only stores and reads decisions.
 """
 
 from __future__ import annotations
@@ -32,9 +36,7 @@ import hashlib
 import json
 import os
 import sqlite3
-import time
-from collections.abc import Iterable
-from contextlib import closing, contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,42 +44,51 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import ConfigError, RunDirError
+from core.errors import ConfigError
 from core.run import schema
+from core.run.review_db import (
+    ACTION,
+    ACTIONS,
+    ADJUDICATION,
+    BUSY_TIMEOUT_MS,
+    CLEAR,
+    CREATED,
+    DETECTOR,
+    KEEP,
+    KIND,
+    KINDS,
+    MISLABELED,
+    NEW_LABEL,
+    RELABEL,
+    REVIEW_ID,
+    REVIEWER,
+    SOURCE_KEY,
+    UNDOES,
+    VOTE,
+    connect,
+    transaction,
+)
+from core.run.review_team import TeamTables
+from core.run.votes import Resolution, resolve
+
+__all__ = ["ACTION", "ACTIONS", "ADJUDICATION", "BUSY_TIMEOUT_MS", "CLEAR", "CREATED", "DETECTOR", "KEEP", "KIND",
+           "MISLABELED", "NEW_LABEL", "RELABEL", "REVIEWER", "REVIEW_ID", "SOURCE_KEY", "UNDOES", "VOTE"]
 
 REVIEWS, TEST_REVIEWS = schema.REVIEWS, schema.TEST_REVIEWS
 """The review stores of the training and of the test samples (sample_id = row of the test split: their labels
 can be checked too); the file names are defined in core.run.schema."""
 STORE_FILES = {"train": REVIEWS, "test": TEST_REVIEWS}
 
-MISLABELED, RELABEL, KEEP, CLEAR = "mislabeled", "relabel", "keep", "clear"
-ACTIONS = (MISLABELED, RELABEL, KEEP, CLEAR)
 DECISIONS = (MISLABELED, RELABEL, KEEP)
 """Actions that leave a decision in place (`clear` removes one)."""
 
-# Columns of the reviews table and of every frame this module returns.
-REVIEW_ID, ACTION, NEW_LABEL = "review_id", "action", "new_label"
-REVIEWER, CREATED, DETECTOR, UNDOES = "reviewer", "created", "detector", "undoes"
-REVIEW_COLUMNS = (REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, REVIEWER, CREATED, DETECTOR, UNDOES)
-
-BUSY_TIMEOUT_MS = 30_000
-
-_CREATE = f"""
-CREATE TABLE IF NOT EXISTS reviews (
-    {REVIEW_ID} INTEGER PRIMARY KEY AUTOINCREMENT,
-    {schema.SAMPLE_ID} INTEGER NOT NULL,
-    {ACTION} TEXT NOT NULL CHECK ({ACTION} IN ({", ".join(repr(a) for a in ACTIONS)})),
-    {NEW_LABEL} INTEGER,
-    {REVIEWER} TEXT NOT NULL,
-    {CREATED} TEXT NOT NULL,
-    {DETECTOR} TEXT,
-    {UNDOES} INTEGER
-);
-CREATE INDEX IF NOT EXISTS reviews_by_sample ON reviews ({schema.SAMPLE_ID}, {REVIEW_ID});
-"""
+REVIEW_COLUMNS = (REVIEW_ID, schema.SAMPLE_ID, ACTION, NEW_LABEL, REVIEWER, CREATED, DETECTOR, UNDOES, KIND,
+                  SOURCE_KEY)
+"""Columns of the reviews table and of every frame this module returns."""
 
 
 def _now() -> str:
+    """Milliseconds: the rows of one bulk action share their time stamp (what `undo` reverts together)."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -96,7 +107,7 @@ class ReviewEdits:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class ReviewStore:
+class ReviewStore(TeamTables):
     """The review log of one run directory (`<run>/reviews.sqlite`, created on first use).
 
     Cheap to construct: every method opens its own short-lived connection, so one store
@@ -104,7 +115,7 @@ class ReviewStore:
     """
 
     def __init__(self, run_path: str | os.PathLike, n_samples: int | None = None,
-                 n_classes: int | None = None, split: str = "train") -> None:
+                 n_classes: int | None = None, split: str = "train", given_labels: np.ndarray | None = None) -> None:
         if split not in STORE_FILES:
             raise ConfigError(f"unknown review split {split!r}; valid: {', '.join(STORE_FILES)}")
         self.split = split
@@ -113,79 +124,64 @@ class ReviewStore:
         """When given, sample ids are checked to lie in [0, n_samples)."""
         self.n_classes = n_classes
         """When given, relabel targets are checked to lie in [0, n_classes)."""
+        self._given_labels = given_labels
+        """(n,) given labels, so a relabel to the given class agrees with a keep; read from the run when None."""
 
-    @contextmanager
     def _connect(self):
-        if not self.path.parent.is_dir():
-            raise ConfigError(f"run directory {self.path.parent} does not exist")
-        try:
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            with closing(connection):
-                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    self._retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
-                connection.execute("PRAGMA synchronous = NORMAL")
-                self._retry(lambda: connection.executescript(_CREATE))
-                self._add_undoes_column(connection)
-                yield connection
-        except sqlite3.DatabaseError as exc:  # corrupted file, read-only directory, full disk
-            raise RunDirError(f"{self.path} cannot be used ({exc}); check the file and the directory's "
-                              "permissions, or move the file away to start a new review log") from exc
-
-    @staticmethod
-    def _retry(statement, attempts: int = 50):
-        """Run a statement that SQLite may refuse with 'database is locked' while another
-        connection switches the journal mode or creates the schema (busy_timeout does not
-        cover those)."""
-        for attempt in range(attempts):
-            try:
-                return statement()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == attempts - 1:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
-
-    def _add_undoes_column(self, connection: sqlite3.Connection) -> None:
-        """A review log written before undo existed gains the (empty) `undoes` column; its rows stay as they are."""
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(reviews)")}
-        if UNDOES in columns:
-            return
-        try:
-            self._retry(lambda: connection.execute(f"ALTER TABLE reviews ADD COLUMN {UNDOES} INTEGER"))
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):  # another connection added it first
-                raise
+        return connect(self.path)
 
     def journal_mode(self) -> str:
         with self._connect() as connection:
             return connection.execute("PRAGMA journal_mode").fetchone()[0].lower()
 
+    def given_labels(self) -> np.ndarray | None:
+        """The split's given labels (samples.parquet / test_labels.npy), None when the run has none (yet)."""
+        if self._given_labels is not None:
+            return np.asarray(self._given_labels, np.int64)
+        run = self.path.parent
+        try:
+            if self.split == "train" and (run / schema.SAMPLES).exists():
+                return pd.read_parquet(run / schema.SAMPLES, columns=[schema.GIVEN_LABEL])[
+                    schema.GIVEN_LABEL].to_numpy(np.int64)
+            if self.split == "test" and (run / schema.TEST_LABELS).exists():
+                return np.load(run / schema.TEST_LABELS).astype(np.int64)
+        except (OSError, ValueError, KeyError):
+            return None
+        return None
+
     # -- writing ------------------------------------------------------------------------
     def record(self, sample_ids: Iterable[int], action: str, reviewer: str, *, new_label: int | None = None,
-               detector: str | None = None) -> int:
+               detector: str | None = None, kind: str = VOTE, source_keys: Sequence[str] | None = None) -> int:
         """Record one action on every sample in `sample_ids` in a single transaction.
 
         Returns the number of rows written. `new_label` is required for (and only for)
-        `relabel`; `reviewer` must be a non-empty name.
+        `relabel`; `reviewer` must be a non-empty name. Each row is `reviewer`'s vote (`kind=VOTE`) or, through
+        `adjudicate`, a lead's final decision. `source_keys` (one per sample) name the imported annotations: a
+        row whose (reviewer, source key) is already stored is skipped, so importing one file twice adds nothing.
         """
         ids = [int(i) for i in sample_ids]
         self._check(ids, action, reviewer, new_label)
+        if kind not in KINDS:
+            raise ConfigError(f"unknown review kind {kind!r}; valid: {', '.join(KINDS)}")
+        keys = [None] * len(ids) if source_keys is None else [str(k) for k in source_keys]
+        if len(keys) != len(ids):
+            raise ConfigError(f"{len(ids)} samples but {len(keys)} source keys")
         if not ids:
             return 0
         created = _now()
         label = int(new_label) if action == RELABEL else None
-        rows = [(sample_id, action, label, reviewer.strip(), created, detector) for sample_id in ids]
-        with self._connect() as connection:
-            self._retry(lambda: connection.execute("BEGIN IMMEDIATE"))
-            try:
-                connection.executemany(
-                    f"INSERT INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
-                    f"{DETECTOR}) VALUES (?, ?, ?, ?, ?, ?)", rows)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        return len(rows)
+        rows = [(sample_id, action, label, reviewer.strip(), created, detector, kind, key)
+                for sample_id, key in zip(ids, keys)]
+        with self._connect() as connection, transaction(connection):
+            before = connection.total_changes
+            connection.executemany(  # OR IGNORE only where a source key may repeat an imported row
+                f"INSERT {'OR IGNORE ' if source_keys is not None else ''}INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
+                f"{DETECTOR}, {KIND}, {SOURCE_KEY}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            return connection.total_changes - before
+
+    def adjudicate(self, sample_ids: Iterable[int], action: str, lead: str, *, new_label: int | None = None) -> int:
+        """The lead's final decision on `sample_ids` (`clear` withdraws it): it overrides the votes."""
+        return self.record(sample_ids, action, lead, new_label=new_label, kind=ADJUDICATION)
 
     def _check(self, ids: list[int], action: str, reviewer: str, new_label: int | None) -> None:
         if action not in ACTIONS:
@@ -205,19 +201,19 @@ class ReviewStore:
                 raise ConfigError(f"sample id(s) {bad[:5]} outside [0, {self.n_samples})")
 
     def _undoable(self, connection: sqlite3.Connection, reviewer: str) -> list[tuple]:
-        """Rows (review_id, sample_id, action, new_label, detector) of `reviewer`'s last action not undone yet: its
-        latest such row and every row written with it (one bulk action shares its time stamp and action)."""
+        """Rows (review_id, sample_id, action, new_label, detector, kind) of `reviewer`'s last action not undone yet:
+        its latest such row and every row written with it (one bulk action shares its time stamp and action)."""
         not_undone = (f"{UNDOES} IS NULL AND {REVIEW_ID} NOT IN "
                       f"(SELECT {UNDOES} FROM reviews WHERE {UNDOES} IS NOT NULL)")
         last = connection.execute(
-            f"SELECT {CREATED}, {ACTION} FROM reviews WHERE {REVIEWER} = ? AND {not_undone} "
+            f"SELECT {CREATED}, {ACTION}, {KIND} FROM reviews WHERE {REVIEWER} = ? AND {not_undone} "
             f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (reviewer,)).fetchone()
         if last is None:
             return []
         return connection.execute(
-            f"SELECT {REVIEW_ID}, {schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {DETECTOR} FROM reviews "
-            f"WHERE {REVIEWER} = ? AND {CREATED} = ? AND {ACTION} = ? AND {not_undone} ORDER BY {REVIEW_ID}",
-            (reviewer, *last)).fetchall()
+            f"SELECT {REVIEW_ID}, {schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {DETECTOR}, {KIND} FROM reviews "
+            f"WHERE {REVIEWER} = ? AND {CREATED} = ? AND {ACTION} = ? AND {KIND} = ? AND {not_undone} "
+            f"ORDER BY {REVIEW_ID}", (reviewer, *last)).fetchall()
 
     def last_action(self, reviewer: str) -> pd.DataFrame:
         """The rows `undo(reviewer)` would revert (columns review_id, sample_id, action, new_label, detector); empty
@@ -226,56 +222,51 @@ class ReviewStore:
         if not self.path.exists() or not reviewer or not reviewer.strip():
             return pd.DataFrame({column: [] for column in columns})
         with self._connect() as connection:
-            rows = self._undoable(connection, reviewer.strip())
+            rows = [row[:5] for row in self._undoable(connection, reviewer.strip())]
         return pd.DataFrame(rows, columns=columns).astype({NEW_LABEL: "Int64"})
 
     def undo(self, reviewer: str) -> list[int]:
         """Revert `reviewer`'s last action not undone yet, in one transaction; returns the sample ids put back.
 
-        Each sample returns to the state its row before the undone one left it in (`clear` when there was none),
-        written as a new row by `reviewer` with `undoes` = the undone row's id. A sample that was decided again
-        after that action (by anyone, and not undone since) keeps the later decision and is not in the result."""
+        Each sample's vote (or adjudication) by `reviewer` returns to the state its row before the undone one left
+        it in (`clear` when there was none), written as a new row by `reviewer` with `undoes` = the undone row's id.
+        Other reviewers' votes are theirs and stay. A sample `reviewer` decided again after that action keeps the
+        later decision and is not in the result."""
         if not reviewer or not reviewer.strip():
             raise ConfigError("an undo needs the reviewer's name")
-        reviewer = reviewer.strip()
-        with self._connect() as connection:
-            self._retry(lambda: connection.execute("BEGIN IMMEDIATE"))
-            try:
-                restored = self._undo_rows(connection, reviewer)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        return restored
+        with self._connect() as connection, transaction(connection):
+            return self._undo_rows(connection, reviewer.strip())
 
     def _undo_rows(self, connection: sqlite3.Connection, reviewer: str) -> list[int]:
         created = _now()
         restored = []
-        for review_id, sample_id, _, _, detector in self._undoable(connection, reviewer):
+        mine = f"{schema.SAMPLE_ID} = ? AND {REVIEWER} = ? AND {KIND} = ?"
+        for review_id, sample_id, _, _, detector, kind in self._undoable(connection, reviewer):
+            key = (sample_id, reviewer, kind)
             later = connection.execute(
-                f"SELECT COUNT(*) FROM reviews WHERE {schema.SAMPLE_ID} = ? AND {REVIEW_ID} > ? AND {UNDOES} IS NULL "
+                f"SELECT COUNT(*) FROM reviews WHERE {mine} AND {REVIEW_ID} > ? AND {UNDOES} IS NULL "
                 f"AND {REVIEW_ID} NOT IN (SELECT {UNDOES} FROM reviews WHERE {UNDOES} IS NOT NULL)",
-                (sample_id, review_id)).fetchone()[0]
+                (*key, review_id)).fetchone()[0]
             before = connection.execute(
-                f"SELECT {ACTION}, {NEW_LABEL} FROM reviews WHERE {schema.SAMPLE_ID} = ? AND {REVIEW_ID} < ? "
-                f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (sample_id, review_id)).fetchone()
+                f"SELECT {ACTION}, {NEW_LABEL} FROM reviews WHERE {mine} AND {REVIEW_ID} < ? "
+                f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (*key, review_id)).fetchone()
             action, label = before if before is not None else (CLEAR, None)
             if later:
                 # Decided again since: the later decision stands, but the action counts as undone.
                 action, label = connection.execute(
-                    f"SELECT {ACTION}, {NEW_LABEL} FROM reviews WHERE {schema.SAMPLE_ID} = ? "
-                    f"ORDER BY {REVIEW_ID} DESC LIMIT 1", (sample_id,)).fetchone()
+                    f"SELECT {ACTION}, {NEW_LABEL} FROM reviews WHERE {mine} ORDER BY {REVIEW_ID} DESC LIMIT 1",
+                    key).fetchone()
             else:
                 restored.append(int(sample_id))
             connection.execute(
                 f"INSERT INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, {DETECTOR}, "
-                f"{UNDOES}) VALUES (?, ?, ?, ?, ?, ?, ?)", (sample_id, action, label, reviewer, created, detector,
-                                                           review_id))
+                f"{UNDOES}, {KIND}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sample_id, action, label, reviewer, created, detector, review_id, kind))
         return restored
 
     # -- reading ------------------------------------------------------------------------
     def history(self) -> pd.DataFrame:
-        """Every review row, oldest first (columns REVIEW_COLUMNS)."""
+        """Every review row (one per vote, adjudication or undo), oldest first (columns REVIEW_COLUMNS)."""
         if not self.path.exists():
             return _empty()
         with self._connect() as connection:
@@ -283,19 +274,21 @@ class ReviewStore:
                                       connection)
         return _typed(frame)
 
-    def decisions(self) -> pd.DataFrame:
-        """The current decision per reviewed sample: its latest row, `clear`ed samples dropped.
+    def resolution(self) -> Resolution:
+        """Votes, decisions, open disagreements, adjudications and gold samples (core.run.votes.resolve)."""
+        history = self.history()
+        gold = self.gold() if self.path.exists() else {}
+        needs_given = bool(len(history)) or bool(gold)
+        return resolve(history, self.given_labels() if needs_given else None, gold)
 
-        Indexed by nothing; one row per sample_id, sorted by sample_id.
-        """
-        if not self.path.exists():
-            return _empty()
-        with self._connect() as connection:
-            frame = pd.read_sql_query(
-                f"SELECT {', '.join(REVIEW_COLUMNS)} FROM reviews WHERE {REVIEW_ID} IN "
-                f"(SELECT MAX({REVIEW_ID}) FROM reviews GROUP BY {schema.SAMPLE_ID}) "
-                f"AND {ACTION} != '{CLEAR}' ORDER BY {schema.SAMPLE_ID}", connection)
-        return _typed(frame)
+    def decisions(self) -> pd.DataFrame:
+        """The current decision per decided sample: the consensus of its votes (module docstring), `clear`ed
+        samples and open disagreements left out. One row per sample_id, sorted by sample_id."""
+        return self.resolution().decisions
+
+    def open_disagreements(self) -> np.ndarray:
+        """(d,) int64 samples whose votes disagree and that no lead has adjudicated: left out of `decisions()`."""
+        return self.resolution().open_disagreements
 
     def edits(self) -> ReviewEdits:
         """The current decisions as retraining edits: mislabeled -> removed, relabel -> relabelled."""
@@ -314,7 +307,8 @@ def _empty() -> pd.DataFrame:
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({REVIEW_ID: "int64", schema.SAMPLE_ID: "int64", ACTION: "object", NEW_LABEL: "Int64",
-                         REVIEWER: "object", CREATED: "object", DETECTOR: "object", UNDOES: "Int64"})
+                         REVIEWER: "object", CREATED: "object", DETECTOR: "object", UNDOES: "Int64",
+                         KIND: "object", SOURCE_KEY: "object"})
 
 
 def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:

@@ -39,7 +39,9 @@ A run directory (written by `gradsift analyze`) holds:
   re-estimated number of errors left among the unreviewed. samples.parquet's static ranking is never
   rewritten by it.
 - `reviews.sqlite` / `test_reviews.sqlite`: the reviewers' decisions on training / test samples
-  (core.run.reviews); kept across re-analyses while the training samples are unchanged.
+  (core.run.reviews); kept across re-analyses while the training samples are unchanged. Since votes exist
+  the file holds votes and adjudications (`reviews`), settings, gold marks and leases, at
+  core.run.review_db.REVIEW_DB_VERSION in SQLite's `user_version`; an older file is migrated on open.
 - `conflicts.parquet`: near-duplicate pairs with conflicting given labels (`gradsift conflicts`,
   core.review.duplicates; columns CONFLICT_COLUMNS), the search's settings in its footer.
 """

@@ -180,3 +180,78 @@ def test_test_split_reviews_go_to_the_test_store(digits_copy, tmp_path):
     path.write_text("sample_id,action\n0,keep\n")
     import_reviews(digits_copy.path, path, "eve", split="test")
     assert ReviewStore(digits_copy.path, split="test").count() == 1 and ReviewStore(digits_copy.path).count() == 0
+
+
+def test_importing_the_same_export_twice_adds_no_votes(digits_copy, tmp_path):
+    path, tasks = _label_studio_export(digits_copy, tmp_path, lambda task: [_annotation(task["data"]["given_label"])])
+    first = import_reviews(digits_copy.path, path, "Ann")
+    assert first.counts[KEEP] == len(tasks) and first.already == 0
+    again = import_reviews(digits_copy.path, path, "Ann")
+    assert sum(again.counts.values()) == 0 and again.already == len(tasks)
+    assert ReviewStore(digits_copy.path).count() == len(tasks)
+    csv = tmp_path / "fixes.csv"
+    csv.write_text("sample_id,action\n0,keep\n1,mislabeled\n")
+    assert sum(import_reviews(digits_copy.path, csv, "Ann").counts.values()) == 2
+    assert import_reviews(digits_copy.path, csv, "Ann").already == 2
+    assert ReviewStore(digits_copy.path).count() == len(tasks) + 2
+
+
+def test_an_updated_annotation_comes_in_as_the_reviewers_new_vote(digits_copy, tmp_path):
+    samples = digits_copy.read_samples()
+    names = digits_copy.read_manifest()["dataset"]["class_names"]
+    def decide(when):
+        return lambda task: [_annotation(task["data"]["given_label"], when=when, ident=task["data"]["sample_id"])]
+    path, tasks = _label_studio_export(digits_copy, tmp_path, decide("2026-01-01T10:00:00Z"))
+    import_reviews(digits_copy.path, path, "Ann")
+    sid = tasks[0]["data"]["sample_id"]
+    other = names[(int(samples[schema.GIVEN_LABEL].iloc[sid]) + 1) % len(names)]
+    exported = json.loads(path.read_text())
+    exported[0]["annotations"] = [_annotation(other, when="2026-01-02T10:00:00Z", ident=sid)]
+    path.write_text(json.dumps(exported))
+    result = import_reviews(digits_copy.path, path, "Ann")
+    assert result.counts[RELABEL] == 1 and result.already == len(tasks) - 1
+    decisions = ReviewStore(digits_copy.path).decisions().set_index(schema.SAMPLE_ID)
+    assert decisions.loc[sid, ACTION] == RELABEL and decisions.loc[sid, NEW_LABEL] == names.index(other)
+
+
+def test_json_min_with_two_annotations_on_a_task_takes_the_latest(digits_copy, tmp_path):
+    tasks = label_studio.tasks(load_source(digits_copy.path), load_source(digits_copy.path).select("flagged"))[:2]
+    names = digits_copy.read_manifest()["dataset"]["class_names"]
+    data = {k: v for k, v in tasks[0]["data"].items() if k != "image"}
+    other = names[(names.index(data["given_label"]) + 1) % len(names)]
+    rows = [{**data, "id": 1, "label": other, "annotator": 2, "annotation_id": 8,
+             "updated_at": "2026-03-02T10:00:00Z"},
+            {**data, "id": 1, "label": data["given_label"], "annotator": 1, "annotation_id": 7,
+             "updated_at": "2026-03-01T10:00:00Z"}]
+    path = tmp_path / "min.json"
+    path.write_text(json.dumps(rows))
+    result = import_reviews(digits_copy.path, path, "bob")
+    assert result.counts == {KEEP: 0, RELABEL: 1, MISLABELED: 0}
+    decisions = ReviewStore(digits_copy.path).decisions().set_index(schema.SAMPLE_ID)
+    assert decisions.loc[data["sample_id"], NEW_LABEL] == names.index(other)
+
+
+def test_a_test_split_export_is_refused_by_the_training_store(digits_copy, tmp_path):
+    source = load_source(digits_copy.path, "test")
+    tasks = label_studio.tasks(source, source.select("flagged"))[:3]
+    exported = [{"id": i + 1, "data": t["data"], "annotations": [_annotation(t["data"]["given_label"], ident=i + 1)]}
+                for i, t in enumerate(tasks)]
+    path = tmp_path / "test-export.json"
+    path.write_text(json.dumps(exported))
+    with pytest.raises(DataError, match="from the 'test' split, not 'train'; pass --split test"):
+        import_reviews(digits_copy.path, path, "eve")
+    assert ReviewStore(digits_copy.path).count() == 0
+    assert import_reviews(digits_copy.path, path, "eve", split="test").counts[KEEP] == 3
+
+
+def test_imports_by_two_reviewers_are_votes_and_a_disagreement_stays_open(digits_copy, tmp_path):
+    samples = digits_copy.read_samples()
+    given = samples[schema.GIVEN_LABEL]
+    keep, fix = tmp_path / "keep.csv", tmp_path / "fix.csv"
+    keep.write_text("sample_id,action\n0,keep\n1,keep\n")
+    fix.write_text(f"sample_id,label\n0,{given.iloc[0]}\n1,{(given.iloc[1] + 1) % 10}\n")
+    import_reviews(digits_copy.path, keep, "Ann")
+    import_reviews(digits_copy.path, fix, "Bob")  # agrees on 0 (its given label: a keep), not on 1
+    store = ReviewStore(digits_copy.path)
+    assert store.decisions()[schema.SAMPLE_ID].tolist() == [0] and store.open_disagreements().tolist() == [1]
+    assert load_source(digits_copy.path).table["review"].iloc[:2].tolist() == [KEEP, ""]

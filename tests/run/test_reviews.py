@@ -27,7 +27,13 @@ def test_record_and_decisions(tmp_path):
     assert history[schema.SAMPLE_ID].tolist() == [1, 2, 2, 3, 4, 4]
     assert history[reviews.CREATED].is_monotonic_increasing
     decisions = store.decisions()
+    # ann and bob disagree on sample 2: no decision until a lead adjudicates (not the latest row, as before votes)
+    assert decisions[[schema.SAMPLE_ID, reviews.ACTION]].values.tolist() == [[1, MISLABELED], [3, RELABEL]]
+    assert store.open_disagreements().tolist() == [2]
+    store.adjudicate([2], KEEP, "lead")
+    decisions = store.decisions()
     assert decisions[[schema.SAMPLE_ID, reviews.ACTION]].values.tolist() == [[1, MISLABELED], [2, KEEP], [3, RELABEL]]
+    assert store.open_disagreements().tolist() == []
     edits = store.edits()
     assert edits.removed == {1} and edits.relabelled == {3: 2} and edits.key()
     assert store.journal_mode() == "wal"
@@ -115,15 +121,27 @@ def test_undo_steps_back_through_decisions_and_keeps_the_history(tmp_path):
     assert store.decisions()[schema.SAMPLE_ID].tolist() == [7]  # bob's decision untouched
 
 
-def test_undo_leaves_a_later_decision_by_someone_else(tmp_path):
+def test_undo_withdraws_only_the_reviewers_own_vote(tmp_path):
     store = ReviewStore(tmp_path, n_samples=10, n_classes=3)
     store.record([2], MISLABELED, "ann")
     store.record([2], KEEP, "bob")
-    assert store.undo("ann") == []  # bob decided after ann: his decision stands
+    assert _state(store) == {} and store.open_disagreements().tolist() == [2]  # two votes that disagree
+    assert store.undo("ann") == [2]  # ann's vote withdrawn; bob's vote is his and stays
     assert _state(store) == {2: (KEEP, None)}
-    assert store.last_action("ann").empty  # and ann's action no longer offers itself for undo
+    assert store.last_action("ann").empty
     assert store.undo("bob") == [2]
-    assert _state(store) == {2: (MISLABELED, None)}  # the state bob's decision replaced
+    assert _state(store) == {}
+
+
+def test_undo_keeps_a_later_decision_by_the_same_reviewer(tmp_path):
+    store = ReviewStore(tmp_path, n_samples=10, n_classes=3)
+    store.record([2, 3], MISLABELED, "ann")
+    store.record([2], KEEP, "ann")
+    store.record([5], RELABEL, "ann", new_label=1)
+    assert store.undo("ann") == [5]
+    assert store.undo("ann") == [2]  # the keep on 2 is undone: back to mislabeled
+    assert store.undo("ann") == [2, 3]
+    assert _state(store) == {}
 
 
 def test_undo_needs_a_name(tmp_path):

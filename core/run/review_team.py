@@ -1,0 +1,152 @@
+"""The review store's team tables: overlap and lease settings, gold marks, leases (core.run.review_db).
+
+`TeamTables` is mixed into `ReviewStore`; it only stores and reads. Who may set these (a lead) is checked by the
+caller (core.auth, when users are configured); the API takes the lead's plain name. Queues, progress and
+consensus are computed from these in core.review.assignment and core.review.consensus.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ConfigError
+from core.run import schema
+from core.run.review_db import CREATED, REVIEWER, connect, transaction
+
+OVERLAP, LEASE_SECONDS = "overlap", "lease_seconds"
+DEFAULT_OVERLAP = 1
+"""How many annotators must decide each flagged sample unless a lead sets more (2 or 3 for a double check)."""
+MAX_OVERLAP = 10
+DEFAULT_LEASE_SECONDS = 600.0
+"""How long a sample shown to one annotator stays reserved for it (10 minutes)."""
+
+
+def _name(who: str, what: str) -> str:
+    if not who or not who.strip():
+        raise ConfigError(f"{what} needs the lead's name")
+    return who.strip()
+
+
+class TeamTables:
+    """Settings, gold marks and leases of one review store (`self.path`, `self.n_samples`, `self.n_classes`)."""
+
+    path: Path
+    n_samples: int | None
+    n_classes: int | None
+
+    def _now(self) -> str:
+        return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+    # -- settings -------------------------------------------------------------------------
+    def set_overlap(self, overlap: int, lead: str) -> None:
+        """How many annotators must decide each flagged sample (1 to MAX_OVERLAP)."""
+        if not isinstance(overlap, (int, np.integer)) or not 1 <= int(overlap) <= MAX_OVERLAP:
+            raise ConfigError(f"overlap must be an integer in [1, {MAX_OVERLAP}], got {overlap!r}")
+        self._set(OVERLAP, str(int(overlap)), _name(lead, "setting the overlap"))
+
+    def set_lease_seconds(self, seconds: float, lead: str) -> None:
+        """How long a sample shown to an annotator stays leased to it (> 0 seconds)."""
+        if not float(seconds) > 0:
+            raise ConfigError(f"the lease must last more than 0 seconds, got {seconds!r}")
+        self._set(LEASE_SECONDS, repr(float(seconds)), _name(lead, "setting the lease"))
+
+    def _set(self, name: str, value: str, lead: str) -> None:
+        with connect(self.path) as connection, transaction(connection):
+            connection.execute(f"INSERT INTO settings (name, value, lead, {CREATED}) VALUES (?, ?, ?, ?)",
+                               (name, value, lead, self._now()))
+
+    def _setting(self, name: str) -> str | None:
+        if not self.path.exists():
+            return None
+        with connect(self.path) as connection:
+            row = connection.execute("SELECT value FROM settings WHERE name = ? ORDER BY setting_id DESC LIMIT 1",
+                                     (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def overlap(self) -> int:
+        value = self._setting(OVERLAP)
+        return DEFAULT_OVERLAP if value is None else int(value)
+
+    def lease_seconds(self) -> float:
+        value = self._setting(LEASE_SECONDS)
+        return DEFAULT_LEASE_SECONDS if value is None else float(value)
+
+    # -- gold -----------------------------------------------------------------------------
+    def mark_gold(self, sample_ids: Iterable[int], labels: Iterable[int] | int | None, lead: str) -> int:
+        """Mark samples gold with their known class (one label for all, or one each); `labels=None` withdraws the
+        marks. One transaction; returns the number of marks written."""
+        lead = _name(lead, "marking gold samples")
+        ids = [int(i) for i in sample_ids]
+        if labels is None or isinstance(labels, (int, np.integer)):
+            values: list[int | None] = [None if labels is None else int(labels)] * len(ids)
+        else:
+            values = [int(v) for v in labels]
+            if len(values) != len(ids):
+                raise ConfigError(f"{len(ids)} gold samples but {len(values)} labels")
+        if self.n_samples is not None and any(not 0 <= i < self.n_samples for i in ids):
+            raise ConfigError(f"gold sample id(s) outside [0, {self.n_samples})")
+        if any(v is not None and (v < 0 or (self.n_classes is not None and v >= self.n_classes)) for v in values):
+            raise ConfigError(f"a gold label is not a class index in [0, {self.n_classes})")
+        created = self._now()
+        with connect(self.path) as connection, transaction(connection):
+            connection.executemany(f"INSERT INTO gold ({schema.SAMPLE_ID}, label, lead, {CREATED}) VALUES (?, ?, ?, ?)",
+                                   [(i, v, lead, created) for i, v in zip(ids, values)])
+        return len(ids)
+
+    def gold(self) -> dict[int, int]:
+        """{sample_id: known class} of the samples currently marked gold."""
+        if not self.path.exists():
+            return {}
+        with connect(self.path) as connection:
+            rows = connection.execute(
+                f"SELECT {schema.SAMPLE_ID}, label FROM gold WHERE gold_id IN "
+                f"(SELECT MAX(gold_id) FROM gold GROUP BY {schema.SAMPLE_ID})").fetchall()
+        return {int(i): int(label) for i, label in rows if label is not None}
+
+    # -- leases ---------------------------------------------------------------------------
+    def take_leases(self, choose, reviewer: str, now: float | None = None) -> list[int]:
+        """Lease to `reviewer` the samples `choose(active_leases)` picks, in one immediate transaction, so two
+        annotators asking at once never get the same sample when the overlap does not call for it.
+
+        `active_leases` is {sample_id: [reviewers holding an unexpired lease]} read inside the transaction;
+        `choose` returns the sample ids to lease (in order). Expired leases are dropped on the way."""
+        reviewer = reviewer.strip()
+        now = time.time() if now is None else float(now)
+        expires = now + self.lease_seconds()
+        with connect(self.path) as connection, transaction(connection):
+            connection.execute("DELETE FROM leases WHERE expires <= ?", (now,))
+            active: dict[int, list[str]] = {}
+            for sample_id, holder in connection.execute(f"SELECT {schema.SAMPLE_ID}, {REVIEWER} FROM leases"):
+                active.setdefault(int(sample_id), []).append(holder)
+            chosen = [int(i) for i in choose(active)]
+            connection.executemany(
+                f"INSERT OR REPLACE INTO leases ({schema.SAMPLE_ID}, {REVIEWER}, expires) VALUES (?, ?, ?)",
+                [(i, reviewer, expires) for i in chosen])
+        return chosen
+
+    def release(self, reviewer: str, sample_ids: Iterable[int] | None = None) -> None:
+        """Drop `reviewer`'s leases (on `sample_ids`, or all)."""
+        with connect(self.path) as connection, transaction(connection):
+            if sample_ids is None:
+                connection.execute(f"DELETE FROM leases WHERE {REVIEWER} = ?", (reviewer.strip(),))
+            else:
+                connection.executemany(f"DELETE FROM leases WHERE {REVIEWER} = ? AND {schema.SAMPLE_ID} = ?",
+                                       [(reviewer.strip(), int(i)) for i in sample_ids])
+
+    def leases(self, now: float | None = None) -> dict[int, list[str]]:
+        """{sample_id: reviewers holding an unexpired lease}."""
+        if not self.path.exists():
+            return {}
+        now = time.time() if now is None else float(now)
+        with connect(self.path) as connection:
+            rows = connection.execute(f"SELECT {schema.SAMPLE_ID}, {REVIEWER} FROM leases WHERE expires > ?",
+                                      (now,)).fetchall()
+        out: dict[int, list[str]] = {}
+        for sample_id, holder in rows:
+            out.setdefault(int(sample_id), []).append(holder)
+        return out
