@@ -202,6 +202,8 @@ def choose_columns(features: Mapping[str, Any], where: str, label_column: str | 
     equally, when a named column is missing or of the wrong type, or when the labels are of a
     task not analysed yet (multi-label, regression).
     """
+    if input_column is not None:
+        _inputs(features, where, input_column, "")
     label = _label(features, where, label_column, input_column)
     label_kind = kind_of(features[label], LABEL)
     if label_kind.task not in SUPPORTED_TASKS:
