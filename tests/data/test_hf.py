@@ -280,6 +280,8 @@ def test_loading_the_data_modules_does_not_import_datasets():
 
 
 def test_analyze_a_saved_image_dataset_end_to_end(tmp_path):
+    from core.export.manifest import writes_images
+    from core.export.source import files_base
     from core.pipeline.runner import analyze
     from core.run import schema
     from tests.conftest import fast_config
@@ -291,3 +293,12 @@ def test_analyze_a_saved_image_dataset_end_to_end(tmp_path):
     assert manifest["dataset"]["class_names"] == list(SHAPES)
     assert samples[schema.SOURCE].str.fullmatch(rf"{folder}@train row \d+").all()
     assert samples[schema.IS_FLAGGED].sum() == round(0.1 * 36) and samples[schema.TRUE_LABEL].isna().all()
+    assert files_base(folder, samples[schema.SOURCE]) is None  # the images live in the arrow files, not beside
+    assert writes_images("image", folder, samples[schema.SOURCE])  # so a manifest export writes them out
+
+
+def test_the_default_run_folder_of_an_hf_dataset_is_a_plain_name():
+    from core.cli.analyze import default_out
+
+    assert default_out("hf:imdb").name == "hf-imdb"
+    assert default_out("hf:nyu-mll/glue:sst2@validation").name == "hf-nyu-mll-glue-sst2-validation"
