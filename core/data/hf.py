@@ -27,7 +27,7 @@ import numpy as np
 from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
 from core.data.folder import ImageSource, read_images
-from core.data.hf_columns import Columns, choose_columns
+from core.data.hf_columns import Columns, check_test_columns, choose_columns
 from core.data.manifest import encode_labels
 from core.data.split import carve_test_split, split_note
 from core.data.text import check_texts, text_dataset
@@ -237,9 +237,7 @@ def from_loaded(loaded: Any, name: str, shown: str, split: str | None, cfg: Data
     if columns.ignored:
         notes.append(f"ignored columns: {', '.join(columns.ignored[:8])}")
     if test is not None:
-        missing = [c for c in (columns.label, columns.truth, *columns.inputs) if c and c not in test.features]
-        if missing:
-            raise ConfigError(f"{shown}@{TEST}: lacks the column(s) {', '.join(missing)} that split {chosen!r} has")
+        check_test_columns(train.features, test.features, columns, f"{shown}@{TEST}")
         test_labels = _column(test, columns.label)
         if len(_missing_rows(test_labels, columns.label_kind.name == "class label")) == len(test_labels):
             notes.append(f"set aside split {TEST!r}: its labels are all missing")

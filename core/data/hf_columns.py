@@ -132,6 +132,11 @@ def describe(feature: Any) -> str:
     return _type(feature)
 
 
+def _same_type(a: Any, b: Any) -> bool:
+    """Same feature type, and for ClassLabels the same class names in the same order."""
+    return describe(a) == describe(b) and getattr(a, "names", None) == getattr(b, "names", None)
+
+
 def _columns(features: Mapping[str, Any]) -> str:
     return ", ".join(f"{name} ({describe(feature)})" for name, feature in features.items()) or "none"
 
@@ -211,5 +216,21 @@ def choose_columns(features: Mapping[str, Any], where: str, label_column: str | 
                           f"target; {label_kind.task} datasets are not supported yet (only one class per sample)")
     inputs, input_kind = _inputs(features, where, input_column, label)
     truth = TRUE_LABEL if TRUE_LABEL in features and label != TRUE_LABEL else None
+    if truth is not None and not _same_type(features[truth], features[label]):
+        raise ConfigError(f"{where}: column {truth!r} ({describe(features[truth])}) must hold the same classes as "
+                          f"the label column {label!r} ({describe(features[label])})")
     ignored = tuple(name for name in features if name not in (label, truth, *inputs))
     return Columns(label, label_kind, inputs, input_kind, truth, ignored)
+
+
+def check_test_columns(train: Mapping[str, Any], test: Mapping[str, Any], columns: Columns, where: str) -> None:
+    """ConfigError unless the test split (features `test`) has the chosen columns, labels of the same type
+    and classes as the analysed split's (`train`)."""
+    wanted = [c for c in (columns.label, columns.truth, *columns.inputs) if c is not None]
+    missing = [c for c in wanted if c not in test]
+    if missing:
+        raise ConfigError(f"{where}: lacks the column(s) {', '.join(missing)} that the analysed split has")
+    for column in (columns.label, columns.truth):
+        if column is not None and not _same_type(train[column], test[column]):
+            raise ConfigError(f"{where}: column {column!r} is {describe(test[column])} with other classes than in "
+                              f"the analysed split ({describe(train[column])})")

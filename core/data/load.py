@@ -21,7 +21,7 @@ from core.data.base import Dataset
 from core.data.noise import check_noise_model, describe_noise, inject_noise
 from core.data.hf import is_saved_dataset, load_saved, saved_dataset_split
 from core.data.registry import DATASETS, DIRECTORY, PATH_FORMATS, PREFIXES, SAVED_DATASET
-from core.errors import DataError
+from core.errors import ConfigError, DataError
 
 
 def _load_path(path: Path, cfg: DataConfig, seed: int) -> Dataset:
@@ -34,6 +34,15 @@ def _load_path(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         raise DataError(f"{path}: cannot read a {path.suffix or 'suffix-less'} file; a path dataset must be a "
                         f"directory of class folders or a {suffixes} file")
     return PATH_FORMATS.get(key)(path, cfg, seed)
+
+
+def _check_column_options(cfg: DataConfig, is_hf: bool) -> None:
+    """--label-column / --input-column choose among a Hugging Face dataset's columns; elsewhere they would be
+    silently ignored (a manifest's columns have fixed names), so they are refused."""
+    named = [f"data.{f}" for f in ("label_column", "input_column") if getattr(cfg, f) is not None]
+    if named and not is_hf:
+        raise ConfigError(f"{' and '.join(named)} appl{'y' if len(named) > 1 else 'ies'} to Hugging Face datasets (hf:NAME or a save_to_disk "
+                          f"folder); {cfg.dataset!r} is not one")
 
 
 def _apply_configured_noise(dataset: Dataset, cfg: DataConfig, seed: int) -> Dataset:
@@ -64,6 +73,8 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
     """
     name = cfg.dataset
     prefix = next((p for p in PREFIXES if name.startswith(p)), None)
+    _check_column_options(cfg, prefix is not None or saved_dataset_split(name) is not None
+                          or is_saved_dataset(Path(name).expanduser()))
     if name in DATASETS:
         dataset = DATASETS.get(name)(cfg, seed)
         if not DATASETS.entry(name).meta["own_noise"]:

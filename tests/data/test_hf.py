@@ -302,3 +302,22 @@ def test_the_default_run_folder_of_an_hf_dataset_is_a_plain_name():
 
     assert default_out("hf:imdb").name == "hf-imdb"
     assert default_out("hf:nyu-mll/glue:sst2@validation").name == "hf-nyu-mll-glue-sst2-validation"
+
+
+def test_a_test_split_or_truth_with_other_classes_is_refused(tmp_path):
+    other = _image_dataset(2).cast_column("label", ClassLabel(names=["a", "b", "c"]))
+    with pytest.raises(ConfigError, match=r"@test: column 'label' is ClassLabel\(3 names\) with other classes"):
+        _load(_save(DatasetDict(train=_image_dataset(4), test=other), tmp_path / "other"))
+    lacking = _image_dataset(2).remove_columns("image")
+    with pytest.raises(ConfigError, match=r"@test: lacks the column\(s\) image"):
+        _load(_save(DatasetDict(train=_image_dataset(4), test=lacking), tmp_path / "lacking"))
+    names = _image_dataset(4, true_label=([SHAPES[i] for i in _pictures(4)[1]], Value("string")))
+    with pytest.raises(ConfigError, match="column 'true_label' \\(Value\\(string\\)\\) must hold the same classes"):
+        _load(_save(names, tmp_path / "truth"))
+
+
+def test_column_options_are_refused_for_other_sources(tmp_path):
+    with pytest.raises(ConfigError, match="data.label_column applies to Hugging Face datasets"):
+        _load("digits", label_column="label")
+    with pytest.raises(ConfigError, match="data.label_column and data.input_column apply to"):
+        _load("digits", label_column="label", input_column="image")
