@@ -27,7 +27,7 @@ import numpy as np
 from core.config import DataConfig
 from core.data.base import IMAGE, TABULAR, Dataset
 from core.data.folder import ImageSource, read_images
-from core.data.hf_columns import Columns, check_test_columns, choose_columns
+from core.data.hf_columns import CLASS_LABEL, IMAGES, TEXTS, Columns, check_test_columns, choose_columns
 from core.data.manifest import encode_labels
 from core.data.split import carve_test_split, split_note
 from core.data.text import check_texts, text_dataset
@@ -146,7 +146,7 @@ def _raw_labels(part: Any, column: str, class_label: bool, where: str) -> list:
 
 def _encode(parts: dict[str, Any], columns: Columns, feature: Any, where: dict[str, str]) -> tuple[dict, list[str]]:
     """{(part, column): int64 codes} for the label and truth columns, and the class names (unused dropped)."""
-    class_label = columns.label_kind.name == "class label"
+    class_label = columns.label_kind.name == CLASS_LABEL
     raw = {(part, col): _raw_labels(data, col, class_label, where[part])
            for part, data in parts.items() for col in (columns.label, columns.truth) if col is not None}
     if class_label:
@@ -218,12 +218,26 @@ def _inputs(parts: dict[str, Any], columns: Columns, where: dict[str, str],
             cfg: DataConfig) -> tuple[dict[str, Any], list[str]]:
     """The inputs per split: images uint8 (n, C, H, W), texts (list of str) or features float32 (n, d); notes."""
     kind = columns.input_kind.name
-    if kind == "image":
+    if kind == IMAGES:
         return _images(parts, columns.inputs[0], where, cfg.image_size)
-    if kind == "text":
+    if kind == TEXTS:
         return {part: check_texts(_column(data, columns.inputs[0]), where[part], columns.inputs[0])
                 for part, data in parts.items()}, []
     return {part: _features(data, columns.inputs, where[part]) for part, data in parts.items()}, []
+
+
+def _carve(inputs: Any, given: np.ndarray, truth: np.ndarray | None, sources: list[str], cfg: DataConfig,
+           seed: int) -> tuple:
+    """(x_train, given_train, true_train, source_train, x_test, y_test) of a seeded stratified test split carved
+    from one split (inputs: an array or a list of texts); the test labels are the clean ones when known."""
+    train_idx, test_idx = carve_test_split(len(given), given, cfg.test_fraction, seed)
+
+    def pick(values: Any, rows: np.ndarray) -> Any:
+        return [values[i] for i in rows] if isinstance(values, list) else values[rows]
+
+    clean = truth if truth is not None else given
+    return (pick(inputs, train_idx), given[train_idx], None if truth is None else truth[train_idx],
+            pick(sources, train_idx), pick(inputs, test_idx), clean[test_idx])
 
 
 def from_loaded(loaded: Any, name: str, shown: str, split: str | None, cfg: DataConfig, seed: int) -> Dataset:
@@ -239,7 +253,7 @@ def from_loaded(loaded: Any, name: str, shown: str, split: str | None, cfg: Data
     if test is not None:
         check_test_columns(train.features, test.features, columns, f"{shown}@{TEST}")
         test_labels = _column(test, columns.label)
-        if len(_missing_rows(test_labels, columns.label_kind.name == "class label")) == len(test_labels):
+        if len(_missing_rows(test_labels, columns.label_kind.name == CLASS_LABEL)) == len(test_labels):
             notes.append(f"set aside split {TEST!r}: its labels are all missing")
             test = None
     parts = {TRAIN: train} | ({TEST: test} if test is not None else {})
@@ -253,24 +267,19 @@ def from_loaded(loaded: Any, name: str, shown: str, split: str | None, cfg: Data
     inputs, input_notes = _inputs(parts, columns, where, cfg)
     notes += input_notes
     given, truth = codes[(TRAIN, columns.label)], codes.get((TRAIN, columns.truth))
-    clean = truth if truth is not None else given
-    x_all, sources = inputs[TRAIN], [f"{shown}@{chosen} row {i}" for i in range(len(given))]
+    sources = [f"{shown}@{chosen} row {i}" for i in range(len(given))]
     if test is None:
-        train_idx, test_idx = carve_test_split(len(given), given, cfg.test_fraction, seed)
-        notes.append(split_note(given, cfg.test_fraction, seed))
-        pick = (lambda x, idx: [x[i] for i in idx]) if isinstance(x_all, list) else (lambda x, idx: x[idx])
-        x_train, x_test, y_test = pick(x_all, train_idx), pick(x_all, test_idx), clean[test_idx]
-        given, truth, sources = given[train_idx], None if truth is None else truth[train_idx], \
-            [sources[i] for i in train_idx]
+        x_train, given, truth, sources, x_test, y_test = _carve(inputs[TRAIN], given, truth, sources, cfg, seed)
+        notes.append(split_note(codes[(TRAIN, columns.label)], cfg.test_fraction, seed))
     else:
         notes.append(f"used split {TEST!r} as the test set")
-        x_train, x_test = x_all, inputs[TEST]
+        x_train, x_test = inputs[TRAIN], inputs[TEST]
         y_test = codes.get((TEST, columns.truth), codes[(TEST, columns.label)])
     common = dict(class_names=class_names, true_train=truth, source_train=sources, notes=notes,
                   test_labels_verified=truth is not None, test_split_carved=test is None)
-    if columns.input_kind.name == "text":
+    if columns.input_kind.name == TEXTS:
         return text_dataset(name, cfg, texts_train=x_train, given_train=given, texts_test=x_test, y_test=y_test,
                             **common)
-    kind = IMAGE if columns.input_kind.name == "image" else TABULAR
+    kind = IMAGE if columns.input_kind.name == IMAGES else TABULAR
     return Dataset(name=name, kind=kind, x_train=x_train, given_train=given, x_test=x_test, y_test=y_test,
                    **common)

@@ -24,6 +24,8 @@ from typing import Any
 from core.errors import ConfigError
 
 INPUT, LABEL = "input", "label"
+IMAGES, TEXTS, CLASS_LABEL, MULTI_LABEL_KIND = "image", "text", "class label", "multi-label"
+"""Names of the FEATURE_KINDS entries the loader treats specially."""
 CLASSIFICATION, MULTI_LABEL, REGRESSION = "classification", "multi-label", "regression"
 SUPPORTED_TASKS = frozenset({CLASSIFICATION})
 """Label tasks the engine analyses today (one class per sample)."""
@@ -100,19 +102,19 @@ class FeatureKind:
 
 
 FEATURE_KINDS: tuple[FeatureKind, ...] = (
-    FeatureKind("image", INPUT, is_image),
-    FeatureKind("text", INPUT, is_text),
+    FeatureKind(IMAGES, INPUT, is_image),
+    FeatureKind(TEXTS, INPUT, is_text),
     FeatureKind("numeric vector", INPUT, is_numeric_vector),
     FeatureKind("numeric", INPUT, is_numeric, single=False),
-    FeatureKind("class label", LABEL, is_class_label, CLASSIFICATION),
-    FeatureKind("multi-label", LABEL, is_multi_label, MULTI_LABEL),
+    FeatureKind(CLASS_LABEL, LABEL, is_class_label, CLASSIFICATION),
+    FeatureKind(MULTI_LABEL_KIND, LABEL, is_multi_label, MULTI_LABEL),
     FeatureKind("integer label", LABEL, is_integer, CLASSIFICATION),
     FeatureKind("string label", LABEL, is_text, CLASSIFICATION),
     FeatureKind("regression target", LABEL, is_float, REGRESSION),
 )
 """In order of preference: inputs are picked by the first kind any column matches; a column's label kind is
 the first label entry it matches."""
-DECLARED_LABELS = frozenset({"class label", "multi-label"})
+DECLARED_LABELS = frozenset({CLASS_LABEL, MULTI_LABEL_KIND})
 """Label kinds that say "I am the labels" by their type alone, whatever the column's name."""
 
 
