@@ -176,7 +176,7 @@ def _image_sources(part: Any, column: str, where: str) -> tuple[list[ImageSource
             raise DataError(f"{where}: image column {column!r} is empty in row {row}")
         if value.get("bytes"):
             sources.append(bytes(value["bytes"]))
-        elif Path(value["path"]).is_file():
+        elif Path(value["path"]).is_absolute() and Path(value["path"]).is_file():  # a Hub cache file
             sources.append(Path(value["path"]))
         else:
             raise DataError(f"{where}: image column {column!r} row {row} points to {value['path']}, which does "

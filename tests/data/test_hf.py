@@ -321,3 +321,21 @@ def test_column_options_are_refused_for_other_sources(tmp_path):
         _load("digits", label_column="label")
     with pytest.raises(ConfigError, match="data.label_column and data.input_column apply to"):
         _load("digits", label_column="label", input_column="image")
+
+
+def test_images_the_hub_keeps_as_cached_files_are_read_from_there(monkeypatch, tmp_path):
+    images, labels = _pictures(4)
+    files = []
+    for i, image in enumerate(images):
+        image.save(tmp_path / f"{i}.png")
+        files.append(str(tmp_path / f"{i}.png"))
+    cached = Dataset.from_dict({"image": files, "label": labels},
+                               features=Features({"image": Image(), "label": ClassLabel(names=list(SHAPES))}))
+    assert cached.with_format("arrow")["image"].to_pylist()[0]["bytes"] is None  # only the path is stored
+    _hub(monkeypatch, cached)
+    data = _load("hf:shapes")
+    row = int(data.source_train[0].rsplit(" ", 1)[1])
+    assert np.array_equal(data.x_train[0, 0], np.asarray(images[row]))
+    (tmp_path / "3.png").unlink()
+    with pytest.raises(DataError, match=r"image column 'image' row 3 points to .*3.png, which does not exist"):
+        _load("hf:shapes")
