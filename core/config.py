@@ -89,6 +89,8 @@ class DataConfig:
     text_max_length: int | None = setting(None, "Text datasets: tokens per text; longer texts are truncated "
                                                 "(default and upper bound: the encoder's maximum, 256 for "
                                                 "all-MiniLM-L6-v2).")
+    label_column: str | None = setting(None, "Hugging Face datasets: the label column when several could be.")
+    input_column: str | None = setting(None, "Hugging Face datasets: the input column when several could be.")
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -100,6 +102,8 @@ class DataConfig:
             raise ConfigError(f"data.image_size must be >= 4 pixels, got {self.image_size}")
         if self.text_max_length is not None and self.text_max_length < 2:
             raise ConfigError(f"data.text_max_length must be >= 2 tokens, got {self.text_max_length}")
+        if "" in (self.label_column, self.input_column) or (self.label_column or 0) == self.input_column:
+            raise ConfigError("data.label_column and data.input_column must name two different columns")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -47,7 +48,10 @@ def _budget_value(values: dict[str, Any]) -> None:
 
 
 def default_out(dataset: str) -> Path:
-    """runs/<name> for a registered dataset, runs/<file stem> for a path."""
+    """runs/<name> for a registered dataset, runs/<file stem> for a path, runs/hf-<name>-<config>-<split> for
+    a Hugging Face dataset (characters a folder name should not hold become '-')."""
+    if dataset.startswith("hf:"):
+        return DEFAULT_RUNS_DIR / re.sub(r"[^\w.]+", "-", f"hf-{dataset[3:]}").strip("-")
     name = Path(dataset).stem if os.path.sep in dataset or "." in dataset else dataset
     return DEFAULT_RUNS_DIR / name
 

@@ -12,11 +12,13 @@ from core.cli.app import app, out
 
 @app.command()
 def datasets() -> None:
-    """List the registered datasets and the path formats."""
-    from core.data.registry import DATASETS, PATH_FORMATS
+    """List the registered datasets, the dataset prefixes and the path formats."""
+    from core.data.registry import DATASETS, PATH_FORMATS, PREFIXES
 
     for name in DATASETS:
         out.print(f"[bold]{name:12}[/] {DATASETS.help(name)}", highlight=False)
+    for name in PREFIXES:
+        out.print(f"[bold]{name + '...':12}[/] {PREFIXES.help(name)}", highlight=False)
     for name in PATH_FORMATS:
         out.print(f"[bold]PATH {name:7}[/] {PATH_FORMATS.help(name)}", highlight=False)
 

@@ -13,6 +13,7 @@ counted in the notes; a broken file with an image suffix is an error naming it.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -31,23 +32,31 @@ _PIL_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.D
                Image.DecompressionBombWarning, EOFError)
 
 
+ImageSource = Path | bytes
+"""An image to decode: a file, or its encoded bytes (a Hugging Face `Image` column stores those)."""
+
+
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _probe(path: Path, shown: str) -> tuple[str, tuple[int, int]]:
+def _open(source: ImageSource) -> Image.Image:
+    return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+
+
+def _probe(path: ImageSource, shown: str) -> tuple[str, tuple[int, int]]:
     """(mode, (height, width)) from the file header; raises DataError naming `shown` if unreadable.
 
     Refused before any pixel is decoded: empty files, and images larger than Pillow's
     decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`), which a crafted file could use to
     exhaust memory.
     """
-    if path.stat().st_size == 0:
+    if (len(path) if isinstance(path, bytes) else path.stat().st_size) == 0:
         raise DataError(f"{shown}: the file is empty (0 bytes); expected an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with _open(path) as img:
                 return img.mode, (img.height, img.width)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{shown}: the image is larger than {Image.MAX_IMAGE_PIXELS:,} pixels (a possible "
@@ -56,12 +65,12 @@ def _probe(path: Path, shown: str) -> tuple[str, tuple[int, int]]:
         raise DataError(f"{shown}: not a readable image ({type(exc).__name__}: {exc})") from None
 
 
-def _decode(path: Path, shown: str, channels: int, size: tuple[int, int]) -> np.ndarray:
+def _decode(path: ImageSource, shown: str, channels: int, size: tuple[int, int]) -> np.ndarray:
     """Pixels of one image as uint8 (channels, height, width), converted and resized to `size`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with _open(path) as img:
                 img.load()
                 img = _to_8bit(img, channels)
                 if (img.height, img.width) != size:
@@ -82,8 +91,8 @@ def _to_8bit(img: Image.Image, channels: int) -> Image.Image:
     return img.convert("L" if channels == 1 else "RGB")
 
 
-def read_images(paths: list[Path], shown: list[str], image_size: int | None) -> tuple[np.ndarray, list[str]]:
-    """Decode image files into one uint8 array (n, C, H, W), plus notes on conversions.
+def read_images(paths: list[ImageSource], shown: list[str], image_size: int | None) -> tuple[np.ndarray, list[str]]:
+    """Decode image files (or their encoded bytes) into one uint8 array (n, C, H, W), plus notes on conversions.
 
     `shown` (n,) are the names used in error messages and notes (paths relative to the
     dataset root). C is 1 when every image is grayscale, else 3.

@@ -1,8 +1,10 @@
 """Every dataset gradsift can analyze, behind one call: `load_dataset(cfg, seed) -> Dataset`.
 
 `cfg.dataset` is either a registered name (core.data.registry `DATASETS`: digits, mnist5k,
-blobs, moons, cifar10n, cifar100n) or a path, dispatched by what it is (`PATH_FORMATS`): a
-directory is an image folder, .csv/.parquet a manifest, .npz an array archive. Afterwards, a configured
+blobs, moons, cifar10n, cifar100n), a prefixed name (`PREFIXES`: `hf:NAME[:CONFIG][@SPLIT]`, a
+Hugging Face Hub dataset) or a path, dispatched by what it is (`PATH_FORMATS`): a folder written by
+`save_to_disk` is a Hugging Face dataset (`FOLDER@SPLIT` picks a split), another directory an image
+folder, .csv/.parquet a manifest, .npz an array archive. Afterwards, a configured
 `noise_rate` is injected into the given labels of sources that do not handle noise
 themselves; the labels before injection become `true_train`.
 """
@@ -17,17 +19,30 @@ import numpy as np
 from core.config import DataConfig
 from core.data.base import Dataset
 from core.data.noise import check_noise_model, describe_noise, inject_noise
-from core.data.registry import DATASETS, DIRECTORY, PATH_FORMATS
-from core.errors import DataError
+from core.data.hf import is_saved_dataset, load_saved, saved_dataset_split
+from core.data.registry import DATASETS, DIRECTORY, PATH_FORMATS, PREFIXES, SAVED_DATASET
+from core.errors import ConfigError, DataError
 
 
 def _load_path(path: Path, cfg: DataConfig, seed: int) -> Dataset:
-    key = DIRECTORY if path.is_dir() else path.suffix.lower()
+    if path.is_dir():
+        key = SAVED_DATASET if is_saved_dataset(path) else DIRECTORY
+    else:
+        key = path.suffix.lower()
     if key not in PATH_FORMATS:
-        suffixes = ", ".join(k for k in PATH_FORMATS if k != DIRECTORY)
+        suffixes = ", ".join(k for k in PATH_FORMATS if k not in (DIRECTORY, SAVED_DATASET))
         raise DataError(f"{path}: cannot read a {path.suffix or 'suffix-less'} file; a path dataset must be a "
                         f"directory of class folders or a {suffixes} file")
     return PATH_FORMATS.get(key)(path, cfg, seed)
+
+
+def _check_column_options(cfg: DataConfig, is_hf: bool) -> None:
+    """--label-column / --input-column choose among a Hugging Face dataset's columns; elsewhere they would be
+    silently ignored (a manifest's columns have fixed names), so they are refused."""
+    named = [f"data.{f}" for f in ("label_column", "input_column") if getattr(cfg, f) is not None]
+    if named and not is_hf:
+        raise ConfigError(f"{' and '.join(named)} appl{'y' if len(named) > 1 else 'ies'} to Hugging Face datasets (hf:NAME or a save_to_disk "
+                          f"folder); {cfg.dataset!r} is not one")
 
 
 def _apply_configured_noise(dataset: Dataset, cfg: DataConfig, seed: int) -> Dataset:
@@ -57,15 +72,24 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
     is malformed.
     """
     name = cfg.dataset
+    prefix = next((p for p in PREFIXES if name.startswith(p)), None)
+    _check_column_options(cfg, prefix is not None or saved_dataset_split(name) is not None
+                          or is_saved_dataset(Path(name).expanduser()))
     if name in DATASETS:
         dataset = DATASETS.get(name)(cfg, seed)
         if not DATASETS.entry(name).meta["own_noise"]:
             dataset = _apply_configured_noise(dataset, cfg, seed)
+    elif prefix is not None:
+        dataset = _apply_configured_noise(PREFIXES.get(prefix)(cfg, seed), cfg, seed)
+    elif not Path(name).expanduser().exists() and saved_dataset_split(name) is not None:
+        folder, split = saved_dataset_split(name)
+        dataset = _apply_configured_noise(load_saved(folder, cfg, seed, split), cfg, seed)
     else:
         path = Path(name).expanduser()
         if not path.exists():
-            raise DataError(f"{name!r} is neither a registered dataset ({', '.join(DATASETS.names())}) nor an "
-                            "existing path (image folder, .csv/.parquet manifest or .npz file)")
+            raise DataError(f"{name!r} is neither a registered dataset ({', '.join(DATASETS.names())}), a "
+                            f"{'/'.join(PREFIXES.names())} dataset nor an existing path (image folder, saved Hugging "
+                            "Face dataset, .csv/.parquet manifest or .npz file)")
         dataset = _apply_configured_noise(_load_path(path, cfg, seed), cfg, seed)
     if cfg.test_labels_verified is not None:
         dataset.test_labels_verified = cfg.test_labels_verified

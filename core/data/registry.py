@@ -3,8 +3,10 @@
 DATASETS: target `load(cfg: DataConfig, seed) -> Dataset`; meta `own_noise=True` for
 sources that apply `DataConfig.noise`/`noise_rate` themselves (with their own defaults),
 so `load_dataset` does not inject noise a second time.
-PATH_FORMATS: target `load(path, cfg, seed) -> Dataset`, keyed "directory" or a lower-case
-file suffix (a path dataset is read by what it is).
+PATH_FORMATS: target `load(path, cfg, seed) -> Dataset`, keyed "directory", "saved dataset" (a folder
+`save_to_disk` wrote) or a lower-case file suffix (a path dataset is read by what it is).
+PREFIXES: target `load(cfg, seed) -> Dataset` for a `--dataset` value starting with the prefix
+(`hf:NAME[:CONFIG][@SPLIT]`, core.data.hf).
 NOISE_MODELS: target `fn(labels (n,), chosen (k,), n_classes, rng, features or None) -> (k,)
 new labels` (core.data.noise).
 
@@ -30,14 +32,22 @@ DATASETS.add("cifar100n", "CIFAR-100 with human labels (CIFAR-100N; --label-set 
                   "core.data.cifar:load_cifar100n", own_noise=False)
 
 DIRECTORY = "directory"
+SAVED_DATASET = "saved dataset"
 PATH_FORMATS = Registry("path format")
 PATH_FORMATS.add(DIRECTORY, "image folder: one sub-folder per class (optionally under train/ and test/)",
                       "core.data.folder:load_image_folder")
+PATH_FORMATS.add(SAVED_DATASET, "a Hugging Face Dataset or DatasetDict folder written by save_to_disk "
+                      "(FOLDER@SPLIT picks a split; test is the test set)", "core.data.hf:load_saved")
 PATH_FORMATS.add(".csv", "manifest: a label column plus image paths, texts or numeric feature columns",
                       "core.data.manifest:load_manifest")
 PATH_FORMATS.add(".parquet", "manifest: a label column plus image paths, texts or numeric feature columns",
                       "core.data.manifest:load_manifest")
 PATH_FORMATS.add(".npz", "arrays X, y (optional y_true, X_test, y_test)", "core.data.npz:load_npz")
+
+PREFIXES = Registry("dataset prefix")
+PREFIXES.add("hf:", "a Hugging Face Hub dataset, hf:NAME or hf:NAME:CONFIG, @SPLIT to pick a split, through "
+                   "datasets.load_dataset (downloaded and cached; train is analysed, test is the test set)",
+             "core.data.hf:load_hub")
 
 NOISE_MODELS = Registry("noise model")
 NOISE_MODELS.add("symmetric", "uniform flip to any other class", "core.data.noise:symmetric_flip")

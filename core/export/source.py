@@ -113,9 +113,12 @@ class ExportSource:
 
 def files_base(dataset: str, sources: Iterable[object]) -> Path | None:
     """The directory the training samples' `source`s are relative to when the samples are files (the dataset
-    is an image folder, or a manifest with a path column), else None (a registered dataset, an .npz, rows)."""
+    is an image folder, or a manifest with a path column), else None (a registered dataset, an .npz, rows, a
+    saved Hugging Face dataset, whose images live inside its arrow files)."""
+    from core.data.hf import is_saved_dataset
+
     root = Path(dataset).expanduser()
-    if not root.exists() or any(str(s).startswith("row ") for s in sources):
+    if not root.exists() or is_saved_dataset(root) or any(str(s).startswith("row ") for s in sources):
         return None
     return root.resolve() if root.is_dir() else root.resolve().parent
 
