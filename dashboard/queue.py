@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.auth.roles import require
 from core.run import schema
 from core.run.reviews import ACTION, KEEP, MISLABELED, RELABEL
 from dashboard import auth, data, formatting, widgets
@@ -88,8 +87,7 @@ def undo_ui(run_path: str, reviewer: str, container=st) -> None:
             + (f" (+{len(last) - 1})" if len(last) > 1 else "")) if len(last) else "Undo"
     if container.button(what, key="queue_undo", shortcut=KEYS["undo"], disabled=not len(last), width="stretch",
                         help="Reverts your last decision (a bulk action whole); the history keeps both."):
-        require(auth.current_actor(), "record_review")
-        restored = store.undo(reviewer)
+        restored = store.undo(auth.current_actor())  # the store checks the role
         st.session_state[SKIPPED] = [i for i in skipped() if i not in restored]
         st.toast(f"Undone: {len(restored)} sample(s) back to their previous state")
         st.rerun()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import GradsiftError
+from core.errors import ConfigError, GradsiftError
 from core.registry import Registry
 
 VIEWER, ANNOTATOR, LEAD, ADMIN = "viewer", "annotator", "lead", "admin"
@@ -103,3 +103,18 @@ def require(actor: Actor | None, action: str) -> Actor:
         raise PermissionDenied(f"{actor.name} ({actor.role}) may not {ACTIONS.help(action)}; "
                                f"allowed roles: {', '.join(permitted)}")
     return actor
+
+
+def acting(who: Actor | str | None, action: str) -> str:
+    """The name to record for `who` taking `action`, checked here, where the write happens.
+
+    An `Actor` (what the dashboard passes) must be allowed to take `action` (`require`: PermissionDenied,
+    nothing written). A plain name is the local operator's (a notebook, the command line, a loopback
+    dashboard without users), who has every right: `ReviewStore(run).record(ids, action, "ana")` keeps working.
+    """
+    if isinstance(who, Actor):
+        return require(who, action).name
+    if not who or not str(who).strip():
+        noun = "reviewer" if action == "record_review" else "lead"
+        raise ConfigError(f"{action.replace('_', ' ')} needs the {noun}'s name")
+    return str(who).strip()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.auth.roles import Actor, acting
 from core.errors import ConfigError
 from core.run import schema
 from core.run.review_db import CREATED, REVIEWER, connect, transaction
@@ -24,12 +25,6 @@ DEFAULT_OVERLAP = 1
 MAX_OVERLAP = 10
 DEFAULT_LEASE_SECONDS = 600.0
 """How long a sample shown to one annotator stays reserved for it (10 minutes)."""
-
-
-def _name(who: str, what: str) -> str:
-    if not who or not who.strip():
-        raise ConfigError(f"{what} needs the lead's name")
-    return who.strip()
 
 
 class TeamTables:
@@ -43,17 +38,17 @@ class TeamTables:
         return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
     # -- settings -------------------------------------------------------------------------
-    def set_overlap(self, overlap: int, lead: str) -> None:
+    def set_overlap(self, overlap: int, lead: str | Actor) -> None:
         """How many annotators must decide each flagged sample (1 to MAX_OVERLAP)."""
         if not isinstance(overlap, (int, np.integer)) or not 1 <= int(overlap) <= MAX_OVERLAP:
             raise ConfigError(f"overlap must be an integer in [1, {MAX_OVERLAP}], got {overlap!r}")
-        self._set(OVERLAP, str(int(overlap)), _name(lead, "setting the overlap"))
+        self._set(OVERLAP, str(int(overlap)), acting(lead, "set_overlap"))
 
-    def set_lease_seconds(self, seconds: float, lead: str) -> None:
+    def set_lease_seconds(self, seconds: float, lead: str | Actor) -> None:
         """How long a sample shown to an annotator stays leased to it (> 0 seconds)."""
         if not float(seconds) > 0:
             raise ConfigError(f"the lease must last more than 0 seconds, got {seconds!r}")
-        self._set(LEASE_SECONDS, repr(float(seconds)), _name(lead, "setting the lease"))
+        self._set(LEASE_SECONDS, repr(float(seconds)), acting(lead, "set_overlap"))
 
     def _set(self, name: str, value: str, lead: str) -> None:
         with connect(self.path) as connection, transaction(connection):
@@ -77,10 +72,10 @@ class TeamTables:
         return DEFAULT_LEASE_SECONDS if value is None else float(value)
 
     # -- gold -----------------------------------------------------------------------------
-    def mark_gold(self, sample_ids: Iterable[int], labels: Iterable[int] | int | None, lead: str) -> int:
+    def mark_gold(self, sample_ids: Iterable[int], labels: Iterable[int] | int | None, lead: str | Actor) -> int:
         """Mark samples gold with their known class (one label for all, or one each); `labels=None` withdraws the
         marks. One transaction; returns the number of marks written."""
-        lead = _name(lead, "marking gold samples")
+        lead = acting(lead, "set_gold")
         ids = [int(i) for i in sample_ids]
         if labels is None or isinstance(labels, (int, np.integer)):
             values: list[int | None] = [None if labels is None else int(labels)] * len(ids)
@@ -109,13 +104,13 @@ class TeamTables:
         return {int(i): int(label) for i, label in rows if label is not None}
 
     # -- leases ---------------------------------------------------------------------------
-    def take_leases(self, choose, reviewer: str, now: float | None = None) -> list[int]:
+    def take_leases(self, choose, reviewer: str | Actor, now: float | None = None) -> list[int]:
         """Lease to `reviewer` the samples `choose(active_leases)` picks, in one immediate transaction, so two
         annotators asking at once never get the same sample when the overlap does not call for it.
 
         `active_leases` is {sample_id: [reviewers holding an unexpired lease]} read inside the transaction;
         `choose` returns the sample ids to lease (in order). Expired leases are dropped on the way."""
-        reviewer = reviewer.strip()
+        reviewer = acting(reviewer, "record_review")
         now = time.time() if now is None else float(now)
         expires = now + self.lease_seconds()
         with connect(self.path) as connection, transaction(connection):

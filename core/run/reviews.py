@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.auth.roles import Actor, acting
 from core.errors import ConfigError
 from core.run import schema
 from core.run.review_db import (
@@ -150,7 +151,7 @@ class ReviewStore(TeamTables):
         return None
 
     # -- writing ------------------------------------------------------------------------
-    def record(self, sample_ids: Iterable[int], action: str, reviewer: str, *, new_label: int | None = None,
+    def record(self, sample_ids: Iterable[int], action: str, reviewer: str | Actor, *, new_label: int | None = None,
                detector: str | None = None, kind: str = VOTE, source_keys: Sequence[str] | None = None) -> int:
         """Record one action on every sample in `sample_ids` in a single transaction.
 
@@ -158,11 +159,14 @@ class ReviewStore(TeamTables):
         `relabel`; `reviewer` must be a non-empty name. Each row is `reviewer`'s vote (`kind=VOTE`) or, through
         `adjudicate`, a lead's final decision. `source_keys` (one per sample) name the imported annotations: a
         row whose (reviewer, source key) is already stored is skipped, so importing one file twice adds nothing.
+        `reviewer` may be an `Actor` (the dashboard's signed-in user): its role is checked here (record_review, or
+        adjudicate for an adjudication) before anything is written.
         """
-        ids = [int(i) for i in sample_ids]
-        self._check(ids, action, reviewer, new_label)
         if kind not in KINDS:
             raise ConfigError(f"unknown review kind {kind!r}; valid: {', '.join(KINDS)}")
+        reviewer = acting(reviewer, "adjudicate" if kind == ADJUDICATION else "record_review")
+        ids = [int(i) for i in sample_ids]
+        self._check(ids, action, reviewer, new_label)
         keys = [None] * len(ids) if source_keys is None else [str(k) for k in source_keys]
         if len(keys) != len(ids):
             raise ConfigError(f"{len(ids)} samples but {len(keys)} source keys")
@@ -174,12 +178,14 @@ class ReviewStore(TeamTables):
                 for sample_id, key in zip(ids, keys)]
         with self._connect() as connection, transaction(connection):
             before = connection.total_changes
-            connection.executemany(  # OR IGNORE only where a source key may repeat an imported row
-                f"INSERT {'OR IGNORE ' if source_keys is not None else ''}INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
+            ignore = "OR IGNORE " if source_keys is not None else ""  # only where a source key may repeat a row
+            connection.executemany(
+                f"INSERT {ignore}INTO reviews ({schema.SAMPLE_ID}, {ACTION}, {NEW_LABEL}, {REVIEWER}, {CREATED}, "
                 f"{DETECTOR}, {KIND}, {SOURCE_KEY}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             return connection.total_changes - before
 
-    def adjudicate(self, sample_ids: Iterable[int], action: str, lead: str, *, new_label: int | None = None) -> int:
+    def adjudicate(self, sample_ids: Iterable[int], action: str, lead: str | Actor, *,
+                   new_label: int | None = None) -> int:
         """The lead's final decision on `sample_ids` (`clear` withdraws it): it overrides the votes."""
         return self.record(sample_ids, action, lead, new_label=new_label, kind=ADJUDICATION)
 
@@ -225,17 +231,16 @@ class ReviewStore(TeamTables):
             rows = [row[:5] for row in self._undoable(connection, reviewer.strip())]
         return pd.DataFrame(rows, columns=columns).astype({NEW_LABEL: "Int64"})
 
-    def undo(self, reviewer: str) -> list[int]:
+    def undo(self, reviewer: str | Actor) -> list[int]:
         """Revert `reviewer`'s last action not undone yet, in one transaction; returns the sample ids put back.
 
         Each sample's vote (or adjudication) by `reviewer` returns to the state its row before the undone one left
         it in (`clear` when there was none), written as a new row by `reviewer` with `undoes` = the undone row's id.
         Other reviewers' votes are theirs and stay. A sample `reviewer` decided again after that action keeps the
         later decision and is not in the result."""
-        if not reviewer or not reviewer.strip():
-            raise ConfigError("an undo needs the reviewer's name")
+        reviewer = acting(reviewer, "record_review")
         with self._connect() as connection, transaction(connection):
-            return self._undo_rows(connection, reviewer.strip())
+            return self._undo_rows(connection, reviewer)
 
     def _undo_rows(self, connection: sqlite3.Connection, reviewer: str) -> list[int]:
         created = _now()

@@ -226,15 +226,21 @@ def _review_as_visitor() -> None:
     st.text(f"recorded: {widgets.record_review('no-such-run', [0], 'keep', None, 'someone')}")
 
 
-def test_a_viewer_cannot_record_a_decision(empty_runs, monkeypatch):
+def test_a_viewer_cannot_record_a_decision(empty_runs, monkeypatch, tmp_path):
+    """The page passes the visitor to the store, which refuses before writing (core.auth.roles)."""
     from streamlit.testing.v1 import AppTest
 
+    from core.run.reviews import ReviewStore
+    from dashboard import data
+
     monkeypatch.setenv("GRADSIFT_READ_ONLY", "1")
+    monkeypatch.setattr(data, "review_store", lambda run_path, split="train": ReviewStore(tmp_path))
     app = AppTest.from_function(_review_as_visitor, default_timeout=30).run()
     assert [text.value for text in app.text] == ["recorded: False"]
     assert [error.value for error in app.error] == [
         "visitor (viewer) may not confirm, relabel, keep or clear a decision on a sample; allowed roles: "
         "annotator, lead, admin"]
+    assert ReviewStore(tmp_path).count() == 0
 
 
 def _who() -> None:

@@ -14,7 +14,7 @@ import pytest
 from core.errors import ConfigError
 from core.run import reviews, schema
 from core.run.review_db import REVIEW_DB_VERSION
-from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, ReviewStore
+from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, REVIEWER, ReviewStore
 
 GIVEN = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
 
@@ -181,3 +181,22 @@ def test_four_annotators_at_once_lose_nothing_and_count_every_disagreement(tmp_p
         ids = rows[reviews.REVIEW_ID].to_numpy()
         assert (np.diff(np.sort(ids)) == 1).all(), f"{bulk} was interleaved with another writer's rows"
     assert len(store.decisions()) == PLAN_SAMPLES - len(expected_open)
+
+
+def test_the_store_checks_the_acting_role_and_writes_nothing_when_refused(tmp_path):
+    from core.auth.roles import Actor, PermissionDenied
+
+    store = ReviewStore(tmp_path)
+    viewer, annotator, lead = Actor("vic", "viewer"), Actor("ann", "annotator"), Actor("lee", "lead")
+    with pytest.raises(PermissionDenied, match=r"vic \(viewer\) may not"):
+        store.record([1, 2], MISLABELED, viewer)
+    with pytest.raises(PermissionDenied):
+        store.undo(viewer)
+    for refused in (lambda: store.adjudicate([1], KEEP, annotator), lambda: store.set_overlap(2, annotator),
+                    lambda: store.mark_gold([3], 1, annotator)):
+        with pytest.raises(PermissionDenied, match=r"ann \(annotator\) may not"):
+            refused()
+    assert store.count() == 0 and store.overlap() == 1 and store.gold() == {}
+    store.record([1], MISLABELED, annotator)
+    store.adjudicate([1], KEEP, lead)
+    assert set(store.history()[REVIEWER]) == {"ann", "lee"}  # the actor's name is what is recorded
