@@ -22,6 +22,10 @@ from core.config import DataConfig, EmbedConfig, GradientConfig, RunConfig, Trai
 from core.evaluate.report import detection_table
 from core.pipeline.runner import analyze
 
+CHECK_BUDGET = 0.05
+"""The budget these figures are measured at (a fixed 5%, as the paper reports)."""
+
+
 MODES = {
     "in_sample, fit to noise (100 epochs, no early stop)": (GradientConfig(mode="in_sample"),
                                                            TrainConfig(epochs=100, val_fraction=0.0)),
@@ -44,7 +48,7 @@ def main() -> None:
             started = time.perf_counter()
             run = analyze(config, args.out / f"{config.fingerprint()}", retrain_after=False)
             seconds = time.perf_counter() - started
-            table = detection_table(run.read_samples(), config.flag.budget)
+            table = detection_table(run.read_samples(), CHECK_BUDGET)
             for record in table.to_dict("records"):
                 rows.append({"mode": label, "seed": seed, "seconds": seconds,
                              "test_accuracy": run.read_manifest()["model"]["test_accuracy"], **record})

@@ -220,18 +220,19 @@ class FlagConfig:
 
     Only the samples and retrain stages read it, so changing it re-flags and retrains without
     recomputing the model, gradients or map (core.pipeline.registry). Resolved against the run
-    into a `core.detect.flagging.Flagging` (the suggested budget under `auto_budget`, the count).
+    into a `core.detect.flagging.Flagging` (the suggested budget when `budget` is None, the count).
     """
 
     primary: str | None = setting(None, "Detector whose ranking is flagged (is_flagged); one of the detectors run "
                                         "(default: the first of them, l2 by default).")
-    budget: float = setting(0.05, "Fraction k of training samples flagged (exactly round(k * n), halves up).")
-    auto_budget: bool = setting(False, "Flag the suggested budget instead (the estimated noise rate, docs/budget.md; "
-                                       "`--budget auto` on analyze); the resolved budget is stored beside the config, "
-                                       "in the manifest's `flagging`.")
+    budget: float | None = setting(None, "Fraction k of training samples flagged (exactly round(k * n), halves up); "
+                                         "None (`--budget auto`, the default by measurement, docs/budget.md): the "
+                                         "suggested budget, the estimated noise rate, stored in the manifest's "
+                                         "`flagging`.")
 
     def __post_init__(self) -> None:
-        _check_fraction("flag.budget", self.budget)
+        if self.budget is not None:
+            _check_fraction("flag.budget", self.budget)
 
 
 INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_datainf")

@@ -7,6 +7,7 @@ from core.config import (
     DataConfig,
     DetectConfig,
     EmbedConfig,
+    FlagConfig,
     GradientConfig,
     RunConfig,
     TrainConfig,
@@ -22,6 +23,7 @@ def fast_config(dataset: str = "digits", **overrides) -> RunConfig:
         "train": TrainConfig(epochs=4, patience=2, min_steps=0),
         "gradients": GradientConfig(mode="in_sample"),
         "detect": DetectConfig(),
+        "flag": FlagConfig(budget=0.05),  # a fixed budget: the tests count flags (`auto` is the default)
         "embed": EmbedConfig(method="pca"),
     }
     sections.update(overrides)

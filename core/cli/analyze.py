@@ -20,26 +20,29 @@ from core.cli.app import (
     friendly,
 )
 from core.cli.options import config_command, config_options
-from core.config import FlagConfig, RunConfig, help_of
+from core.config import RunConfig
 from core.errors import ConfigError
+
+AUTO = "auto"
+"""`--budget auto`: flag the suggested budget (FlagConfig.budget None)."""
 
 
 def _analyze_options():
     options = config_options()
     budget = next(i for i, option in enumerate(options) if option.path == "flag.budget")
-    options[budget] = dataclasses.replace(options[budget], annotation=str, default=str(FlagConfig().budget),
-                                          help=f"{help_of(FlagConfig, 'budget')} Or `auto`: the suggested budget, "
-                                               "the estimated noise rate (docs/budget.md). Changing it on a finished "
-                                               "run re-flags and retrains only.")
+    options[budget] = dataclasses.replace(options[budget], annotation=str, default=AUTO,
+                                          help="Fraction k of training samples flagged (exactly round(k * n), halves "
+                                               "up), or `auto` (the default, by measurement): the suggested budget, the "
+                                               "estimated noise rate (docs/budget.md). Changing it on a finished run "
+                                               "re-flags and retrains only.")
     return options
 
 
 def _budget_value(values: dict[str, Any]) -> None:
-    """`--budget auto` sets flag.auto_budget; any other value is the fraction."""
+    """`--budget auto` is flag.budget None (the suggested budget); any other value is the fraction."""
     budget = str(values["flag_budget"]).strip()
-    if budget.lower() == "auto":
-        values["flag_auto_budget"] = True
-        values["flag_budget"] = FlagConfig().budget
+    if budget.lower() == AUTO:
+        values["flag_budget"] = None
         return
     try:
         values["flag_budget"] = float(budget)

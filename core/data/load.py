@@ -18,8 +18,8 @@ import numpy as np
 
 from core.config import DataConfig
 from core.data.base import Dataset
-from core.data.noise import check_noise_model, describe_noise, inject_noise
 from core.data.hf import is_saved_dataset, load_saved, saved_dataset_split
+from core.data.noise import check_noise_model, describe_noise, inject_noise
 from core.data.registry import DATASETS, DIRECTORY, PATH_FORMATS, PREFIXES, SAVED_DATASET
 from core.errors import ConfigError, DataError
 

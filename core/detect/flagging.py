@@ -36,15 +36,16 @@ class Flagging:
     n: int
 
     @classmethod
-    def resolve(cls, detector: str, budget: float, n: int, *, auto: bool = False,
-                suggested: float | None = None, n_classes: int | None = None) -> Flagging:
-        """The decision for n samples: `budget`, or the `suggested` budget when `auto`.
+    def resolve(cls, detector: str, budget: float | None, n: int, *, suggested: float | None = None,
+                n_classes: int | None = None) -> Flagging:
+        """The decision for n samples: `budget`, or the `suggested` budget when `budget` is None (auto).
 
         Refused (ConfigError, one line) when it flags no sample, every sample, or leaves fewer samples
         than the `n_classes` a retrained model needs (`gradsift analyze --budget 0.99` on a small dataset)."""
+        auto = budget is None
         if auto:
             if suggested is None:
-                raise ConfigError("flag.auto_budget needs the suggested budget, which the suggest stage has not "
+                raise ConfigError("the automatic budget needs the suggested budget, which the suggest stage has not "
                                   "computed yet")
             budget = suggested
         count = flag_count(budget, n)

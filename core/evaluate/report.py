@@ -10,9 +10,9 @@ import pandas as pd
 from core.detect.flagging import Flagging, budget_count
 from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
+from core.review.consensus import consensus_counts
 from core.run import schema
 from core.run.results import read_results
-from core.review.consensus import consensus_counts
 from core.run.reviews import ACTION, MISLABELED, NEW_LABEL, RELABEL, ReviewStore
 from core.run.rundir import RunDir
 

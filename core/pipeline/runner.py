@@ -83,7 +83,7 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
             raise ConfigError(f"model {model_name} runs in one process; drop --workers / --scheduler")
         build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind,
                     starting_weights(model_name, config.train, dataset.encoder).state if tokens else None)
-    if not config.flag.auto_budget:  # a budget that empties the training set is refused before any work
+    if config.flag.budget is not None:  # a budget that empties the training set is refused before any work
         Flagging.resolve(config.flag.primary, config.flag.budget, len(dataset.x_train), n_classes=dataset.n_classes)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)

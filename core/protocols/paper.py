@@ -36,7 +36,7 @@ from core.config import (
 )
 from core.evaluate.intervals import t_interval
 from core.evaluate.metrics import detection_metrics
-from core.pipeline.retrain import SWEEP_BUDGETS, retrain, retrain_seeds
+from core.pipeline.retrain import SWEEP_BUDGETS, EmptiedClassError, retrain, retrain_seeds
 from core.pipeline.runner import Reporter, analyze
 from core.protocols.figures import panels, save
 from core.run import schema
@@ -234,6 +234,11 @@ def cifar_n(out_dir: Path, data_dir: str, label_set: str, epochs: int, model: st
         base = run.read_manifest()["model"]["test_accuracy"]
         rows.append({"seed": seed, "method": "no trimming", "test_accuracy": 100 * base})
         for method in OGA_METHODS:
-            pruned = retrain(run, method, 0.05, mode="full", reporter=reporter)
-            rows.append({"seed": seed, "method": method, "test_accuracy": 100 * pruned["test_accuracy"]})
+            try:
+                accuracy = 100 * retrain(run, method, 0.05, mode="full", reporter=reporter)["test_accuracy"]
+            except EmptiedClassError as exc:  # a tiny or lopsided split: the row says why it has no accuracy
+                if reporter is not None:
+                    reporter.message(f"{method}: not retrained: {exc}")
+                accuracy = float("nan")
+            rows.append({"seed": seed, "method": method, "test_accuracy": accuracy})
     return pd.DataFrame(rows)

@@ -181,9 +181,10 @@ def launch_ui() -> None:
         model = right.selectbox("Model", models, index=models.index(defaults.train.model), key="launch_model")
         detectors = right.multiselect("Detectors (the first is the primary)", list(DETECTORS),
                                       default=list(defaults.detect.detectors), key="launch_detectors")
-        budget = right.number_input("Budget k (%)", 0.5, 50.0, 100 * defaults.flag.budget, 0.5, key="launch_budget")
-        auto_budget = right.checkbox("Flag the suggested budget instead (auto)", value=defaults.flag.auto_budget,
-                                     key="launch_auto_budget")
+        auto_budget = right.checkbox("Flag the suggested budget (auto: the estimated noise rate)",
+                                     value=defaults.flag.budget is None, key="launch_auto_budget")
+        budget = right.number_input("…or a fixed budget k (%)", 0.5, 50.0, 100 * (defaults.flag.budget or 0.05), 0.5,
+                                    key="launch_budget", help="Used when auto is off.")
         epochs = right.number_input("Max epochs", 1, 500, defaults.train.epochs, key="launch_epochs")
         embed = right.selectbox("2-D map", list(EMBEDDERS), index=list(EMBEDDERS).index(defaults.embed.method),
                                 key="launch_embed")
@@ -205,7 +206,7 @@ def launch_ui() -> None:
                 train=TrainConfig(model=model, epochs=int(epochs)),
                 gradients=GradientConfig(mode=gradient_mode),
                 detect=DetectConfig(detectors=tuple(detectors)),
-                flag=FlagConfig(budget=float(budget) / 100, auto_budget=bool(auto_budget)),
+                flag=FlagConfig(budget=None if auto_budget else float(budget) / 100),
                 embed=EmbedConfig(method=embed),
             )
         except ConfigError as exc:

@@ -21,6 +21,7 @@ from core.config import (
     BaselineConfig,
     DataConfig,
     EmbedConfig,
+    FlagConfig,
     GradientConfig,
     RunConfig,
     TrainConfig,
@@ -34,7 +35,7 @@ PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review",
 def small_config(dataset: str, baselines: bool = True) -> RunConfig:
     return RunConfig(data=DataConfig(dataset=dataset), train=TrainConfig(epochs=3, patience=2, min_steps=0),
                      gradients=GradientConfig(mode="in_sample"), embed=EmbedConfig(method="pca"),
-                     baselines=BaselineConfig(enabled=baselines))
+                     baselines=BaselineConfig(enabled=baselines), flag=FlagConfig(budget=0.05))
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def test_a_flagging_change_needs_no_overwrite_and_is_recorded(tmp_path):
     manifest, notes = open_run(run, RunConfig(flag=FlagConfig(budget=0.1)))
     assert set(manifest["stages"]) == {"data", "train", "gradients", "scores", "suggest", "baselines", "embedding",
                                        "evaluate"}
-    assert manifest["history"][-1]["changed"] == ["flag.budget: 0.05 -> 0.1"]
+    assert manifest["history"][-1]["changed"] == ["flag.budget: None -> 0.1"]
     assert manifest["history"][-1]["reran"] == ["samples", "retrain"]
     assert run.config().flag.budget == 0.1 and "samples, retrain" in notes[0]
 

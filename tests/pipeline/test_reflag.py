@@ -25,6 +25,8 @@ def test_a_new_budget_and_primary_reflag_without_touching_the_analysis(tmp_path)
     assert CliRunner().invoke(app, ["analyze", "--out", str(out), *FAST]).exit_code == 0
     run = RunDir(out)
     before = digest(run)
+    first = run.flagging()
+    assert first.auto and first.budget == run.read_manifest()["suggested_budget"]["budget"]  # the default: auto
     ReviewStore(out).record([0], MISLABELED, "ann")
 
     result = CliRunner().invoke(app, ["analyze", "--out", str(out), *FAST, "--budget", "0.1", "--primary", "l1"])
@@ -39,11 +41,11 @@ def test_a_new_budget_and_primary_reflag_without_touching_the_analysis(tmp_path)
     # blobs: 150 training samples, 0.1 * 150 = 15 flags
     assert report["budget"] == 0.1 and report["flagging"] == {"detector": "l1", "budget": 0.1, "auto": False,
                                                               "count": 15}
-    assert report["history"][-1]["changed"] == ["flag.budget: 0.05 -> 0.1", "flag.primary: 'l2' -> 'l1'"]
+    assert report["history"][-1]["changed"] == ["flag.budget: None -> 0.1", "flag.primary: 'l2' -> 'l1'"]
     assert run.read_samples()[schema.IS_FLAGGED].sum() == 15
     results = read_results(run)
-    assert {(row.detector, row.budget) for row in results.itertuples() if row.budget > 0} == {("l2", 0.05),
-                                                                                               ("l1", 0.1)}
+    assert {(row.detector, row.budget) for row in results.itertuples() if row.budget > 0} == {
+        ("l2", first.budget), ("l1", 0.1)}
 
     retrained = CliRunner().invoke(app, ["retrain", str(out), "--mode", "probe", "--seeds", "3"])
     assert retrained.exit_code == 0, retrained.output  # defaults: the run's primary (l1) and budget (0.1)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from core.bench.own_data import make_outputs
-from core.config import DataConfig, EmbedConfig, RunConfig, TrainConfig
+from core.config import DataConfig, EmbedConfig, FlagConfig, RunConfig, TrainConfig
 from core.estimate import out_of_fold
 from core.pipeline import retrain as retrain_module
 from core.pipeline.runner import analyze
@@ -24,7 +24,7 @@ def test_refits_read_capped_subsamples_and_the_run_still_finds_the_noise(tmp_pat
     monkeypatch.setattr(out_of_fold, "train_linear_probe", counting_fit)
     monkeypatch.setattr(retrain_module, "train_linear_probe", counting_fit)
     config = RunConfig(data=DataConfig(dataset=str(outputs)), train=TrainConfig(probe_max_rows=300),
-                       embed=EmbedConfig(method="pca"))
+                       embed=EmbedConfig(method="pca"), flag=FlagConfig(budget=0.05))
     run = analyze(config, tmp_path / "run")
     assert fits and max(fits) <= 300, fits  # out-of-fold heads and probe retraining alike
     results = pd.read_parquet(run.file(schema.RETRAIN))

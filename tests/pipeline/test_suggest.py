@@ -87,7 +87,7 @@ def test_budget_auto_flags_the_suggested_budget(tmp_path):
     budget = flagging["budget"]
     assert flagging["auto"] and budget == suggested["budget"] == pytest.approx(suggested["value"])
     # The stored config stays what was hashed: the resolved budget lives beside it.
-    assert run.config().flag.auto_budget and run.config().flag.budget == 0.05
+    assert run.config().flag.budget is None
     assert manifest["config_fingerprint"] == run.config().fingerprint()
     n = manifest["dataset"]["n_train"]
     assert run.read_samples()[schema.IS_FLAGGED].sum() == flagging["count"] == int(budget * n + 0.5)

@@ -1,7 +1,7 @@
 """Stage 8, samples: the flagging decision, and samples.parquet, one row per training sample — the table the
 dashboard reads.
 
-The decision (`flag.primary` at `flag.budget`, or at the suggested budget under `flag.auto_budget`) is
+The decision (`flag.primary` at `flag.budget`, or at the suggested budget when it is None: `--budget auto`) is
 resolved once into a `Flagging` and stored as the manifest's `flagging`, with its estimated precision and
 recall (from the suggest stage's per-sample probabilities of a wrong label); `is_flagged` is its mask.
 """
@@ -55,7 +55,7 @@ def run(ctx: StageContext) -> dict:
         frame[column] = scores[column].to_numpy()
     suggestions = ctx.run.read_parquet(schema.SUGGESTIONS)
     suggested = ctx.manifest.get("suggested_budget", {}).get("budget")
-    flagging = Flagging.resolve(decision.primary, decision.budget, n, auto=decision.auto_budget, suggested=suggested,
+    flagging = Flagging.resolve(decision.primary, decision.budget, n, suggested=suggested,
                                 n_classes=data.n_classes)
     primary = frame[schema.score_column(flagging.detector)].to_numpy()
     frame[schema.IS_FLAGGED] = flagging.mask(primary)
