@@ -41,7 +41,8 @@ def _check_column_options(cfg: DataConfig, is_hf: bool) -> None:
     silently ignored (a manifest's columns have fixed names), so they are refused."""
     named = [f"data.{f}" for f in ("label_column", "input_column") if getattr(cfg, f) is not None]
     if named and not is_hf:
-        raise ConfigError(f"{' and '.join(named)} appl{'y' if len(named) > 1 else 'ies'} to Hugging Face datasets (hf:NAME or a save_to_disk "
+        raise ConfigError(f"{' and '.join(named)} appl{'y' if len(named) > 1 else 'ies'} to Hugging Face datasets "
+                          "(hf:NAME or a save_to_disk "
                           f"folder); {cfg.dataset!r} is not one")
 
 

@@ -69,7 +69,8 @@ def export(source: ExportSource, out: Path, only: str, image_root: Path | None =
     """Write the table to `out` (.csv or .parquet); refused if `out` exists."""
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ConfigError(f"--out {out}: the cleanlab table is written as .csv or .parquet, not {suffix or 'no suffix'}")
+        raise ConfigError(f"--out {out}: the cleanlab table is written as .csv or .parquet, "
+                          f"not {suffix or 'no suffix'}")
     if image_root is not None:
         raise ConfigError("--image-root applies to --format label-studio only")
     frame = table(source, only)

@@ -11,8 +11,8 @@ this export); the columns are the ones core.data.manifest reads, so `gradsift an
 - the inputs: `path` (absolute) when the run's samples are files (an image folder, a manifest
   with a path column); for other image runs (e.g. digits) the stored images are written as
   PNG files into `<out stem>_images/` beside the manifest and `path` is relative to it; for
-  text runs the `text` column; for tabular runs the feature columns, reloaded from the run's dataset (named as in the user's
-  manifest, else x0, x1, ...).
+  text runs the `text` column; for tabular runs the feature columns, reloaded from the run's dataset (named as in
+  the user's manifest, else x0, x1, ...).
 
 Only the training split is exported: the reviewed training set is what a new analysis needs
 (it carves its own seeded test split). CSV or parquet by the suffix of `--out`.

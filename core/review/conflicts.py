@@ -39,9 +39,16 @@ def find_conflicts(run_path: str | os.PathLike, config: ConflictConfig | None = 
     if len(features) != len(frame):
         raise RunDirError(f"{run.file(schema.FEATURES)} has {len(features)} rows for {len(frame)} samples")
     pairs, facts = conflicting_pairs(
-        features, frame[schema.GIVEN_LABEL].to_numpy(np.int64), neighbors=config.neighbors, metric=config.metric,
-        distance_quantile=config.distance_quantile, max_queries=config.max_queries, seed=int(manifest["config"]["seed"]),
-        always_query=np.flatnonzero(frame[schema.IS_FLAGGED].to_numpy(bool)), progress=progress)
+        features,
+        frame[schema.GIVEN_LABEL].to_numpy(np.int64),
+        neighbors=config.neighbors,
+        metric=config.metric,
+        distance_quantile=config.distance_quantile,
+        max_queries=config.max_queries,
+        seed=int(manifest["config"]["seed"]),
+        always_query=np.flatnonzero(frame[schema.IS_FLAGGED].to_numpy(bool)),
+        progress=progress,
+    )
     facts = {**facts, "config": config.to_dict(), "run_fingerprint": manifest["config_fingerprint"],
              "created": now_iso(), "seconds": round(time.perf_counter() - started, 3)}
     write_parquet(run.file(schema.CONFLICTS), pairs, facts)

@@ -91,7 +91,9 @@ def rerank(run_path: str | os.PathLike, config: RerankConfig | None = None,
     run = RunDir(run_path)
     report("reading the run and the decisions", 0.0)
     inputs = LoopInputs.from_run(run)
-    resolution = reviews.ReviewStore(run.path, n_samples=inputs.n_samples, given_labels=inputs.given_labels).resolution()
+    resolution = reviews.ReviewStore(
+        run.path, n_samples=inputs.n_samples, given_labels=inputs.given_labels
+    ).resolution()
     state = ReviewState.from_decisions(resolution.decisions, inputs.given_labels)
     frame, estimate = rerank_arrays(inputs, state, config, report)
     facts = {

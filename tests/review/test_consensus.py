@@ -176,7 +176,9 @@ def test_simulated_votes_share_the_work_and_keep_the_accuracy():
     truth = rng.integers(0, 10, 3000)
     votes = simulate_votes(np.arange(3000), truth, 10, (0.9, 0.6, 0.3), 2, rng)
     assert (votes.groupby(schema.SAMPLE_ID).size() == 2).all()
-    per = votes.groupby(REVIEWER).apply(lambda p: (p[consensus.OUTCOME].to_numpy() == truth[p[schema.SAMPLE_ID]]).mean())
+    per = votes.groupby(REVIEWER).apply(
+        lambda p: (p[consensus.OUTCOME].to_numpy() == truth[p[schema.SAMPLE_ID]]).mean()
+    )
     assert per["annotator_90"] == pytest.approx(0.9, abs=0.03) and per["annotator_30"] == pytest.approx(0.3, abs=0.03)
     assert votes.groupby(REVIEWER).size().to_dict() == {"annotator_90": 2000, "annotator_60": 2000, "annotator_30": 2000}
 
