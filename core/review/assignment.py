@@ -5,7 +5,8 @@ and marks gold samples (ReviewStore.mark_gold). An annotator's queue holds, in r
 still need a vote and that it has not decided: a sample needs a vote while its votes plus the unexpired leases of
 *other* annotators who have not voted on it yet number fewer than the overlap, and no lead has adjudicated it.
 Gold samples the annotator has not answered are mixed in, one every `gold_every` places (as CVAT's honeypots),
-whatever the overlap: every annotator answers each gold sample once, which measures it (core.review.consensus: gold_accuracy).
+whatever the overlap: every annotator answers each gold sample once, which measures it (core.review.consensus:
+gold_accuracy).
 
 `next_samples` leases what it returns to the annotator in one immediate transaction (ReviewStore.take_leases), so two
 annotators asking at once do not race to one sample when the overlap does not call for it; a lease expires after
