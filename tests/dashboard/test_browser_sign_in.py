@@ -48,3 +48,9 @@ def test_sign_in_with_a_local_account_end_to_end(tmp_path):
         settle(page, "Sign in to gradsift")
         page.screenshot(path=str(tmp_path / "signed-out.png"))
     assert errors == []
+    # The password (typed three times) is nowhere on disk: not in the runs directory, the users file, the
+    # generated secret, nor the server's log.
+    secret = PASSWORD.encode()
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix != ".png"]
+    assert (tmp_path / "dashboard.log") in written and (runs / "users.toml") in written
+    assert [path for path in written if secret in path.read_bytes()] == []
