@@ -200,3 +200,31 @@ def test_the_store_checks_the_acting_role_and_writes_nothing_when_refused(tmp_pa
     store.record([1], MISLABELED, annotator)
     store.adjudicate([1], KEEP, lead)
     assert set(store.history()[REVIEWER]) == {"ann", "lee"}  # the actor's name is what is recorded
+
+
+def _retrain_while_annotating(run_path: str, rounds: int) -> None:
+    from core.pipeline.retrain import retrain_seeds
+    from core.run.rundir import RunDir
+
+    for _ in range(rounds):  # each round reads the decisions as they stand mid-writing
+        edits = ReviewStore(run_path).edits()
+        retrain_seeds(RunDir(run_path), "l2", 0.05, mode="probe", seeds=1, reviews=edits)
+
+
+def test_four_annotators_and_a_retrain_at_once(digits_run, tmp_path):
+    import shutil
+
+    run_path = shutil.copytree(digits_run.path, tmp_path / "run")
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    workers = [context.Process(target=_annotate, args=(str(run_path), w)) for w in range(4)]
+    workers.append(context.Process(target=_retrain_while_annotating, args=(str(run_path), 3)))
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(300)
+        assert process.exitcode == 0
+    store = ReviewStore(run_path, n_samples=PLAN_SAMPLES, n_classes=3, given_labels=np.zeros(PLAN_SAMPLES, int))
+    assert len(store.history()) == 4 * 60  # nothing lost to the concurrent retraining
+    assert len(store.open_disagreements()) > 10
+    results = pd.read_parquet(run_path / schema.RETRAIN)
+    assert (results["reviews_key"].fillna("") != "").any()  # the retraining read decisions while they were written
