@@ -217,7 +217,7 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
         if cache_dir is not None:
             cache_dir.mkdir()
         records += umap_records(sizes, log, cache_dir, tmp)
-        if sizes.umap_workers:
+        if sizes.iforest_cold_start:
             records += iforest_records(log, tmp)
         analyze, run_dir = analyze_records(sizes, log, cache_dir, tmp / "run")
         records += analyze

@@ -116,6 +116,9 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                 "from core.evaluate.embedding import embed_2d; embed_2d(np.random.rand(300, 8), EmbedConfig(), 0)"]
         _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
         walls, primary, margin, kfold_walls = [], [], [], []
+        kfold_threads = ({} if sizes.own_kfold_threads is None else
+                         {name: str(sizes.own_kfold_threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                                          "MKL_NUM_THREADS")})
         for seed in range(sizes.own_seeds):
             folder = tmp / f"folder-{seed}"
             wrong = make_digit_folder(folder, seed, side=sizes.own_side, limit=sizes.own_images)
@@ -128,7 +131,7 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
             kfold = tmp / f"kfold-{seed}"
             kfold_walls.append(_wall([*cli_command(), "analyze", "--dataset", str(folder), "--out", str(kfold),
                                       "--seed", str(seed), "--oof", "full", "--no-retrain", "--embed", "pca",
-                                      "--influence", "exact"], _env(), log_path=tmp / f"kfold-{seed}.log"))
+                                      "--influence", "exact"], _env(**kfold_threads), log_path=tmp / f"kfold-{seed}.log"))
             _folder_truth(kfold, wrong)
             margin.append(_scores(kfold)[1]["normalized_margin"])
             log(f"    seed {seed}: analyze {walls[-1]:.1f} s, primary P@5% {primary[-1]:.3f}; with K full "
@@ -141,7 +144,9 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                     info("own_folder_primary_precision", float(np.mean(primary)), ""),
                     info("own_folder_kfold_margin_precision", float(np.mean(margin)), ""),
                     info("own_folder_kfold_over_gradsift_seconds", float(np.mean(kfold_walls) / np.mean(walls)), "x",
-                         "an analysis with K full retrains for cleanlab's probabilities vs gradsift's defaults")]
+                         "an analysis with K full retrains for cleanlab's probabilities vs gradsift's defaults"
+                         + ("" if sizes.own_kfold_threads is None else
+                            f" (the K-retrain run on {sizes.own_kfold_threads} thread)"))]
 
         outputs = tmp / "outputs.npz"
         make_outputs(outputs, sizes.own_outputs_n + sizes.own_outputs_n // 4, sizes.own_outputs_dim, 0)

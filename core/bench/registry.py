@@ -22,7 +22,8 @@ BENCH_SECTIONS.add("own_data", "an image folder and an outputs file with every d
                    "core.bench.own_data:run")
 BENCH_SECTIONS.add("scale", "a 1,000,000 x 512 outputs file end to end: time, peak RSS, dashboard first render",
                    "core.bench.scale:run")
-BENCH_SECTIONS.add("review_loop", "re-ranking with the reviewer's decisions vs the static ranking (truth as reviewer); "
-                   "the estimate of the errors left; conflicting near-duplicates", "core.bench.review_loop:run")
+BENCH_SECTIONS.add("review_loop", "re-ranking with the reviewer's decisions vs the static ranking (truth as reviewer), "
+                   "pair-flip target, symmetric figures; the estimate of the errors left; conflicting near-duplicates "
+                   "(reads end_to_end's run when it is one of its own)", "core.bench.review_loop:run", uses_run=True)
 BENCH_SECTIONS.add("text", "a 400-row intent CSV with every default: time; intents: precision vs cleanlab, "
                    "bag of words vs probe", "core.bench.text:run")

@@ -4,8 +4,8 @@
 retraining included) in a fresh process. Targets: wall ≤ 600 s and the process's peak resident
 memory ≤ 6 GB (from the run's own per-stage `peak_rss_mb`, which counts memory-mapped pages too).
 Per-stage seconds and peak RSS are reported for information, so the dominating stages are
-named; then the dashboard's pages are rendered once each on the run (streamlit's AppTest, cold
-caches) and the gradient map's JSON size is reported: what a browser downloads for it.
+named; then (with `scale_render`; not in --quick) the dashboard's pages are rendered once each on the run
+(streamlit's AppTest, cold caches) and the gradient map's JSON size is reported: what a browser downloads for it.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                           f"{sizes.scale_n:,} x {sizes.scale_dim} outputs, every default, fresh process"),
                    target("scale_peak_rss_gb", peak_mb / 1024, "GB", "<= 6", "analyze process, ru_maxrss")]
         records += [info(f"scale_stage_{name}_seconds", stage["seconds"], "s") for name, stage in stages.items()]
+        if not sizes.scale_render:
+            return records
         timings = dashboard_timings(out)
         renders = timings["renders"]
         log("    dashboard first render: " + ", ".join(f"{page} {s:.1f} s" for page, s in renders.items()))
