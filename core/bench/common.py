@@ -95,6 +95,11 @@ class Sizes:
     # 6. end to end
     e2e_dataset: str = "digits"
     e2e_args: tuple[str, ...] = ()
+    child_threads: int | None = None
+    """Threads of torch, OpenMP and BLAS in every `gradsift analyze` child process of sections 6, 8, 9 and 11 (None:
+    torch's default, as a user's first run has them). --quick: 1, because on a loaded 2-core machine 2-thread
+    regions stall (a digits folder trained 140 s at load 5, 3–6 s quiet) and the quick run must stay short; every
+    time it reports then says so."""
     umap_workers: tuple[str, ...] = ("first", "second", "uncached")
     """UMAP cold-start processes, in order: first, second (numba cache on), uncached (cache off)."""
     umap_fresh_cache: bool = True
@@ -113,9 +118,6 @@ class Sizes:
     own_images: int = 1797
     """Digits written to the folder (all of scikit-learn's 1,797 at full size)."""
     own_side: int = 32
-    own_kfold_threads: int | None = None
-    """Threads of the K-retrain run that gives cleanlab its probabilities (None: torch's default); that run is there
-    for its precision, and 2-thread regions stall on a loaded 2-core machine."""
     own_outputs_n: int = 40_000
     own_outputs_dim: int = 256
     # 9. scale
@@ -162,8 +164,8 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     proj_n=5_000, proj_heads=((10, 512), (100, 32)), proj_dims=(64, 256, 1024), proj_seeds=1,
     # end_to_end's run is the review loop's first pair-flip run (read there, not analyzed twice)
     e2e_args=("--noise", "pairflip", "--noise-rate", "0.2", "--no-retrain", "--embed", "pca"),
-    umap_workers=("first",), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, own_seeds=1, own_side=16, own_kfold_threads=1, own_outputs_n=10_000,
+    child_threads=1, umap_workers=("first",), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
+    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000,
     scale_n=20_000, scale_render=False,
     review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from core.bench.common import Log, Record, Sizes, info, target
-from core.bench.end_to_end import _env, _wall, cli_command
+from core.bench.end_to_end import _env, _wall, cli_command, thread_env, threads_note
 
 
 def make_digit_folder(root: Path, seed: int, noise_rate: float = 0.12, side: int = 32, limit: int | None = None
@@ -116,28 +116,28 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                 "from core.evaluate.embedding import embed_2d; embed_2d(np.random.rand(300, 8), EmbedConfig(), 0)"]
         _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
         walls, primary, margin, kfold_walls = [], [], [], []
-        kfold_threads = ({} if sizes.own_kfold_threads is None else
-                         {name: str(sizes.own_kfold_threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                                          "MKL_NUM_THREADS")})
+        env = {**_env(), **thread_env(sizes.child_threads)}
+        threads = threads_note(sizes.child_threads)
         for seed in range(sizes.own_seeds):
             folder = tmp / f"folder-{seed}"
             wrong = make_digit_folder(folder, seed, side=sizes.own_side, limit=sizes.own_images)
             out = tmp / f"run-{seed}"
             walls.append(_wall([*cli_command(), "analyze", "--dataset", str(folder), "--out", str(out),
-                                "--seed", str(seed)], _env(), log_path=tmp / f"analyze-{seed}.log"))
+                                "--seed", str(seed)], env, log_path=tmp / f"analyze-{seed}.log"))
             _folder_truth(out, wrong)
             value, _ = _scores(out)
             primary.append(value)
             kfold = tmp / f"kfold-{seed}"
             kfold_walls.append(_wall([*cli_command(), "analyze", "--dataset", str(folder), "--out", str(kfold),
                                       "--seed", str(seed), "--oof", "full", "--no-retrain", "--embed", "pca",
-                                      "--influence", "exact"], _env(**kfold_threads), log_path=tmp / f"kfold-{seed}.log"))
+                                      "--influence", "exact"], env, log_path=tmp / f"kfold-{seed}.log"))
             _folder_truth(kfold, wrong)
             margin.append(_scores(kfold)[1]["normalized_margin"])
             log(f"    seed {seed}: analyze {walls[-1]:.1f} s, primary P@5% {primary[-1]:.3f}; with K full "
                 f"retrains for cleanlab {kfold_walls[-1]:.1f} s, normalized margin P@5% {margin[-1]:.3f}")
         records += [target("own_folder_analyze_seconds", max(walls), "s", "<= 90",
-                           f"max over {len(walls)} seeds; {sizes.own_side}px grayscale folder, every default"),
+                           f"max over {len(walls)} seeds; {sizes.own_images} {sizes.own_side}px grayscale images, every "
+                           f"default{threads}"),
                     target("own_folder_primary_minus_kfold_margin", float(np.mean(primary) - np.mean(margin)), "",
                            ">= 0", f"primary {np.mean(primary):.3f} vs cleanlab NM (K full retrains) "
                                    f"{np.mean(margin):.3f}, mean over seeds"),
@@ -145,13 +145,12 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                     info("own_folder_kfold_margin_precision", float(np.mean(margin)), ""),
                     info("own_folder_kfold_over_gradsift_seconds", float(np.mean(kfold_walls) / np.mean(walls)), "x",
                          "an analysis with K full retrains for cleanlab's probabilities vs gradsift's defaults"
-                         + ("" if sizes.own_kfold_threads is None else
-                            f" (the K-retrain run on {sizes.own_kfold_threads} thread)"))]
+                         + threads)]
 
         outputs = tmp / "outputs.npz"
         make_outputs(outputs, sizes.own_outputs_n + sizes.own_outputs_n // 4, sizes.own_outputs_dim, 0)
         out = tmp / "outputs-run"
-        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)], _env(),
+        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)], env,
                      log_path=tmp / "outputs.log")
         value, precision = _scores(out)
         from cleanlab.rank import get_label_quality_scores
@@ -167,7 +166,7 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
         log(f"    outputs {sizes.own_outputs_n} x {sizes.own_outputs_dim}: analyze {wall:.1f} s, primary P@5% "
             f"{value:.3f}, cleanlab NM on the same probabilities {same_probs:.3f}")
         records += [target("own_outputs_analyze_seconds", wall, "s", "<= 60",
-                           f"{sizes.own_outputs_n} x {sizes.own_outputs_dim} outputs file, every default"),
+                           f"{sizes.own_outputs_n} x {sizes.own_outputs_dim} outputs file, every default{threads}"),
                     target("own_outputs_primary_minus_margin", value - same_probs, "", ">= -0.01",
                            f"primary {value:.3f} vs cleanlab NM on the given probabilities {same_probs:.3f}")]
     return records

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from core.bench.common import Log, Record, Sizes, info, target
-from core.bench.end_to_end import _env, _wall, cli_command
+from core.bench.end_to_end import _env, _wall, cli_command, thread_env, threads_note
 from core.bench.own_data import make_outputs
 
 
@@ -45,15 +45,17 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
         make_outputs(outputs, sizes.scale_n + sizes.scale_n // 4, sizes.scale_dim, 0)
         log(f"    wrote {outputs.stat().st_size / 1e9:.1f} GB of outputs in {time.perf_counter() - started:.0f} s")
         out = tmp / "run"
-        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)], _env(),
-                     log_path=tmp / "analyze.log")
+        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)],
+                     {**_env(), **thread_env(sizes.child_threads)}, log_path=tmp / "analyze.log")
         stages = json.loads((out / "manifest.json").read_text())["stages"]
         peak_mb = max(stage["peak_rss_mb"] for stage in stages.values())
         log(f"    analyze {wall:.0f} s, peak RSS {peak_mb / 1024:.2f} GB; per stage: " + ", ".join(
             f"{name} {stage['seconds']:.0f} s ({stage['peak_rss_mb'] / 1024:.1f} GB)" for name, stage in stages.items()))
         records = [target("scale_analyze_seconds", wall, "s", "<= 600",
-                          f"{sizes.scale_n:,} x {sizes.scale_dim} outputs, every default, fresh process"),
-                   target("scale_peak_rss_gb", peak_mb / 1024, "GB", "<= 6", "analyze process, ru_maxrss")]
+                          f"{sizes.scale_n:,} x {sizes.scale_dim} outputs, every default, fresh process"
+                          + threads_note(sizes.child_threads)),
+                   target("scale_peak_rss_gb", peak_mb / 1024, "GB", "<= 6",
+                          f"analyze process, ru_maxrss; {sizes.scale_n:,} x {sizes.scale_dim} outputs")]
         records += [info(f"scale_stage_{name}_seconds", stage["seconds"], "s") for name, stage in stages.items()]
         if not sizes.scale_render:
             return records
