@@ -22,7 +22,8 @@ TINY = Sizes(
     label="tiny", grad_n=300, feat_dim=16, grad_classes=(3,), loop_n=10, vmap_n=40, forward_model="cnn",
     forward_n=4, repeats=1, mem_n=1000, mem_classes=128, infl_n=300, infl_classes=3, lissa_iterations=5,
     self_lissa_targets=4, self_lissa_iterations=1, proj_n=300, proj_heads=((3, 8),), proj_dims=(8,), proj_seeds=1,
-    e2e_dataset="blobs", e2e_args=("--epochs", "2", "--min-steps", "0", "--no-retrain", "--embed", "pca"), umap_workers=(),
+    e2e_dataset="blobs", e2e_args=("--epochs", "2", "--min-steps", "0", "--no-retrain", "--embed", "pca", "--noise", "pairflip",
+                                 "--noise-rate", "0.2", "--no-baselines"), umap_workers=(),
     iforest_cold_start=False, help_repeats=0, probe_n=400, probe_classes=3, own_seeds=1, own_images=300, own_side=16, own_outputs_n=2000,
     own_outputs_dim=16, scale_n=3000, scale_dim=16, review_learn_datasets=("blobs",), review_learn_seeds=2,
     review_learn_checkpoints=(10, 20), review_datasets=("blobs",), review_noise_rates=(0.1,),
@@ -30,7 +31,8 @@ TINY = Sizes(
     review_settings=(("epochs", 2), ("min_steps", 0), ("baselines__enabled", False)),
     text_csv_rows=48, text_seeds=1, text_args=("--embed", "pca", "--no-retrain", "--influence", "tracing"),
 )
-"""mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100."""
+"""mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100.
+end_to_end's run has the review loop's first pair-flip configuration, so the review loop reads it (as in --quick)."""
 
 
 @pytest.fixture(scope="module")
