@@ -118,11 +118,17 @@ class Sizes:
     own_images: int = 1797
     """Digits written to the folder (all of scikit-learn's 1,797 at full size)."""
     own_side: int = 32
+    own_warm: bool = True
+    """Warm numba's cache in a process of its own first, as a machine's second run finds it (--quick: end_to_end's
+    UMAP process has just done so)."""
     own_outputs_n: int = 40_000
     own_outputs_dim: int = 256
     # 9. scale
     scale_n: int = 1_000_000
     scale_dim: int = 512
+    scale_from_own_outputs: bool = False
+    """Measure the scale targets on section 8's outputs run (its wall and per-stage peak RSS) instead of
+    analyzing a file of `scale_n` rows: --quick, where both bounds are a smoke check of the path anyway."""
     scale_render: bool = True
     """Also render every dashboard page once on the run (AppTest, a child process) and size the map's JSON."""
     # 10. review loop
@@ -152,7 +158,8 @@ class Sizes:
     text_csv_rows: int = 400
     text_seeds: int = 3
     text_variants: bool = True
-    """Also time the CSV again with its embeddings cached, and on one thread (figures, not targets)."""
+    """Also time the CSV again with its embeddings cached, and on one thread, and fit the bag-of-words baseline
+    (figures, not targets)."""
     text_args: tuple[str, ...] = ()
     """Extra `gradsift analyze` options of the text section (none: every default)."""
 
@@ -165,8 +172,8 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     # end_to_end's run is the review loop's first pair-flip run (read there, not analyzed twice)
     e2e_args=("--noise", "pairflip", "--noise-rate", "0.2", "--no-retrain", "--embed", "pca"),
     child_threads=1, umap_workers=("first",), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000,
-    scale_n=20_000, scale_render=False,
+    probe_n=50_000, probe_reference=False, own_seeds=1, own_images=900, own_warm=False, own_outputs_n=5_000,
+    scale_n=20_000, scale_from_own_outputs=True, scale_render=False,
     review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,
 )

@@ -215,7 +215,7 @@ def analyze_records(sizes: Sizes, log: Log, cache_dir: Path | None, out_dir: Pat
 
 
 def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Record], Path | None]:
-    """Records, and the analyzed run directory (copied to `keep_run` if given, else deleted: returns None)."""
+    """Records, and the analyzed run directory (copied to keep_run/<e2e_dataset> if given, else deleted: None)."""
     log(f"[6] end to end: gradsift analyze --dataset {sizes.e2e_dataset}, cold starts")
     records: list[Record] = []
     if sizes.help_repeats > 0:
@@ -238,8 +238,8 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
         records += analyze
         kept = None
         if keep_run is not None:
-            shutil.rmtree(keep_run, ignore_errors=True)
-            kept = Path(shutil.copytree(run_dir, keep_run))
+            shutil.rmtree(keep_run / sizes.e2e_dataset, ignore_errors=True)
+            kept = Path(shutil.copytree(run_dir, keep_run / sizes.e2e_dataset))
     return records, kept
 
 

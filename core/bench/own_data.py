@@ -11,10 +11,15 @@
   features, a softmax head fitted on 10% noisy labels), `gradsift analyze --dataset outputs.npz`
   with every default. Target: ≤ 60 s, primary precision at 5% within 0.01 of cleanlab's
   normalized margin on the same probabilities, or better.
+
+Every analysis runs in a fresh process with torch's default threads, or on `child_threads` (--quick: 1;
+the time targets' notes then say so).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -107,14 +112,23 @@ def _folder_truth(run_dir: Path, wrong_by_index: np.ndarray) -> None:
     write_parquet(run.file(schema.SAMPLES), samples)
 
 
-def run(sizes: Sizes, log: Log) -> list[Record]:
+OUTPUTS_RUN = "outputs"
+"""Name of the kept outputs run under `keep_run`; its wall seconds and size are in `ANALYZE_FACTS` beside it."""
+ANALYZE_FACTS = "outputs-analyze.json"
+
+
+def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Record], Path | None]:
+    """Records, and the outputs run copied to keep_run/outputs when `scale_from_own_outputs` asks for it (the scale
+    section then reads it instead of analyzing a file of its own), else None."""
     log("[8] your own data, first run: an image folder and an outputs file, every default")
+    kept = None
     records: list[Record] = []
     with tempfile.TemporaryDirectory(prefix="gradsift-bench-own-") as tmp_name:
         tmp = Path(tmp_name)
         warm = [sys.executable, "-c", "import numpy as np; from core.config import EmbedConfig; "
                 "from core.evaluate.embedding import embed_2d; embed_2d(np.random.rand(300, 8), EmbedConfig(), 0)"]
-        _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
+        if sizes.own_warm:
+            _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
         walls, primary, margin, kfold_walls = [], [], [], []
         env = {**_env(), **thread_env(sizes.child_threads)}
         threads = threads_note(sizes.child_threads)
@@ -169,4 +183,10 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                            f"{sizes.own_outputs_n} x {sizes.own_outputs_dim} outputs file, every default{threads}"),
                     target("own_outputs_primary_minus_margin", value - same_probs, "", ">= -0.01",
                            f"primary {value:.3f} vs cleanlab NM on the given probabilities {same_probs:.3f}")]
-    return records
+        if keep_run is not None and sizes.scale_from_own_outputs:
+            shutil.rmtree(keep_run / OUTPUTS_RUN, ignore_errors=True)
+            kept = Path(shutil.copytree(out, keep_run / OUTPUTS_RUN))
+            (keep_run / ANALYZE_FACTS).write_text(json.dumps({
+                "wall_seconds": wall, "rows": sizes.own_outputs_n, "dim": sizes.own_outputs_dim,
+                "threads": sizes.child_threads}))
+    return records, kept

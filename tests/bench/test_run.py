@@ -111,3 +111,14 @@ def test_linear_probe_handles_constant_feature_columns():
     previous = reference_linear_probe(features, data.given, 3, weight_decay=1e-4, seed=0)
     assert probe_objective(head, features, data.given, 1e-4) <= probe_objective(previous, features, data.given,
                                                                                 1e-4) + 1e-5
+
+
+def test_quick_scale_reads_own_datas_outputs_run():
+    from core.bench.common import scaled
+
+    records = bench(sizes=scaled(TINY, scale_from_own_outputs=True), only=["own_data", "scale"], echo=False)
+    by_name = {record.name: record for record in records}
+    assert not [name for name in by_name if name.endswith("_failed")], [r.note for r in records]
+    wall = by_name["scale_analyze_seconds"]
+    assert "section 8's run" in wall.note and "2,000 x 16" in wall.note
+    assert wall.value == by_name["own_outputs_analyze_seconds"].value  # the same analysis, not a second one
