@@ -118,9 +118,6 @@ class Sizes:
     own_images: int = 1797
     """Digits written to the folder (all of scikit-learn's 1,797 at full size)."""
     own_side: int = 32
-    own_warm: bool = True
-    """Warm numba's cache in a process of its own first, as a machine's second run finds it (--quick: end_to_end's
-    UMAP process has just done so)."""
     own_outputs_n: int = 40_000
     own_outputs_dim: int = 256
     # 9. scale
@@ -172,7 +169,7 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     # end_to_end's run is the review loop's first pair-flip run (read there, not analyzed twice)
     e2e_args=("--noise", "pairflip", "--noise-rate", "0.2", "--no-retrain", "--embed", "pca"),
     child_threads=1, umap_workers=("first",), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, own_seeds=1, own_images=900, own_warm=False, own_outputs_n=5_000,
+    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000,
     scale_n=20_000, scale_from_own_outputs=True, scale_render=False,
     review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,

@@ -127,8 +127,7 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
         tmp = Path(tmp_name)
         warm = [sys.executable, "-c", "import numpy as np; from core.config import EmbedConfig; "
                 "from core.evaluate.embedding import embed_2d; embed_2d(np.random.rand(300, 8), EmbedConfig(), 0)"]
-        if sizes.own_warm:
-            _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
+        _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
         walls, primary, margin, kfold_walls = [], [], [], []
         env = {**_env(), **thread_env(sizes.child_threads)}
         threads = threads_note(sizes.child_threads)
