@@ -174,8 +174,9 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,
 )
-"""About 3 minutes on the quiet 2-core machine (docs/benchmarks.md, "Quick and full"). The review loop's target
-takes 4 pair-flip seeds: with 3, what the decisions add (+0.05 to +0.11 per run) left an interval touching 0."""
+"""About 6 minutes of CPU, nearly all on one thread (docs/benchmarks.md, "Quick and full"). The review loop's
+target takes 4 pair-flip seeds: with 3, what the decisions add (+0.05 to +0.11 per run) left an interval
+touching 0."""
 
 
 def scaled(sizes: Sizes, **changes: Any) -> Sizes:

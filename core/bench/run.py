@@ -16,8 +16,8 @@ Sections, in order (each module's docstring says exactly what it measures):
 
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`
-sizes: every target, some at a smaller size, in about 3 minutes on a quiet 2-core machine
-(docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
+sizes: every target, some at a smaller size, in about 6 minutes of CPU on one core (8.4 min
+at load 2–4 on the shared 2-core machine; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
 seconds (this process and its finished children) are printed: on a shared machine the CPU
 seconds tell what the section costs when the load is gone.
 
@@ -141,7 +141,7 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run gradsift's benchmarks (ratios measured in one run).")
     parser.add_argument("--quick", action="store_true",
-                        help="every target, reduced sizes (about 3 minutes on a quiet 2-core machine)")
+                        help="every target, reduced sizes (about 6 minutes on a quiet 2-core machine)")
     parser.add_argument("--json", type=Path, default=None, help="write the records to this JSON file")
     parser.add_argument("--only", default=None, help=f"comma-separated sections: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
