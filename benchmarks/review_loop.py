@@ -1,12 +1,16 @@
 """The review-loop simulation on run directories you already have, as markdown tables (docs/review-loop.md).
 
-`gradsift bench --only review_loop` analyzes its own runs (digits and mnist5k at 10% and 20% noise, 3 seeds)
-and reports the records; this script runs the same measurement (core.bench.review_loop.measure_runs) on
-existing run directories, so the tables in the docs can be regenerated without re-analyzing:
+`gradsift bench --only review_loop` analyzes its own runs (digits and mnist5k at 20% pair-flip noise, and at
+10% and 20% symmetric noise, 9 seeds each) and reports the records; this script runs the same measurement
+(core.bench.review_loop.measure_runs) on existing run directories, so the tables in the docs can be regenerated
+without re-analyzing:
 
-    for ds in digits mnist5k; do for rate in 0.1 0.2; do for seed in 0 1 2 3 4 5 6 7 8; do
-      gradsift analyze --dataset $ds --noise-rate $rate --seed $seed --no-retrain --embed pca \
-                       --out runs/loop/$ds-$rate-$seed; done; done; done
+    for ds in digits mnist5k; do for seed in 0 1 2 3 4 5 6 7 8; do
+      for rate in 0.1 0.2; do
+        gradsift analyze --dataset $ds --noise-rate $rate --seed $seed --no-retrain --embed pca \
+                         --out runs/loop/$ds-$rate-$seed; done
+      gradsift analyze --dataset $ds --noise pairflip --noise-rate 0.2 --seed $seed --no-retrain --embed pca \
+                       --out runs/loop/$ds-pairflip-0.2-$seed; done; done
     python benchmarks/review_loop.py runs/loop/* [--points points.csv]
 
 Prints: the precision of the next batch per (dataset, noise, checkpoint, method) with the paired gain over
@@ -76,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{m} (gain)" for m in table["method"].unique() if m != "static") + " |")
     methods = [m for m in table["method"].unique() if m != "static"]
     print("|" + "---|" * (5 + len(methods)))
-    for (dataset, noise, checkpoint), part in table.groupby(["dataset", "noise", "checkpoint"]):
+    for (dataset, model, noise, checkpoint), part in table.groupby(["dataset", "noise_model", "noise", "checkpoint"]):
         part = part.set_index("method")
         cells = [f"{part.loc[m, 'precision']:.3f} ({_ci(part.loc[m, 'gain'], part.loc[m, 'low'], part.loc[m, 'high'])})"
                  for m in methods]
         first = part.iloc[0]
-        print(f"| {dataset} | {noise:.0%} | {checkpoint} | {first['remaining']:.0f} | {first['static']:.3f} | "
+        print(f"| {dataset} | {model} {noise:.0%} | {checkpoint} | {first['remaining']:.0f} | {first['static']:.3f} | "
               + " | ".join(cells) + " |")
     print("\n### Gain pooled over every (dataset, noise, seed, checkpoint) point\n")
     print("The points of one run share its model, so the last column takes each run's mean gain over its checkpoints "
@@ -100,27 +104,27 @@ def main(argv: list[str] | None = None) -> int:
             )
     errors = estimate_errors(points)
     print("\n### Estimate of the wrong labels left (points with ≥ 20 left)\n")
+    print("| dataset | noise | reviewed | true | estimate | range | disagreement | mixture |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for row in errors.sort_values(["dataset", "noise_model", "noise", "checkpoint", "seed"]).itertuples():
+        print(f"| {row.dataset} | {row.noise_model} {row.noise:.0%} | {row.checkpoint} | {row.remaining} | "
+              f"{row.estimate:.0f} | {row.low:.0f}–{row.high:.0f} | {row.disagreement:.0f} | {row.mixture:.0f} |")
     print(
-        "| dataset | noise | reviewed | true | estimate | range | disagreement | mixture |\n"
-        "|---|---|---|---|---|---|---|---|"
+        f"\nmean |relative error| of the midpoint {errors['relative_error'].abs().mean():.3f}, of the disagreement "
+        f"count {((errors['disagreement'] - errors['remaining']) / errors['remaining']).abs().mean():.3f}, of the "
+        f"mixture {((errors['mixture'] - errors['remaining']) / errors['remaining']).abs().mean():.3f}; "
+        f"range holds the truth in {errors['covered'].mean():.0%} of {len(errors)} points"
     )
-    for row in errors.sort_values(["dataset", "noise", "checkpoint", "seed"]).itertuples():
-        print(f"| {row.dataset} | {row.noise:.0%} | {row.checkpoint} | {row.remaining} | {row.estimate:.0f} | "
-              f"{row.low:.0f}–{row.high:.0f} | {row.disagreement:.0f} | {row.mixture:.0f} |")
-    print(f"\nmean |relative error| of the midpoint {errors['relative_error'].abs().mean():.3f}, of the disagreement "
-          f"count {((errors['disagreement'] - errors['remaining']) / errors['remaining']).abs().mean():.3f}, of the "
-          f"mixture {((errors['mixture'] - errors['remaining']) / errors['remaining']).abs().mean():.3f}; "
-          f"range holds the truth in {errors['covered'].mean():.0%} of {len(errors)} points")
     print("\n### The loop as a person runs it: wrong labels found\n")
-    found = loops.pivot_table(index=["dataset", "noise", "reviewed"], columns="method", values="found", aggfunc="mean")
+    found = loops.pivot_table(index=["dataset", "noise_model", "noise", "reviewed"], columns="method", values="found",
+                              aggfunc="mean")
     print(_markdown(found.round(1)))
     print("\n### Conflicting near-duplicates\n")
-    summary = conflicts.groupby(["dataset", "noise"])[
-        ["n_pairs", "with_noisy", "random_pairs", "noisy_covered", "suspect_is_noisy"]
-    ].mean()
+    summary = conflicts.groupby(["dataset", "noise_model", "noise"])[
+        ["n_pairs", "with_noisy", "random_pairs", "noisy_covered", "suspect_is_noisy"]].mean()
     print(_markdown(summary.round(3)))
     print()
-    for record in records(points, loops, conflicts):
+    for record in records(points, loops, conflicts, FULL.review_learn_checkpoints, FULL.review_learn_noise):
         target = f" (target {record.target}: {'met' if record.met else 'NOT met'})" if record.target else ""
         print(f"{record.name}: {record.value:.4g} {record.unit}{target}" + (f" — {record.note}" if record.note else ""))
     return 0

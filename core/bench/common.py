@@ -95,11 +95,18 @@ class Sizes:
     # 6. end to end
     e2e_dataset: str = "digits"
     e2e_args: tuple[str, ...] = ()
+    child_threads: int | None = None
+    """Threads of torch, OpenMP and BLAS in every `gradsift analyze` child process of sections 6, 8, 9 and 11 (None:
+    torch's default, as a user's first run has them). --quick: 1, because on a loaded 2-core machine 2-thread
+    regions stall (a digits folder trained 140 s at load 5, 3–6 s quiet) and the quick run must stay short; every
+    time it reports then says so."""
     umap_workers: tuple[str, ...] = ("first", "second", "uncached")
     """UMAP cold-start processes, in order: first, second (numba cache on), uncached (cache off)."""
     umap_fresh_cache: bool = True
     """Give the UMAP workers and the analyze run a new, empty NUMBA_CACHE_DIR (else numba's default, as found)."""
     umap_n: int = 1000
+    iforest_cold_start: bool = True
+    """Time the Isolation Forest kernel's compile and cache load in two fresh processes."""
     help_repeats: int = 3
     # 7. retrain latency
     probe_n: int = 50_000
@@ -116,13 +123,29 @@ class Sizes:
     # 9. scale
     scale_n: int = 1_000_000
     scale_dim: int = 512
+    scale_from_own_outputs: bool = False
+    """Measure the scale targets on section 8's outputs run (its wall and per-stage peak RSS) instead of
+    analyzing a file of `scale_n` rows: --quick, where both bounds are a smoke check of the path anyway."""
+    scale_render: bool = True
+    """Also render every dashboard page once on the run (AppTest, a child process) and size the map's JSON."""
     # 10. review loop
+    review_learn_datasets: tuple[str, ...] = ("digits", "mnist5k")
+    """The target's cells: pair-flip noise (`review_learn_noise` at `review_learn_rate`), where the static ranking
+    is far below the ceiling and a corrected label can teach the re-ranking (docs/review-loop.md)."""
+    review_learn_noise: str = "pairflip"
+    review_learn_rate: float = 0.2
+    review_learn_seeds: int = 9
+    review_learn_checkpoints: tuple[int, ...] = (100, 200, 300)
+    """Reviewed samples before each measured batch of the target: where pair-flip leaves room (static 0.26–0.94
+    against a ceiling of 0.92–1 in the 9-seed measurement), not 50 (static within 0.05 of 1)."""
     review_datasets: tuple[str, ...] = ("digits", "mnist5k")
+    """The symmetric-noise cells, reported as figures (the static ranking is within 0.03 of the ceiling in 11 of
+    their 12 shallow cells: little room to learn), and the cells of the estimate and conflict targets."""
     review_noise_rates: tuple[float, ...] = (0.1, 0.2)
     review_seeds: int = 9
     """Seeds per (dataset, noise rate): the gain at 50–200 reviewed is about 0.01, which 3 seeds cannot tell from 0."""
     review_checkpoints: tuple[int, ...] = (50, 100, 200, 300, 400)
-    """Reviewed samples before each measured batch (the issue's 50, 100, 200, and two deeper points)."""
+    """Symmetric cells: reviewed samples before each measured batch (the issue's 50, 100, 200, and two deeper)."""
     review_batch: int = 50
     review_batches: int = 5
     """Batches of the loop run as a person runs it (re-ranking after each)."""
@@ -131,20 +154,29 @@ class Sizes:
     # 11. text
     text_csv_rows: int = 400
     text_seeds: int = 3
+    text_variants: bool = True
+    """Also time the CSV again with its embeddings cached, and on one thread, and fit the bag-of-words baseline
+    (figures, not targets)."""
     text_args: tuple[str, ...] = ()
     """Extra `gradsift analyze` options of the text section (none: every default)."""
 
 
 FULL = Sizes()
 QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and influence targets keep full N
-    label="quick", grad_n=10_000, loop_n=200, vmap_n=2_000, forward_n=32, repeats=3,
+    label="quick", grad_n=10_000, loop_n=200, vmap_n=2_000, forward_n=32, repeats=2,
     infl_n=50_000, lissa_iterations=100, self_lissa_targets=16, self_lissa_iterations=2,
-    proj_n=5_000, proj_heads=((10, 512), (100, 32)), proj_dims=(16, 64, 256, 1024), proj_seeds=2,
-    e2e_args=("--epochs", "3", "--no-retrain", "--no-baselines"), umap_fresh_cache=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000, scale_n=200_000,
-    review_datasets=("digits",), review_noise_rates=(0.2,), review_seeds=2, review_checkpoints=(50, 100, 200),
-    review_batches=3, text_seeds=1,
+    proj_n=5_000, proj_heads=((10, 512), (100, 32)), proj_dims=(64, 256, 1024), proj_seeds=1,
+    # end_to_end's run is the review loop's first pair-flip run (read there, not analyzed twice)
+    e2e_args=("--noise", "pairflip", "--noise-rate", "0.2", "--no-retrain", "--embed", "pca"),
+    child_threads=1, umap_workers=("first",), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
+    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000,
+    scale_n=20_000, scale_from_own_outputs=True, scale_render=False,
+    review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
+    review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,
 )
+"""About 6 minutes of CPU, nearly all on one thread (docs/benchmarks.md, "Quick and full"). The review loop's
+target takes 4 pair-flip seeds: with 3, what the decisions add (+0.05 to +0.11 per run) left an interval
+touching 0."""
 
 
 def scaled(sizes: Sizes, **changes: Any) -> Sizes:

@@ -17,7 +17,9 @@
 - `gradsift analyze --dataset <e2e_dataset> <e2e_args>` in a subprocess, after the
   workers and with their numba cache (so UMAP is warm, as on every run after a machine's
   first): wall time, each stage's seconds from the run's manifest.json, and the rest
-  (interpreter start, imports, dataset load, report) = wall − Σ stages.
+  (interpreter start, imports, dataset load, report) = wall − Σ stages. With `child_threads`
+  (--quick: 1) the child runs torch, OpenMP and BLAS on that many threads: on a loaded 2-core
+  machine 2-thread regions stall (its training took 167 s at load 5, against 3 s quiet).
 """
 
 from __future__ import annotations
@@ -135,6 +137,18 @@ def iforest_records(log: Log, tmp: Path) -> list[Record]:
     return records
 
 
+def thread_env(threads: int | None) -> dict[str, str]:
+    """Environment that holds torch, OpenMP and BLAS to `threads` threads in a child process (None: nothing)."""
+    if threads is None:
+        return {}
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def threads_note(threads: int | None) -> str:
+    """' (on 1 thread)' for a figure's note when a child ran on fewer threads than torch's default, else ''."""
+    return "" if threads is None else f" (on {threads} thread{'s' if threads > 1 else ''}: child_threads)"
+
+
 def _cache_env(cache_dir: Path | None) -> dict[str, str]:
     return _env(NUMBA_CACHE_DIR=str(cache_dir)) if cache_dir is not None else _env()
 
@@ -184,11 +198,12 @@ def umap_records(sizes: Sizes, log: Log, cache_dir: Path | None, tmp: Path) -> l
 
 def analyze_records(sizes: Sizes, log: Log, cache_dir: Path | None, out_dir: Path) -> tuple[list[Record], Path]:
     command = [*cli_command(), "analyze", "--dataset", sizes.e2e_dataset, "--out", str(out_dir), *sizes.e2e_args]
-    wall = _wall(command, _cache_env(cache_dir), log_path=out_dir.parent / "analyze.log")
+    wall = _wall(command, {**_cache_env(cache_dir), **thread_env(sizes.child_threads)},
+                 log_path=out_dir.parent / "analyze.log")
     manifest = json.loads((out_dir / "manifest.json").read_text())
     stages = {name: float(record["seconds"]) for name, record in manifest.get("stages", {}).items()}
     rest = wall - sum(stages.values())
-    shown = " ".join(sizes.e2e_args)
+    shown = " ".join(sizes.e2e_args) + threads_note(sizes.child_threads)
     log(f"    gradsift analyze --dataset {sizes.e2e_dataset} {shown}: {wall:.1f} s wall")
     records = [info("e2e_analyze_wall", wall, "s", note=f"gradsift analyze --dataset {sizes.e2e_dataset} {shown}")]
     for name, seconds in stages.items():
@@ -200,7 +215,7 @@ def analyze_records(sizes: Sizes, log: Log, cache_dir: Path | None, out_dir: Pat
 
 
 def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Record], Path | None]:
-    """Records, and the analyzed run directory (copied to `keep_run` if given, else deleted: returns None)."""
+    """Records, and the analyzed run directory (copied to keep_run/<e2e_dataset> if given, else deleted: None)."""
     log(f"[6] end to end: gradsift analyze --dataset {sizes.e2e_dataset}, cold starts")
     records: list[Record] = []
     if sizes.help_repeats > 0:
@@ -217,14 +232,14 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
         if cache_dir is not None:
             cache_dir.mkdir()
         records += umap_records(sizes, log, cache_dir, tmp)
-        if sizes.umap_workers:
+        if sizes.iforest_cold_start:
             records += iforest_records(log, tmp)
         analyze, run_dir = analyze_records(sizes, log, cache_dir, tmp / "run")
         records += analyze
         kept = None
         if keep_run is not None:
-            shutil.rmtree(keep_run, ignore_errors=True)
-            kept = Path(shutil.copytree(run_dir, keep_run))
+            shutil.rmtree(keep_run / sizes.e2e_dataset, ignore_errors=True)
+            kept = Path(shutil.copytree(run_dir, keep_run / sizes.e2e_dataset))
     return records, kept
 
 

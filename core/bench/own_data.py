@@ -11,10 +11,15 @@
   features, a softmax head fitted on 10% noisy labels), `gradsift analyze --dataset outputs.npz`
   with every default. Target: ≤ 60 s, primary precision at 5% within 0.01 of cleanlab's
   normalized margin on the same probabilities, or better.
+
+Every analysis runs in a fresh process with torch's default threads, or on `child_threads` (--quick: 1;
+the time targets' notes then say so).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.bench.common import Log, Record, Sizes, info, target
-from core.bench.end_to_end import _env, _wall, cli_command
+from core.bench.end_to_end import _env, _wall, cli_command, thread_env, threads_note
 
 CHECK_BUDGET = 0.05
 """Precision is compared at a fixed 5% (the paper\'s budget), whatever the run flags."""
@@ -110,8 +115,16 @@ def _folder_truth(run_dir: Path, wrong_by_index: np.ndarray) -> None:
     write_parquet(run.file(schema.SAMPLES), samples)
 
 
-def run(sizes: Sizes, log: Log) -> list[Record]:
+OUTPUTS_RUN = "outputs"
+"""Name of the kept outputs run under `keep_run`; its wall seconds and size are in `ANALYZE_FACTS` beside it."""
+ANALYZE_FACTS = "outputs-analyze.json"
+
+
+def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Record], Path | None]:
+    """Records, and the outputs run copied to keep_run/outputs when `scale_from_own_outputs` asks for it (the scale
+    section then reads it instead of analyzing a file of its own), else None."""
     log("[8] your own data, first run: an image folder and an outputs file, every default")
+    kept = None
     records: list[Record] = []
     with tempfile.TemporaryDirectory(prefix="gradsift-bench-own-") as tmp_name:
         tmp = Path(tmp_name)
@@ -119,37 +132,41 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
                 "from core.evaluate.embedding import embed_2d; embed_2d(np.random.rand(300, 8), EmbedConfig(), 0)"]
         _wall(warm, _env())  # numba's cache warm, as a second run on a machine would find it
         walls, primary, margin, kfold_walls = [], [], [], []
+        env = {**_env(), **thread_env(sizes.child_threads)}
+        threads = threads_note(sizes.child_threads)
         for seed in range(sizes.own_seeds):
             folder = tmp / f"folder-{seed}"
             wrong = make_digit_folder(folder, seed, side=sizes.own_side, limit=sizes.own_images)
             out = tmp / f"run-{seed}"
             walls.append(_wall([*cli_command(), "analyze", "--dataset", str(folder), "--out", str(out),
-                                "--seed", str(seed)], _env(), log_path=tmp / f"analyze-{seed}.log"))
+                                "--seed", str(seed)], env, log_path=tmp / f"analyze-{seed}.log"))
             _folder_truth(out, wrong)
             value, _ = _scores(out)
             primary.append(value)
             kfold = tmp / f"kfold-{seed}"
             kfold_walls.append(_wall([*cli_command(), "analyze", "--dataset", str(folder), "--out", str(kfold),
                                       "--seed", str(seed), "--oof", "full", "--no-retrain", "--embed", "pca",
-                                      "--influence", "exact"], _env(), log_path=tmp / f"kfold-{seed}.log"))
+                                      "--influence", "exact"], env, log_path=tmp / f"kfold-{seed}.log"))
             _folder_truth(kfold, wrong)
             margin.append(_scores(kfold)[1]["normalized_margin"])
             log(f"    seed {seed}: analyze {walls[-1]:.1f} s, primary P@5% {primary[-1]:.3f}; with K full "
                 f"retrains for cleanlab {kfold_walls[-1]:.1f} s, normalized margin P@5% {margin[-1]:.3f}")
         records += [target("own_folder_analyze_seconds", max(walls), "s", "<= 90",
-                           f"max over {len(walls)} seeds; {sizes.own_side}px grayscale folder, every default"),
+                           f"max over {len(walls)} seeds; {sizes.own_images} {sizes.own_side}px grayscale images, every "
+                           f"default{threads}"),
                     target("own_folder_primary_minus_kfold_margin", float(np.mean(primary) - np.mean(margin)), "",
                            ">= 0", f"primary {np.mean(primary):.3f} vs cleanlab NM (K full retrains) "
                                    f"{np.mean(margin):.3f}, mean over seeds"),
                     info("own_folder_primary_precision", float(np.mean(primary)), ""),
                     info("own_folder_kfold_margin_precision", float(np.mean(margin)), ""),
                     info("own_folder_kfold_over_gradsift_seconds", float(np.mean(kfold_walls) / np.mean(walls)), "x",
-                         "an analysis with K full retrains for cleanlab's probabilities vs gradsift's defaults")]
+                         "an analysis with K full retrains for cleanlab's probabilities vs gradsift's defaults"
+                         + threads)]
 
         outputs = tmp / "outputs.npz"
         make_outputs(outputs, sizes.own_outputs_n + sizes.own_outputs_n // 4, sizes.own_outputs_dim, 0)
         out = tmp / "outputs-run"
-        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)], _env(),
+        wall = _wall([*cli_command(), "analyze", "--dataset", str(outputs), "--out", str(out)], env,
                      log_path=tmp / "outputs.log")
         value, precision = _scores(out)
         from cleanlab.rank import get_label_quality_scores
@@ -165,7 +182,13 @@ def run(sizes: Sizes, log: Log) -> list[Record]:
         log(f"    outputs {sizes.own_outputs_n} x {sizes.own_outputs_dim}: analyze {wall:.1f} s, primary P@5% "
             f"{value:.3f}, cleanlab NM on the same probabilities {same_probs:.3f}")
         records += [target("own_outputs_analyze_seconds", wall, "s", "<= 60",
-                           f"{sizes.own_outputs_n} x {sizes.own_outputs_dim} outputs file, every default"),
+                           f"{sizes.own_outputs_n} x {sizes.own_outputs_dim} outputs file, every default{threads}"),
                     target("own_outputs_primary_minus_margin", value - same_probs, "", ">= -0.01",
                            f"primary {value:.3f} vs cleanlab NM on the given probabilities {same_probs:.3f}")]
-    return records
+        if keep_run is not None and sizes.scale_from_own_outputs:
+            shutil.rmtree(keep_run / OUTPUTS_RUN, ignore_errors=True)
+            kept = Path(shutil.copytree(out, keep_run / OUTPUTS_RUN))
+            (keep_run / ANALYZE_FACTS).write_text(json.dumps({
+                "wall_seconds": wall, "rows": sizes.own_outputs_n, "dim": sizes.own_outputs_dim,
+                "threads": sizes.child_threads}))
+    return records, kept

@@ -16,7 +16,10 @@ Sections, in order (each module's docstring says exactly what it measures):
 
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`
-sizes (under 3 minutes on 2 cores); tests inject tiny `Sizes`.
+sizes: every target, some at a smaller size, in about 6 minutes of CPU on one core (8.4 min
+at load 2–4 on the shared 2-core machine; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
+seconds (this process and its finished children) are printed: on a shared machine the CPU
+seconds tell what the section costs when the load is gone.
 
     gradsift bench [--quick] [--json FILE] [--only gradients --only memory]
 """
@@ -40,13 +43,21 @@ from core.bench.registry import BENCH_SECTIONS
 SECTIONS = tuple(BENCH_SECTIONS.names())
 
 
-def _section(name: str, sizes: Sizes, log: Log, workdir: Path, shared: dict) -> list[Record]:
+def _section(name: str, sizes: Sizes, log: Log, workdir: Path, kept: dict[str, Path | None]) -> list[Record]:
+    """Run one section; a `keeps_run` section's run is kept under workdir/name, for the sections that read it."""
     entry = BENCH_SECTIONS.entry(name)
-    kwargs = {"run_dir": shared.get("run_dir")} if entry.meta.get("uses_run") else {}
+    reads = entry.meta.get("uses_run")
+    kwargs = {"run_dir": kept.get(reads)} if reads else {}
     if entry.meta.get("keeps_run"):
-        records, shared["run_dir"] = entry.load()(sizes, log, keep_run=workdir / sizes.e2e_dataset)
+        records, kept[name] = entry.load()(sizes, log, keep_run=workdir / name, **kwargs)
         return records
     return entry.load()(sizes, log, **kwargs)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have been waited for."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _format_value(record: Record) -> str:
@@ -97,7 +108,7 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
     for name in only or ():
         BENCH_SECTIONS.check(name, "--only", error=ValueError)
     log = Log(echo)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), cpu_seconds()
     log(f"gradsift bench ({sizes.label} sizes): {os.cpu_count()} CPUs ({platform.machine()}), torch "
         f"{torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}, "
         f"load average {load_average():.2f}")
@@ -106,16 +117,17 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
     workdir = Path(tempfile.mkdtemp(prefix="gradsift-bench-"))
     try:
         for name in chosen:
-            section_started = time.perf_counter()
+            section_started, section_cpu = time.perf_counter(), cpu_seconds()
             try:
                 records += _section(name, sizes, log, workdir, state)
             except Exception as exc:  # one broken section must not hide the others' figures
                 log(f"  {name} FAILED: {type(exc).__name__}: {exc}")
                 records.append(Record(f"{name}_failed", None, "", "completes", False, f"{type(exc).__name__}: {exc}"))
-            log(f"  ({name}: {time.perf_counter() - section_started:.0f} s, load average {load_average():.2f})")
+            log(f"  ({name}: {time.perf_counter() - section_started:.0f} s, CPU {cpu_seconds() - section_cpu:.0f} s, "
+                f"load average {load_average():.2f})")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    log(f"total {time.perf_counter() - started:.0f} s")
+    log(f"total {time.perf_counter() - started:.0f} s, CPU {cpu_seconds() - started_cpu:.0f} s")
     if echo:
         from rich.console import Console
 
@@ -128,7 +140,8 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run gradsift's benchmarks (ratios measured in one run).")
-    parser.add_argument("--quick", action="store_true", help="reduced sizes (under 3 minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="every target, reduced sizes (about 6 minutes on a quiet 2-core machine)")
     parser.add_argument("--json", type=Path, default=None, help="write the records to this JSON file")
     parser.add_argument("--only", default=None, help=f"comma-separated sections: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)

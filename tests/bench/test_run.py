@@ -40,8 +40,22 @@ TINY = Sizes(
     proj_dims=(8,),
     proj_seeds=1,
     e2e_dataset="blobs",
-    e2e_args=("--epochs", "2", "--min-steps", "0", "--no-retrain", "--embed", "pca"),
+    e2e_args=(
+        "--epochs",
+        "2",
+        "--min-steps",
+        "0",
+        "--no-retrain",
+        "--embed",
+        "pca",
+        "--noise",
+        "pairflip",
+        "--noise-rate",
+        "0.2",
+        "--no-baselines",
+    ),
     umap_workers=(),
+    iforest_cold_start=False,
     help_repeats=0,
     probe_n=400,
     probe_classes=3,
@@ -52,6 +66,9 @@ TINY = Sizes(
     own_outputs_dim=16,
     scale_n=3000,
     scale_dim=16,
+    review_learn_datasets=("blobs",),
+    review_learn_seeds=2,
+    review_learn_checkpoints=(10, 20),
     review_datasets=("blobs",),
     review_noise_rates=(0.1,),
     review_seeds=2,
@@ -63,7 +80,8 @@ TINY = Sizes(
     text_seeds=1,
     text_args=("--embed", "pca", "--no-retrain", "--influence", "tracing"),
 )
-"""mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100."""
+"""mem_classes=128 with feat_dim=16 makes the gradient (128·17 = 2176) wider than projection_dim, as in CIFAR-100.
+end_to_end's run has the review loop's first pair-flip configuration, so the review loop reads it (as in --quick)."""
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +116,8 @@ def test_every_target_of_the_issue_has_a_record(bench_json):
         "influence_iforest_vs_lissa", "influence_iforest_vs_datainf", "retrain_probe_seconds",
         "own_folder_analyze_seconds", "own_folder_primary_minus_kfold_margin", "own_outputs_analyze_seconds",
         "own_outputs_primary_minus_margin", "scale_analyze_seconds", "scale_peak_rss_gb",
-        "review_loop_neighbors_gain_next_batch_ci_low", "review_loop_estimate_abs_relative_error",
+        "review_loop_neighbors_gain_next_batch_ci_low", "review_loop_decisions_add_ci_low",
+        "review_loop_estimate_abs_relative_error",
         "conflicts_with_wrong_over_random_pairs",
         "text_csv_analyze_seconds", "text_primary_minus_margin",
     }
@@ -141,3 +160,14 @@ def test_linear_probe_handles_constant_feature_columns():
     previous = reference_linear_probe(features, data.given, 3, weight_decay=1e-4, seed=0)
     assert probe_objective(head, features, data.given, 1e-4) <= probe_objective(previous, features, data.given,
                                                                                 1e-4) + 1e-5
+
+
+def test_quick_scale_reads_own_datas_outputs_run():
+    from core.bench.common import scaled
+
+    records = bench(sizes=scaled(TINY, scale_from_own_outputs=True), only=["own_data", "scale"], echo=False)
+    by_name = {record.name: record for record in records}
+    assert not [name for name in by_name if name.endswith("_failed")], [r.note for r in records]
+    wall = by_name["scale_analyze_seconds"]
+    assert "section 8's run" in wall.note and "2,000 x 16" in wall.note
+    assert wall.value == by_name["own_outputs_analyze_seconds"].value  # the same analysis, not a second one
