@@ -18,15 +18,18 @@ from core.auth.roles import ANNOTATOR
 from dashboard import auth, data, figures, team_data, team_review, widgets
 
 
-def progress_ui(run_path: str) -> dict:
+def progress_ui(run_path: str, summary: dict) -> dict:
+    """Progress on the flagged samples (core.review.assignment.progress) and the consensus counts of every voted
+    sample (team_summary: a sample voted on outside the flagged set counts there too)."""
     progress = team_data.progress(run_path)
-    overall = progress["overall"]
+    overall, counts = progress["overall"], summary["consensus"]
     cols = st.columns(6)
     cols[0].metric("flagged samples", f"{overall['samples']:,}")
-    cols[1].metric("complete", f"{overall['complete']:,}", help="Adjudicated by a lead, or with `overlap` votes")
-    cols[2].metric("votes cast / needed", f"{overall['votes_cast']:,} / {overall['votes_needed']:,}")
-    cols[3].metric("open disagreements", f"{overall['open_disagreements']:,}")
-    cols[4].metric("adjudicated", f"{overall['adjudicated']:,}")
+    cols[1].metric("complete", f"{overall['complete']:,}", help="Flagged samples adjudicated or with `overlap` votes")
+    cols[2].metric("votes cast / needed", f"{overall['votes_cast']:,} / {overall['votes_needed']:,}",
+                   help="On the flagged samples")
+    cols[3].metric("open disagreements", f"{counts['disagreements_open']:,}", help="On every voted sample")
+    cols[4].metric("adjudicated", f"{counts['adjudicated']:,}", help="On every voted sample")
     cols[5].metric("overlap", overall["overlap"])
     return progress
 
@@ -72,8 +75,8 @@ def main() -> None:
     st.title("Team")
     run_path = widgets.require_run()
     names = data.class_names(run_path)
-    progress = progress_ui(run_path)
     summary = team_data.team_summary(run_path)
+    progress = progress_ui(run_path, summary)
     agreement, shared, pace = team_data.agreement_and_pace(run_path)
     if not summary["annotators"]:
         st.info("No votes yet: once annotators decide on flagged samples, their numbers appear here.")
@@ -94,3 +97,6 @@ def main() -> None:
     st.caption("Share of the samples both decided where they decided the same (a class, or remove).")
     st.plotly_chart(figures.agreement_matrix_figure(agreement, shared), key="team_agreement")
     disagreements_ui(run_path, names)
+
+
+main()
