@@ -122,8 +122,8 @@ def test_a_team_reviews_in_separate_browser_sessions(runs_dir, tmp_path):
             # The lead sees both votes and settles the sample: remove.
             lea.get_by_text("adjudication (team)", exact=True).click()
             settle(lea, "Flagged review")
-            lea.get_by_text("votes disagree").first.wait_for(timeout=60_000)
-            assert lea.get_by_text(f"#{sample}").count() >= 1
+            lea.get_by_text(f"#{sample} · votes disagree").first.wait_for(timeout=60_000)
+            settle(lea, "Flagged review")
             assert lea.get_by_text("ana").count() >= 1 and lea.get_by_text("ben").count() >= 1
             assert lea.get_by_text("remove (mislabeled)").count() >= 1 and lea.get_by_text("keep").count() >= 1
             lea.screenshot(path=str(shots / "lead-adjudication.png"))
