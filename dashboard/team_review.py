@@ -145,7 +145,8 @@ def adjudication_card_ui(run_path: str, row: dict, names: list[str], frame) -> N
             _adjudicate(run_path, sample_id, KEEP)
         if top[1].button("Remove", key=f"adj_remove_{sample_id}", width="stretch"):
             _adjudicate(run_path, sample_id, MISLABELED)
-        if top[2].button("Accept consensus", key=f"adj_accept_{sample_id}", width="stretch",
+        if top[2].button("Consensus", key=f"adj_accept_{sample_id}", width="stretch",
+                         help="Accept CROWDLAB's consensus label (keep when it is the given label, else relabel)",
                          disabled=row["consensus_label"] is None):
             _accept(run_path, [sample_id])
         pick, go = decide.columns([2, 1])
