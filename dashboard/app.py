@@ -26,6 +26,7 @@ pages = [
     st.Page(state.PAGES["budget_retrain"], title="Budget & retrain", icon=":material/tune:"),
     st.Page(state.PAGES["sample_detail"], title="Sample detail", icon=":material/image_search:"),
     st.Page(state.PAGES["test_explorer"], title="Test-sample explorer", icon=":material/travel_explore:"),
+    st.Page(state.PAGES["team"], title="Team", icon=":material/groups:"),
 ]
 navigation = st.navigation(pages)
 widgets.run_picker_ui()

@@ -371,3 +371,22 @@ def budget_figure(curve: pd.DataFrame, suggested: Mapping | None, budget: float)
     figure.update_layout(xaxis_title="budget k (% of training samples flagged)", yaxis_title="", yaxis_range=[0, 1.02],
                          height=320, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
     return figure
+
+
+def agreement_matrix_figure(agreement: pd.DataFrame, shared: pd.DataFrame) -> go.Figure:
+    """Annotator × annotator heat map of how often two annotators agree on the samples both decided
+    (core.review.team_stats.pairwise_agreement); each cell's text is the fraction and, below it, how many samples
+    it rests on. Empty cells (no sample in common) stay blank."""
+    values = agreement.to_numpy(dtype=np.float64)
+    counts = shared.to_numpy(dtype=np.int64)
+    text = [[("" if np.isnan(v) else f"{v:.0%}<br>n={n}") for v, n in zip(row, count)]
+            for row, count in zip(values, counts)]
+    names = [str(name) for name in agreement.columns]
+    figure = go.Figure(go.Heatmap(z=values, x=names, y=names, zmin=0, zmax=1, colorscale="Greens", text=text,
+                                  texttemplate="%{text}", hoverongaps=False, colorbar={"title": "agree"},
+                                  customdata=counts,
+                                  hovertemplate="%{y} and %{x}: %{z:.0%} of %{customdata} shared sample(s)"
+                                                "<extra></extra>"))
+    figure.update_layout(height=140 + 48 * len(names), margin=dict(l=10, r=10, t=30, b=10),
+                         yaxis_autorange="reversed", xaxis={"type": "category"}, yaxis={"type": "category"})
+    return figure

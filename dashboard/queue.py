@@ -104,7 +104,7 @@ def navigation_ui(run_path: str, sample_id: int | None, reviewer: str) -> None:
 
 
 def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, names: Sequence[str], reviewer: str,
-             detector: str, score_column: str) -> None:
+             detector: str, score_column: str, decide: bool = True) -> None:
     """The current sample of the queue, large, with its labels, suggestion and decision keys."""
     todo = queue_order(rows, decided, skipped())
     st.caption(
@@ -118,21 +118,36 @@ def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, names: Sequ
         if skipped() and st.button("Review the skipped ones", key="queue_unskip"):
             st.session_state[SKIPPED] = []
             st.rerun()
-        navigation_ui(run_path, None, reviewer)
+        if decide:
+            navigation_ui(run_path, None, reviewer)
         return
-    record = todo.iloc[0].to_dict()
+    card_ui(run_path, todo.iloc[0].to_dict(), names, data.has_truth(rows), reviewer, detector, score_column,
+            decide=decide)
+
+
+def card_ui(run_path: str, record: dict, names: Sequence[str], truth_known: bool, reviewer: str, detector: str,
+            score_column: str, *, decide: bool = True, skip: bool = True) -> None:
+    """One sample, large, with its labels and suggestion, then its decision keys (none when `decide` is False: a
+    viewer's card) and next/undo (`skip` False: no next, for a queue that hands out one leased sample at a time)."""
     sample_id = int(record[schema.SAMPLE_ID])
     picture, facts = st.columns([1, 2])
     if data.is_image_run(run_path):
         image = data.images(run_path, np.array([int(record[schema.THUMBNAIL_ROW])]), min_side=224)[0]
         picture.image(formatting.as_image(image), width="stretch")
+    elif data.is_text_run(run_path):
+        with picture:
+            widgets.text_ui(record[schema.TEXT], key=f"queue_full_{sample_id}")
     else:
         picture.metric("feature x, y", f"{record[schema.FEATURE_X]:.3g}, {record[schema.FEATURE_Y]:.3g}")
     with facts:
         st.markdown(f"#### #{sample_id} · {score_column.removeprefix(schema.SCORE_PREFIX)} score "
                     f"{record[score_column]:.4g}")
-        st.markdown(formatting.labels_markdown(record, names, data.has_truth(rows)))
+        st.markdown(formatting.labels_markdown(record, names, truth_known))
         st.markdown(formatting.suggestion_markdown(record, names) + f" · estimated P(wrong label) "
                     f"{record[schema.NOISE_PROBABILITY]:.2f}")
-        controls_ui(run_path, record, names, reviewer, detector)
-        navigation_ui(run_path, sample_id, reviewer)
+        if decide:
+            controls_ui(run_path, record, names, reviewer, detector)
+            if skip:
+                navigation_ui(run_path, sample_id, reviewer)
+            else:
+                undo_ui(run_path, reviewer)

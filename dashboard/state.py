@@ -26,6 +26,7 @@ PAGES = {
     "budget_retrain": "pages/budget_retrain.py",
     "sample_detail": "pages/sample_detail.py",
     "test_explorer": "pages/test_explorer.py",
+    "team": "pages/team.py",
 }
 
 

@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.auth.roles import ANNOTATOR, allowed
 from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import auth, conflicts, data, figures, formatting, loop, state, widgets
+from dashboard import auth, conflicts, data, figures, formatting, loop, state, team_review, widgets
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
@@ -39,6 +40,7 @@ COLUMNS = 6
 UNREVIEWED, REVIEWED, ALL = "unreviewed", "reviewed", "all"
 SCOPE_PICKED, SCOPE_PAGE, SCOPE_ALL = "selected samples", "this page", "every sample matching the filters"
 FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW = "flagged training samples", "near-duplicate conflicts", "test samples"
+ADJUDICATION_VIEW = "adjudication (team)"
 TABLE_KEY = "review_table"
 TABLE_VERSION = "review_table_version"  # bumped to give the table a fresh key: clears its row selection
 LOG, CLEANED = "reviews.csv", "cleaned-manifest.csv"
@@ -263,8 +265,17 @@ def test_review_ui(run_path: str, names: list[str], reviewer: str) -> None:
 def main() -> None:
     st.title("Flagged review")
     run_path = widgets.require_run()
-    view = st.segmented_control("Review", [FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW], default=FLAGGED_VIEW,
-                                key="review_split", required=True)
+    actor = auth.current_actor()
+    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
+        team_review.annotator_ui(run_path, actor)  # the annotator's queue, card first (dashboard.team_review)
+        return
+    views = [FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW]
+    if auth.signs_in() and actor is not None and allowed(actor, "adjudicate"):
+        views.append(ADJUDICATION_VIEW)
+    view = st.segmented_control("Review", views, default=FLAGGED_VIEW, key="review_split", required=True)
+    if view == ADJUDICATION_VIEW:
+        team_review.lead_ui(run_path)
+        return
     if view == TEST_VIEW:
         test_review_ui(run_path, data.class_names(run_path), state.current_reviewer())
         return
@@ -273,8 +284,11 @@ def main() -> None:
         return
     frame = data.samples(run_path)
     names = data.class_names(run_path)
-    reviewer = state.current_reviewer()
-    if not reviewer:
+    can_decide = actor is not None and allowed(actor, "record_review")
+    reviewer = state.current_reviewer() if can_decide else ""
+    if not can_decide:
+        st.caption(f"Viewing as {actor}: the decisions can be read, not changed." if actor else "Nobody signed in.")
+    elif not reviewer:
         st.warning("Type your name in the sidebar (**Reviewer name**) to record decisions.")
 
     detector, classes, status = filters_ui(run_path, frame, names)
@@ -282,11 +296,17 @@ def main() -> None:
     budget = widgets.budget_ui(run_path, detector, BUDGET_KEY, "Review budget k: % of training samples flagged")
     flagged = data.flagged_mask(run_path, detector, budget)
     store = data.review_store(run_path)
-    decisions = store.decisions()
+    resolution = store.resolution()
+    decisions = resolution.decisions
     decided = reviews.decision_per_sample(decisions, len(frame))
     relabels = dict(zip(decisions[schema.SAMPLE_ID].to_numpy().tolist(),
                         decisions[reviews.NEW_LABEL].fillna(-1).to_numpy(dtype=np.int64).tolist()))
     progress_ui(run_path, frame, flagged, decisions)
+    voters = resolution.votes[reviews.REVIEWER].nunique()
+    if voters > 1 or auth.signs_in():
+        st.caption(f"These counts are the consensus of {voters} annotator(s)' votes: "
+                   f"{len(resolution.open_disagreements)} sample(s) whose votes disagree count as undecided until a "
+                   "lead settles them (the Team page has each annotator's own decisions).")
     reranked = loop.rerank_ui(run_path, frame, decisions)
 
     mode = st.segmented_control("Mode", [GRID, QUEUE], default=GRID, key="review_mode", required=True)
@@ -301,11 +321,12 @@ def main() -> None:
         st.caption(f"{len(rows):,} sample(s) match: the {int(flagged.sum()):,} unreviewed samples ranked first by "
                    "the re-ranking, then the reviewed ones.")
     if mode == QUEUE:
-        queue_ui(run_path, rows, decided, names, reviewer, detector, score_column)
+        queue_ui(run_path, rows, decided, names, reviewer, detector, score_column, decide=can_decide)
         st.divider()
         exports_ui(run_path, frame)
         return
-    undo_ui(run_path, reviewer, st.columns([3, 1])[1])
+    if can_decide:
+        undo_ui(run_path, reviewer, st.columns([3, 1])[1])
     page = widgets.paginate_ui(len(rows), PER_PAGE, key="review_page")
     shown = rows.iloc[page]
     page_ids = shown[schema.SAMPLE_ID].astype(int).tolist()
@@ -319,17 +340,19 @@ def main() -> None:
                 st.session_state[key] = False
 
         picked = [sid for sid, key in pick_keys.items() if st.session_state.get(key)]
-        bulk_ui(run_path, names, reviewer, detector, page_ids, all_ids, picked, untick)
+        if can_decide:
+            bulk_ui(run_path, names, reviewer, detector, page_ids, all_ids, picked, untick)
         widgets.sample_grid_ui(run_path, shown, key_prefix="review", columns=COLUMNS, score_column=score_column,
                                  decisions=decided, new_labels=relabels, reviewer=reviewer, detector=detector,
-                                 actions=True)
+                                 actions=can_decide)
     else:
         picked = tabular_ui(run_path, shown, frame, flagged, decided, score_column, names)
 
         def clear_selection() -> None:
             st.session_state[TABLE_VERSION] = st.session_state.get(TABLE_VERSION, 0) + 1
 
-        bulk_ui(run_path, names, reviewer, detector, page_ids, all_ids, picked, clear_selection)
+        if can_decide:
+            bulk_ui(run_path, names, reviewer, detector, page_ids, all_ids, picked, clear_selection)
     if not len(rows):
         st.info("No flagged sample matches these filters.")
     st.divider()

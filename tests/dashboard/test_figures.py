@@ -210,3 +210,14 @@ def test_budget_figure_marks_the_suggestion_and_the_current_budget():
     )
     assert {round(shape.x0, 6) for shape in shapes if shape.type == "line"} == {8.0, 5.0}
     assert len(figures.budget_figure(curve, None, 0.05).layout.shapes) == 1
+
+
+def test_agreement_matrix_figure_shows_each_pair_and_leaves_unshared_pairs_blank():
+    names = ["ana", "ben"]
+    agreement = pd.DataFrame([[1.0, 0.5], [0.5, float("nan")]], index=names, columns=names)
+    shared = pd.DataFrame([[4, 2], [2, 0]], index=names, columns=names)
+    figure = figures.agreement_matrix_figure(agreement, shared)
+    heat = figure.data[0]
+    assert list(heat.x) == names and list(heat.y) == names
+    assert [list(row) for row in heat.text] == [["100%<br>n=4", "50%<br>n=2"], ["50%<br>n=2", ""]]
+    assert heat.zmin == 0 and heat.zmax == 1

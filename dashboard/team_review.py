@@ -1,0 +1,179 @@
+"""The review page's team views (docs/dashboard.md, "Working as a team").
+
+- `annotator_ui`: what a signed-in annotator sees on the Flagged review page: one line of progress, then the card of
+  its next sample with the decision keys, nothing else above it. The sample is handed out by
+  core.review.assignment.next_samples (its own queue: overlap, gold samples mixed in, a lease so two annotators do not
+  race); the analysis controls (budget, filters, counters, re-ranking, heat map, bulk actions, exports) are the lead's.
+  Blind review: the card shows no other reviewer's vote, and the annotator's counts are its own votes
+  (core.review.consensus.votes_visible_to).
+- `lead_ui`: the lead's adjudication queue (open disagreements, then low-quality consensus), each with every vote,
+  the model's suggestion and CROWDLAB's label side by side, and the overlap, lease and gold settings.
+
+Every write passes the signed-in actor to core, which checks the role where it writes (core.auth.roles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.auth.roles import Actor
+from core.errors import GradsiftError
+from core.review import assignment, consensus
+from core.run import schema
+from core.run.reviews import KEEP, MISLABELED, RELABEL
+from dashboard import auth, data, formatting, queue, team_data, widgets
+
+MAX_SHOWN = 20
+"""Adjudication cards drawn at once (the rest follow as these are decided)."""
+VOTE_WORDS = {MISLABELED: "remove (mislabeled)", KEEP: "keep", RELABEL: "relabel to"}
+
+
+def vote_text(vote: dict, names: list[str]) -> str:
+    """'**ana**: relabel to **3**' for one vote of the adjudication queue (names escaped)."""
+    what = VOTE_WORDS.get(vote["action"], vote["action"])
+    if vote["action"] == RELABEL:
+        what += f" **{formatting.escape_markdown(formatting.class_name(names, vote['new_label']))}**"
+    return f"**{formatting.escape_markdown(vote['reviewer'])}**: {what}"
+
+
+def annotator_ui(run_path: str, actor: Actor) -> None:
+    """The annotator's queue: a progress line, then its next sample's card and keys."""
+    store = data.review_store(run_path)
+    ranked = team_data.ranking(run_path)
+    skipped = queue.skipped()
+    leased = assignment.next_samples(store, ranked, actor.name, count=len(skipped) + 1)
+    todo = [i for i in leased if i not in skipped]
+    mine = consensus.votes_visible_to(store, actor.name, ranked)
+    overall = team_data.progress(run_path)["overall"]
+    left = len(assignment.annotator_queue(store, ranked, actor.name))
+    st.caption(f"**Your decisions: {len(mine):,}** · left in your queue: {left:,} · overall: {overall['complete']:,} "
+               f"of {overall['samples']:,} flagged samples complete (overlap {overall['overlap']}) · keys: "
+               "M mislabeled · K keep · A accept the suggestion · 1–9 relabel · N next · U undo")
+    if not todo:
+        st.success("Your queue is empty: every flagged sample has the votes it needs." if not skipped else
+                   f"You skipped the {len(skipped)} sample(s) left in your queue.")
+        if skipped and st.button("Review the skipped ones", key="queue_unskip"):
+            st.session_state[queue.SKIPPED] = []
+            st.rerun()
+        queue.undo_ui(run_path, actor.name)
+        return
+    frame = data.samples(run_path)
+    detector = data.flagging(run_path).detector
+    record = frame[frame[schema.SAMPLE_ID] == todo[0]].iloc[0].to_dict()
+    # truth_known=False: a simulated run's known truth would give the answer away
+    queue.card_ui(run_path, record, data.class_names(run_path), False, actor.name, detector,
+                  schema.score_column(detector))
+
+
+def _adjudicate(run_path: str, sample_id: int, action: str, new_label: int | None = None) -> None:
+    try:
+        data.review_store(run_path).adjudicate([sample_id], action, auth.current_actor(), new_label=new_label)
+    except GradsiftError as exc:
+        st.error(widgets.read_error(exc))
+        return
+    st.toast(f"#{sample_id}: {VOTE_WORDS.get(action, action)} decided")
+    st.rerun()
+
+
+def _accept(run_path: str, sample_ids: list[int] | None) -> None:
+    try:  # min_quality 0 for one sample: the lead looked at it and chose CROWDLAB's label
+        written = consensus.accept_consensus(data.review_store(run_path), auth.current_actor(), sample_ids,
+                                             min_quality=0.0 if sample_ids else consensus.LOW_QUALITY)
+    except GradsiftError as exc:
+        st.error(widgets.read_error(exc))
+        return
+    st.toast(f"Consensus accepted on {written} sample(s)")
+    st.rerun()
+
+
+def settings_ui(run_path: str, names: list[str]) -> None:
+    """Overlap and lease time; gold marks on one sample."""
+    store = data.review_store(run_path)
+    with st.container(border=True):
+        cols = st.columns([1, 1, 1, 1, 1.3, 1])
+        overlap = cols[0].number_input("Overlap (annotators per sample)", 1, 3, min(store.overlap(), 3),
+                                       key="team_overlap")
+        minutes = cols[1].number_input("Lease (minutes)", 1, 240, max(1, round(store.lease_seconds() / 60)),
+                                       key="team_lease")
+        cols[2].space("small")
+        if cols[2].button("Save", key="team_save", width="stretch"):
+            try:
+                store.set_overlap(int(overlap), auth.current_actor())
+                store.set_lease_seconds(float(minutes) * 60, auth.current_actor())
+            except GradsiftError as exc:
+                st.error(widgets.read_error(exc))
+            else:
+                st.toast(f"Overlap {int(overlap)}, lease {int(minutes)} min")
+        sample = cols[3].number_input("Gold sample #", 0, max((store.n_samples or 1) - 1, 0), 0, key="team_gold_id")
+        label = cols[4].selectbox("Its known class", list(range(len(names))), key="team_gold_label",
+                                  format_func=lambda value: formatting.class_name(names, value))
+        cols[5].space("small")
+        if cols[5].button("Mark gold", key="team_gold", width="stretch"):
+            try:
+                store.mark_gold([int(sample)], int(label), auth.current_actor())
+            except GradsiftError as exc:
+                st.error(widgets.read_error(exc))
+            else:
+                st.toast(f"#{int(sample)} is gold: {formatting.class_name(names, label)}")
+        gold = store.gold()
+        st.caption(f"{len(gold)} gold sample(s)" + (": " + ", ".join(f"#{i}" for i in sorted(gold)[:20])
+                                                     if gold else ""))
+
+
+def adjudication_card_ui(run_path: str, row: dict, names: list[str], frame) -> None:
+    """One sample of the lead's queue: picture, every vote, the model's and CROWDLAB's labels, the decisions."""
+    sample_id = int(row[schema.SAMPLE_ID])
+    record = frame[frame[schema.SAMPLE_ID] == sample_id].iloc[0].to_dict()
+    with st.container(border=True):
+        picture, facts, decide = st.columns([1, 3, 2])
+        if data.is_image_run(run_path):
+            image = data.images(run_path, np.array([int(record[schema.THUMBNAIL_ROW])]), min_side=112)[0]
+            picture.image(formatting.as_image(image), width="stretch")
+        reason = "votes disagree" if row["reason"] == "disagreement" else "low consensus quality"
+        given = formatting.escape_markdown(formatting.class_name(names, record[schema.GIVEN_LABEL]))
+        facts.markdown(f"**#{sample_id}** · {reason} · given **{given}**")
+        facts.markdown("  \n".join(vote_text(vote, names) for vote in row["votes"]))
+        model = ("model suggests **" + formatting.escape_markdown(formatting.class_name(names, row["suggested_label"]))
+                 + f"** ({row['suggested_prob']:.2f})") if row["suggested_label"] is not None else "no model suggestion"
+        crowd = ("CROWDLAB consensus **" + formatting.escape_markdown(formatting.class_name(names, row[
+            "consensus_label"])) + f"** (quality {row['consensus_quality']:.2f})") \
+            if row["consensus_label"] is not None else "no CROWDLAB consensus (needs two annotators' classes)"
+        facts.markdown(f"{model} · {crowd}")
+        top = decide.columns(3)
+        if top[0].button("Keep", key=f"adj_keep_{sample_id}", width="stretch"):
+            _adjudicate(run_path, sample_id, KEEP)
+        if top[1].button("Remove", key=f"adj_remove_{sample_id}", width="stretch"):
+            _adjudicate(run_path, sample_id, MISLABELED)
+        if top[2].button("Consensus", key=f"adj_accept_{sample_id}", width="stretch",
+                         help="Accept CROWDLAB's consensus label (keep when it is the given label, else relabel)",
+                         disabled=row["consensus_label"] is None):
+            _accept(run_path, [sample_id])
+        pick, go = decide.columns([2, 1])
+        target = pick.selectbox("Relabel to", list(range(len(names))), key=f"adj_target_{sample_id}",
+                                format_func=lambda value: formatting.class_name(names, value),
+                                label_visibility="collapsed")
+        if go.button("Relabel", key=f"adj_relabel_{sample_id}", width="stretch"):
+            _adjudicate(run_path, sample_id, RELABEL, int(target))
+
+
+def lead_ui(run_path: str) -> None:
+    """The lead's adjudication view: settings, then the samples the votes did not settle."""
+    names = data.class_names(run_path)
+    if not auth.permitted_ui("adjudicate"):
+        return
+    settings_ui(run_path, names)
+    pending = team_data.adjudication_queue(run_path)
+    disagreements = int((pending["reason"] == "disagreement").sum()) if len(pending) else 0
+    st.caption(f"{disagreements} open disagreement(s) (no decision until you settle them) · "
+               f"{len(pending) - disagreements} agreeing sample(s) of low consensus quality (their agreed decision "
+               "stands until you decide otherwise)")
+    if disagreements and st.button("Accept CROWDLAB's consensus on every open disagreement", key="adj_accept_all",
+                                   help=f"Only where its quality is at least {consensus.LOW_QUALITY}"):
+        _accept(run_path, None)
+    if not len(pending):
+        st.success("Nothing to adjudicate: every voted sample is settled.")
+        return
+    frame = data.samples(run_path)
+    for row in pending.head(MAX_SHOWN).to_dict("records"):
+        adjudication_card_ui(run_path, row, names, frame)
