@@ -1,4 +1,5 @@
-"""8. Your own data, first run: a folder of images and an outputs file, every default (`gradsift bench --only own_data`).
+"""8. Your own data, first run: a folder of images and an outputs file, every default
+(`gradsift bench --only own_data`).
 
 - **Folder**: 1,797 of scikit-learn's digits written as 32×32 grayscale PNGs in class
   sub-folders, with ~12% human-like label mistakes (flips to confusable classes, seeded),
@@ -152,8 +153,8 @@ def run(sizes: Sizes, log: Log, keep_run: Path | None = None) -> tuple[list[Reco
             log(f"    seed {seed}: analyze {walls[-1]:.1f} s, primary P@5% {primary[-1]:.3f}; with K full "
                 f"retrains for cleanlab {kfold_walls[-1]:.1f} s, normalized margin P@5% {margin[-1]:.3f}")
         records += [target("own_folder_analyze_seconds", max(walls), "s", "<= 90",
-                           f"max over {len(walls)} seeds; {sizes.own_images} {sizes.own_side}px grayscale images, every "
-                           f"default{threads}"),
+                           f"max over {len(walls)} seeds; {sizes.own_images} {sizes.own_side}px grayscale images, "
+                           f"every default{threads}"),
                     target("own_folder_primary_minus_kfold_margin", float(np.mean(primary) - np.mean(margin)), "",
                            ">= 0", f"primary {np.mean(primary):.3f} vs cleanlab NM (K full retrains) "
                                    f"{np.mean(margin):.3f}, mean over seeds"),

@@ -95,8 +95,11 @@ def evaluate(name: str, factors: LastLayerFactors, is_noisy: np.ndarray, sizes: 
     def score(kind: str, dim: int, make) -> None:
         runs = []
         for seed in range(sizes.proj_seeds):
-            seconds, (matrix, scores) = timed(lambda: (lambda m: (m, outlier_scores("iforest", m, seed, DetectConfig(iforest_trees=trees))))(
-                make(seed)))
+            def project_and_score(seed: int = seed) -> tuple[np.ndarray, np.ndarray]:
+                matrix = make(seed)
+                return matrix, outlier_scores("iforest", matrix, seed, DetectConfig(iforest_trees=trees))
+
+            seconds, (matrix, scores) = timed(project_and_score)
             metrics = detection_metrics(scores, is_noisy, budget)
             error = np.abs(np.linalg.norm(matrix, axis=1) - exact_norms) / np.maximum(exact_norms, 1e-12)
             runs.append((metrics["auroc"], metrics["precision"], float(np.percentile(error, 99)), seconds,
@@ -111,8 +114,8 @@ def evaluate(name: str, factors: LastLayerFactors, is_noisy: np.ndarray, sizes: 
     for dim in sizes.proj_dims:
         if dim >= width:
             continue
-        score("kronecker", dim, lambda seed: _kronecker(factors, dim, seed, chunk))
-        score("sparse", dim, lambda seed: _sparse(factors, dim, seed, chunk))
+        score("kronecker", dim, lambda seed, dim=dim: _kronecker(factors, dim, seed, chunk))
+        score("sparse", dim, lambda seed, dim=dim: _sparse(factors, dim, seed, chunk))
     raw = _reference(results)
     log(f"  {name}: N={factors.n_samples:,}, C={factors.n_classes}, D={factors.feat_dim}, width {width:,}, "
         f"{int(is_noisy.sum())} noisy; {sizes.proj_seeds} seed(s); time = projection + iForest (best seed)")
@@ -121,7 +124,7 @@ def evaluate(name: str, factors: LastLayerFactors, is_noisy: np.ndarray, sizes: 
             f"{raw['out_dim']}")
     log(f"    {'projection':<10} {'width':>6} {'AUROC':>14} {'prec@5%':>8} {'norm p99':>9} {'time':>9} "
         f"{'ref/this':>9}")
-    for (kind, dim), result in results.items():
+    for (kind, _), result in results.items():
         log(f"    {kind:<10} {result['out_dim']:>6} {result['auroc']:>8.4f}±{result['auroc_std']:.3f} "
             f"{result['precision']:>8.3f} {100 * result['norm_p99']:>8.1f}% {result['seconds']:>8.2f}s "
             f"{raw['seconds'] / result['seconds']:>8.2f}x")
@@ -163,7 +166,7 @@ def run(sizes: Sizes, log: Log, run_dir: Path | None = None) -> list[Record]:
     records: list[Record] = []
     for name, results in all_results.items():
         raw = _reference(results)
-        for (kind, dim), result in results.items():
+        for (kind, _), result in results.items():
             label = "raw" if kind == "raw" else f"{kind}_{dim}"
             records.append(info(f"projection_{name}_{label}_auroc", result["auroc"], "auroc",
                                 note=f"width {result['out_dim']}, mean of {sizes.proj_seeds} seed(s)"))

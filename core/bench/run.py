@@ -17,7 +17,8 @@ Sections, in order (each module's docstring says exactly what it measures):
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`
 sizes: every target, some at a smaller size, in about 6 minutes of CPU on one core (8.4 min
-at load 2–4 on the shared 2-core machine; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
+at load 2–4 on the shared 2-core machine; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each
+section's wall and CPU
 seconds (this process and its finished children) are printed: on a shared machine the CPU
 seconds tell what the section costs when the load is gone.
 

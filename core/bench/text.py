@@ -5,13 +5,15 @@
   intents400.csv` with every default in a fresh process and an empty embedding cache (the encoder
   loads and runs: a first run). Target: ≤ 60 s. With `text_variants` (not in --quick), a second
   analysis of the same file into a new directory (embeddings from the cache) is timed for
-  information (as is the bag-of-words baseline below), and a third with torch, OpenMP and BLAS on one thread (`OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`, embedding cache empty
+  information (as is the bag-of-words baseline below), and a third with torch, OpenMP and BLAS on one thread
+  (`OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`, embedding cache empty
   again): on a shared machine whose load exceeds its cores, 2-thread regions stall.
 - **Detection**: `gradsift analyze --dataset intents --seed s` (1,000 generated requests, 10%
   symmetric noise injected, the text probe on all-MiniLM-L6-v2 embeddings) for each seed: precision
   at 5% of the primary detector against the injected noise, beside cleanlab's normalized margin on
   the run's out-of-fold probabilities; mean over seeds (`text_seeds` = 0, in --quick: on the CSV
-  run above instead, 400 requests). Target: the primary within 0.01 of the margin, or better. Next to it, for information: the probe's test accuracy and a bag-of-words
+  run above instead, 400 requests). Target: the primary within 0.01 of the margin, or better. Next to it, for
+  information: the probe's test accuracy and a bag-of-words
   baseline's (TF-IDF of word 1-2 grams + logistic regression, C by 5-fold CV) on the same split and
   the same noisy training labels: how separable the generated texts are without an encoder.
 """
