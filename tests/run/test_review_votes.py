@@ -215,7 +215,9 @@ def test_four_annotators_and_a_retrain_at_once(digits_run, tmp_path):
     import shutil
 
     run_path = shutil.copytree(digits_run.path, tmp_path / "run")
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    # spawn, not fork: a child forked from a process whose torch already started its thread pools can hang in
+    # its first parallel region (the retraining's), as it did here inside the whole suite.
+    context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_annotate, args=(str(run_path), w)) for w in range(4)]
     workers.append(context.Process(target=_retrain_while_annotating, args=(str(run_path), 3)))
     for process in workers:
