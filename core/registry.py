@@ -10,7 +10,7 @@ against the registries) imports without torch or scikit-learn: `gradsift info` a
     DETECTORS.add("l2", "L2 norm of the gradient", "core.detect.estimators:build_l2", norm_column="grad_l2")
     DETECTORS.get("l2")          # the target (imported now)
     DETECTORS.entry("l2").meta   # {"norm_column": "grad_l2"}
-    DETECTORS.check("l9", "detect.primary")  # ConfigError naming the field and the valid names
+    DETECTORS.check("l9", "flag.primary")  # ConfigError naming the field and the valid names
 
 Used as a decorator when the target is defined right there:
 
