@@ -39,10 +39,10 @@ def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     return prints
 
 
-def analysis_fingerprint(config: RunConfig) -> str:
+def analysis_fingerprint(prints: dict[str, str]) -> str:
     """The fingerprint of everything a retraining result depends on besides its own request (detector,
-    budget, seed, mode, reviews): the scores and the test labels. Keys retrain.parquet's rows."""
-    prints = stage_fingerprints(config)
+    budget, seed, mode, reviews): the scores and the test labels, from `stage_fingerprints`. Keys
+    retrain.parquet's rows."""
     return hashlib.sha256(f"{prints['scores']}:{prints['evaluate']}".encode()).hexdigest()[:16]
 
 

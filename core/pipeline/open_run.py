@@ -55,13 +55,14 @@ def open_run(run: RunDir, config: RunConfig, *, overwrite: bool = False,
     samples_key: `training_samples_key` of the dataset about to be analyzed; when the run recorded the same
     one, the reviews stay even if the data stage re-runs.
     """
-    prints = stage_fingerprints(config)
-    entries = {"stage_fingerprints": prints, "analysis_fingerprint": analysis_fingerprint(config),
+    prints = stage_fingerprints(config)  # hashes a text encoder's folder once, with the data section
+    whole = config.fingerprint()
+    entries = {"stage_fingerprints": prints, "analysis_fingerprint": analysis_fingerprint(prints),
                "training_samples": samples_key}
     if not run.exists():
-        return run.create(config, **entries), []
+        return run.create(config, whole, **entries), []
     manifest = run.reopen()
-    if manifest.get("config_fingerprint") == config.fingerprint():
+    if manifest.get("config_fingerprint") == whole:
         if overwrite:
             manifest["stages"] = {}
             return manifest, ["--overwrite: re-running every stage"]
@@ -84,7 +85,7 @@ def open_run(run: RunDir, config: RunConfig, *, overwrite: bool = False,
         backup = None
     for stage in rerun:
         manifest["stages"].pop(stage, None)
-    manifest.update(config=config.to_dict(), config_fingerprint=config.fingerprint(), **entries)
+    manifest.update(config=config.to_dict(), config_fingerprint=whole, **entries)
     manifest.setdefault("history", []).append({"at": now_iso(), "changed": differences, "reran": rerun,
                                                "set_aside": None if backup is None else backup.name})
     run.write_manifest(manifest)

@@ -109,15 +109,16 @@ class RunDir:
         finally:
             handle.close()
 
-    def create(self, config: RunConfig, **entries: Any) -> dict[str, Any]:
-        """Write the manifest of a new run made with `config` (plus `entries`) and return it. Call it inside
-        `writing()`; core.pipeline.open_run decides when a run is new."""
+    def create(self, config: RunConfig, fingerprint: str, **entries: Any) -> dict[str, Any]:
+        """Write the manifest of a new run made with `config` (whose `RunConfig.fingerprint()` is `fingerprint`)
+        plus `entries`, and return it. Call it inside `writing()`; core.pipeline.open_run decides when a run
+        is new."""
         self._check_target()
         manifest = {
             "schema_version": schema.SCHEMA_VERSION,
             "created": now_iso(),
             "config": config.to_dict(),
-            "config_fingerprint": config.fingerprint(),
+            "config_fingerprint": fingerprint,
             "packages": package_versions(),
             "stages": {},
             "history": [],

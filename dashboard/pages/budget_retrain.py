@@ -36,12 +36,11 @@ def budget_ui(run_path: str, frame: pd.DataFrame) -> tuple[float, str]:
                             key="retrain_detector")
     budget = widgets.budget_ui(run_path, detector, "retrain_budget",
                                "Budget k: % of training samples removed (highest scores first)")
-    if data.suggested_budget(run_path):
-        top = widgets.budget_top_pct(data.suggested_budget(run_path)) / 100
-        st.plotly_chart(
-            figures.budget_figure(data.budget_curve(run_path, detector, top), data.suggested_budget(run_path), budget),
-            key="budget_curve",
-        )
+    suggested = data.suggested_budget(run_path)
+    if suggested:
+        top = widgets.budget_top_pct(suggested) / 100
+        st.plotly_chart(figures.budget_figure(data.budget_curve(run_path, detector, top), suggested, budget),
+                        key="budget_curve")
     return budget, detector
 
 

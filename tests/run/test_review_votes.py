@@ -160,14 +160,19 @@ def _annotate(run_path: str, worker: int) -> None:
                          detector=f"bulk {worker}-{start}-{action}")  # tags the bulk action
 
 
+def run_all(processes: list, timeout: float) -> None:
+    """Start every process, then wait for each; each must end cleanly within `timeout` seconds."""
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout)
+        assert process.exitcode == 0
+
+
 def test_four_annotators_at_once_lose_nothing_and_count_every_disagreement(tmp_path):
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     workers = [context.Process(target=_annotate, args=(str(tmp_path), w)) for w in range(4)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(120)
-        assert process.exitcode == 0
+    run_all(workers, 120)
     store = ReviewStore(tmp_path, n_samples=PLAN_SAMPLES, n_classes=3, given_labels=np.zeros(PLAN_SAMPLES, int))
     history = store.history()
     assert len(history) == 4 * 60 and history[reviews.REVIEW_ID].is_unique
@@ -220,11 +225,7 @@ def test_four_annotators_and_a_retrain_at_once(digits_run, tmp_path):
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_annotate, args=(str(run_path), w)) for w in range(4)]
     workers.append(context.Process(target=_retrain_while_annotating, args=(str(run_path), 3)))
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(300)
-        assert process.exitcode == 0
+    run_all(workers, 300)
     store = ReviewStore(run_path, n_samples=PLAN_SAMPLES, n_classes=3, given_labels=np.zeros(PLAN_SAMPLES, int))
     assert len(store.history()) == 4 * 60  # nothing lost to the concurrent retraining
     assert len(store.open_disagreements()) > 10
