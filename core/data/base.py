@@ -35,19 +35,21 @@ class Dataset:
     float32 of shape (n, n_features), a trained model's penultimate features (OUTPUTS,
     float32 (n, D), with `train_probs` / `test_probs`), or a text encoder's embeddings of
     `texts_train` / `texts_test` (TEXT, float32 (n, D)); `kind` says which.
-    Labels are int64 class indices into `class_names`.
+    `task` says what a label is (core.tasks): classification, (n,) int64 class indices into
+    `class_names`; multilabel, (n, C) uint8 tag indicators, `class_names` the C tags; regression,
+    (n,) float64 values, `class_names` the one target's name.
     """
 
     name: str
     kind: str
     x_train: np.ndarray
     given_train: np.ndarray
-    """(n_train,) int64: the labels training sees, possibly noisy."""
+    """(n_train,) int64 (or the task's form): the labels training sees, possibly noisy."""
     true_train: np.ndarray | None
-    """(n_train,) int64 clean labels when known (injected noise, CIFAR-N), else None."""
+    """The clean labels when known (injected noise, CIFAR-N), else None; same form as given_train."""
     x_test: np.ndarray
     y_test: np.ndarray
-    """(n_test,) int64 test labels: clean ones whenever the source knows them."""
+    """The test labels: clean ones whenever the source knows them; same form as given_train."""
     class_names: list[str]
     source_train: list[str]
     """Per training sample: file path relative to the dataset root, or 'row N' of the file."""
@@ -73,6 +75,8 @@ class Dataset:
     encoder: dict | None = None
     """TEXT datasets: which encoder embedded the texts (core.models.encoder.EncoderInfo fields: name, path,
     sha256, max_length, ...) and `n_truncated`, the texts cut at max_length."""
+    task: str = "classification"
+    """The task kind (core.tasks.registry): classification, multilabel or regression."""
     test_split_carved: bool = True
     """True when the test split was carved from the training labels here; False when the data came
     with its own test split (a test/ folder, a split column, X_test, outputs_test): its labels are
@@ -84,29 +88,19 @@ class Dataset:
             raise DataError(f"dataset {self.name!r}: the training split is empty")
         if len(self.x_test) == 0 and self.kind != OUTPUTS:
             raise DataError(f"dataset {self.name!r}: the test split is empty")
-        for label_name, labels, expected in (
-            ("given_train", self.given_train, n),
-            ("true_train", self.true_train, n),
-            ("y_test", self.y_test, len(self.x_test)),
-        ):
-            if labels is None:
-                continue
-            if labels.shape != (expected,):
-                raise DataError(
-                    f"dataset {self.name!r}: {label_name} has shape {labels.shape}, expected ({expected},)"
-                )
-            if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
-                raise DataError(
-                    f"dataset {self.name!r}: {label_name} has values outside [0, {len(self.class_names) - 1}]"
-                )
+        from core.tasks.base import make_task
+
+        task = make_task(self.task)
+        for label_name, expected in (("given_train", n), ("true_train", n), ("y_test", len(self.x_test))):
+            labels = getattr(self, label_name)
+            if labels is not None:
+                setattr(self, label_name, task.check_labels(f"dataset {self.name!r}: {label_name}", labels,
+                                                            expected, self.n_classes))
         if len(self.source_train) != n:
             raise DataError(f"dataset {self.name!r}: {len(self.source_train)} sources for {n} samples")
-        if len(np.unique(self.given_train)) < 2:
-            raise DataError(f"dataset {self.name!r}: training labels hold a single class; need at least 2")
-        self.given_train = self.given_train.astype(np.int64)
-        self.y_test = self.y_test.astype(np.int64)
-        if self.true_train is not None:
-            self.true_train = self.true_train.astype(np.int64)
+        if len(np.unique(self.given_train, axis=0)) < 2:
+            raise DataError(f"dataset {self.name!r}: every training label is the same (a single class or "
+                            "value); need at least 2 different ones")
         if self.kind == TEXT and (self.texts_train is None or len(self.texts_train) != n
                                   or self.texts_test is None or len(self.texts_test) != len(self.x_test)):
             raise DataError(f"dataset {self.name!r}: a text dataset needs one text per train and test sample")
@@ -141,4 +135,6 @@ class Dataset:
         if self.true_train is not None:
             digest.update(_bytes_view(self.true_train))
         digest.update("\x00".join(self.class_names).encode())
+        if self.task != "classification":
+            digest.update(self.task.encode())
         return digest.hexdigest()[:16]

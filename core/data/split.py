@@ -17,8 +17,16 @@ def _test_size(n: int, fraction: float) -> int:
     return int(np.ceil(fraction * n))
 
 
+def is_stratifiable(labels: np.ndarray) -> bool:
+    """Class indices (1-D integers) can be stratified on; tag sets and regression targets are split plainly."""
+    labels = np.asarray(labels)
+    return labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
+
+
 def can_stratify(labels: np.ndarray, fraction: float) -> bool:
     """True when a stratified split exists: every class has >= 2 samples and both sides can hold every class."""
+    if not is_stratifiable(labels):
+        return False
     counts = np.unique(labels, return_counts=True)[1]
     n_test = _test_size(len(labels), fraction)
     return bool(counts.min() >= 2 and n_test >= len(counts) and len(labels) - n_test >= len(counts))
@@ -54,11 +62,11 @@ def fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """(n,) int64 fold in [0, folds) of each sample: a seeded shuffled K-fold split, stratified
     by `labels` when every class present has at least `folds` samples, plain otherwise."""
     labels = np.asarray(labels)
-    counts = np.unique(labels, return_counts=True)[1]
-    splitter = (StratifiedKFold if counts.min() >= folds else KFold)(n_splits=folds, shuffle=True,
+    stratify = is_stratifiable(labels) and np.unique(labels, return_counts=True)[1].min() >= folds
+    splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True,
                                                                      random_state=seed)
     fold_of = np.empty(len(labels), dtype=np.int64)
-    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels if stratify else None)):
         fold_of[held_out] = fold
     return fold_of
 
@@ -76,7 +84,7 @@ def validation_rows(labels: np.ndarray, fraction: float, seed: int) -> np.ndarra
     n_val = int(round(fraction * n))
     if fraction <= 0 or n_val < 1 or n - n_val < 2:
         return np.empty(0, dtype=np.int64)
-    counts = np.unique(labels, return_counts=True)[1]
+    counts = np.unique(labels, return_counts=True)[1] if is_stratifiable(labels) else np.zeros(1)
     stratify = labels if counts.min() >= 2 and n_val >= len(counts) and n - n_val >= len(counts) else None
     _, held_out = train_test_split(np.arange(n), test_size=n_val, random_state=seed + VALIDATION_SEED_OFFSET,
                                    stratify=stratify)

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
-from torch.nn import functional as F
 
 from core.errors import ConfigError
 from core.gradients.inputs import (
@@ -31,6 +30,8 @@ from core.gradients.inputs import (
 )
 from core.gradients.last_layer import LAST_LAYER
 from core.models.nets import FeatureModel
+from core.tasks.base import Task
+from core.tasks.classification import Classification
 
 
 def split_parameters(model: nn.Module, selected: list[str] | set[str]) -> tuple[dict[str, torch.Tensor],
@@ -105,8 +106,10 @@ def func_gradients(
     chunk_size: int = 256,
     device: str | torch.device | None = None,
     input_transform: InputTransform | None = None,
+    task: Task | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yields (start, (b, P) float32) per-sample gradients of each sample's own cross-entropy.
+    """Yields (start, (b, P) float32) per-sample gradients of each sample's own loss (cross-entropy, or the
+    `task`'s: core.tasks).
 
     param_names: parameter names or prefixes (None = all trainable parameters); the
     columns concatenate the matching parameters in `model.named_parameters()` order,
@@ -121,19 +124,21 @@ def func_gradients(
     transform = input_transform or default_transform
     device = model_device(model, device)
     names = _resolve_names(model, param_names)
-    labels_np = check_labels(x, labels, model.head.out_features)
+    task = task or Classification()
+    labels_np = check_labels(x, labels, model.head.out_features, task)
+    all_targets = task.targets(labels_np)
 
     def sample_loss(params: dict[str, torch.Tensor], constants: dict[str, torch.Tensor],
                     sample: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, {**constants, **params}, (sample.unsqueeze(0),))
-        return F.cross_entropy(logits.float(), target.unsqueeze(0))
+        outputs = functional_call(model, {**constants, **params}, (sample.unsqueeze(0),))
+        return task.loss(outputs.float(), target.unsqueeze(0))
 
     per_sample_grad = vmap(grad(sample_loss), in_dims=(None, None, 0, 0))
     with eval_mode(model):
         params, constants = split_parameters(model, names)
         for start in range(0, len(x), chunk_size):
             batch = transform(x[start:start + chunk_size]).to(device)
-            targets = torch.as_tensor(labels_np[start:start + chunk_size], device=device)
+            targets = all_targets[start:start + chunk_size].to(device)
             grads = per_sample_grad(params, constants, batch, targets)
             flat = torch.cat([grads[name].reshape(len(batch), -1) for name in names], dim=1)
             yield start, flat.float().cpu().numpy()
@@ -147,6 +152,7 @@ def loop_gradients(
     *,
     device: str | torch.device | None = None,
     input_transform: InputTransform | None = None,
+    task: Task | None = None,
 ) -> np.ndarray:
     """(n, P) float32 per-sample gradients from a batch-size-1 autograd loop: the slow reference.
 
@@ -156,15 +162,16 @@ def loop_gradients(
     transform = input_transform or default_transform
     device = model_device(model, device)
     names = _resolve_names(model, param_names)
-    labels_np = check_labels(x, labels, model.head.out_features)
+    task = task or Classification()
+    labels_np = check_labels(x, labels, model.head.out_features, task)
+    all_targets = task.targets(labels_np)
     named = dict(model.named_parameters())
     params = [named[name] for name in names]
     rows = []
     with eval_mode(model):
         for i in range(len(x)):
             sample = transform(x[i:i + 1]).to(device)
-            target = torch.as_tensor(labels_np[i:i + 1], device=device)
-            loss = F.cross_entropy(model(sample).float(), target)
+            loss = task.loss(model(sample).float(), all_targets[i:i + 1].to(device))
             grads = torch.autograd.grad(loss, params)
             rows.append(torch.cat([g.reshape(-1) for g in grads]).float().cpu().numpy())
     total = sum(p.numel() for p in params)

@@ -44,8 +44,12 @@ def model_device(model: nn.Module, device: str | torch.device | None) -> torch.d
     return torch.device("cpu")
 
 
-def check_labels(x: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, n_classes: int) -> np.ndarray:
+def check_labels(x: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, n_classes: int,
+                 task=None) -> np.ndarray:
+    """Labels as numpy in the task's form (core.tasks; class indices in [0, n_classes) by default), or a DataError."""
     labels_np = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if task is not None and task.name != "classification":
+        return task.check_labels("labels", labels_np, len(x), n_classes)
     labels_np = labels_np.astype(np.int64, copy=False).reshape(-1)
     if len(labels_np) != len(x):
         raise DataError(f"got {len(x)} inputs but {len(labels_np)} labels")

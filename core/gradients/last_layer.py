@@ -43,7 +43,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from core.gradients.inputs import (
     InputTransform,
@@ -54,6 +53,8 @@ from core.gradients.inputs import (
 )
 from core.models.nets import FeatureModel
 from core.run.io import release_pages
+from core.tasks.base import Task
+from core.tasks.classification import Classification
 
 LAST_LAYER = ("head.weight", "head.bias")
 """Parameter names of the last layer (the head) of every FeatureModel."""
@@ -67,11 +68,10 @@ def augment_features(features: np.ndarray, include_bias: bool, dtype: type = np.
     return np.concatenate([features, np.ones((len(features), 1), dtype)], axis=1)
 
 
-def residuals(probs: np.ndarray, labels: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-    """(n, C) p − e_y in `dtype`: the gradient of each sample's cross-entropy w.r.t. its logits."""
-    out = np.array(probs, dtype=dtype)
-    out[np.arange(len(out)), np.asarray(labels, dtype=np.int64)] -= 1.0
-    return out
+def residuals(probs: np.ndarray, labels: np.ndarray, dtype: type = np.float32, task: Task | None = None
+              ) -> np.ndarray:
+    """(n, C) r = ∂ℓ/∂z in `dtype`: p − e_y for cross-entropy, or the `task`'s residual (core.tasks)."""
+    return (task or Classification()).residual(probs, labels, dtype)
 
 
 # --------------------------------------------------------------------------- closed form
@@ -87,11 +87,11 @@ class LastLayerFactors:
     features: np.ndarray
     """(n, D) float32 penultimate features h."""
     probs: np.ndarray
-    """(n, C) float32 softmax probabilities p."""
+    """(n, C) float32 predictions: softmax probabilities p (or the task's: sigmoids, values)."""
     residual: np.ndarray
-    """(n, C) float32 p − e_y for the given labels: the gradient of the loss w.r.t. the logits."""
+    """(n, C) float32 r = ∂ℓ/∂z for the given labels (p − e_y for cross-entropy)."""
     loss: np.ndarray
-    """(n,) float32 per-sample cross-entropy −log p_y (from log_softmax, so finite)."""
+    """(n,) float32 per-sample loss (cross-entropy −log p_y, from log_softmax, so finite)."""
 
     @property
     def n_samples(self) -> int:
@@ -118,8 +118,9 @@ def last_layer_factors(
     batch_size: int = 1024,
     device: str | torch.device | None = None,
     input_transform: InputTransform | None = None,
+    task: Task | None = None,
 ) -> LastLayerFactors:
-    """One batched, gradient-free forward pass → `LastLayerFactors` for n samples.
+    """One batched, gradient-free forward pass → `LastLayerFactors` for n samples (under the `task`'s loss).
 
     x: (n, ...) raw inputs; labels: (n,) integer labels in [0, C). `input_transform`
     maps a slice of x to the float tensor the model expects (use the one training
@@ -128,12 +129,12 @@ def last_layer_factors(
     """
     transform = input_transform or default_transform
     device = model_device(model, device)
-    check_labels(x, labels, model.head.out_features)
+    check_labels(x, labels, model.head.out_features, task)
     with eval_mode(model), torch.no_grad():
         batches = [model.features(transform(x[start:start + batch_size]).to(device)).float().cpu().numpy()
                    for start in range(0, len(x), batch_size)]
     features = np.concatenate(batches) if batches else np.zeros((0, model.head.in_features), np.float32)
-    return head_factors(model.head, features, labels, batch_size=batch_size, device=device)
+    return head_factors(model.head, features, labels, batch_size=batch_size, device=device, task=task)
 
 
 def head_factors(
@@ -143,6 +144,7 @@ def head_factors(
     *,
     batch_size: int = 1024,
     device: str | torch.device | None = None,
+    task: Task | None = None,
 ) -> LastLayerFactors:
     """`LastLayerFactors` from penultimate features already computed (a run's features.npy).
 
@@ -150,7 +152,8 @@ def head_factors(
     not repeated. features: (n, D) float32.
     """
     device = model_device(head, device)
-    labels_np = check_labels(features, labels, head.out_features)
+    task = task or Classification()
+    labels_np = check_labels(features, labels, head.out_features, task)
     features = np.asarray(features, dtype=np.float32)
     probs = np.zeros((len(features), head.out_features), np.float32)
     loss = np.zeros(len(features), np.float32)
@@ -159,38 +162,37 @@ def head_factors(
             stop = start + batch_size
             chunk = features[start:stop]  # shared with torch unless read-only (a memory map): then copied
             inputs = torch.from_numpy(chunk) if chunk.flags.writeable else torch.tensor(chunk)
-            log_probs = F.log_softmax(head(inputs.to(device)).float(), dim=1)
-            targets = torch.as_tensor(labels_np[start:stop], device=device)
-            probs[start:stop] = log_probs.exp().cpu().numpy()
-            loss[start:stop] = (-log_probs.gather(1, targets[:, None])[:, 0]).cpu().numpy()
-    return LastLayerFactors(features=features, probs=probs, residual=residuals(probs, labels_np), loss=loss)
+            outputs = head(inputs.to(device)).float()
+            targets = task.targets(labels_np[start:stop]).to(device)
+            probs[start:stop] = task.predict(outputs).cpu().numpy()
+            loss[start:stop] = task.loss(outputs, targets, reduction="none").cpu().numpy()
+    return LastLayerFactors(features=features, probs=probs, residual=task.residual(probs, labels_np), loss=loss)
 
 
-def factors_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> LastLayerFactors:
-    """`LastLayerFactors` from a model's stored outputs: features (n, D) and probabilities (n, C).
+def factors_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, task: Task | None = None
+                         ) -> LastLayerFactors:
+    """`LastLayerFactors` from a model's stored outputs: features (n, D) and predictions (n, C).
 
     What a run's train stage stored (or what a user handed in from any framework): no model is
-    needed, so the in-sample gradient stage never runs a network. loss = −log p_y, clipped at
-    1e-12 (the same as log_softmax to float32 precision).
+    needed, so the in-sample gradient stage never runs a network. For cross-entropy loss = −log p_y,
+    clipped at 1e-12 (the same as log_softmax to float32 precision); other tasks: core.tasks.
     """
-    labels = np.asarray(labels, dtype=np.int64)
+    task = task or Classification()
     probs = np.asarray(probs, dtype=np.float32)
-    given = probs[np.arange(len(labels)), labels].astype(np.float64)
-    loss = (-np.log(np.clip(given, 1e-12, None))).astype(np.float32)
     if features.dtype != np.float32:
         features = features.astype(np.float32)  # else kept as given: a memory map stays one
-    return LastLayerFactors(features=features, probs=probs,
-                            residual=residuals(probs, labels), loss=loss)
+    return LastLayerFactors(features=features, probs=probs, residual=task.residual(probs, labels),
+                            loss=task.sample_loss(probs, labels))
 
 
 def gradients_from_outputs(features: np.ndarray, probs: np.ndarray, labels: np.ndarray, include_bias: bool = True,
-                           dtype: type = np.float32) -> np.ndarray:
+                           dtype: type = np.float32, task: Task | None = None) -> np.ndarray:
     """(n, C·D̃) kron(p − e_y, h̃) in `dtype` from stored features h (n, D), probabilities (n, C) and labels (n,).
 
     For callers that hold a model's outputs rather than the model (influence baselines,
     attribution on a run directory). Materializes every row: callers keep n·C·D̃ small.
     """
-    residual = residuals(probs, labels, dtype)
+    residual = residuals(probs, labels, dtype, task)
     h_aug = augment_features(features, include_bias, dtype)
     return (residual[:, :, None] * h_aug[:, None, :]).reshape(len(labels), -1)
 

@@ -26,6 +26,7 @@ from core.gradients.projection import Projector
 from core.models.nets import FeatureModel
 from core.models.training import to_tensor
 from core.run.io import release_pages
+from core.tasks.base import Task
 
 FACTOR_BATCH = 1024
 """Batch size of the forward pass that yields the last-layer factors (`last_layer_factors`' default)."""
@@ -40,11 +41,11 @@ class GradientRows:
     rows: np.ndarray
     """(b,) int64 global row indices."""
     probs: np.ndarray
-    """(b, C) float32 softmax probabilities."""
+    """(b, C) float32 predictions (softmax probabilities; core.tasks for the other kinds)."""
     loss: np.ndarray
-    """(b,) float32 cross-entropy of the given label."""
+    """(b,) float32 loss of the given label."""
     residual: np.ndarray
-    """(b, C) float32 p − e_y."""
+    """(b, C) float32 r = ∂ℓ/∂z (p − e_y for cross-entropy)."""
     grad_l1: np.ndarray
     """(b,) float64 L1 norm of the full (unprojected) gradient."""
     grad_l2: np.ndarray
@@ -53,7 +54,7 @@ class GradientRows:
 
 def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: np.ndarray,
                   grad_cfg: GradientConfig, projector: Projector | None, param_names: list[str] | None,
-                  out: np.ndarray) -> GradientRows:
+                  out: np.ndarray, task: Task | None = None) -> GradientRows:
     """Gradients of samples x (b, ...) with `labels` (b,), written to out[rows]; returns the rest.
 
     out: the (n, stored_width) gradient matrix (an array or a memory map); row rows[i] gets
@@ -64,15 +65,16 @@ def gradient_rows(model: FeatureModel, x: np.ndarray, labels: np.ndarray, rows: 
     rows at a time, so memory is one chunk of full-width gradients.
     """
     factors = last_layer_factors(model, x, labels, batch_size=min(FACTOR_BATCH, model.forward_batch),
-                                 input_transform=to_tensor)
+                                 input_transform=to_tensor, task=task)
     if grad_cfg.layers == "last":
         return factor_gradient_rows(factors, rows, grad_cfg, projector, out)
     chunk_size = grad_cfg.chunk_size
     grad_l1 = np.zeros(len(rows), np.float64)
     grad_l2 = np.zeros(len(rows), np.float64)
-    own = getattr(model, "per_sample_gradients", None)  # a model with its own fast path (text_lora: hooks)
+    # A model with its own fast path (text_lora: hooks) computes cross-entropy gradients only.
+    own = getattr(model, "per_sample_gradients", None) if task is None or task.name == "classification" else None
     chunks = own(x, labels, param_names, min(chunk_size, TOKEN_CHUNK)) if own is not None else func_gradients(
-        model, x, labels, param_names=param_names, chunk_size=chunk_size, input_transform=to_tensor)
+        model, x, labels, param_names=param_names, chunk_size=chunk_size, input_transform=to_tensor, task=task)
     for start, chunk in chunks:
         stop = start + len(chunk)
         grad_l1[start:stop] = np.abs(chunk).sum(axis=1)

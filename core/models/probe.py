@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from core.models.seeding import seed_everything
+from core.tasks.base import Task
+from core.tasks.classification import Classification
 
 
 def train_linear_probe(
@@ -22,8 +24,9 @@ def train_linear_probe(
     weight_decay: float,
     seed: int,
     max_iter: int = 200,
+    task: Task | None = None,
 ) -> nn.Linear:
-    """Fit a fresh softmax head on frozen features with full-batch L-BFGS.
+    """Fit a fresh head on frozen features with full-batch L-BFGS (softmax, or the `task`'s loss: core.tasks).
 
     Used for fast retraining: the backbone stays as trained, only the last layer is
     refit on the kept samples. Minimizes mean cross-entropy + reg/2·‖W‖² (reg =
@@ -35,12 +38,12 @@ def train_linear_probe(
     and the penalty kept on W (reg/2·Σ V²/σ²) — the same problem, whose optimum L-BFGS
     reaches in 1.3–2.6× fewer iterations on ReLU features (all positive, so uncentred
     they make the problem ill-conditioned), to an objective at least as low. Loss and
-    gradient, (softmax − one-hot)ᵀ z / n, are computed by hand, without autograd
-    (figures in docs/benchmarks.md).
+    gradient, rᵀ z / n with r the task's residual (softmax − one-hot by default), are computed by
+    hand, without autograd (figures in docs/benchmarks.md).
     """
     seed_everything(seed)
     with one_thread_when_small(len(features) * int(np.prod(np.shape(features)[1:])) * n_classes):
-        return _fit_probe(features, labels, n_classes, weight_decay, max_iter)
+        return _fit_probe(features, labels, n_classes, weight_decay, max_iter, task or Classification())
 
 
 SMALL_PROBE_WORK = 20_000_000
@@ -65,9 +68,9 @@ def one_thread_when_small(work: int):
 
 
 def _fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int, weight_decay: float,
-               max_iter: int) -> nn.Linear:
+               max_iter: int, task: Task) -> nn.Linear:
     h = torch.as_tensor(features, dtype=torch.float32)
-    target = torch.as_tensor(labels, dtype=torch.int64)
+    target = task.targets(labels)
     head = nn.Linear(h.shape[1], n_classes)
     reg = max(weight_decay, 1e-6)
     n_rows = max(len(h), 1)
@@ -81,17 +84,14 @@ def _fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int, weight_
         bias = nn.Parameter(head.bias + head.weight @ mean)
     optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter,
                                   line_search_fn="strong_wolfe", tolerance_grad=1e-7)
-    target_column = target[:, None]
 
     @torch.no_grad()
     def closure() -> torch.Tensor:
         # Whole-batch ops, no chunks: on a shared CPU every extra OpenMP region is a chance to stall.
-        log_probs = torch.log_softmax(torch.addmm(bias, z, weight.T), dim=1)
-        taken = log_probs.gather(1, target_column)
-        residual = log_probs.exp_().scatter_add_(1, target_column, torch.full_like(taken, -1.0))
+        total, residual = task.loss_and_residual(torch.addmm(bias, z, weight.T), target)
         weight.grad = torch.mm(residual.T, z).div_(n_rows).add_(weight * penalty, alpha=reg)
         bias.grad = residual.sum(dim=0).div_(n_rows)
-        loss = -taken.sum(dtype=torch.float64) / n_rows
+        loss = total / n_rows
         return loss + 0.5 * reg * (weight.double().pow(2) * penalty.double()).sum()
 
     optimizer.step(closure)
@@ -119,7 +119,7 @@ def capped_rows(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
 
 def select_probe_reg(features: np.ndarray, labels: np.ndarray, val_rows: np.ndarray, n_classes: int, seed: int,
                      max_iter: int = 200, grid: tuple[float, ...] = PROBE_REG_GRID,
-                     max_rows: int = 100_000) -> tuple[float, dict[float, float]]:
+                     max_rows: int = 100_000, task: Task | None = None) -> tuple[float, dict[float, float]]:
     """The L2 strength whose probe, fit on the rows outside `val_rows` (at most `max_rows` of them,
     seeded), has the lowest validation cross-entropy (given labels, at most `max_rows` validation
     rows); returns (reg, {reg: validation loss}).
@@ -130,14 +130,15 @@ def select_probe_reg(features: np.ndarray, labels: np.ndarray, val_rows: np.ndar
     test split) makes the probe at k = 0 stand in for the model.
     """
     val_rows = np.asarray(val_rows, dtype=np.int64)
+    task = task or Classification()
     if len(val_rows) == 0:
         return grid[0], {}
     fit = capped_rows(np.setdiff1d(np.arange(len(labels)), val_rows), max_rows, seed)
     val_rows = capped_rows(np.sort(val_rows), max_rows, seed + 1)
     losses = {}
     for reg in grid:
-        head = train_linear_probe(features[fit], labels[fit], n_classes, reg, seed, max_iter=max_iter)
+        head = train_linear_probe(features[fit], labels[fit], n_classes, reg, seed, max_iter=max_iter, task=task)
         with torch.no_grad():
-            logits = head(torch.as_tensor(np.asarray(features[val_rows], dtype=np.float32)))
-            losses[reg] = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels[val_rows])))
+            outputs = head(torch.as_tensor(np.asarray(features[val_rows], dtype=np.float32)))
+            losses[reg] = float(task.loss(outputs, task.targets(labels[val_rows])))
     return min(losses, key=losses.get), losses

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from core.config import TrainConfig
@@ -24,6 +23,8 @@ from core.models.probe import select_probe_reg, train_linear_probe
 from core.models.registry import MODELS, OPTIMIZERS
 from core.models.seeding import seed_everything
 from core.models.weights import BackboneWeights, backbone_weights
+from core.tasks.base import Task
+from core.tasks.classification import Classification
 
 ProgressFn = Callable[[int, int], None]
 """Called as progress(done, total) after each epoch; the dashboard uses it for its bar."""
@@ -126,10 +127,13 @@ def train_model(
     progress: ProgressFn | None = None,
     show_bar: bool = True,
     encoder: dict | None = None,
+    task: Task | None = None,
 ) -> TrainResult:
     """Train a fresh model on (x, labels): the one recipe for the analyzed model, fold models and retraining.
 
-    x: (n, ...) raw inputs (uint8 images or float32 features); labels: (n,) int64.
+    x: (n, ...) raw inputs (uint8 images or float32 features); labels: the task's labels (core.tasks:
+    (n,) int64 classes by default; n_classes is then the head's width: classes, tags, or 1 value), and
+    the task's loss is what training minimizes.
     val_rows: the rows early stopping watches (the run's validation split); None carves
     `cfg.val_fraction` at random (seeded). encoder: a text dataset's encoder facts (Dataset.encoder),
     which a model with token inputs starts from.
@@ -152,13 +156,15 @@ def train_model(
     device = select_device(cfg.device)
     weights = starting_weights(model_name, cfg, encoder)
     model = build_model(model_name, x.shape[1:], n_classes, kind, weights.state)
-    labels = np.asarray(labels).astype(np.int64)
+    task = task or Classification()
+    labels = np.asarray(labels)
     solver = MODELS.entry(model_name).meta.get("solver")
     if solver in ("lbfgs", "lbfgs_val"):
         if solver == "lbfgs_val" and val_rows is None:
             val_rows = validation_split(len(x), cfg.val_fraction, generator)[1]
         return _solve_convex(model, x, labels, n_classes, cfg, seed, started,
-                             val_rows=val_rows if solver == "lbfgs_val" else None)
+                             val_rows=val_rows if solver == "lbfgs_val" else None, task=task)
+    targets = task.targets(labels)
     if val_rows is None:
         fit_rows, val_rows = validation_split(len(x), cfg.val_fraction, generator)
     else:
@@ -180,12 +186,13 @@ def train_model(
     val_losses: list[float] = []
     epochs_run = 0
     for epoch in range(max_epochs):
-        _one_epoch(model, optimizer, x, labels, fit_rows, cfg.batch_size, generator, device)
+        _one_epoch(model, optimizer, x, targets, fit_rows, cfg.batch_size, generator, device, task)
         epochs_run = epoch + 1
         tick(epochs_run)
         if len(val_rows) == 0:
             continue
-        val_loss = _mean_loss(model, x[val_rows], labels[val_rows], device, model.forward_batch)
+        val_loss = _mean_loss(model, x[val_rows], targets[torch.as_tensor(val_rows)], device, model.forward_batch,
+                              task)
         val_losses.append(val_loss)
         bar.set_postfix(val_loss=f"{val_loss:.4f}")
         if val_loss < best_loss - 1e-6:
@@ -215,7 +222,7 @@ def train_model(
         optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
         every_row = np.arange(len(x))
         for epoch in range(best_epoch):
-            _one_epoch(model, optimizer, x, labels, every_row, cfg.batch_size, generator, device)
+            _one_epoch(model, optimizer, x, targets, every_row, cfg.batch_size, generator, device, task)
             tick(epochs_run + epoch + 1)
     bar.close()
     model.eval()
@@ -225,19 +232,20 @@ def train_model(
 
 
 @torch.no_grad()
-def _mean_loss(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch_size: int) -> float:
+def _mean_loss(model: nn.Module, x: np.ndarray, targets: torch.Tensor, device: torch.device, batch_size: int,
+               task: Task) -> float:
     model.eval()
     total = 0.0
     for start in range(0, len(x), batch_size):
-        logits = model(to_tensor(x[start:start + batch_size]).to(device))
-        target = torch.as_tensor(y[start:start + batch_size], device=device)
-        total += F.cross_entropy(logits, target, reduction="sum").item()
+        outputs = model(to_tensor(x[start:start + batch_size]).to(device))
+        total += task.loss(outputs, targets[start:start + batch_size].to(device), reduction="sum").item()
     return total / max(len(x), 1)
 
 
-def _one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, labels: np.ndarray,
-               rows: np.ndarray, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
-    """One pass over `rows` in a seeded random order, in minibatches."""
+def _one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, targets: torch.Tensor,
+               rows: np.ndarray, batch_size: int, generator: torch.Generator, device: torch.device,
+               task: Task) -> None:
+    """One pass over `rows` in a seeded random order, in minibatches (`targets`: the task's, all rows)."""
     model.train()
     order = rows[torch.randperm(len(rows), generator=generator).numpy()]
     for start in range(0, len(order), batch_size):
@@ -245,15 +253,16 @@ def _one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray
         if len(batch) < 2 and len(order) > 1:
             continue  # a batch of one breaks BatchNorm and adds nothing
         inputs = to_tensor(x[batch]).to(device)
-        target = torch.as_tensor(labels[batch], device=device)
+        target = targets[torch.as_tensor(batch)].to(device)
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(inputs), target).backward()
+        task.loss(model(inputs), target).backward()
         optimizer.step()
 
 
 def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_classes: int, cfg: TrainConfig,
-                  seed: int, started: float, val_rows: np.ndarray | None = None) -> TrainResult:
-    """A linear model on standardized inputs, solved by L-BFGS to the optimum of mean cross-entropy
+                  seed: int, started: float, val_rows: np.ndarray | None = None, task: Task | None = None
+                  ) -> TrainResult:
+    """A linear model on standardized inputs, solved by L-BFGS to the optimum of the task's mean loss
     + reg/2·‖W‖² on every row (the same objective minibatch training approaches): reg is
     `weight_decay`, or, given `val_rows`, the grid value with the lowest validation loss of a fit
     on the other rows."""
@@ -263,10 +272,10 @@ def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_clas
     reg, notes, chosen = cfg.weight_decay, [], None
     if val_rows is not None and len(val_rows):
         chosen = select_probe_reg(features, labels, val_rows, n_classes, seed, cfg.probe_max_iter,
-                                  max_rows=cfg.probe_max_rows)
+                                  max_rows=cfg.probe_max_rows, task=task)
         reg = chosen[0]
         notes.append(f"L2 strength {reg:g} chosen on {len(val_rows)} validation rows")
-    head = train_linear_probe(features, labels, n_classes, reg, seed, max_iter=cfg.probe_max_iter)
+    head = train_linear_probe(features, labels, n_classes, reg, seed, max_iter=cfg.probe_max_iter, task=task)
     model.head.load_state_dict(head.state_dict())
     model.to(select_device(cfg.device)).eval()
     return TrainResult(model, 0, 0, [], time.perf_counter() - started, solver="lbfgs", notes=notes,
@@ -274,13 +283,16 @@ def _solve_convex(model: FeatureModel, x: np.ndarray, labels: np.ndarray, n_clas
 
 
 @torch.no_grad()
-def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-    """(n, C) float32 softmax probabilities (`batch_size` rows per pass, default the model's forward_batch)."""
+def predict_probs(model: FeatureModel, x: np.ndarray, batch_size: int | None = None,
+                  task: Task | None = None) -> np.ndarray:
+    """(n, C) float32 predictions: softmax probabilities, or what the task makes of the outputs (core.tasks)
+    (`batch_size` rows per pass, default the model's forward_batch)."""
     batch_size = batch_size or model.forward_batch
+    task = task or Classification()
     model.eval()
     device = next(model.parameters()).device
     out = [
-        torch.softmax(model(to_tensor(x[s:s + batch_size]).to(device)), dim=1).cpu().numpy()
+        task.predict(model(to_tensor(x[s:s + batch_size]).to(device))).cpu().numpy()
         for s in range(0, len(x), batch_size)
     ]
     return np.concatenate(out).astype(np.float32)

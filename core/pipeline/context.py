@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from core.config import RunConfig
 from core.data.base import Dataset
 from core.pipeline.executors import Executor
 from core.run.rundir import RunDir
+from core.tasks.base import Task, make_task
 
 
 class Reporter:
@@ -31,6 +33,11 @@ class StageContext:
     reporter: Reporter
     executor: Executor
     """Runs the gradient and scoring work (this process or a Dask cluster); never changes results."""
+
+    @functools.cached_property
+    def task(self) -> Task:
+        """The dataset's task kind, fitted to its given training labels (a regression's scale): every stage's loss."""
+        return make_task(self.dataset.task, self.dataset.given_train)
 
     @property
     def model_name(self) -> str:

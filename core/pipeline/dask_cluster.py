@@ -107,12 +107,12 @@ def _worker_model(payload: ModelPayload) -> FeatureModel:
 
 def gradient_shard_task(payload: ModelPayload, x_shard: np.ndarray, labels_shard: np.ndarray, rows: np.ndarray,
                         grad_cfg: GradientConfig, projector: Projector | None, param_names: list[str] | None,
-                        gradients_path: str) -> GradientRows:
+                        gradients_path: str, task=None) -> GradientRows:
     """Worker task: one shard's gradients into rows of the temp gradient file (opened r+ through a memory map)."""
     out = np.load(gradients_path, mmap_mode="r+", allow_pickle=False)
     try:
         result = gradient_rows(_worker_model(payload), x_shard, labels_shard, rows, grad_cfg, projector,
-                               param_names, out)
+                               param_names, out, task=task)
         out.flush()
     finally:
         del out
@@ -253,7 +253,7 @@ def run_windowed(client: Any, submit: Callable[[Any], Any], items: Iterable[Any]
 
 def cluster_gradient_rows(client: Any, payloads: Sequence[ModelPayload], x: np.ndarray, labels: np.ndarray,
                           groups: Sequence[np.ndarray], grad_cfg: GradientConfig, projector: Projector | None,
-                          param_names: list[str] | None, gradients_path: Path) -> Iterator[GradientRows]:
+                          param_names: list[str] | None, gradients_path: Path, task=None) -> Iterator[GradientRows]:
     """Run every shard of `groups` on the cluster (model k for group k); yields each shard's `GradientRows`.
 
     The rows go into the temp gradient file at `gradients_path`, which every worker must see.
@@ -268,7 +268,7 @@ def cluster_gradient_rows(client: Any, payloads: Sequence[ModelPayload], x: np.n
     def submit(shard: Shard):
         x_future, labels_future = client.scatter([x[shard.rows], labels[shard.rows]], hash=False)
         return client.submit(gradient_shard_task, model_futures[shard.group], x_future, labels_future, shard.rows,
-                             grad_cfg, projector_future, param_names, path, pure=False)
+                             grad_cfg, projector_future, param_names, path, task, pure=False)
 
     for _, result in run_windowed(client, submit, plan_shards(groups, per_shard), window=2 * threads):
         yield result

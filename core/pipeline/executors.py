@@ -39,9 +39,9 @@ class Executor(ABC):
     def gradient_parts(self, models: Sequence[FeatureModel], model_name: str, x: np.ndarray, labels: np.ndarray,
                        groups: Sequence[np.ndarray], grad_cfg: GradientConfig, projector: Projector | None,
                        param_names: list[str] | None, out: np.ndarray, out_path: Path, *, input_shape: tuple,
-                       n_classes: int, kind: str, device: str) -> Iterator[GradientRows]:
+                       n_classes: int, kind: str, device: str, task=None) -> Iterator[GradientRows]:
         """Gradients of rows `groups[k]` under `models[k]` into `out` (the memory-mapped temp file at
-        `out_path`), yielding each block's `GradientRows`."""
+        `out_path`), yielding each block's `GradientRows`; `task`: the loss (core.tasks; default cross-entropy)."""
 
     @abstractmethod
     def score(self, estimator: Any, row_wise: bool, gradients: np.ndarray, gradients_path: Path, rows: np.ndarray,
@@ -76,9 +76,9 @@ class LocalExecutor(Executor):
     """Everything in this process: each fold group is one block."""
 
     def gradient_parts(self, models, model_name, x, labels, groups, grad_cfg, projector, param_names, out, out_path,
-                       **_: Any) -> Iterator[GradientRows]:
+                       task=None, **_: Any) -> Iterator[GradientRows]:
         for model, rows in zip(models, groups):
-            yield gradient_rows(model, x[rows], labels[rows], rows, grad_cfg, projector, param_names, out)
+            yield gradient_rows(model, x[rows], labels[rows], rows, grad_cfg, projector, param_names, out, task=task)
 
     def score(self, estimator, row_wise, gradients, gradients_path, rows, chunk_size, fit_matrix=None) -> np.ndarray:
         return local_scores(estimator, gradients, rows, chunk_size, fit_matrix)
@@ -98,14 +98,14 @@ class DaskExecutor(Executor):
         self.client = client
 
     def gradient_parts(self, models, model_name, x, labels, groups, grad_cfg, projector, param_names, out, out_path,
-                       *, input_shape, n_classes, kind, device) -> Iterator[GradientRows]:
+                       *, input_shape, n_classes, kind, device, task=None) -> Iterator[GradientRows]:
         from core.pipeline.dask_cluster import ModelPayload, cluster_gradient_rows
 
         payloads = [ModelPayload.from_model(model, model_name, input_shape, n_classes, kind, device)
                     for model in models]
         out.flush()  # the .npy header is on disk before a worker maps the file
         yield from cluster_gradient_rows(self.client, payloads, x, labels, groups, grad_cfg, projector,
-                                         param_names, out_path)
+                                         param_names, out_path, task)
 
     def score(self, estimator, row_wise, gradients, gradients_path, rows, chunk_size, fit_matrix=None) -> np.ndarray:
         if not row_wise:

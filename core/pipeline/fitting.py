@@ -21,7 +21,7 @@ def train_on(ctx: StageContext, x: np.ndarray, labels: np.ndarray, seed: int, de
     """A fresh model of the run's architecture and recipe on (x, labels); its warnings go to the reporter."""
     result = train_model(ctx.model_name, ctx.dataset.kind, x, labels, ctx.dataset.n_classes, ctx.config.train,
                          seed, val_rows=val_rows, description=description, show_bar=ctx.reporter.show_bars,
-                         encoder=ctx.dataset.encoder)
+                         encoder=ctx.dataset.encoder, task=ctx.task)
     for note in result.notes:
         ctx.reporter.message(note)
     return result

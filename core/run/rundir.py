@@ -194,8 +194,16 @@ class RunDir:
         return self._load(name, load)
 
     def test_labels(self) -> np.ndarray:
-        """(n_test,) int64 test labels, stored by the evaluate stage (the only stage that reads them)."""
-        return self.read_npy(schema.TEST_LABELS).astype(np.int64, copy=False)
+        """The test labels in the task's form ((n_test,) int64 classes), stored by the evaluate stage (the only
+        stage that reads them)."""
+        labels = self.read_npy(schema.TEST_LABELS)
+        return labels.astype(np.int64, copy=False) if labels.dtype.kind in "iub" and labels.ndim == 1 else labels
+
+    def task(self):
+        """The run's task kind (core.tasks), as the data stage recorded it; runs without one classify."""
+        from core.tasks.base import task_from_dict
+
+        return task_from_dict(self.read_manifest().get("task"))
 
     def validation_rows(self) -> np.ndarray:
         """(m,) int64 rows of the training split that form the validation split."""

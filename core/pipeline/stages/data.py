@@ -21,7 +21,9 @@ def run(ctx: StageContext) -> dict:
         write_npy(ctx.run.file(schema.TEST_THUMBNAILS), np.transpose(dataset.x_test, (0, 2, 3, 1)))
     if dataset.kind == TEXT:
         write_parquet(ctx.run.file(schema.TEST_TEXTS), pd.DataFrame({schema.TEXT: list(dataset.texts_test)}))
-    noisy = None if dataset.true_train is None else int((dataset.true_train != dataset.given_train).sum())
+    noisy = None if dataset.true_train is None else int(ctx.task.is_wrong(dataset.given_train,
+                                                                          dataset.true_train).sum())
+    ctx.manifest["task"] = ctx.task.as_dict()
     ctx.manifest["dataset"] = {
         "name": dataset.name,
         "kind": dataset.kind,

@@ -24,11 +24,13 @@ def run(ctx: StageContext) -> dict:
     ctx.manifest["dataset"]["test_labels_verified"] = bool(data.test_labels_verified)
     ctx.manifest["dataset"]["test_split_carved"] = bool(data.test_split_carved)
     if len(data.y_test) == 0:
-        ctx.manifest["model"]["test_accuracy"] = None
+        ctx.manifest["model"][f"test_{ctx.task.metric}"] = None
         ctx.reporter.message("no test split: nothing to evaluate")
-        return {"test_accuracy": None}
-    test_accuracy = float((test_probs.argmax(1) == data.y_test).mean())
-    ctx.manifest["model"]["test_accuracy"] = test_accuracy
+        return {f"test_{ctx.task.metric}": None}
+    metrics = ctx.task.metrics(test_probs, data.y_test)
+    for name, value in metrics.items():
+        ctx.manifest["model"][f"test_{name}"] = value
     trust = "verified" if data.test_labels_verified else f"UNVERIFIED ({test_label_origin(data.test_split_carved)})"
-    ctx.reporter.message(f"test accuracy {test_accuracy:.4f} on {len(data.y_test)} test samples, labels {trust}")
-    return {"test_accuracy": test_accuracy}
+    shown = ", ".join(f"test {name.replace('_', ' ')} {value:.4f}" for name, value in metrics.items())
+    ctx.reporter.message(f"{shown} on {len(data.y_test)} test samples, labels {trust}")
+    return {f"test_{name}": value for name, value in metrics.items()}

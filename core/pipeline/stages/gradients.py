@@ -42,13 +42,14 @@ def _parts(ctx: StageContext, models: list[FeatureModel], groups: list[np.ndarra
             ctx.run.read_npy(schema.FEATURES, mmap=True),
             ctx.run.read_npz(schema.ERM_OUTPUTS)["train_probs"],
             data.given_train,
+            ctx.task,
         )
         yield factor_gradient_rows(factors, groups[0], grad_cfg, projector, writer.array)
         return
     yield from ctx.executor.gradient_parts(
         models, ctx.model_name, data.x_train, data.given_train, groups, grad_cfg, projector, names, writer.array,
         Path(writer.tmp_name), input_shape=data.input_shape, n_classes=data.n_classes, kind=data.kind,
-        device=ctx.config.train.device)
+        device=ctx.config.train.device, task=ctx.task)
 
 
 def run(ctx: StageContext) -> dict:

@@ -23,11 +23,12 @@ from core.data.split import validation_rows
 from core.gradients.last_layer import last_layer_factors
 from core.models.nets import FeatureModel
 from core.models.probe import select_probe_reg
-from core.models.training import to_tensor
+from core.models.training import extract_features, to_tensor
 from core.pipeline.context import StageContext
 from core.pipeline.fitting import train_on
 from core.run import schema
 from core.run.io import atomic_write, write_npy, write_npz
+from core.tasks.base import Task
 
 
 def given_outputs(ctx: StageContext, val_rows: np.ndarray) -> dict:
@@ -46,12 +47,13 @@ def given_outputs(ctx: StageContext, val_rows: np.ndarray) -> dict:
         ctx.config.seed,
         ctx.config.train.probe_max_iter,
         max_rows=ctx.config.train.probe_max_rows,
+        task=ctx.task,
     )
     ctx.manifest["model"].update({
         "feature_dim": int(data.x_train.shape[1]), "solver": "given", "epochs_run": 0, "best_epoch": 0,
         "max_epochs": 0, "refit": False, "notes": [], "n_validation": int(len(val_rows)), "probe_reg": probe_reg,
         "probe_validation_loss": {f"{reg:g}": loss for reg, loss in probe_losses.items()},
-        "train_accuracy_given": float((data.train_probs.argmax(1) == data.given_train).mean()),
+        **given_label_fit(ctx, data.train_probs, data.given_train, np.arange(len(data.given_train)), "train"),
     })
     ctx.reporter.message("outputs handed in: nothing to train")
     return {"best_epoch": 0}
@@ -72,8 +74,8 @@ def run(ctx: StageContext) -> dict:
 
     atomic_write(ctx.run.file(schema.MODEL), save)
     train = last_layer_factors(model, data.x_train, data.given_train, batch_size=model.forward_batch,
-                               input_transform=to_tensor)
-    test_features, test_probs = model_outputs(model, data.x_test)
+                               input_transform=to_tensor, task=ctx.task)
+    test_features, test_probs = model_outputs(model, data.x_test, ctx.task)
     train_probs = train.probs
     write_npy(ctx.run.file(schema.FEATURES), train.features)
     write_npy(ctx.run.file(schema.TEST_FEATURES), test_features)
@@ -81,13 +83,13 @@ def run(ctx: StageContext) -> dict:
     if result.early_stopped is not None and ctx.config.baselines.enabled:
         held_out = last_layer_factors(result.early_stopped, data.x_train, data.given_train,
                                       batch_size=model.forward_batch,
-                                      input_transform=to_tensor)
+                                      input_transform=to_tensor, task=ctx.task)
         write_npz(ctx.run.file(schema.BASELINE_OUTPUTS), features=held_out.features, probs=held_out.probs)
     given = data.given_train
     # A probe whose L2 strength was chosen on this validation split (the text probe) is its own probe refit.
     probe_reg, probe_losses = result.probe_reg or select_probe_reg(
         train.features, given, val_rows, data.n_classes, ctx.config.seed, ctx.config.train.probe_max_iter,
-        max_rows=ctx.config.train.probe_max_rows)
+        max_rows=ctx.config.train.probe_max_rows, task=ctx.task)
     fit = np.setdiff1d(np.arange(len(given)), val_rows)
     ctx.manifest["model"].update({
         "feature_dim": model.feature_dim,
@@ -101,9 +103,8 @@ def run(ctx: StageContext) -> dict:
         "n_validation": int(len(val_rows)),
         "probe_reg": probe_reg,
         "probe_validation_loss": {f"{reg:g}": loss for reg, loss in probe_losses.items()},
-        "train_accuracy_given": float((train_probs[fit].argmax(1) == given[fit]).mean()),
-        "validation_accuracy_given": float((train_probs[val_rows].argmax(1) == given[val_rows]).mean())
-        if len(val_rows) else None,
+        **given_label_fit(ctx, train_probs, given, fit, "train"),
+        **given_label_fit(ctx, train_probs, given, val_rows, "validation"),
     })
     schedule = ("exact L-BFGS solution" if result.solver == "lbfgs" else
                 f"best epoch {result.best_epoch} of {result.epochs_run}" + (", refit on all" if result.refit else ""))
@@ -111,8 +112,18 @@ def run(ctx: StageContext) -> dict:
     return {"best_epoch": result.best_epoch}
 
 
-def model_outputs(model: FeatureModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features (n, D), probabilities (n, C)) of inputs whose labels this stage does not read."""
-    outputs = last_layer_factors(model, x, np.zeros(len(x), dtype=np.int64), batch_size=model.forward_batch,
-                                 input_transform=to_tensor)
-    return outputs.features, outputs.probs
+def model_outputs(model: FeatureModel, x: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """(features (n, D), predictions (n, C)) of inputs whose labels this stage does not read."""
+    features = extract_features(model, x)
+    with torch.no_grad():
+        device = next(model.head.parameters()).device
+        preds = task.predict(model.head(torch.as_tensor(features).to(device))).cpu().numpy().astype(np.float32)
+    return features, preds
+
+
+def given_label_fit(ctx: StageContext, preds: np.ndarray, given: np.ndarray, rows: np.ndarray, split: str) -> dict:
+    """How well the model fits the given labels of `rows`: `{split}_{metric}_given` per task metric (None
+    when there are no rows), e.g. train_accuracy_given."""
+    metrics = ctx.task.metrics(preds[rows], given[rows]) if len(rows) else dict.fromkeys(
+        ctx.task.metrics(preds[:1], given[:1]))
+    return {f"{split}_{name}_given": value for name, value in metrics.items()}

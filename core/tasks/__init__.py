@@ -1,0 +1,1 @@
+"""Task kinds: what a label is, which loss the head minimizes, and r = ∂ℓ/∂z (docs/tasks.md)."""
