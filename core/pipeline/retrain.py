@@ -182,8 +182,8 @@ def retrain(
         "seed": int(seed), "mode": mode, "reviews_key": reviews.key(), "n_train": int(n_train),
         "n_removed": n_removed_by_budget, "n_relabelled": len(reviews.relabelled), "n_removed_noisy": n_removed_noisy,
         "test_accuracy": test_accuracy, "baseline_accuracy": baseline_accuracy,
-        "delta": test_accuracy - baseline_accuracy, "seconds": round(time.perf_counter() - started, 3),
-        "created": now_iso(),
+        "delta": test_accuracy - baseline_accuracy, "metric": run.task().metric,
+        "seconds": round(time.perf_counter() - started, 3), "created": now_iso(),
     }
     append_result(run, row)
     return {**row, "detector": detector}

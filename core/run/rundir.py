@@ -225,7 +225,10 @@ class RunDir:
                 raise RunDirError(f"{self.file(schema.SAMPLES)} lacks column(s) {', '.join(missing)}")
             return self.read_parquet(schema.SAMPLES, columns=columns)
         frame = self.read_parquet(schema.SAMPLES)
-        missing = [c for c in schema.REQUIRED_SAMPLE_COLUMNS if c not in frame.columns]
+        task = (self.read_manifest().get("task") or {}).get("name", "classification")
+        required = (schema.REQUIRED_SAMPLE_COLUMNS if task == "classification"
+                    else schema.COMMON_SAMPLE_COLUMNS + schema.TASK_SAMPLE_COLUMNS[task])
+        missing = [c for c in required if c not in frame.columns]
         if missing:
             raise RunDirError(f"{self.file(schema.SAMPLES)} lacks column(s) {', '.join(missing)}; "
                               "it was not written by this gradsift version")

@@ -48,7 +48,7 @@ A run directory (written by `gradsift analyze`) holds:
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"
@@ -109,22 +109,58 @@ summing to about the suggested budget × n: the mean over a flagged set is its e
 SUGGESTION_COLUMNS = (SUGGESTED_LABEL, SUGGESTED_LABEL_CONFIDENCE, RUNNER_UP_LABEL, RUNNER_UP_CONFIDENCE,
                       NOISE_PROBABILITY)
 
+# Multi-label runs (core.tasks.multilabel) hold these instead of the label columns above: tag index lists.
+GIVEN_TAGS = "given_tags"
+TRUE_TAGS = "true_tags"
+"""list<int64> tag indices into the class names; null when the truth is unknown."""
+PRED_TAGS = "pred_tags"
+SUGGESTED_TAGS = "suggested_tags"
+TAG_PROBS = "tag_probs"
+"""list<float32> (C,) the analyzed model's sigmoid per tag."""
+SUGGESTED_TAG_CONFIDENCE = "suggested_tag_confidence"
+"""list<float32> (C,) how sure the suggestion is of each tag's presence or absence: max(p, 1 − p)."""
+TAG_COLUMNS = (GIVEN_TAGS, TRUE_TAGS, PRED_TAGS, SUGGESTED_TAGS, TAG_PROBS, SUGGESTED_TAG_CONFIDENCE)
+
+# Regression runs (core.tasks.regression) hold these instead: values in the target's units.
+GIVEN_VALUE = "given_value"
+TRUE_VALUE = "true_value"
+"""Nullable Float64: null when the truth is unknown."""
+PRED_VALUE = "pred_value"
+SUGGESTED_VALUE = "suggested_value"
+SUGGESTED_LOW = "suggested_low"
+SUGGESTED_HIGH = "suggested_high"
+"""The suggested value's interval."""
+RESIDUAL_VALUE = "residual_value"
+"""pred_value − given_value."""
+VALUE_COLUMNS = (GIVEN_VALUE, TRUE_VALUE, PRED_VALUE, SUGGESTED_VALUE, SUGGESTED_LOW, SUGGESTED_HIGH, RESIDUAL_VALUE)
+
 SCORE_PREFIX = "score_"
 
+COMMON_SAMPLE_COLUMNS = (
+    SAMPLE_ID, SOURCE, SPLIT, IS_NOISY, LOSS, FOLD, GRAD_L1, GRAD_L2, IS_FLAGGED, UMAP_X, UMAP_Y, FEATURE_X,
+    FEATURE_Y, THUMBNAIL_ROW, NOISE_PROBABILITY,
+)
+"""The columns of every task kind's samples table."""
+TASK_SAMPLE_COLUMNS = {"multilabel": TAG_COLUMNS, "regression": VALUE_COLUMNS}
+"""A non-classification task's own columns, by task name."""
 REQUIRED_SAMPLE_COLUMNS = (
     SAMPLE_ID, SOURCE, SPLIT, GIVEN_LABEL, TRUE_LABEL, IS_NOISY, PRED_LABEL, CONFIDENCE, GIVEN_PROB,
     LOSS, FOLD, GRAD_L1, GRAD_L2, IS_FLAGGED, UMAP_X, UMAP_Y, FEATURE_X, FEATURE_Y, THUMBNAIL_ROW,
     *SUGGESTION_COLUMNS,
 )
-"""Besides these, one `score_<name>` column per detector (and per baseline) that was run."""
+"""A classification run's columns; besides these, one `score_<name>` column per detector (and per baseline)
+that was run. Multi-label runs have COMMON_SAMPLE_COLUMNS + TAG_COLUMNS, regression runs
+COMMON_SAMPLE_COLUMNS + VALUE_COLUMNS."""
 
 # retrain.parquet
 RETRAIN_COLUMNS = (
     "request_key", "detector", "budget", "seed", "mode", "reviews_key", "n_train", "n_removed",
-    "n_relabelled", "n_removed_noisy", "test_accuracy", "baseline_accuracy", "delta", "seconds", "created",
+    "n_relabelled", "n_removed_noisy", "test_accuracy", "baseline_accuracy", "delta", "metric", "seconds", "created",
 )
 """One row per (detector, budget, seed, mode, reviews); `baseline_accuracy` is the same seed and mode at
-k = 0 without reviews, `delta` = test_accuracy − baseline_accuracy. Baseline rows have detector ""."""
+k = 0 without reviews, `delta` = test_accuracy − baseline_accuracy. Baseline rows have detector "".
+`test_accuracy` holds the task's primary metric, named by `metric` (accuracy; micro_f1 for multi-label;
+rmse for regression, where lower is better: core.tasks.registry)."""
 
 # rerank.parquet
 RERANK_SCORE = "rerank_score"
