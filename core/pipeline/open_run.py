@@ -43,7 +43,12 @@ def training_samples_key(dataset: Dataset) -> str:
     for source in dataset.source_train:
         encoded = str(source).encode("utf-8", "surrogatepass")
         digest.update(len(encoded).to_bytes(8, "little") + encoded)
-    digest.update(np.ascontiguousarray(np.asarray(dataset.given_train, dtype=np.int64)).tobytes())
+    labels = np.asarray(dataset.given_train)
+    # Class indices hash as int64 (as they always have); tag indicators and values in their own dtype.
+    digest.update(np.ascontiguousarray(labels if dataset.task != "classification" else labels.astype(np.int64))
+                  .tobytes())
+    if dataset.task != "classification":
+        digest.update(f"{dataset.task}{labels.shape}".encode())
     return digest.hexdigest()[:16]
 
 
