@@ -36,6 +36,7 @@ from core.influence.registry import (
 )
 from core.models.registry import MODELS, OPTIMIZERS
 from core.pipeline.registry import RETRAIN_MODES
+from core.tasks.registry import TASKS
 
 
 def setting(default: Any, help: str, *, fingerprint: bool = True) -> Any:
@@ -72,8 +73,12 @@ class DataConfig:
                                          "(cifar10n, cifar100n).")
     label_set: str | None = setting(None, "Label set of a multi-label-set source (CIFAR-N: aggregate, "
                                           "random1..3, worst, noisy100).")
-    noise: str | None = setting(None, "Injected label-noise model: symmetric, pairflip, human "
-                                      "(default: the source's own); checked when the data loads.")
+    task: str | None = setting(None, "Task kind: classification, multilabel or regression (default: inferred "
+                                     "from the input: a label, labels or target column, Y or a float y); "
+                                     "docs/tasks.md.")
+    noise: str | None = setting(None, "Injected label-noise model (see `gradsift datasets`): symmetric, pairflip, "
+                                      "human for classes; tags for tag sets; targets for numbers (default: the "
+                                      "source's own, else the task's); checked when the data loads.")
     noise_rate: float | None = setting(None, "Fraction of training labels to corrupt (default: the source's "
                                              "own; 0 for user data).")
     test_fraction: float = setting(0.2, "Share of samples carved out (stratified, seeded) as the test split "
@@ -96,6 +101,8 @@ class DataConfig:
         if not self.dataset:
             raise ConfigError("data.dataset must name a dataset or a path")
         _check_fraction("data.test_fraction", self.test_fraction)
+        if self.task is not None:
+            TASKS.check(self.task, "data.task")
         if self.noise_rate is not None:
             _check_fraction("data.noise_rate", self.noise_rate, low_open=False)
         if self.image_size is not None and self.image_size < 4:
