@@ -7,8 +7,10 @@ PATH_FORMATS: target `load(path, cfg, seed) -> Dataset`, keyed "directory", "sav
 `save_to_disk` wrote) or a lower-case file suffix (a path dataset is read by what it is).
 PREFIXES: target `load(cfg, seed) -> Dataset` for a `--dataset` value starting with the prefix
 (`hf:NAME[:CONFIG][@SPLIT]`, core.data.hf).
-NOISE_MODELS: target `fn(labels (n,), chosen (k,), n_classes, rng, features or None) -> (k,)
-new labels` (core.data.noise).
+NOISE_MODELS: target `fn(labels, chosen (k,), n_classes, rng, features or None)`; meta `task`, the task
+kind whose labels it corrupts: classification models return (k,) new classes (core.data.noise),
+multilabel and regression models (new labels, (k,) kind of each error) (core.data.task_noise);
+meta `default=True` marks the model a task's dataset gets when `--noise` is unset.
 
 Adding a dataset is one loader function and one line here.
 """
@@ -50,7 +52,14 @@ PREFIXES.add("hf:", "a Hugging Face Hub dataset, hf:NAME or hf:NAME:CONFIG, @SPL
              "core.data.hf:load_hub")
 
 NOISE_MODELS = Registry("noise model")
-NOISE_MODELS.add("symmetric", "uniform flip to any other class", "core.data.noise:symmetric_flip")
-NOISE_MODELS.add("pairflip", "class c becomes class (c + 1) mod C", "core.data.noise:pair_flip")
+NOISE_MODELS.add("symmetric", "uniform flip to any other class", "core.data.noise:symmetric_flip",
+                 task="classification", default=True)
+NOISE_MODELS.add("pairflip", "class c becomes class (c + 1) mod C", "core.data.noise:pair_flip",
+                 task="classification", default=False)
 NOISE_MODELS.add("human", "human-like confusion: similar-looking classes are confused more often",
-                      "core.data.noise:human_flip")
+                 "core.data.noise:human_flip", task="classification", default=False)
+NOISE_MODELS.add("tags", "tag sets: per sample a tag dropped, swapped for a confusable tag, or added",
+                 "core.data.task_noise:tag_noise", task="multilabel", default=True)
+NOISE_MODELS.add("targets", "numeric targets: per sample another record's target, a dropped digit, or a unit "
+                 "change (x10, x100, /10, /100)", "core.data.task_noise:target_noise", task="regression",
+                 default=True)
