@@ -27,6 +27,7 @@ import numpy as np
 
 from core.config import DataConfig
 from core.data.registry import NOISE_MODELS
+from core.data.task_noise import KIND_WORDS
 from core.errors import DataError
 
 NoiseFn = Callable[[np.ndarray, np.ndarray, int, np.random.Generator, "np.ndarray | None"], np.ndarray]
@@ -194,7 +195,7 @@ def corrupt_labels(clean: np.ndarray, task: str, n_classes: int, model: str, rat
     noisy, kinds = inject_task_noise(clean, task, model, rate, rng, features, **options)
     if rate == 0:
         return noisy, describe_noise(model, rate, 0)
-    counts = ", ".join(f"{int((kinds == kind).sum())} {kind}" for kind in dict.fromkeys(kinds.tolist()))
+    counts = ", ".join(f"{int((kinds == kind).sum())} {KIND_WORDS[kind]}" for kind in sorted(set(kinds.tolist())))
     noun = "tag sets" if task == "multilabel" else "targets"
     return noisy, f"injected {rate * 100:g}% {model} noise: {len(kinds)} {noun} changed ({counts or 'none'})"
 

@@ -26,6 +26,15 @@ DATASETS.add("blobs", "the paper's convex toy: 2 Gaussian blobs, 150 train / 100
                   "core.data.synthetic:load_blobs", own_noise=True)
 DATASETS.add("moons", "the paper's non-convex toy: two half moons, 250 train / 100 test, 20 labels flipped",
                   "core.data.synthetic:load_moons", own_noise=True)
+DATASETS.add("mnist_pairs", "3,000 images of two mnist5k digits side by side, tagged with the digits shown "
+                  "(multi-label), 10% tag errors injected (dropped, swapped for a confusable digit, extra)",
+                  "core.data.pairs:load_mnist_pairs", own_noise=True)
+DATASETS.add("diabetes", "scikit-learn's 442 diabetes records, disease progression as the target (regression), 8% "
+                  "corrupted targets (another record's, a dropped digit, a unit change)",
+                  "core.data.regression_sets:load_diabetes_dataset", own_noise=True)
+DATASETS.add("regression_synth", "50,000 generated rows, 10 features, a nonlinear target in the hundreds "
+                  "(regression), 8% corrupted targets", "core.data.regression_sets:load_regression_synth",
+                  own_noise=True)
 DATASETS.add("intents", "1,000 generated customer requests, 8 intents (text; encoder embeddings), 10% symmetric "
                   "noise injected", "core.data.intents:load_intents", own_noise=True)
 DATASETS.add("cifar10n", "CIFAR-10 with human labels (CIFAR-10N; --label-set aggregate|random1|random2|"

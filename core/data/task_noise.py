@@ -31,6 +31,9 @@ from core.errors import DataError
 
 TAG_KINDS = ("drop", "swap", "add")
 TARGET_KINDS = ("swap", "digit", "unit")
+KIND_WORDS = {"drop": "tag dropped", "add": "tag added", "swap": "swapped", "digit": "digit dropped",
+              "unit": "unit changed"}
+"""How a note names each kind of error (a tag `swap` and a target `swap` read alike)."""
 UNIT_FACTORS = (10.0, 100.0, 0.1, 0.01)
 """×10, ×100, ÷10, ÷100: a value typed in mm instead of cm, cents instead of euros, and back."""
 SWAP_TRIES = 64
@@ -90,12 +93,11 @@ def tag_noise(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.ra
 
 
 def drop_digit(value: float, position: int) -> float:
-    """`value` with digit `position` (0 = leading) of its integer part removed, the fraction and sign kept."""
-    magnitude = abs(value)
-    whole = math.floor(magnitude)
-    digits = str(whole)
-    shorter = int(digits[:position] + digits[position + 1:] or "0")
-    return math.copysign(shorter + (magnitude - whole), value)
+    """`value` with digit `position` (0 = leading) of its integer part removed, the decimals and sign kept, as a
+    typist would (read from its shortest decimal text: 100.35 without its first digit is 0.35, not 0.3499...)."""
+    whole, _, decimals = np.format_float_positional(abs(value), trim="-").partition(".")
+    shorter = (whole[:position] + whole[position + 1:] or "0") + (f".{decimals}" if decimals else "")
+    return math.copysign(float(shorter), value)
 
 
 def _swap_partner(values: np.ndarray, row: int, rng: np.random.Generator) -> int | None:
