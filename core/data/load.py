@@ -93,6 +93,8 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
                             f"{'/'.join(PREFIXES.names())} dataset nor an existing path (image folder, saved Hugging "
                             "Face dataset, .csv/.parquet manifest or .npz file)")
         dataset = _apply_configured_noise(_load_path(path, cfg, seed), cfg, seed)
+    if cfg.task is not None and dataset.task != cfg.task:
+        raise DataError(f"dataset {dataset.name!r} is a {dataset.task} dataset; --task {cfg.task} does not fit it")
     if cfg.test_labels_verified is not None:
         dataset.test_labels_verified = cfg.test_labels_verified
     return dataset
