@@ -126,7 +126,7 @@ def indicator_matrix(values: np.ndarray, where: str) -> np.ndarray:
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise DataError(f"{where} must hold only 0 and 1 (tag absent / present); row {row} column {col} holds "
-                        f"{values[row, col]!r}")
+                        f"{values[row, col].item()!r}")
     return values.astype(np.uint8)
 
 
@@ -160,7 +160,8 @@ def parse_targets(values: Sequence, where: str, column: str, unit: str = "row") 
                           ("not finite", "NaN or infinite values")):
         rows = [row for row, value in enumerate(parsed) if isinstance(value, str) and value == problem]
         if rows:
-            example = "" if problem == "missing" else f", e.g. {values[rows[0]]!r} in {unit} {rows[0]}"
+            shown = values[rows[0]].item() if isinstance(values[rows[0]], np.generic) else values[rows[0]]
+            example = "" if problem == "missing" else f", e.g. {shown!r} in {unit} {rows[0]}"
             raise DataError(f"{where}: target column {column!r} holds {len(rows)} {what} in {unit}s "
                             f"{_listing(rows)}{example}; a regression target must be a finite number")
     return np.asarray(parsed, dtype=np.float64)
@@ -176,3 +177,17 @@ def resolve_task(inferred: str, requested: str | None, where: str, what: str,
         return requested
     also = f" or {' or '.join(allowed)}" if allowed else ""
     raise DataError(f"{where}: --task {requested} does not fit {what}, which makes a {inferred}{also} dataset")
+
+
+def finite_array(values: np.ndarray, where: str) -> np.ndarray:
+    """`values` as an array, or a DataError naming `where` when it is not numeric or holds NaN or infinite rows."""
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.number) or values.dtype == bool:
+        raise DataError(f"{where} must be numeric, got dtype {values.dtype}")
+    flat = values.reshape(len(values), -1)
+    bad = np.concatenate([~np.isfinite(flat[start:start + 65_536]).all(axis=1)
+                          for start in range(0, len(flat), 65_536)] or [np.zeros(0, bool)])
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(f"{where} holds NaN or infinite values in {len(rows)} rows, first at row {rows[0]}")
+    return values
