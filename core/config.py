@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config_checks import check_at_least as _check_at_least
+from core.config_checks import check_fraction as _check_fraction
 from core.detect.registry import DETECTORS
 from core.errors import ConfigError
 from core.estimate.registry import LABEL_SUGGESTERS, NOISE_ESTIMATORS
@@ -49,20 +51,6 @@ def help_of(section: type, name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(section) if f.name == name)
 
 
-def _check_fraction(name: str, value: float, *, low_open: bool = True, high_open: bool = True) -> None:
-    low_ok = value > 0 if low_open else value >= 0
-    high_ok = value < 1 if high_open else value <= 1
-    if not (low_ok and high_ok):
-        lo = "(0" if low_open else "[0"
-        hi = "1)" if high_open else "1]"
-        raise ConfigError(f"{name} must be in {lo}, {hi}, got {value!r}")
-
-
-def _check_at_least(name: str, value: float, low: float) -> None:
-    if not value >= low:
-        raise ConfigError(f"{name} must be >= {low}, got {value!r}")
-
-
 @dataclass
 class DataConfig:
     """Which data to analyze and how the evaluation split and injected noise are made."""
@@ -76,9 +64,9 @@ class DataConfig:
     task: str | None = setting(None, "Task kind: classification, multilabel or regression (default: inferred "
                                      "from the input: a label, labels or target column, Y or a float y); "
                                      "docs/tasks.md.")
-    noise: str | None = setting(None, "Injected label-noise model (see `gradsift datasets`): symmetric, pairflip, "
-                                      "human for classes; tags for tag sets; targets for numbers (default: the "
-                                      "source's own, else the task's); checked when the data loads.")
+    noise: str | None = setting(None, "Injected label-noise model: symmetric, pairflip, human (classes), tags (tag "
+                                      "sets), targets (numbers) (default: the source's own, else the task's); "
+                                      "checked when the data loads.")
     noise_rate: float | None = setting(None, "Fraction of training labels to corrupt (default: the source's "
                                              "own; 0 for user data).")
     test_fraction: float = setting(0.2, "Share of samples carved out (stratified, seeded) as the test split "
