@@ -6,8 +6,9 @@ the model's predictions are again enough:
 - multi-label: `.npz` with `features` (n, D), `Y` (n, C) 0/1 tag indicators and `probs` (n, C) sigmoid
   outputs in [0, 1] or `logits` (n, C) (a sigmoid is applied); optional `Y_true`, `tag_names` (C,), `id`
   and a test split `features_test`, `probs_test` / `logits_test`, `Y_test`. A `.parquet` holds the same
-  as list-valued `features` and `probs` / `logits` columns, a `labels` column (`|`-joined tag names or
-  lists) and optional `true_labels`, `split`, `id`.
+  as list-valued `features` and `probs` / `logits` columns, a `labels` column of tag sets whose tags are
+  the probability columns' indices (lists of integers, or `|`-joined: "0|3"), optional `true_labels`,
+  `split`, `id`.
 - regression: `.npz` with `features`, float `y` (n,) and `preds` (n,) or (n, 1) in the target's units;
   optional `y_true`, `id`, `features_test`, `preds_test`, `y_test`. A `.parquet`: `features`, a numeric
   `target` and `preds` columns, optional `true_target`, `split`, `id`.
@@ -154,7 +155,8 @@ def load_task_outputs_table(path: Path, table: pd.DataFrame, task: str, matrix, 
         if score is None:
             raise DataError(f"{path}: a multi-label outputs table needs a list-valued 'logits' or 'probs' column")
         columns = {c: table[c].to_numpy(dtype=object) for c in ("labels", "true_labels") if c in table.columns}
-        codes, names = encode_tags(columns, where)
+        width = matrix(score, np.arange(min(len(table), 1))).shape[1] if len(table) else 0
+        codes, names = encode_tags(columns, where, tag_names=[str(c) for c in range(width)])
 
         def scores(rows: np.ndarray, label: str) -> np.ndarray:
             values = matrix(score, rows)

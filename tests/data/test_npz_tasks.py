@@ -151,9 +151,9 @@ def test_outputs_parquet_of_each_kind(tmp_path: Path) -> None:
     split = ["train"] * 25 + ["test"] * 5
     tags = tmp_path / "tags.parquet"
     pd.DataFrame({"features": list(FEATURES.astype(np.float64)), "logits": [[0.0, 0.0]] * 30,
-                  "labels": [["x"], ["x", "y"], []] * 10, "split": split}).to_parquet(tags)
+                  "labels": [[0], [0, 1], []] * 10, "split": split}).to_parquet(tags)
     data = _load(tags)
-    assert data.task == "multilabel" and data.class_names == ["x", "y"] and len(data.y_test) == 5
+    assert data.task == "multilabel" and data.class_names == ["0", "1"] and len(data.y_test) == 5
     assert np.allclose(data.train_probs, 0.5) and data.given_train[:3].tolist() == [[1, 0], [1, 1], [0, 0]]
     values = tmp_path / "values.parquet"
     pd.DataFrame({"features": list(FEATURES.astype(np.float64)), "preds": TARGETS - 1, "target": TARGETS,
@@ -161,3 +161,12 @@ def test_outputs_parquet_of_each_kind(tmp_path: Path) -> None:
     data = _load(values)
     assert data.task == "regression" and np.allclose(data.train_probs[:, 0], TARGETS[:25] - 1)
     assert np.array_equal(data.y_test, TARGETS[25:] + 1) and np.array_equal(data.given_train, TARGETS[:25])
+
+
+def test_outputs_parquet_tags_must_be_probability_columns(tmp_path: Path) -> None:
+    path = tmp_path / "tags.parquet"
+    pd.DataFrame({"features": list(FEATURES[:4].astype(np.float64)), "probs": [[0.5, 0.5]] * 4,
+                  "labels": [[0], [1], [2], []]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"column 'labels' row 2 holds tag\(s\) 2 that the tag list \(0, 1\) does "
+                                        r"not hold \(1 rows in all\)"):
+        _load(path)
