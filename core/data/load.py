@@ -4,9 +4,11 @@
 blobs, moons, cifar10n, cifar100n), a prefixed name (`PREFIXES`: `hf:NAME[:CONFIG][@SPLIT]`, a
 Hugging Face Hub dataset) or a path, dispatched by what it is (`PATH_FORMATS`): a folder written by
 `save_to_disk` is a Hugging Face dataset (`FOLDER@SPLIT` picks a split), another directory an image
-folder, .csv/.parquet a manifest, .npz an array archive. Afterwards, a configured
-`noise_rate` is injected into the given labels of sources that do not handle noise
-themselves; the labels before injection become `true_train`.
+folder, .csv/.parquet a manifest, .npz an array archive. The source reads the task kind from
+its input (`Dataset.task`; `DataConfig.task`, `--task`, overrides it where the input allows, and a
+task the dataset cannot be is refused). Afterwards, a configured `noise_rate` is injected into the
+given labels of sources that do not handle noise themselves, with the task's noise model unless
+`noise` names another of that task; the labels before injection become `true_train`.
 """
 
 from __future__ import annotations
