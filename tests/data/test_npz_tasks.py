@@ -170,3 +170,31 @@ def test_outputs_parquet_tags_must_be_probability_columns(tmp_path: Path) -> Non
     with pytest.raises(DataError, match=r"column 'labels' row 2 holds tag\(s\) 2 that the tag list \(0, 1\) does "
                                         r"not hold \(1 rows in all\)"):
         _load(path)
+
+
+@pytest.mark.parametrize("task", ["multilabel", "regression"])
+def test_api_arrays_of_tags_and_values_become_outputs_files(tmp_path: Path, monkeypatch, task: str) -> None:
+    import types
+
+    from core import api
+    from core.pipeline import runner
+
+    seen = {}
+
+    def fake_analysis(config, out, **kwargs):
+        seen["data"] = load_dataset(config.data, config.seed)
+        return types.SimpleNamespace(path=Path(out))
+
+    monkeypatch.setattr(api, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(runner, "analyze", fake_analysis)
+    if task == "multilabel":
+        api.analyze(features=FEATURES, probs=np.full((30, 4), 0.25), labels=Y, class_names=list("abcd"),
+                    out=tmp_path / "run")
+    else:
+        api.analyze(features=FEATURES, preds=TARGETS + 1, labels=TARGETS, out=tmp_path / "run")
+    data = seen["data"]
+    assert data.task == task and data.kind == OUTPUTS
+    if task == "multilabel":
+        assert data.class_names == list("abcd") and np.array_equal(data.given_train, Y)
+    else:
+        assert np.allclose(data.train_probs[:, 0], TARGETS + 1) and np.array_equal(data.given_train, TARGETS)
