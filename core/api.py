@@ -138,12 +138,15 @@ def analyze(dataset: str | os.PathLike | None = None, *, features: np.ndarray | 
             true_labels: np.ndarray | None = None, features_test: np.ndarray | None = None,
             logits_test: np.ndarray | None = None, probs_test: np.ndarray | None = None,
             labels_test: np.ndarray | None = None, class_names: list[str] | None = None,
-            ids: np.ndarray | None = None, out: str | os.PathLike | None = None, config: RunConfig | None = None,
+            ids: np.ndarray | None = None, preds: np.ndarray | None = None, preds_test: np.ndarray | None = None,
+            out: str | os.PathLike | None = None, config: RunConfig | None = None,
             overwrite: bool = False, progress: bool = False, **settings: Any) -> AnalysisResult:
     """Analyze a dataset (a registered name or a path), or a model's outputs given as arrays.
 
     Give either `dataset` or `features` with `logits`/`probs` and `labels` (optionally the test
-    arrays, true labels, class names and ids). `out` names the run directory (default: a fresh
+    arrays, true labels, class names and ids). Tag sets: `labels` (n, C) 0/1 with per-tag sigmoid
+    `probs` or `logits`, `class_names` the tags; numeric targets: float `labels` (n,) with `preds`
+    (n,) in the target's units (docs/tasks.md). `out` names the run directory (default: a fresh
     one under `cache_dir()/runs`, reported as `result.run_dir`). `settings` override RunConfig
     fields by name. `progress=True` prints the stages as the CLI does.
     """
@@ -152,10 +155,12 @@ def analyze(dataset: str | os.PathLike | None = None, *, features: np.ndarray | 
     if features is not None:
         if labels is None:
             raise ConfigError("features= needs labels= (the given labels, one per row)")
-        arrays = {"features": features, "logits": logits, "probs": probs, "y": labels, "y_true": true_labels,
-                  "features_test": features_test, "logits_test": logits_test, "probs_test": probs_test,
-                  "y_test": labels_test, "class_names": None if class_names is None else np.asarray(class_names),
-                  "id": ids}
+        y, y_true, y_test, names = ("Y", "Y_true", "Y_test", "tag_names") if np.ndim(labels) == 2 else \
+            ("y", "y_true", "y_test", "class_names")
+        arrays = {"features": features, "logits": logits, "probs": probs, "preds": preds, y: labels,
+                  y_true: true_labels, "features_test": features_test, "logits_test": logits_test,
+                  "probs_test": probs_test, "preds_test": preds_test, y_test: labels_test,
+                  names: None if class_names is None else np.asarray(class_names), "id": ids}
         digest = hashlib.sha256()
         for key, value in arrays.items():
             if value is not None:

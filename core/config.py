@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config_checks import check_at_least as _check_at_least
+from core.config_checks import check_fraction as _check_fraction
 from core.detect.registry import DETECTORS
 from core.errors import ConfigError
 from core.estimate.registry import LABEL_SUGGESTERS, NOISE_ESTIMATORS
@@ -36,6 +38,7 @@ from core.influence.registry import (
 )
 from core.models.registry import MODELS, OPTIMIZERS
 from core.pipeline.registry import RETRAIN_MODES
+from core.tasks.registry import TASKS
 
 
 def setting(default: Any, help: str, *, fingerprint: bool = True) -> Any:
@@ -48,20 +51,6 @@ def help_of(section: type, name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(section) if f.name == name)
 
 
-def _check_fraction(name: str, value: float, *, low_open: bool = True, high_open: bool = True) -> None:
-    low_ok = value > 0 if low_open else value >= 0
-    high_ok = value < 1 if high_open else value <= 1
-    if not (low_ok and high_ok):
-        lo = "(0" if low_open else "[0"
-        hi = "1)" if high_open else "1]"
-        raise ConfigError(f"{name} must be in {lo}, {hi}, got {value!r}")
-
-
-def _check_at_least(name: str, value: float, low: float) -> None:
-    if not value >= low:
-        raise ConfigError(f"{name} must be >= {low}, got {value!r}")
-
-
 @dataclass
 class DataConfig:
     """Which data to analyze and how the evaluation split and injected noise are made."""
@@ -72,8 +61,12 @@ class DataConfig:
                                          "(cifar10n, cifar100n).")
     label_set: str | None = setting(None, "Label set of a multi-label-set source (CIFAR-N: aggregate, "
                                           "random1..3, worst, noisy100).")
-    noise: str | None = setting(None, "Injected label-noise model: symmetric, pairflip, human "
-                                      "(default: the source's own); checked when the data loads.")
+    task: str | None = setting(None, "Task kind: classification, multilabel or regression (default: inferred "
+                                     "from the input: a label, labels or target column, Y or a float y); "
+                                     "docs/tasks.md.")
+    noise: str | None = setting(None, "Injected label-noise model: symmetric, pairflip, human (classes), tags (tag "
+                                      "sets), targets (numbers) (default: the source's own, else the task's); "
+                                      "checked when the data loads.")
     noise_rate: float | None = setting(None, "Fraction of training labels to corrupt (default: the source's "
                                              "own; 0 for user data).")
     test_fraction: float = setting(0.2, "Share of samples carved out (stratified, seeded) as the test split "
@@ -96,6 +89,8 @@ class DataConfig:
         if not self.dataset:
             raise ConfigError("data.dataset must name a dataset or a path")
         _check_fraction("data.test_fraction", self.test_fraction)
+        if self.task is not None:
+            TASKS.check(self.task, "data.task")
         if self.noise_rate is not None:
             _check_fraction("data.noise_rate", self.noise_rate, low_open=False)
         if self.image_size is not None and self.image_size < 4:

@@ -34,6 +34,11 @@ def _csv(path, frame):
     return path
 
 
+def _parquet(path, frame):
+    frame.to_parquet(path)
+    return path
+
+
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that declares width x height pixels and holds none: what a decompression bomb looks like to a reader."""
     import struct
@@ -65,6 +70,19 @@ CASES = {
     "decompression bomb": (lambda d: _folder(d / "imgs", corrupt=_png_header(40_000, 40_000)), "decompression bomb"),
     "archive that needs pickle": (lambda d: _npz(d / "obj.npz", X=np.array([[object()]] * 20, dtype=object),
                                                  y=np.arange(20) % 2), "needs pickle"),
+    "target column of strings": (
+        lambda d: _csv(d / "m.csv", pd.DataFrame({"f": np.arange(10.0), "target": ["12 kg", "3"] * 5})),
+        "target column 'target' holds 5 non-numeric values in rows 0, 2, 4, 6, 8"),
+    "NaN target": (lambda d: _csv(d / "m.csv", pd.DataFrame({"f": np.arange(10.0), "target": ["1.5"] * 9 + ["nan"]})),
+                   "target column 'target' holds 1 NaN or infinite values in rows 9"),
+    "infinite target": (lambda d: _npz(d / "inf.npz", X=rng.normal(size=(20, 2)), y=np.r_[np.full(19, 0.5), np.inf]),
+                        "target column 'y' holds 1 NaN or infinite values in positions 19"),
+    "empty tag name": (lambda d: _csv(d / "m.csv", pd.DataFrame({"f": np.arange(10.0), "labels": ["a|b", "a||b"] * 5})),
+                       "column 'labels' row 1 holds an empty tag name"),
+    "tag outside the tag list": (
+        lambda d: _parquet(d / "o.parquet", pd.DataFrame({"features": [[0.0, 1.0]] * 4, "probs": [[0.5, 0.5]] * 4,
+                                                          "labels": [[0], [1], [2], []]})),
+        "column 'labels' row 2 holds tag(s) 2 that the tag list (0, 1) does not hold"),
     "duplicated sample ids": (
         lambda d: _csv(d / "m.csv", pd.DataFrame({"sample_id": [1, 1, 2, 3], "f": [0.0, 1, 2, 3],
                                                   "label": [0, 1, 0, 1]})), "sample_id"),
@@ -89,6 +107,8 @@ def test_bad_dataset(tmp_path, case):
     (["--model", "bert"], "valid models"), (["--dataset", "imagenet"], "registered dataset"),
     (["--dataset", "cifar10n", "--data-dir", "."], "CIFAR-10_human.pt"),
     (["--gradient-mode", "sometimes"], "gradients.mode"),
+    (["--task", "regression"], "dataset 'blobs' is a classification dataset; --task regression does not fit it"),
+    (["--noise", "targets", "--noise-rate", "0.1"], "noise model 'targets' corrupts regression labels"),
 ])
 def test_bad_options(tmp_path, args, fragment):
     base = ["analyze", "--dataset", "blobs", "--out", str(tmp_path / "run"), *FAST]

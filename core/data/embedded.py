@@ -75,15 +75,21 @@ def mnist5k_path() -> Path:
     return path
 
 
-def load_mnist5k(cfg: DataConfig, seed: int) -> Dataset:
-    """mnist5k: images (5000, 1, 28, 28) uint8; 10 classes of 500; shuffled with `seed` before splitting."""
+def read_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled images (5000, 1, 28, 28) uint8 and digits (5000,) int64, in the file's (label-sorted) order."""
     path = mnist5k_path()
     table = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
     if table.shape[1] != 28 * 28 + 1:
         raise DataError(f"{path}: expected 785 columns (784 pixels + label), found {table.shape[1]}")
-    order = np.random.default_rng([seed, 0]).permutation(len(table))
-    images = table[order, :-1].reshape(-1, 1, 28, 28)
-    labels = table[order, -1].astype(np.int64)
+    return table[:, :-1].reshape(-1, 1, 28, 28), table[:, -1].astype(np.int64)
+
+
+def load_mnist5k(cfg: DataConfig, seed: int) -> Dataset:
+    """mnist5k: images (5000, 1, 28, 28) uint8; 10 classes of 500; shuffled with `seed` before splitting."""
+    path = mnist5k_path()
+    all_images, all_labels = read_mnist5k()
+    order = np.random.default_rng([seed, 0]).permutation(len(all_labels))
+    images, labels = all_images[order], all_labels[order]
     sources = [f"row {i}" for i in order]
     notes = [f"shuffled the label-sorted rows of {path.name} (seed {seed})"]
     return _noisy_image_dataset("mnist5k", images, labels, sources, cfg, seed, notes)

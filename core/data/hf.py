@@ -12,7 +12,11 @@ analysed split, is the test set; otherwise (and for a single Dataset) a seeded s
 missing (-1, as on many Hub test sets) is set aside with a note and a split is carved.
 Columns are chosen by feature type (core.data.hf_columns): Image → images, a text column →
 texts, numeric columns → features; ClassLabel, integer or string labels → classes, a ClassLabel's
-names kept in its order (classes without any sample dropped). A `true_label` column is the truth.
+names kept in its order (classes without any sample dropped); `Sequence(ClassLabel)` (`List` in
+datasets >= 4) → tag sets over its names, all kept (an empty list: no tag applies); `Value("float*")`
+→ regression targets (missing or NaN values refused). `--task` reads an integer column as targets,
+a string column as `|`-joined tags, a float column of whole numbers as classes. A `true_label`
+(or `true_labels`, `true_target`) column is the truth.
 `source` of a sample: `<hf:NAME or folder>@<split> row <N>`, N its row in that split.
 """
 
@@ -30,6 +34,7 @@ from core.data.folder import ImageSource, read_images
 from core.data.hf_columns import CLASS_LABEL, IMAGES, TEXTS, Columns, check_test_columns, choose_columns
 from core.data.manifest import encode_labels
 from core.data.split import carve_test_split, split_note
+from core.data.task_labels import MULTILABEL, REGRESSION, encode_tags, parse_targets
 from core.data.text import check_texts, text_dataset
 from core.errors import ConfigError, DataError
 
@@ -129,26 +134,52 @@ def _listing(rows: list[int]) -> str:
     return shown + (f" (and {len(rows) - MAX_LISTED} more)" if len(rows) > MAX_LISTED else "")
 
 
-def _missing_rows(values: list, class_label: bool) -> list[int]:
+def _missing_rows(values: list, class_label: bool, empty_text: bool = False) -> list[int]:
+    """Rows without a label: None, NaN, a ClassLabel's -1, an empty text (unless `empty_text`: an empty tag set)."""
     return [i for i, v in enumerate(values)
             if v is None or (class_label and v == -1) or (isinstance(v, float) and np.isnan(v))
-            or (isinstance(v, str) and not v.strip())]
+            or (isinstance(v, str) and not v.strip() and not empty_text)]
 
 
-def _raw_labels(part: Any, column: str, class_label: bool, where: str) -> list:
+def _raw_labels(part: Any, column: str, class_label: bool, where: str, empty_text: bool = False) -> list:
     values = _column(part, column)
-    missing = _missing_rows(values, class_label)
+    missing = _missing_rows(values, class_label, empty_text)
     if missing:
         raise DataError(f"{where}: label column {column!r} has {len(missing)} missing values, in rows "
                         f"{_listing(missing)}")
     return values
 
 
+def _tag_sets(raw: dict, feature: Any, where: dict[str, str]) -> tuple[dict, list[str]]:
+    """{(part, column): (n, C) uint8} tag indicators of `Sequence(ClassLabel)` values (lists of tag indices), or of
+    texts read as tags (`--task multilabel`), and the tag names (a Sequence(ClassLabel)'s, all kept)."""
+    names = getattr(getattr(feature, "feature", None), "names", None)
+    if names is None:
+        shared = {f"{part}/{col}": values for (part, col), values in raw.items()}
+        codes, tags = encode_tags(shared, where[TRAIN])
+        return {key: codes[f"{key[0]}/{key[1]}"] for key in raw}, tags
+    out = {}
+    for (part, col), values in raw.items():
+        indicators = np.zeros((len(values), len(names)), dtype=np.uint8)
+        for row, tags in enumerate(values):
+            if any(t is None or not 0 <= t < len(names) for t in tags):
+                raise DataError(f"{where[part]}: column {col!r} row {row} holds tag indices outside the {len(names)} "
+                                f"tag names: {tags}")
+            indicators[row, list(tags)] = 1
+        out[(part, col)] = indicators
+    return out, [str(n) for n in names]
+
+
 def _encode(parts: dict[str, Any], columns: Columns, feature: Any, where: dict[str, str]) -> tuple[dict, list[str]]:
-    """{(part, column): int64 codes} for the label and truth columns, and the class names (unused dropped)."""
+    """{(part, column): labels in the task's form} for the label and truth columns, and the class names: classes
+    (unused dropped), tags, or the target column's name."""
     class_label = columns.label_kind.name == CLASS_LABEL
-    raw = {(part, col): _raw_labels(data, col, class_label, where[part])
+    raw = {(part, col): _raw_labels(data, col, class_label, where[part], columns.task == MULTILABEL)
            for part, data in parts.items() for col in (columns.label, columns.truth) if col is not None}
+    if columns.task == MULTILABEL:
+        return _tag_sets(raw, feature, where)
+    if columns.task == REGRESSION:
+        return {key: parse_targets(values, where[key[0]], key[1]) for key, values in raw.items()}, [columns.label]
     if class_label:
         codes = {key: np.asarray(values, dtype=np.int64) for key, values in raw.items()}
         names = list(feature.names)
@@ -244,9 +275,9 @@ def from_loaded(loaded: Any, name: str, shown: str, split: str | None, cfg: Data
     """A `Dataset` from a loaded `datasets.Dataset` or `DatasetDict`; `shown` prefixes sources and messages."""
     chosen, train, test = _splits(loaded, shown, split)
     where = {TRAIN: f"{shown}@{chosen}"}
-    columns = choose_columns(dict(train.features), where[TRAIN], cfg.label_column, cfg.input_column)
+    columns = choose_columns(dict(train.features), where[TRAIN], cfg.label_column, cfg.input_column, cfg.task)
     notes = [f"split {chosen!r}: inputs from {columns.input_kind.name} column(s) {', '.join(columns.inputs)}, "
-             f"labels from {columns.label_kind.name} column {columns.label!r}"
+             f"{columns.task} labels from {columns.label_kind.name} column {columns.label!r}"
              + (f", truth from {columns.truth!r}" if columns.truth else "")]
     if columns.ignored:
         notes.append(f"ignored columns: {', '.join(columns.ignored[:8])}")
@@ -276,7 +307,7 @@ def from_loaded(loaded: Any, name: str, shown: str, split: str | None, cfg: Data
         x_train, x_test = inputs[TRAIN], inputs[TEST]
         y_test = codes.get((TEST, columns.truth), codes[(TEST, columns.label)])
     common = dict(class_names=class_names, true_train=truth, source_train=sources, notes=notes,
-                  test_labels_verified=truth is not None, test_split_carved=test is None)
+                  test_labels_verified=truth is not None, test_split_carved=test is None, task=columns.task)
     if columns.input_kind.name == TEXTS:
         return text_dataset(name, cfg, texts_train=x_train, given_train=given, texts_test=x_test, y_test=y_test,
                             **common)

@@ -1,10 +1,12 @@
 """Which columns of a Hugging Face dataset are the inputs and which the labels, read from their feature types.
 
 `FEATURE_KINDS` is the table: each entry names a kind of column, whether it can be the inputs or
-the labels, which feature types it matches and, for labels, the task it implies. Only
-classification is analysed today; a label kind whose task is not in `SUPPORTED_TASKS`
-(multi-label `Sequence(ClassLabel)`, regression `Value("float*")`) is refused with a one-line
-error naming the column, so adding such a task later is its entry's task joining that set.
+the labels, which feature types it matches and, for labels, the task it implies (core.tasks):
+`ClassLabel`, integer and string columns classification, `Sequence(ClassLabel)` (`List(ClassLabel)`
+in datasets >= 4) multilabel, `Value("float*")` regression. A label kind whose task is not in
+`SUPPORTED_TASKS` is refused with a one-line error naming the column. `--task` may read an integer
+column as targets, a string column as `|`-joined tag sets, or a float column of whole numbers as
+classes (`TASK_READINGS`); anything else it asks for is refused in one line.
 
 `choose_columns` picks the label column (`--label-column`, else the one ClassLabel or
 multi-label column, else the one named label, labels, class or target) and the input
@@ -26,14 +28,15 @@ from core.errors import ConfigError
 INPUT, LABEL = "input", "label"
 IMAGES, TEXTS, CLASS_LABEL, MULTI_LABEL_KIND = "image", "text", "class label", "multi-label"
 """Names of the FEATURE_KINDS entries the loader treats specially."""
-CLASSIFICATION, MULTI_LABEL, REGRESSION = "classification", "multi-label", "regression"
-SUPPORTED_TASKS = frozenset({CLASSIFICATION})
-"""Label tasks the engine analyses today (one class per sample)."""
+CLASSIFICATION, MULTI_LABEL, REGRESSION = "classification", "multilabel", "regression"
+SUPPORTED_TASKS = frozenset({CLASSIFICATION, MULTI_LABEL, REGRESSION})
+"""Label tasks the engine analyses (core.tasks.registry TASKS)."""
 TRUE_LABEL = "true_label"
-"""A column of clean labels (same classes as the label column): the truth detection is scored against."""
+TRUTH_COLUMNS = (TRUE_LABEL, "true_labels", "true_target")
+"""Columns of clean labels (same type as the label column): the truth detection is scored against."""
 LABEL_NAMES = ("label", "labels", "class", "target")
 """Column names taken as the labels when no ClassLabel column says so."""
-NOT_INPUTS = frozenset({TRUE_LABEL, "id", "idx", "sample_id", "split"})
+NOT_INPUTS = frozenset({*TRUTH_COLUMNS, "id", "idx", "sample_id", "split"})
 """Columns never picked as inputs unless named by --input-column."""
 LIST_TYPES = frozenset({"List", "LargeList", "Sequence"})
 TEXT_DTYPES = frozenset({"string", "large_string"})
@@ -115,6 +118,9 @@ FEATURE_KINDS: tuple[FeatureKind, ...] = (
 """In order of preference: inputs are picked by the first kind any column matches; a column's label kind is
 the first label entry it matches."""
 DECLARED_LABELS = frozenset({CLASS_LABEL, MULTI_LABEL_KIND})
+TASK_READINGS = {"integer label": (REGRESSION,), "string label": (MULTI_LABEL,), "regression target": (CLASSIFICATION,)}
+"""The other tasks `--task` may read a label kind as: integers as targets, texts as `|`-joined tag sets, whole-number
+floats as classes."""
 """Label kinds that say "I am the labels" by their type alone, whatever the column's name."""
 
 
@@ -136,7 +142,8 @@ def describe(feature: Any) -> str:
 
 def _same_type(a: Any, b: Any) -> bool:
     """Same feature type, and for ClassLabels the same class names in the same order."""
-    return describe(a) == describe(b) and getattr(a, "names", None) == getattr(b, "names", None)
+    return describe(a) == describe(b) and getattr(_inner(a) or a, "names", None) == getattr(_inner(b) or b, "names",
+                                                                                              None)
 
 
 def _columns(features: Mapping[str, Any]) -> str:
@@ -152,8 +159,10 @@ class Columns:
     inputs: tuple[str, ...]
     input_kind: FeatureKind
     truth: str | None
-    """The `true_label` column when there is one."""
+    """The truth column (`true_label`, `true_labels` or `true_target`) when there is one."""
     ignored: tuple[str, ...]
+    task: str = CLASSIFICATION
+    """The task the labels are read as: the label kind's, or the one `--task` asked for."""
 
 
 def _label(features: Mapping[str, Any], where: str, named: str | None, input_named: str | None) -> str:
@@ -161,10 +170,10 @@ def _label(features: Mapping[str, Any], where: str, named: str | None, input_nam
         if named not in features:
             raise ConfigError(f"{where}: no column {named!r} (--label-column); columns: {_columns(features)}")
         if kind_of(features[named], LABEL) is None:
-            raise ConfigError(f"{where}: column {named!r} ({describe(features[named])}) cannot hold class labels; "
-                              "labels are a ClassLabel, integer or string column")
+            raise ConfigError(f"{where}: column {named!r} ({describe(features[named])}) cannot hold labels; "
+                              "labels are a ClassLabel, integer, string, Sequence(ClassLabel) or float column")
         return named
-    candidates = {name: f for name, f in features.items() if name not in (TRUE_LABEL, input_named)}
+    candidates = {name: f for name, f in features.items() if name not in (*TRUTH_COLUMNS, input_named)}
     declared = [name for name, f in candidates.items()
                 if getattr(kind_of(f, LABEL), "name", None) in DECLARED_LABELS]
     chosen = declared or [name for name, f in candidates.items()
@@ -173,9 +182,9 @@ def _label(features: Mapping[str, Any], where: str, named: str | None, input_nam
         listed = ", ".join(f"{name} ({describe(features[name])})" for name in chosen)
         raise ConfigError(f"{where}: several columns could be the labels: {listed}; pick one with --label-column")
     if not chosen:
-        raise ConfigError(f"{where}: no column fits as the labels (a ClassLabel column, or an integer or string "
-                          f"column named {', '.join(LABEL_NAMES)}); columns: {_columns(features)}; "
-                          "name one with --label-column")
+        raise ConfigError(f"{where}: no column fits as the labels (a ClassLabel or Sequence(ClassLabel) column, or "
+                          f"an integer, string or float column named {', '.join(LABEL_NAMES)}); columns: "
+                          f"{_columns(features)}; name one with --label-column")
     return chosen[0]
 
 
@@ -202,12 +211,13 @@ def _inputs(features: Mapping[str, Any], where: str, named: str | None,
 
 
 def choose_columns(features: Mapping[str, Any], where: str, label_column: str | None = None,
-                   input_column: str | None = None) -> Columns:
-    """The label and input columns of a dataset with these features (column name -> `datasets` feature).
+                   input_column: str | None = None, task: str | None = None) -> Columns:
+    """The label and input columns of a dataset with these features (column name -> `datasets` feature), and
+    the task its labels are read as (`task`, `--task`, when the label kind allows it: `TASK_READINGS`).
 
     Raises ConfigError (one line, naming `where`) when nothing fits, when several columns fit
-    equally, when a named column is missing or of the wrong type, or when the labels are of a
-    task not analysed yet (multi-label, regression).
+    equally, when a named column is missing or of the wrong type, when the labels are of a
+    task not analysed, or when `task` does not fit them.
     """
     if input_column is not None:
         _inputs(features, where, input_column, "")
@@ -215,14 +225,22 @@ def choose_columns(features: Mapping[str, Any], where: str, label_column: str | 
     label_kind = kind_of(features[label], LABEL)
     if label_kind.task not in SUPPORTED_TASKS:
         raise ConfigError(f"{where}: label column {label!r} is {describe(features[label])}, a {label_kind.task} "
-                          f"target; {label_kind.task} datasets are not supported yet (only one class per sample)")
+                          f"target; {label_kind.task} datasets are not supported")
+    readings = TASK_READINGS.get(label_kind.name, ())
+    if task is not None and task != label_kind.task and task not in readings:
+        also = f" or {' or '.join(readings)}" if readings else ""
+        raise ConfigError(f"{where}: --task {task} does not fit label column {label!r} ({describe(features[label])}), "
+                          f"which makes a {label_kind.task}{also} dataset")
     inputs, input_kind = _inputs(features, where, input_column, label)
-    truth = TRUE_LABEL if TRUE_LABEL in features and label != TRUE_LABEL else None
+    present = [c for c in TRUTH_COLUMNS if c in features and c != label]
+    if len(present) > 1:
+        raise ConfigError(f"{where}: several truth columns: {', '.join(present)}; keep one")
+    truth = present[0] if present else None
     if truth is not None and not _same_type(features[truth], features[label]):
         raise ConfigError(f"{where}: column {truth!r} ({describe(features[truth])}) must hold the same classes as "
                           f"the label column {label!r} ({describe(features[label])})")
     ignored = tuple(name for name in features if name not in (label, truth, *inputs))
-    return Columns(label, label_kind, inputs, input_kind, truth, ignored)
+    return Columns(label, label_kind, inputs, input_kind, truth, ignored, task or label_kind.task)
 
 
 def check_test_columns(train: Mapping[str, Any], test: Mapping[str, Any], columns: Columns, where: str) -> None:

@@ -4,9 +4,11 @@
 blobs, moons, cifar10n, cifar100n), a prefixed name (`PREFIXES`: `hf:NAME[:CONFIG][@SPLIT]`, a
 Hugging Face Hub dataset) or a path, dispatched by what it is (`PATH_FORMATS`): a folder written by
 `save_to_disk` is a Hugging Face dataset (`FOLDER@SPLIT` picks a split), another directory an image
-folder, .csv/.parquet a manifest, .npz an array archive. Afterwards, a configured
-`noise_rate` is injected into the given labels of sources that do not handle noise
-themselves; the labels before injection become `true_train`.
+folder, .csv/.parquet a manifest, .npz an array archive. The source reads the task kind from
+its input (`Dataset.task`; `DataConfig.task`, `--task`, overrides it where the input allows, and a
+task the dataset cannot be is refused). Afterwards, a configured `noise_rate` is injected into the
+given labels of sources that do not handle noise themselves, with the task's noise model unless
+`noise` names another of that task; the labels before injection become `true_train`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from core.config import DataConfig
 from core.data.base import Dataset
 from core.data.hf import is_saved_dataset, load_saved, saved_dataset_split
-from core.data.noise import check_noise_model, describe_noise, inject_noise
+from core.data.noise import check_noise_model, corrupt_labels, default_noise_model
 from core.data.registry import DATASETS, DIRECTORY, PATH_FORMATS, PREFIXES, SAVED_DATASET
 from core.errors import ConfigError, DataError
 
@@ -47,8 +49,10 @@ def _check_column_options(cfg: DataConfig, is_hf: bool) -> None:
 
 
 def _apply_configured_noise(dataset: Dataset, cfg: DataConfig, seed: int) -> Dataset:
-    """Inject `cfg.noise_rate` of `cfg.noise` (default symmetric) into the given labels."""
-    model = check_noise_model(cfg.noise) if cfg.noise is not None else "symmetric"
+    """Inject `cfg.noise_rate` of `cfg.noise` (default: the task's, symmetric, tags or targets) into the given
+    labels."""
+    task = dataset.task
+    model = check_noise_model(cfg.noise, task) if cfg.noise is not None else default_noise_model(task)
     if not cfg.noise_rate:
         if cfg.noise is not None:
             dataset.notes.append(f"noise model {model!r} not applied: noise_rate is 0 for this dataset")
@@ -59,8 +63,7 @@ def _apply_configured_noise(dataset: Dataset, cfg: DataConfig, seed: int) -> Dat
                         "clean labels as the dataset's labels and inject noise into those")
     rng = np.random.default_rng([seed, 2])
     clean = dataset.given_train
-    noisy = inject_noise(clean, dataset.n_classes, model, cfg.noise_rate, rng, dataset.x_train)
-    note = describe_noise(model, cfg.noise_rate, int((noisy != clean).sum()))
+    noisy, note = corrupt_labels(clean, task, dataset.n_classes, model, cfg.noise_rate, rng, dataset.x_train)
     return dataclasses.replace(dataset, given_train=noisy, true_train=clean.copy(), notes=[*dataset.notes, note])
 
 
@@ -92,6 +95,8 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
                             f"{'/'.join(PREFIXES.names())} dataset nor an existing path (image folder, saved Hugging "
                             "Face dataset, .csv/.parquet manifest or .npz file)")
         dataset = _apply_configured_noise(_load_path(path, cfg, seed), cfg, seed)
+    if cfg.task is not None and dataset.task != cfg.task:
+        raise DataError(f"dataset {dataset.name!r} is a {dataset.task} dataset; --task {cfg.task} does not fit it")
     if cfg.test_labels_verified is not None:
         dataset.test_labels_verified = cfg.test_labels_verified
     return dataset

@@ -1,8 +1,16 @@
 """A CSV or parquet manifest: one row per sample, the way users usually keep their labels.
 
 Columns:
-- `label` (required): the given, possibly noisy label; strings or non-negative integers.
-- `true_label` (optional): the clean label when known (same class mapping).
+- the given, possibly noisy labels, one of (its kind is the task, docs/tasks.md):
+  `label`: one class per row, strings or non-negative integers (classification);
+  `labels`: a tag set per row, `|`-joined tag names or a parquet list column, an empty cell
+  the empty set (multilabel; the tags are the sorted union of every row's);
+  `target`: a number per row, integers included (regression).
+  `--task` (`DataConfig.task`) overrides the inference where the values allow it: `regression`
+  on a numeric `label`, `multilabel` on a `label` column of `|`-joined tags, `classification`
+  on a `target` of class numbers; with several of these columns it picks one.
+- `true_label` / `true_labels` / `true_target` (optional): the clean labels when known, beside
+  the matching column (same classes or tags).
 - `split` (optional): 'train' or 'test' per row; without it a test split is carved.
 - `sample_id` (optional): must be unique; not used as a feature.
 - `path` (optional): an image file per row, relative to the manifest's directory; images
@@ -32,11 +40,20 @@ from core.data.base import TEXT as TEXT_KIND
 from core.data.folder import read_images
 from core.data.outputs import is_outputs_table, load_outputs_table
 from core.data.split import carve_test_split, split_note
+from core.data.task_labels import CLASSIFICATION, MULTILABEL, REGRESSION, encode_tags, parse_targets, resolve_task
 from core.data.text import check_texts, text_dataset
 from core.errors import DataError
 
 LABEL, TRUE_LABEL, SPLIT, SAMPLE_ID, PATH, TEXT = "label", "true_label", "split", "sample_id", "path", "text"
-RESERVED_COLUMNS = (LABEL, TRUE_LABEL, SPLIT, SAMPLE_ID, PATH, TEXT)
+LABELS, TRUE_LABELS, TARGET, TRUE_TARGET = "labels", "true_labels", "target", "true_target"
+TASK_COLUMNS = {CLASSIFICATION: (LABEL, TRUE_LABEL), MULTILABEL: (LABELS, TRUE_LABELS),
+                REGRESSION: (TARGET, TRUE_TARGET)}
+"""Per task kind, the column of given labels that implies it and the column of its truth."""
+LABEL_COLUMNS = tuple(column for pair in TASK_COLUMNS.values() for column in pair)
+OTHER_READINGS = {LABEL: (REGRESSION, MULTILABEL), LABELS: (), TARGET: (CLASSIFICATION,)}
+"""The tasks `--task` may read a label column as besides its own (a numeric label as a target, a label
+cell as a one-tag or `|`-joined tag set, a target of class numbers as classes)."""
+RESERVED_COLUMNS = (*LABEL_COLUMNS, SPLIT, SAMPLE_ID, PATH, TEXT)
 SPLIT_VALUES = ("train", "test")
 MAX_LISTED = 5
 """How many offending rows or values an error message lists before summarizing."""
@@ -143,27 +160,29 @@ def _parse_text_labels(values: np.ndarray) -> np.ndarray:
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The manifest table and its raw label columns (label, true_label when present) as object arrays."""
+    """The manifest table and its raw label columns (those of `LABEL_COLUMNS` present) as object arrays; a CSV's
+    as the texts written (an empty cell ''), parsed by the task that reads them."""
     try:
         if path.suffix.lower() == ".csv":
             table = pd.read_csv(path)
-            columns = [c for c in (LABEL, TRUE_LABEL) if c in table.columns]
-            text = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
-            labels = {c: _parse_text_labels(text[c].to_numpy(dtype=object)) for c in columns}
+            columns = [c for c in LABEL_COLUMNS if c in table.columns]
+            text = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+            labels = {c: text[c].to_numpy(dtype=object) for c in columns}
             if TEXT in table.columns:  # as written: 'NA' or '42' is a text, an empty cell an empty text
                 table[TEXT] = pd.read_csv(path, usecols=[TEXT], dtype=str, keep_default_na=False)[TEXT]
         else:
             table = pd.read_parquet(path)
-            labels = {c: table[c].to_numpy(dtype=object) for c in (LABEL, TRUE_LABEL) if c in table.columns}
+            labels = {c: table[c].to_numpy(dtype=object) for c in LABEL_COLUMNS if c in table.columns}
     except Exception as exc:  # pandas/pyarrow raise many unrelated types for a malformed file
         raise DataError(f"{path}: cannot read the manifest ({type(exc).__name__}: {exc})") from None
     return table, labels
 
 
 def _check_columns(table: pd.DataFrame, path: Path) -> None:
-    if LABEL not in table.columns:
+    if not any(TASK_COLUMNS[task][0] in table.columns for task in TASK_COLUMNS):
         found = ", ".join(map(str, table.columns)) or "none"
-        raise DataError(f"{path}: no {LABEL!r} column; found columns: {found}")
+        raise DataError(f"{path}: no {LABEL!r} column (or {LABELS!r} for tag sets, {TARGET!r} for numbers); "
+                        f"found columns: {found}")
     if table.columns.duplicated().any():
         dupes = sorted({str(c) for c in table.columns[table.columns.duplicated()]})
         raise DataError(f"{path}: duplicate column names: {', '.join(dupes)}")
@@ -259,6 +278,48 @@ def _images(table: pd.DataFrame, path: Path, image_size: int | None) -> tuple[np
     return images, shown, notes
 
 
+def _label_column(raw: dict[str, np.ndarray], path: Path, requested: str | None) -> tuple[str, str, list[str]]:
+    """(task, the column of given labels, notes): the column present (or the one `--task` picks among several),
+    read as its own task or, with `--task`, as another it allows (OTHER_READINGS)."""
+    present = [TASK_COLUMNS[task][0] for task in TASK_COLUMNS if TASK_COLUMNS[task][0] in raw]
+    if requested is not None and TASK_COLUMNS[requested][0] in raw:
+        column = TASK_COLUMNS[requested][0]
+    elif len(present) > 1:
+        lacking = f"; --task {requested} reads {TASK_COLUMNS[requested][0]!r}, which it lacks" if requested else \
+            "; pick one with --task"
+        raise DataError(f"{path}: has the label columns {', '.join(map(repr, present))}; a manifest has one (label: a "
+                        f"class, labels: tags, target: a number){lacking}")
+    else:
+        column = present[0]
+    inferred = next(task for task, (given, _) in TASK_COLUMNS.items() if given == column)
+    task = resolve_task(inferred, requested, str(path), f"a {column!r} column", OTHER_READINGS[column])
+    for given, truth in TASK_COLUMNS.values():
+        if truth in raw and given not in raw:
+            raise DataError(f"{path}: has a {truth!r} column but no {given!r} column for it to be the truth of")
+    others = [c for c in raw if c not in (column, TASK_COLUMNS[inferred][1])]
+    notes = [f"ignored column(s) {', '.join(others)}: --task {task} reads {column!r}"] if others else []
+    return task, column, notes
+
+
+def encode_task_labels(raw: dict[str, np.ndarray], path: Path, requested: str | None,
+                       from_csv: bool) -> tuple[str, np.ndarray, np.ndarray | None, list[str], list[str]]:
+    """(task, given labels, true labels or None, class names, notes) of a manifest's raw label columns:
+    (n,) int64 classes, (n, C) uint8 tags or (n,) float64 targets (core.data.base.Dataset's forms)."""
+    task, column, notes = _label_column(raw, path, requested)
+    truth = next(t for g, t in TASK_COLUMNS.values() if g == column)
+    columns = {c: raw[c] for c in (column, truth) if c in raw}
+    if task == MULTILABEL:
+        codes, names = encode_tags(columns, str(path))
+    elif task == REGRESSION:
+        codes, names = {c: parse_targets(values, str(path), c) for c, values in columns.items()}, [column]
+    else:
+        codes, names = encode_labels({c: _parse_text_labels(v) if from_csv else v for c, v in columns.items()},
+                                     str(path))
+    if column != TASK_COLUMNS[task][0]:
+        notes.append(f"read column {column!r} as {task} labels (--task {task})")
+    return task, codes[column], codes.get(truth), names, notes
+
+
 def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     """Dataset from a .csv or .parquet manifest (see the module docstring for the columns)."""
     path = Path(path)
@@ -266,7 +327,8 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     if is_outputs_table(list(table.columns)):
         return load_outputs_table(path, table, cfg, seed)
     _check_columns(table, path)
-    codes, class_names = encode_labels(label_columns, str(path))
+    task, given, truth, class_names, label_notes = encode_task_labels(label_columns, path, cfg.task,
+                                                                      path.suffix.lower() == ".csv")
     is_test = _split_mask(table, path)
     if TEXT in table.columns:
         if PATH in table.columns:
@@ -282,8 +344,7 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
     else:
         inputs, notes = _features(table, path)
         sources, kind = [f"row {i}" for i in range(len(table))], TABULAR
-    given = codes[LABEL]
-    truth = codes.get(TRUE_LABEL)
+    notes = label_notes + notes
     if is_test is None or not is_test.any():
         if is_test is not None:
             notes.append(f"column {SPLIT!r} marks no test rows")
@@ -299,7 +360,7 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
                             true_train=None if truth is None else truth[train_idx],
                             source_train=[sources[i] for i in train_idx], notes=notes,
                             test_labels_verified=truth is not None,
-                            test_split_carved=is_test is None or not is_test.any())
+                            test_split_carved=is_test is None or not is_test.any(), task=task)
     return Dataset(
         name=path.name,
         kind=kind,
@@ -313,4 +374,5 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         notes=notes,
         test_labels_verified=truth is not None,
         test_split_carved=is_test is None or not is_test.any(),
+        task=task,
     )

@@ -12,6 +12,10 @@ they become is the model's job:
   mean_c is the mean input of class c and tau the median distance between class means.
   Classes that look alike are confused more often, as with human annotators.
 
+Tag sets and numeric targets have their own models (core.data.task_noise: `tags`, `targets`);
+each registered model names the task it fits (registry meta `task`), a model of another task is a
+DataError, and `corrupt_labels` / `noisy_train_labels` inject into any task's labels.
+
 Adding a model is one function and one line in core.data.registry.
 """
 
@@ -23,14 +27,31 @@ import numpy as np
 
 from core.config import DataConfig
 from core.data.registry import NOISE_MODELS
+from core.data.task_noise import KIND_WORDS
 from core.errors import DataError
 
 NoiseFn = Callable[[np.ndarray, np.ndarray, int, np.random.Generator, "np.ndarray | None"], np.ndarray]
 """(labels (n,), chosen indices (k,), n_classes, rng, features (n, ...) or None) -> new labels (k,)."""
 
-def check_noise_model(model: str) -> str:
-    """`model` if it is a registered noise model, else a DataError listing them."""
-    return NOISE_MODELS.check(model, error=DataError)
+def check_noise_model(model: str, task: str | None = None) -> str:
+    """`model` if it is a registered noise model (for `task`'s labels when given), else a DataError listing them."""
+    NOISE_MODELS.check(model, error=DataError)
+    fits = NOISE_MODELS.entry(model).meta["task"]
+    if task is not None and fits != task:
+        raise DataError(f"noise model {model!r} corrupts {fits} labels; a {task} dataset takes "
+                        f"{', '.join(task_noise_models(task))}")
+    return model
+
+
+def task_noise_models(task: str) -> list[str]:
+    """The noise models that fit `task`'s labels, its default first."""
+    names = [name for name in NOISE_MODELS if NOISE_MODELS.entry(name).meta["task"] == task]
+    return sorted(names, key=lambda name: not NOISE_MODELS.entry(name).meta["default"])
+
+
+def default_noise_model(task: str) -> str:
+    """The model a `task` dataset's noise is injected with when `--noise` is unset (symmetric, tags, targets)."""
+    return task_noise_models(task)[0]
 
 
 def symmetric_flip(labels: np.ndarray, chosen: np.ndarray, n_classes: int, rng: np.random.Generator,
@@ -96,7 +117,7 @@ def inject_noise(labels: np.ndarray, n_classes: int, model: str, rate: float, rn
     class different from its own, chosen by `model`. `features` (n, ...) are the inputs,
     needed by the `human` model only.
     """
-    check_noise_model(model)
+    check_noise_model(model, "classification")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim != 1:
         raise DataError(f"labels must be one-dimensional, got shape {labels.shape}")
@@ -143,6 +164,42 @@ def describe_noise(model: str, rate: float, n_changed: int) -> str:
     return f"injected {rate * 100:g}% {model} noise: {n_changed} labels changed"
 
 
+def inject_task_noise(labels: np.ndarray, task: str, model: str, rate: float, rng: np.random.Generator,
+                      features: np.ndarray | None = None, **options: object) -> tuple[np.ndarray, np.ndarray]:
+    """(a copy of multilabel or regression `labels` with exactly round(rate * n) samples changed, the (k,)
+    rows changed). The rows are a uniform draw without replacement from `rng`; `model` (of `task`) decides
+    each one's error; `options` go to the model (`confusions` for `tags`)."""
+    check_noise_model(model, task)
+    if not 0 <= rate <= 1:
+        raise DataError(f"noise rate must be in [0, 1], got {rate}")
+    labels = np.asarray(labels)
+    if features is not None and len(features) != len(labels):
+        raise DataError(f"features hold {len(features)} samples for {len(labels)} labels")
+    noisy = labels.copy()
+    n_changed = round(rate * len(labels))
+    if n_changed == 0:
+        return noisy, np.empty(0, dtype=object)
+    chosen = np.sort(rng.choice(len(labels), size=n_changed, replace=False))
+    n_outputs = labels.shape[1] if labels.ndim == 2 else 1
+    noisy[chosen], kinds = NOISE_MODELS.get(model)(labels, chosen, n_outputs, rng, features, **options)
+    return noisy, kinds
+
+
+def corrupt_labels(clean: np.ndarray, task: str, n_classes: int, model: str, rate: float, rng: np.random.Generator,
+                   features: np.ndarray | None = None, **options: object) -> tuple[np.ndarray, str]:
+    """(noisy labels, the note saying what was done) for any task's labels: `inject_noise` for classes,
+    `inject_task_noise` for tag sets and targets (the note counts each kind of error)."""
+    if task == "classification":
+        noisy = inject_noise(clean, n_classes, model, rate, rng, features)
+        return noisy, describe_noise(model, rate, int((noisy != clean).sum()))
+    noisy, kinds = inject_task_noise(clean, task, model, rate, rng, features, **options)
+    if rate == 0:
+        return noisy, describe_noise(model, rate, 0)
+    counts = ", ".join(f"{int((kinds == kind).sum())} {KIND_WORDS[kind]}" for kind in sorted(set(kinds.tolist())))
+    noun = "tag sets" if task == "multilabel" else "targets"
+    return noisy, f"injected {rate * 100:g}% {model} noise: {len(kinds)} {noun} changed ({counts or 'none'})"
+
+
 def noise_from_config(cfg: DataConfig, default_model: str, default_rate: float) -> tuple[str, float]:
     """(model, rate) the config asks for, with the source's defaults filling unset fields."""
     model = check_noise_model(cfg.noise if cfg.noise is not None else default_model)
@@ -151,13 +208,13 @@ def noise_from_config(cfg: DataConfig, default_model: str, default_rate: float) 
 
 
 def noisy_train_labels(clean: np.ndarray, n_classes: int, cfg: DataConfig, rng: np.random.Generator,
-                       features: np.ndarray, default_rate: float,
-                       default_model: str = "symmetric") -> tuple[np.ndarray, str]:
-    """Given labels (n,) and a note, for sources whose clean labels are known (digits, mnist5k).
+                       features: np.ndarray | None, default_rate: float, default_model: str | None = None,
+                       task: str = "classification", **options: object) -> tuple[np.ndarray, str]:
+    """Given labels (the task's form) and a note, for sources whose clean labels are known (digits, mnist5k,
+    mnist_pairs, diabetes, ...).
 
-    The config's noise model and rate override the defaults; a rate of 0 returns the clean
-    labels unchanged.
+    The config's noise model and rate override the defaults (the model: the task's default unless the
+    source names one); a rate of 0 returns the clean labels unchanged.
     """
-    model, rate = noise_from_config(cfg, default_model, default_rate)
-    noisy = inject_noise(clean, n_classes, model, rate, rng, features)
-    return noisy, describe_noise(model, rate, int((noisy != clean).sum()))
+    model, rate = noise_from_config(cfg, default_model or default_noise_model(task), default_rate)
+    return corrupt_labels(clean, task, n_classes, model, rate, rng, features, **options)

@@ -11,6 +11,9 @@ training, no network. Two forms:
 - `.parquet` with list-valued `features` and `logits` or `probs` columns, `label`, and optional
   `true_label`, `split` ('train' / 'test'), `id`.
 
+Tag sets (`Y`, a `labels` column) and numeric targets (`preds`) are read by core.data.outputs_tasks;
+`--task` must agree with what the file holds.
+
 A file is an outputs file when it holds `features` (the loader of core.data.load dispatches on
 the keys present). Refused with one line naming the key: mismatched shapes, NaN or infinite
 values, probabilities that do not sum to 1 (tolerance 1e-3), labels outside the logits' classes.
@@ -27,6 +30,8 @@ import pandas as pd
 
 from core.config import DataConfig
 from core.data.base import OUTPUTS, Dataset
+from core.data.outputs_tasks import load_task_outputs_npz, load_task_outputs_table, npz_task, table_task
+from core.data.task_labels import CLASSIFICATION, finite_array, resolve_task
 from core.errors import DataError
 
 PROB_SUM_TOLERANCE = 1e-3
@@ -38,30 +43,17 @@ def is_outputs_npz(keys: list[str] | set[str]) -> bool:
     return "features" in keys
 
 
-def _finite(values: np.ndarray, where: str) -> np.ndarray:
-    values = np.asarray(values)
-    if not np.issubdtype(values.dtype, np.number) or values.dtype == bool:
-        raise DataError(f"{where} must be numeric, got dtype {values.dtype}")
-    flat = values.reshape(len(values), -1)
-    bad = np.concatenate([~np.isfinite(flat[start:start + 65_536]).all(axis=1)
-                          for start in range(0, len(flat), 65_536)] or [np.zeros(0, bool)])
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise DataError(f"{where} holds NaN or infinite values in {len(rows)} rows, first at row {rows[0]}")
-    return values
-
-
 def probabilities(logits: np.ndarray | None, probs: np.ndarray | None, where: str) -> np.ndarray:
     """(n, C) float32 probabilities: softmax of `logits`, or `probs` checked to be distributions."""
     if (logits is None) == (probs is None):
         raise DataError(f"{where}: give exactly one of logits or probs")
     if logits is not None:
-        logits = _finite(logits, f"{where} logits").astype(np.float64)
+        logits = finite_array(logits, f"{where} logits").astype(np.float64)
         if logits.ndim != 2:
             raise DataError(f"{where} logits must be (n, C), got shape {logits.shape}")
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
-    probs = _finite(probs, f"{where} probs").astype(np.float64)
+    probs = finite_array(probs, f"{where} probs").astype(np.float64)
     if probs.ndim != 2:
         raise DataError(f"{where} probs must be (n, C), got shape {probs.shape}")
     if probs.min() < 0:
@@ -98,7 +90,7 @@ def outputs_dataset(name: str, features: np.ndarray, probs: np.ndarray, labels: 
                     probs_test: np.ndarray | None = None, labels_test: np.ndarray | None = None,
                     where: str = "outputs") -> Dataset:
     """The checked `Dataset` of a model's outputs (shapes, classes and values validated, naming `where`)."""
-    features = _finite(features, f"{where} features").astype(np.float32, copy=False)
+    features = finite_array(features, f"{where} features").astype(np.float32, copy=False)
     if features.ndim != 2 or len(features) == 0:
         raise DataError(f"{where} features must be a non-empty (n, D) array, got shape {features.shape}")
     n, n_classes = len(features), probs.shape[1]
@@ -115,7 +107,7 @@ def outputs_dataset(name: str, features: np.ndarray, probs: np.ndarray, labels: 
         raise DataError(f"{where}: {len(truth)} true labels for {n} rows of features")
     has_test = features_test is not None
     if has_test:
-        features_test = _finite(features_test, f"{where} test features").astype(np.float32, copy=False)
+        features_test = finite_array(features_test, f"{where} test features").astype(np.float32, copy=False)
         if features_test.ndim != 2 or features_test.shape[1] != features.shape[1]:
             raise DataError(f"{where} test features have shape {features_test.shape}, expected (m, "
                             f"{features.shape[1]}) to match the training features")
@@ -146,6 +138,11 @@ def outputs_dataset(name: str, features: np.ndarray, probs: np.ndarray, labels: 
 def load_outputs_npz(path: Path, arrays: dict[str, np.ndarray], cfg: DataConfig, seed: int) -> Dataset:
     """Dataset from an outputs .npz (see the module docstring); `arrays` were read without pickle."""
     where = str(path)
+    task = npz_task(arrays)
+    resolve_task(task or CLASSIFICATION, cfg.task, where, "an outputs file with " + (
+        "key Y" if "Y" in arrays else "key preds" if task else "class probabilities"))
+    if task is not None:
+        return load_task_outputs_npz(path, arrays, task)
     for key in ("features", "y"):
         if key not in arrays:
             raise DataError(f"{path}: an outputs file needs key {key!r}; found {', '.join(arrays)}")
@@ -167,11 +164,10 @@ def load_outputs_table(path: Path, table: pd.DataFrame, cfg: DataConfig, seed: i
     """Dataset from an outputs parquet: list-valued `features` and `logits`/`probs` columns, `label`, optional
     `true_label`, `split` and `id`."""
     where = str(path)
-    if "label" not in table.columns:
-        raise DataError(f"{path}: an outputs table needs a 'label' column")
-    score_column = "logits" if "logits" in table.columns else "probs" if "probs" in table.columns else None
-    if score_column is None:
-        raise DataError(f"{path}: an outputs table needs a list-valued 'logits' or 'probs' column")
+    task = table_task(list(table.columns))
+    shown = {"multilabel": "a 'labels' column", "regression": "'target' and 'preds' columns"}.get(task,
+                                                                                               "a 'label' column")
+    resolve_task(task or CLASSIFICATION, cfg.task, where, f"an outputs table with {shown}")
 
     def matrix(column: str, rows: np.ndarray) -> np.ndarray:
         values = table[column].to_numpy()[rows]
@@ -185,6 +181,14 @@ def load_outputs_table(path: Path, table: pd.DataFrame, cfg: DataConfig, seed: i
         raise DataError(f"{path}: column 'split' must hold 'train' or 'test'")
     train = np.flatnonzero(split != "test") if split is not None else np.arange(len(table))
     test = np.flatnonzero(split == "test") if split is not None else np.arange(0)
+    if task is not None:
+        return load_task_outputs_table(path, table, task, matrix, train, test)
+    if "label" not in table.columns:
+        raise DataError(f"{path}: an outputs table needs a 'label' column (or 'labels' for tag sets, 'target' and "
+                        "'preds' for numbers)")
+    score_column = "logits" if "logits" in table.columns else "probs" if "probs" in table.columns else None
+    if score_column is None:
+        raise DataError(f"{path}: an outputs table needs a list-valued 'logits' or 'probs' column")
 
     def probs_of(rows: np.ndarray, label: str) -> np.ndarray:
         values = matrix(score_column, rows)

@@ -53,9 +53,13 @@ def carve_test_split(n: int, labels: np.ndarray, fraction: float, seed: int) -> 
 
 def split_note(labels: np.ndarray, fraction: float, seed: int) -> str:
     """The `Dataset.notes` line describing what `carve_test_split` did with these arguments."""
-    stratified = can_stratify(np.asarray(labels), fraction)
-    kind = "stratified" if stratified else "unstratified (too few samples per class to stratify)"
-    return f"carved a {kind} {fraction * 100:g}% test split (seed {seed})"
+    labels = np.asarray(labels)
+    if not is_stratifiable(labels):
+        kind = "unstratified (tag sets and numeric targets are split plainly)"
+    else:
+        kind = ("stratified" if can_stratify(labels, fraction)
+                else "unstratified (too few samples per class to stratify)")
+    return f"carved {'an' if kind.startswith('un') else 'a'} {kind} {fraction * 100:g}% test split (seed {seed})"
 
 
 def fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:

@@ -79,7 +79,7 @@ def text_dataset(name: str, cfg: DataConfig, *, texts_train: list[str], given_tr
                  texts_test: list[str], y_test: np.ndarray, class_names: list[str],
                  true_train: np.ndarray | None = None, source_train: list[str] | None = None,
                  notes: Sequence[str] = (), test_labels_verified: bool = False,
-                 test_split_carved: bool = True) -> Dataset:
+                 test_split_carved: bool = True, task: str = "classification") -> Dataset:
     """A TEXT `Dataset` of already checked texts and encoded labels: embeds them and notes the truncation."""
     info = encoder_info(cfg.encoder, cfg.text_max_length)
     embeddings, lengths, cached = embed_texts(list(texts_train) + list(texts_test), info)
@@ -97,4 +97,4 @@ def text_dataset(name: str, cfg: DataConfig, *, texts_train: list[str], given_tr
                    source_train=list(source_train) if source_train is not None else [f"row {i}" for i in range(n)],
                    default_model="text_probe", notes=[*notes, note], test_labels_verified=test_labels_verified,
                    test_split_carved=test_split_carved, texts_train=list(texts_train), texts_test=list(texts_test),
-                   encoder=encoder)
+                   encoder=encoder, task=task)

@@ -229,18 +229,6 @@ def test_nothing_fits_lists_the_columns_with_their_types(tmp_path):
         _load(_save(saved, tmp_path / "data"))
 
 
-@pytest.mark.parametrize("column, feature, kind", [
-    ([[0], [1, 2]] * 6, Sequence(ClassLabel(names=["a", "b", "c"])), "multi-label"),
-    ([0.5, 1.5] * 6, Value("float32"), "regression"),
-])
-def test_multi_label_and_regression_labels_are_not_supported_yet(tmp_path, column, feature, kind):
-    saved = Dataset.from_dict({"text": ["one", "two"] * 6, "labels": column},
-                              features=Features({"text": Value("string"), "labels": feature}))
-    with pytest.raises(ConfigError, match=f"label column 'labels' is .*a {kind} target; {kind} datasets are "
-                                          "not supported yet"):
-        _load(_save(saved, tmp_path / "data"))
-
-
 def test_missing_labels_and_broken_images_name_the_column_and_rows(tmp_path):
     saved = Dataset.from_dict({"x": [1.0, 2.0, 3.0, 4.0] * 3, "label": ["a", None, "b", "a"] * 3})
     with pytest.raises(DataError, match=r"@train: label column 'label' has 3 missing values, in rows 1, 5, 9"):

@@ -11,7 +11,8 @@ import pytest
 from core.config import DataConfig
 from core.data.base import Dataset
 from core.data.load import load_dataset
-from core.data.registry import DATASETS, NOISE_MODELS
+from core.data.noise import task_noise_models
+from core.data.registry import DATASETS
 from core.errors import DataError
 
 
@@ -52,7 +53,7 @@ def test_user_data_has_no_noise_by_default(tmp_path: Path) -> None:
     assert data.true_train is None
 
 
-@pytest.mark.parametrize("model", sorted(NOISE_MODELS))
+@pytest.mark.parametrize("model", task_noise_models("classification"))
 def test_configured_noise_on_user_data(tmp_path: Path, model: str) -> None:
     path = _user_table(tmp_path)
     plain = load_dataset(DataConfig(dataset=str(path)), 0)
