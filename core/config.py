@@ -131,6 +131,10 @@ class TrainConfig:
     lora_rank: int = setting(4, "text_lora: rank of the LoRA adapters on the encoder's attention (the paper's "
                                 "Figure 3: 4).")
     lora_alpha: float = setting(16.0, "text_lora: LoRA scaling alpha (the update is scaled by alpha / rank).")
+    huber_delta: float = setting(1.345, "Regression: the fit minimizes the Huber loss of the standardized target with "
+                                        "this threshold, so a few wild targets cannot drag it (docs/tasks.md, "
+                                        "measured); 0 fits the squared error. The analyzed gradient is the squared "
+                                        "error's.")
     device: str = setting("auto", "auto (cuda, then mps, then cpu), or a torch device: cpu, cuda, mps.")
 
     def __post_init__(self) -> None:
@@ -151,6 +155,7 @@ class TrainConfig:
         _check_at_least("train.probe_max_iter", self.probe_max_iter, 1)
         _check_at_least("train.probe_max_rows", self.probe_max_rows, 2)
         _check_at_least("train.lora_rank", self.lora_rank, 1)
+        _check_at_least("train.huber_delta", self.huber_delta, 0)
         if not self.lora_alpha > 0:
             raise ConfigError(f"train.lora_alpha must be > 0, got {self.lora_alpha}")
 

@@ -131,7 +131,7 @@ def func_gradients(
     def sample_loss(params: dict[str, torch.Tensor], constants: dict[str, torch.Tensor],
                     sample: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         outputs = functional_call(model, {**constants, **params}, (sample.unsqueeze(0),))
-        return task.loss(outputs.float(), target.unsqueeze(0))
+        return task.analysis_loss(outputs.float(), target.unsqueeze(0))
 
     per_sample_grad = vmap(grad(sample_loss), in_dims=(None, None, 0, 0))
     with eval_mode(model):
@@ -171,7 +171,7 @@ def loop_gradients(
     with eval_mode(model):
         for i in range(len(x)):
             sample = transform(x[i:i + 1]).to(device)
-            loss = task.loss(model(sample).float(), all_targets[i:i + 1].to(device))
+            loss = task.analysis_loss(model(sample).float(), all_targets[i:i + 1].to(device))
             grads = torch.autograd.grad(loss, params)
             rows.append(torch.cat([g.reshape(-1) for g in grads]).float().cpu().numpy())
     total = sum(p.numel() for p in params)

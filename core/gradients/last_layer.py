@@ -165,7 +165,7 @@ def head_factors(
             outputs = head(inputs.to(device)).float()
             targets = task.targets(labels_np[start:stop]).to(device)
             probs[start:stop] = task.predict(outputs).cpu().numpy()
-            loss[start:stop] = task.loss(outputs, targets, reduction="none").cpu().numpy()
+            loss[start:stop] = task.analysis_loss(outputs, targets, reduction="none").cpu().numpy()
     return LastLayerFactors(features=features, probs=probs, residual=task.residual(probs, labels_np), loss=loss)
 
 

@@ -37,7 +37,7 @@ class StageContext:
     @functools.cached_property
     def task(self) -> Task:
         """The dataset's task kind, fitted to its given training labels (a regression's scale): every stage's loss."""
-        return make_task(self.dataset.task, self.dataset.given_train)
+        return make_task(self.dataset.task, self.dataset.given_train, huber_delta=self.config.train.huber_delta)
 
     @property
     def model_name(self) -> str:

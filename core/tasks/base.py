@@ -53,20 +53,26 @@ class Task:
         raise NotImplementedError
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        """Per-sample loss ℓ(z, y) ("none": (n,)), or its mean or sum; its gradient in z is `residual`."""
+        """The training objective's per-sample loss ("none": (n,)), or its mean or sum."""
         raise NotImplementedError
+
+    def analysis_loss(self, outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The loss whose per-sample gradients are analyzed (its gradient in z is `residual`): the training loss,
+        except for a regression fit robustly (core.tasks.regression)."""
+        return self.loss(outputs, targets, reduction)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """The head's raw outputs (n, C) → `preds` (n, C)."""
         raise NotImplementedError
 
     def loss_and_residual(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(summed loss as float64, r = ∂ℓ/∂z (n, C)) in one pass: the hand-written gradient of the probe's fit."""
+        """(summed training loss as float64, its gradient in z (n, C)) in one pass: the probe's hand-written
+        gradient."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- stored predictions
     def residual(self, preds: np.ndarray, labels: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """(n, C) r = ∂ℓ/∂z of each sample's loss at its stored `preds`."""
+        """(n, C) r = ∂ℓ/∂z of each sample's analysis loss at its stored `preds`."""
         raise NotImplementedError
 
     def sample_loss(self, preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -86,10 +92,11 @@ class Task:
         return bool(TASKS.entry(self.name).meta["higher"])
 
 
-def make_task(name: str, given: np.ndarray | None = None) -> Task:
-    """The task `name`, fitted to the given training labels where it has parameters (a regression's scale)."""
+def make_task(name: str, given: np.ndarray | None = None, **options: Any) -> Task:
+    """The task `name`, fitted to the given training labels where it has parameters (a regression's scale);
+    `options` are its training settings (a regression's `huber_delta`), ignored by tasks without any."""
     klass = TASKS.get(name)
-    return klass.fit(given) if hasattr(klass, "fit") else klass()
+    return klass.fit(given, **options) if hasattr(klass, "fit") else klass()
 
 
 def task_from_dict(raw: dict[str, Any] | None) -> Task:

@@ -21,11 +21,13 @@ def _labels(name: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     return rng.normal(50.0, 20.0, N), 1
 
 
-@pytest.fixture(params=["classification", "multilabel", "regression"])
+@pytest.fixture(params=["classification", "multilabel", "regression", "regression-huber"])
 def case(request):
     rng = np.random.default_rng(3)
-    labels, width = _labels(request.param, rng)
-    task = make_task(request.param, labels)
+    name, _, robust = request.param.partition("-")
+    labels, width = _labels(name, rng)
+    # A robust fit (a small threshold, so some rows pass it) analyzes the squared error all the same.
+    task = make_task(name, labels, huber_delta=0.5 if robust else 0.0)
     torch.manual_seed(0)
     model = build_model("mlp", (D,), width, "tabular")
     x = rng.normal(size=(N, D)).astype(np.float32)
@@ -51,15 +53,20 @@ def test_stored_residual_and_loss_match_autograd_in_the_outputs(case):
     task, model, x, labels, _ = case
     outputs = torch.randn(N, model.head.out_features, dtype=torch.float64, requires_grad=True)
     targets = task.targets(labels).to(outputs.dtype) if task.name != "classification" else task.targets(labels)
-    per_sample = task.loss(outputs, targets, reduction="none")
+    per_sample = task.analysis_loss(outputs, targets, reduction="none")
     (autograd_residual,) = torch.autograd.grad(per_sample.sum(), outputs)
     preds = task.predict(outputs.detach()).double().numpy()
     np.testing.assert_allclose(task.residual(preds, labels, np.float64), autograd_residual.numpy(), rtol=1e-5,
                                atol=1e-6)
     np.testing.assert_allclose(task.sample_loss(preds, labels), per_sample.detach().numpy(), rtol=1e-4)
+    # The probe's hand-written gradient is the training loss's (Huber's for a robust regression).
+    training = task.loss(outputs, targets, reduction="none")
+    (training_residual,) = torch.autograd.grad(training.sum(), outputs)
     total, residual = task.loss_and_residual(outputs.detach().float(), task.targets(labels))
-    np.testing.assert_allclose(residual.numpy(), autograd_residual.numpy(), rtol=1e-4, atol=1e-5)
-    assert float(total) == pytest.approx(float(per_sample.sum().detach()), rel=1e-4)
+    np.testing.assert_allclose(residual.numpy(), training_residual.numpy(), rtol=1e-4, atol=1e-5)
+    assert float(total) == pytest.approx(float(training.sum().detach()), rel=1e-4)
+    if getattr(task, "huber_delta", 0):
+        assert not np.allclose(training_residual.numpy(), autograd_residual.numpy())  # some rows pass δ
 
 
 def test_task_round_trips_through_the_manifest(case):

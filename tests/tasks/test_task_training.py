@@ -30,6 +30,31 @@ def test_regression_probe_is_ridge_on_the_standardized_target():
     assert abs(float(head.bias.detach()) - ridge.intercept_) < 1e-4
 
 
+def test_robust_regression_probe_reaches_the_huber_optimum_and_resists_wild_targets():
+    x, weights = _tabular()
+    clean = 40.0 + 15.0 * (x @ weights[:, 0]) + np.random.default_rng(1).normal(0, 3, len(x))
+    wild = clean.copy()
+    wild[:20] *= 100.0  # a unit error on 5% of the rows
+    reg = 0.01
+    fits = {}
+    for delta in (0.0, 1.345):
+        task = make_task("regression", wild, huber_delta=delta)
+        head = train_linear_probe(x, wild, 1, reg, seed=0, max_iter=500, task=task)
+        fits[delta] = head
+        # at the optimum the objective's gradient vanishes: mean ψ(z − ỹ) h̃ + reg·[W, 0] = 0, ψ Huber's clip
+        z = head(torch.as_tensor(x)).detach().double().numpy()[:, 0]
+        psi = z - (wild - task.center) / task.scale
+        if delta:
+            psi = np.clip(psi, -delta, delta)
+        gradient_w = (psi[:, None] * x).mean(axis=0) + reg * head.weight.detach().double().numpy()[0]
+        assert np.abs(gradient_w).max() < 1e-3 and abs(psi.mean()) < 1e-3
+    clean_rows = np.arange(20, len(x))
+    predict = {delta: task.center + task.scale * head(torch.as_tensor(x[clean_rows])).detach().numpy()[:, 0]
+               for delta, head in fits.items()}
+    errors = {delta: np.abs(values - clean[clean_rows]).mean() for delta, values in predict.items()}
+    assert errors[1.345] < 0.2 * errors[0.0]  # the squared error chases the wild targets, Huber does not
+
+
 def test_multilabel_probe_is_one_logistic_regression_per_tag():
     x, weights = _tabular()
     tags = (x @ weights + np.random.default_rng(2).normal(0, 0.5, (len(x), 3)) > 0).astype(np.uint8)
