@@ -238,7 +238,9 @@ class FlagConfig:
 INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_datainf")
 """self_lissa is left out by default: it runs one LiSSA solve per training sample (minutes on
 digits on a 2-core CPU); self_exact computes the same quantity exactly for last layers this small."""
-LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "outre", "residual")
+"""Each runs on the task kinds it applies to (core.influence.registry meta `tasks`): the first three on
+classification and multi-label runs, outre and residual (cleanlab.regression) on regression runs."""
 
 
 @dataclass

@@ -72,18 +72,43 @@ def make_regression(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = 0,
                    source_train=_split_sources(n_train), task="regression", test_labels_verified=True)
 
 
+def make_diabetes(seed: int = 0, noisy_share: float = 0.08) -> Dataset:
+    """scikit-learn's 442 diabetes records (10 standardized features; disease progression 25-346), a seeded 20%
+    test split, `noisy_share` of the training targets corrupted by `corrupt_targets`."""
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    n_test = len(y) // 5
+    test, train = order[:n_test], order[n_test:]
+    clean = y[train].astype(np.float64)
+    wrong = rng.choice(len(train), size=int(round(noisy_share * len(train))), replace=False)
+    given = corrupt_targets(clean, wrong, rng)
+    scale = x.std(axis=0)
+    features = (x / scale).astype(np.float32)
+    return Dataset(name="test_diabetes", kind=TABULAR, x_train=features[train], given_train=given, true_train=clean,
+                   x_test=features[test], y_test=y[test].astype(np.float64), class_names=["progression"],
+                   source_train=_split_sources(len(train)), task="regression", test_labels_verified=True)
+
+
 def load_multilabel(cfg: DataConfig, seed: int) -> Dataset:
-    return make_multilabel()
+    return make_multilabel(seed=seed)
 
 
 def load_regression(cfg: DataConfig, seed: int) -> Dataset:
-    return make_regression()
+    return make_regression(seed=seed)
+
+
+def load_diabetes_noisy(cfg: DataConfig, seed: int) -> Dataset:
+    return make_diabetes(seed=seed)
 
 
 def register() -> None:
-    """Register the two sources (once per process)."""
+    """Register the sources (once per process); each draws its data (and errors) with the run's seed."""
     from core.data.registry import DATASETS
 
-    for name, target in (("test_multilabel", load_multilabel), ("test_regression", load_regression)):
+    for name, target in (("test_multilabel", load_multilabel), ("test_regression", load_regression),
+                         ("test_diabetes", load_diabetes_noisy)):
         if name not in DATASETS:
             DATASETS.add(name, f"{name}: the engine tests' small dataset", target, own_noise=True)
