@@ -239,8 +239,6 @@ INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_ex
 """self_lissa is left out by default: it runs one LiSSA solve per training sample (minutes on
 digits on a 2-core CPU); self_exact computes the same quantity exactly for last layers this small."""
 LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "outre", "residual")
-"""Each runs on the task kinds it applies to (core.influence.registry meta `tasks`): the first three on
-classification and multi-label runs, outre and residual (cleanlab.regression) on regression runs."""
 
 
 @dataclass
@@ -250,8 +248,8 @@ class BaselineConfig:
     enabled: bool = setting(True, "Also compute influence and label-quality baseline scores.")
     influence: tuple[str, ...] = setting(INFLUENCE_DEFAULTS, "Influence methods, on the analyzed model's "
                                                              "last-layer gradients.")
-    label_quality: tuple[str, ...] = setting(LABEL_QUALITY_DEFAULTS, "cleanlab label-quality methods, on "
-                                                                     "out-of-fold predicted probabilities.")
+    label_quality: tuple[str, ...] = setting(LABEL_QUALITY_DEFAULTS, "cleanlab label-quality methods on out-of-fold "
+                                             "predictions, each on the tasks it applies to (outre: regression).")
     folds: int = setting(5, "Folds for the out-of-fold probabilities cleanlab needs (reused from cross-fitted "
                             "gradients).")
     oof: str = setting("head", "Out-of-fold probabilities from: head (refit the last layer on the stored features "

@@ -113,7 +113,7 @@ def reviewed_test_accuracy(run: RunDir) -> dict | None:
     """The analyzed model's accuracy on the test samples a person reviewed, with the reviewed labels:
     `keep` confirms the test label, `relabel` corrects it, `mislabeled` (no right label given) is left out.
     None when no test sample was reviewed."""
-    if run.task().name != "classification":
+    if task_name(run.read_manifest()) != "classification":
         return None  # reviewed tag sets and values are the review side's to score
     decisions = ReviewStore(run.path, split="test").decisions()
     if not len(decisions):
@@ -154,10 +154,10 @@ def run_summary(path: str | Path) -> dict:
                                                                                if model.get("refit") else ""))
     lines = [
         f"dataset {data['name']} ({data['kind']}): {data['n_train']} train ({model.get('n_validation', 0)} of them "
-        f"the validation split) / {data['n_test']} test, {label_kind_text(run.task().name, data['class_names'])}",
+        f"the validation split) / {data['n_test']} test, {label_kind_text(task_name(manifest), data['class_names'])}",
         "noise: " + (f"{data['n_noisy']} of {data['n_train']} training labels differ from the truth "
                      f"({data['noise_rate']:.1%})" if data.get("n_noisy") is not None else "unknown (no true labels)"),
-        f"model {model['name']}: {model_metrics_text(model, run.task())} ({schedule})",
+        f"model {model['name']}: {model_metrics_text(model, task_name(manifest))} ({schedule})",
         f"model choice: {model.get('choice', '-')}; weights: {model.get('weights', '-')}",
         *([encoder_line(data["encoder"])] if data.get("encoder") else []),
         "test labels: " + ("verified by the source" if verified else
@@ -247,15 +247,24 @@ def label_kind_text(task: str, class_names: list[str]) -> str:
     return f"{len(class_names)} classes"
 
 
-def model_metrics_text(model: dict, task) -> str:
-    """'test accuracy 0.9123', or every test metric of the run's task ('test rmse 3.1 (lower is better), test
-    mae 2.4')."""
-    if task.name == "classification":
+def task_name(manifest: dict) -> str:
+    """The run's task kind as the data stage recorded it (runs without one classify); read without core.tasks,
+    which imports torch (`gradsift info` stays light)."""
+    return (manifest.get("task") or {}).get("name", "classification")
+
+
+def model_metrics_text(model: dict, task: str) -> str:
+    """'test accuracy 0.9123', or every test metric of the run's task ('test rmse 3.1, test mae 2.4 (rmse lower is
+    better)')."""
+    from core.tasks.registry import TASKS
+
+    if task == "classification":
         return f"test accuracy {_fmt_accuracy(model.get('test_accuracy'))}"
-    metrics = [task.metric, *(key[len("test_"):] for key in model if key.startswith("test_")
-                              and key != f"test_{task.metric}" and isinstance(model[key], (int, float)))]
+    meta = TASKS.entry(task).meta
+    metrics = [meta["metric"], *(key[len("test_"):] for key in model if key.startswith("test_")
+                                 and key != f"test_{meta['metric']}" and isinstance(model[key], (int, float)))]
     text = ", ".join(f"test {name.replace('_', '-')} {_fmt_accuracy(model.get(f'test_{name}'))}" for name in metrics)
-    return text + ("" if task.higher_is_better else f" ({task.metric} lower is better)")
+    return text + ("" if meta["higher"] else f" ({meta['metric']} lower is better)")
 
 
 def _fmt_accuracy(value) -> str:

@@ -30,8 +30,10 @@ def noisy_probs():
     return given, probs.astype(np.float32), is_flipped
 
 
-def test_registry_holds_the_three_cleanlab_methods():
-    assert list(LABEL_QUALITY_METHODS) == METHODS
+def test_registry_holds_the_three_cleanlab_classification_methods_and_two_regression_ones():
+    assert list(LABEL_QUALITY_METHODS) == [*METHODS, "outre", "residual"]
+    assert all("classification" in LABEL_QUALITY_METHODS.entry(m).meta["tasks"] for m in METHODS)
+    assert LABEL_QUALITY_METHODS.entry("outre").meta["tasks"] == ("regression",)
 
 
 @pytest.mark.parametrize("method", METHODS)
