@@ -14,9 +14,9 @@ Methods (`LABEL_QUALITY_METHODS`), with k = given label and P = predicted probab
 - ``confidence_weighted_entropy``: quality from entropy(P) / P[k] (Kuan & Mueller 2022).
 
 cleanlab's defaults are used (``adjust_pred_probs=False``), as in the paper. Multi-label runs
-score the same three methods with `cleanlab.multilabel_classification.rank.get_label_quality_scores`
-(per tag, aggregated); regression runs `outre` and `residual` with
-`cleanlab.regression.rank.get_label_quality_scores`, as harm = −log(quality) (see
+score ``cleanlab_multilabel`` (`cleanlab.multilabel_classification.rank.get_label_quality_scores`, its
+defaults: each tag's self-confidence, aggregated); regression runs ``cleanlab_regression``
+(`cleanlab.regression.rank.get_label_quality_scores`, OUTRE), as harm = −log(quality) (see
 `regression_quality_scores`: the same order, no rounding to 1). The scores
 are only meaningful with *out-of-sample* predicted probabilities (cleanlab's docs): the
 pipeline's cross-fitted probabilities, or `out_of_fold_probs` below. The authors'

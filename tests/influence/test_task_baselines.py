@@ -49,32 +49,28 @@ def test_the_last_layer_hessian_matches_autograd(task_name):
 def test_multilabel_harm_is_higher_for_the_tag_set_the_model_disputes():
     sigmoids = np.array([[0.95, 0.05, 0.9], [0.95, 0.05, 0.9], [0.9, 0.1, 0.1]])
     given = np.array([[1, 0, 1], [0, 1, 1], [1, 0, 0]], np.uint8)  # row 1 has two tags the model disputes
-    harm = label_quality_scores(given, sigmoids, "self_confidence", "multilabel")
+    harm = label_quality_scores(given, sigmoids, "cleanlab_multilabel", "multilabel")
     assert ((0 <= harm) & (harm <= 1)).all()
     assert harm[1] > max(harm[0], harm[2])
 
 
-def test_regression_residual_harm_is_the_absolute_residual():
-    given = np.array([10.0, 12.0, 100.0, 9.0])
-    predictions = np.array([[11.0], [12.0], [10.0], [9.5]])
-    # cleanlab's residual quality is exp(−|y − ŷ|); −log of it is |y − ŷ|, even where exp underflows towards 0
-    assert label_quality_scores(given, predictions, "residual", "regression") == pytest.approx([1.0, 0.0, 90.0, 0.5])
-
-
-def test_outre_ranks_the_corrupted_value_first():
+def test_regression_harm_keeps_cleanlabs_order_where_one_minus_quality_would_round_to_one():
     rng = np.random.default_rng(3)
     truth = rng.normal(100, 10, 200)
     predictions = truth + rng.normal(0, 2, 200)
     given = truth.copy()
-    given[17] = truth[17] * 10
-    harm = label_quality_scores(given, predictions, "outre", "regression")
-    assert int(np.argmax(harm)) == 17
+    given[17], given[40] = truth[17] * 10, truth[40] * 3
+    from cleanlab.regression.rank import get_label_quality_scores
+
+    quality = get_label_quality_scores(given, predictions)
+    harm = label_quality_scores(given, predictions[:, None], "cleanlab_regression", "regression")
+    assert (np.argsort(harm, kind="stable")[::-1][:2] == [17, 40]).all()
+    assert np.array_equal(np.argsort(-harm, kind="stable"), np.argsort(quality, kind="stable"))
 
 
 def test_methods_that_do_not_apply_to_the_task_are_skipped_with_the_reason():
-    given = np.array([10.0, 12.0, 100.0, 9.0])
-    predictions = np.array([[11.0], [12.0], [10.0], [9.5]])
-    scores = label_quality_baselines(given, predictions, ("self_confidence", "residual"), "regression")
-    assert list(scores.columns) == ["residual"]
-    assert scores.facts["skipped"] == {"self_confidence": "applies to classification and multilabel runs, not "
-                                                          "regression"}
+    given = np.array([10.0, 12.0, 100.0, 9.0, 11.0, 10.5])
+    predictions = np.array([[11.0], [12.0], [10.0], [9.5], [11.0], [10.0]])
+    scores = label_quality_baselines(given, predictions, ("self_confidence", "cleanlab_regression"), "regression")
+    assert list(scores.columns) == ["cleanlab_regression"]
+    assert scores.facts["skipped"] == {"self_confidence": "applies to classification runs, not regression"}

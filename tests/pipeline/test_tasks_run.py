@@ -80,9 +80,9 @@ def test_the_multilabel_run_states_its_estimator_and_baselines(multilabel_run):
     assert manifest["suggested_budget"]["method"] == "counterfactual"
     assert 0 < manifest["suggested_budget"]["value"] < 0.5
     assert set(manifest["noise_estimates"]) == {"counterfactual", "l2_mixture"}
-    assert manifest["baselines"]["label_quality"] == ["self_confidence", "normalized_margin",
-                                                      "confidence_weighted_entropy"]
-    assert set(manifest["baselines"]["skipped"]) == {"outre", "residual"}
+    assert manifest["baselines"]["label_quality"] == ["cleanlab_multilabel"]
+    assert set(manifest["baselines"]["skipped"]) == {"self_confidence", "normalized_margin",
+                                                     "confidence_weighted_entropy", "cleanlab_regression"}
     assert manifest["baselines"]["influence"]  # the sigmoid head's Hessian: every influence baseline ran
     assert multilabel_run.read_npy(schema.OOF_PROBS).shape == (N_TRAIN, N_TAGS)
 
@@ -106,9 +106,9 @@ def test_the_regression_run_states_its_estimator_and_baselines(regression_run):
     suggested = manifest["suggested_budget"]
     assert suggested["method"] == "residual_mixture"
     assert "counterfactual does not apply to regression" in suggested["note"]
-    assert manifest["baselines"]["label_quality"] == ["outre", "residual"]
+    assert manifest["baselines"]["label_quality"] == ["cleanlab_regression"]
     assert set(manifest["baselines"]["skipped"]) == {"self_confidence", "normalized_margin",
-                                                     "confidence_weighted_entropy"}
+                                                     "confidence_weighted_entropy", "cleanlab_multilabel"}
     assert regression_run.read_npy(schema.OOF_PROBS).shape == (N_TRAIN, 1)
 
 
