@@ -10,7 +10,7 @@ from core.pipeline.retrain import EmptiedClassError, check_every_class_kept, ret
 from core.run import schema
 from core.run.reviews import ReviewEdits
 from tests.conftest import fast_config
-from tests.task_datasets import N_TAGS, N_TRAIN, NOISY_SHARE, register
+from tests.task_datasets import N_TAGS, N_TRAIN, NOISY_SHARE, make_multilabel, make_regression, register
 
 STAGES = ("data", "train", "gradients", "scores", "suggest", "baselines", "embedding", "samples", "evaluate",
           "retrain")
@@ -151,3 +151,32 @@ def test_a_pruning_that_leaves_a_tag_without_a_sample_is_refused():
     check_every_class_kept(labels, np.array([True, True, False, False]), ["a", "b"], "multilabel")
     check_every_class_kept(np.array([1.0, 2.0, 3.0]), np.array([True, False, False]), ["y"], "regression")
     assert issubclass(EmptiedClassError, ConfigError)
+
+
+def test_a_retrain_summary_knows_lower_rmse_is_better():
+    from core.pipeline.retrain import RetrainSummary
+
+    rows = [{"detector": "l2", "budget": 0.05, "mode": "probe", "seed": s, "reviews_key": "", "test_accuracy": a,
+             "delta": d, "metric": "rmse"} for s, a, d in ((0, 3.0, -0.5), (1, 3.2, -0.3))]
+    summary = RetrainSummary.of(rows)
+    assert summary.metric == "rmse" and not summary.higher_is_better and summary.improved
+    assert summary.accuracy_ci[1] > 3.2  # no (0, 1) clipping of an RMSE's interval
+    accuracy = RetrainSummary.of([{**row, "metric": "accuracy", "test_accuracy": 0.9} for row in rows])
+    assert accuracy.higher_is_better and not accuracy.improved
+
+
+@pytest.mark.parametrize("task_name", ["multilabel", "regression"])
+def test_out_of_fold_heads_predict_in_the_tasks_form(task_name):
+    from core.estimate.out_of_fold import head_out_of_fold_probs
+    from core.tasks.base import make_task
+
+    data = (make_multilabel if task_name == "multilabel" else make_regression)(noisy_share=0.0)
+    task = make_task(task_name, data.given_train)
+    oof = head_out_of_fold_probs(data.x_train, data.given_train, data.n_classes, 1e-3, 5, 0, 200, task=task)
+    if task_name == "multilabel":
+        assert oof.shape == (N_TRAIN, N_TAGS) and ((oof > 0) & (oof < 1)).all()
+        assert ((oof >= 0.5) == data.given_train.astype(bool)).mean() > 0.9  # sigmoids, one per tag
+    else:
+        assert oof.shape == (N_TRAIN, 1)
+        error = oof[:, 0] - data.given_train  # in the target's units (values around 100, noise 2)
+        assert np.sqrt(np.mean(error ** 2)) < 4
