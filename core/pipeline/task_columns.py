@@ -19,15 +19,18 @@ from core.estimate.suggest import suggest_labels, suggest_tags, suggest_values
 from core.run import schema
 
 
-def tag_lists(indicators: np.ndarray) -> list[np.ndarray]:
-    """(n, C) 0/1 → n int64 arrays of the present tags' indices (parquet list<int64>)."""
+def tag_lists(indicators: np.ndarray | None, n: int = 0) -> list:
+    """(n, C) 0/1 → per row an int64 array of the present tags' indices (parquet list<int64>); n nulls when
+    `indicators` is None (an all-null column: no sample's truth is known)."""
+    if indicators is None:
+        return [None] * n
     indicators = np.asarray(indicators).astype(bool)
     columns = np.arange(indicators.shape[1], dtype=np.int64)
     return [columns[row] for row in indicators]
 
 
 def float_lists(values: np.ndarray) -> list[np.ndarray]:
-    """(n, C) → n float32 arrays (parquet list<float>)."""
+    """(n, C) → per row a float32 array (parquet list<float>)."""
     return list(np.asarray(values, dtype=np.float32))
 
 
@@ -65,7 +68,7 @@ def label_columns(task: str, data: Dataset, preds: np.ndarray) -> dict[str, obje
     if task == "multilabel":
         from core.tasks.multilabel import THRESHOLD
 
-        true = (tag_lists(data.true_train) if data.true_train is not None else [None] * n)
+        true = tag_lists(data.true_train, n)
         return {schema.GIVEN_TAGS: tag_lists(data.given_train), schema.TRUE_TAGS: true,
                 schema.PRED_TAGS: tag_lists(np.asarray(preds) >= THRESHOLD), schema.TAG_PROBS: float_lists(preds)}
     values = np.asarray(preds, dtype=np.float64).reshape(n, -1)[:, 0]
