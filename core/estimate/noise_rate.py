@@ -14,6 +14,10 @@ label, no test label), and returns π̂ in [0, 1]:
   smaller gradient than the given one exactly when p_y < max_c p_c. π̂ = the share of such
   samples, with p the out-of-fold probabilities (models that never saw the sample's label).
 
+Multi-label and regression runs (`EstimateInputs.task`) get each estimator's form for their task
+(`estimator_for`; registry meta `tasks` and `by_task`): the tag-set counterfactual and the residual
+mixture live in core.estimate.task_noise; `l2_mixture` reads only scores and serves every task.
+
 Each also has a `posterior(inputs, rate)`: (n,) float64, an estimated probability that each
 sample's label is wrong, summing to about π̂·n. The estimated precision of a ranking at budget
 k is the mean posterior of its top k, its recall their share of the posterior mass
