@@ -104,11 +104,15 @@ def load_diabetes_noisy(cfg: DataConfig, seed: int) -> Dataset:
     return make_diabetes(seed=seed)
 
 
+def load_multilabel_20(cfg: DataConfig, seed: int) -> Dataset:
+    return make_multilabel(seed=seed, noisy_share=0.2)
+
+
 def register() -> None:
     """Register the sources (once per process); each draws its data (and errors) with the run's seed."""
     from core.data.registry import DATASETS
 
     for name, target in (("test_multilabel", load_multilabel), ("test_regression", load_regression),
-                         ("test_diabetes", load_diabetes_noisy)):
+                         ("test_diabetes", load_diabetes_noisy), ("test_multilabel_20", load_multilabel_20)):
         if name not in DATASETS:
             DATASETS.add(name, f"{name}: the engine tests' small dataset", target, own_noise=True)

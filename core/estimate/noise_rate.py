@@ -14,9 +14,9 @@ label, no test label), and returns π̂ in [0, 1]:
   smaller gradient than the given one exactly when p_y < max_c p_c. π̂ = the share of such
   samples, with p the out-of-fold probabilities (models that never saw the sample's label).
 
-Multi-label and regression runs (`EstimateInputs.task`) get each estimator's form for their task
-(`estimator_for`; registry meta `tasks` and `by_task`): the tag-set counterfactual and the residual
-mixture live in core.estimate.task_noise; `l2_mixture` reads only scores and serves every task.
+Each estimator applies to the task kinds its registry entry names (`estimator_for`): multi-label
+and regression runs have their own in core.estimate.task_noise (the tag-set counterfactual, the
+residual mixture); `l2_mixture` reads only scores and serves every task.
 
 Each also has a `posterior(inputs, rate)`: (n,) float64, an estimated probability that each
 sample's label is wrong, summing to about π̂·n. The estimated precision of a ranking at budget
@@ -29,7 +29,6 @@ each against the truth.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -237,17 +236,12 @@ COUNTERFACTUAL = NoiseEstimator(counterfactual, counterfactual_posterior)
 
 
 def estimator_for(name: str, task: str = "classification", registry: Registry = NOISE_ESTIMATORS) -> NoiseEstimator:
-    """Estimator `name`'s form for `task` (meta `by_task` where the task has its own, else the target); a
-    ConfigError when it does not apply to the task (meta `tasks`)."""
+    """Estimator `name`, or a ConfigError when it does not apply to `task` (registry meta `tasks`)."""
     entry = registry.entry(registry.check(name))
     tasks = entry.meta.get("tasks", ("classification",))
     if task not in tasks:
         raise ConfigError(f"noise-rate estimator {name!r} applies to {', '.join(tasks)} runs, not {task}")
-    override = entry.meta.get("by_task", {}).get(task)
-    if override is None:
-        return entry.load()
-    module_name, _, attribute = override.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    return entry.load()
 
 
 # -- intervals and what they say about a ranking --------------------------------------------------------

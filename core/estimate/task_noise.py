@@ -1,11 +1,12 @@
 """Noise-rate estimators for multi-label and regression runs (the classification ones: core.estimate.noise_rate).
 
-- `counterfactual` for multi-label (TAGSET_COUNTERFACTUAL): the sigmoid head's last-layer gradient under a
-  tag set t is (σ − t) ⊗ [h, 1], so ‖g_t‖ = ‖σ − t‖·‖[h, 1]‖ and ‖σ − t‖² = Σ_c (σ_c − t_c)² is smallest
-  at t̂_c = [σ_c > ½], tag by tag. Some tag set gives a smaller gradient than the given y exactly when some
-  tag has |σ_c − y_c| > ½; π̂ = the share of such samples, σ the out-of-fold sigmoids. Its posterior is
-  the classification margin's analogue: 1 − P(y)/P(t̂) under independent tags, P(y) = Π_c σ_c^{y_c}
-  (1 − σ_c)^{1 − y_c}, scaled to sum to π̂·n.
+- `tagset_counterfactual` (TAGSET_COUNTERFACTUAL), the counterfactual's multi-label form: the sigmoid
+  head's last-layer gradient under a tag set t is (σ − t) ⊗ [h, 1], so ‖g_t‖ = ‖σ − t‖·‖[h, 1]‖, and
+  ‖σ − t‖² = Σ_c (σ_c − t_c)² is smallest at t̂_c = [σ_c > ½], tag by tag. Some tag set gives a smaller
+  gradient than the given y exactly when some tag has |σ_c − y_c| > ½; π̂ = the share of such samples, σ
+  the out-of-fold sigmoids. Its posterior is the classification margin's analogue: 1 − P(y)/P(t̂) under
+  independent tags, P(y) = Π_c σ_c^{y_c} (1 − σ_c)^{1 − y_c}, scaled to sum to π̂·n. (Measured, it
+  over-counts as the noise grows: multi-label runs default to `l2_mixture`, docs/tasks.md.)
 - `residual_mixture` for regression (RESIDUAL_MIXTURE): the out-of-fold residuals e = ŷ_oof − y, centred
   on their median and divided by 1.4826·MAD (robust to the errors being counted), fitted by a scale
   mixture of two zero-mean Gaussians (clean: unit-like spread; wrong: wide) by EM; BIC against a single
@@ -13,7 +14,8 @@
   responsibility. A wrong value (a swapped record, a dropped digit, a unit change) lands far from what
   the other records predict, whatever its sign.
 
-`l2_mixture` (core.estimate.noise_rate) reads only the gradient norms and serves every task as it is.
+`l2_mixture` (core.estimate.noise_rate) reads only the gradient norms and serves every task as it is (the
+multi-label default).
 docs/tasks.md measures these against the truth.
 """
 

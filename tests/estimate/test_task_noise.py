@@ -24,7 +24,7 @@ def test_a_tag_set_is_beaten_when_some_tag_is_more_likely_the_other_way():
     given = [[1, 0], [1, 1], [0, 0]]
     # row 0 agrees on both tags; row 1: tag 0 given at σ 0.4; row 2: tag 0 missing at σ 0.6
     assert tagset_beaten(sigmoids, given).tolist() == [False, True, True]
-    rate = estimator_for("counterfactual", "multilabel").rate(multilabel_inputs(sigmoids, given))
+    rate = estimator_for("tagset_counterfactual", "multilabel").rate(multilabel_inputs(sigmoids, given))
     assert rate == pytest.approx(2 / 3)
 
 
@@ -38,7 +38,7 @@ def test_the_tag_set_margin_is_one_minus_the_likelihood_ratio_of_given_and_best_
 def test_the_tag_set_posterior_sums_to_the_rate_and_ranks_by_margin():
     sigmoids = [[0.9, 0.2], [0.4, 0.7], [0.05, 0.95], [0.5, 0.5]]
     given = [[1, 0], [1, 1], [1, 0], [1, 1]]
-    noise = posterior("counterfactual", multilabel_inputs(sigmoids, given), 0.25)
+    noise = posterior("tagset_counterfactual", multilabel_inputs(sigmoids, given), 0.25)
     assert noise.sum() == pytest.approx(1.0)
     assert noise[0] == 0.0 and noise[2] == noise.max()
 
@@ -48,6 +48,8 @@ def test_an_estimator_refuses_a_task_it_does_not_apply_to():
         estimator_for("confident_joint", "regression")
     with pytest.raises(ConfigError, match="residual_mixture.*regression runs, not classification"):
         estimator_for("residual_mixture", "classification")
+    with pytest.raises(ConfigError, match="counterfactual.*classification runs, not multilabel"):
+        estimator_for("counterfactual", "multilabel")
 
 
 def test_residuals_are_standardized_by_their_median_absolute_deviation():

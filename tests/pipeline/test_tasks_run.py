@@ -77,9 +77,11 @@ def test_multilabel_suggestions_restore_flagged_wrong_tag_sets_far_above_chance(
 
 def test_the_multilabel_run_states_its_estimator_and_baselines(multilabel_run):
     manifest = multilabel_run.read_manifest()
-    assert manifest["suggested_budget"]["method"] == "counterfactual"
-    assert 0 < manifest["suggested_budget"]["value"] < 0.5
-    assert set(manifest["noise_estimates"]) == {"counterfactual", "l2_mixture"}
+    suggested = manifest["suggested_budget"]
+    assert suggested["method"] == "l2_mixture"  # multi-label's default by measurement (docs/tasks.md)
+    assert "counterfactual does not apply to multilabel" in suggested["note"]
+    assert 0 <= suggested["value"] < 0.5
+    assert set(manifest["noise_estimates"]) == {"tagset_counterfactual", "l2_mixture"}
     assert manifest["baselines"]["label_quality"] == ["cleanlab_multilabel"]
     assert set(manifest["baselines"]["skipped"]) == {"self_confidence", "normalized_margin",
                                                      "confidence_weighted_entropy", "cleanlab_regression"}
