@@ -2,7 +2,8 @@
 
 Runs `analyze` (every default but `--budget 0.05`, a PCA map and probe retraining) on the engine tests'
 seeded datasets (tests/task_datasets.py: a multi-label set of 4 tags with 10% one-tag errors, a linear
-regression set with 10% corrupted targets, scikit-learn's diabetes records with 8%), one run per seed, and
+regression set with 10% corrupted targets, scikit-learn's diabetes records with 8%; `test_multilabel_20` on
+request: the multi-label set with 20%), one run per seed, and
 prints per run: the true noise rate and every applicable estimator's estimate; the precision at the
 budget of each score (gradient detectors and baselines); how often the suggestion equals the truth on the
 flagged wrong labels, for both label suggesters. docs/tasks.md quotes the figures.
