@@ -4,6 +4,9 @@ dashboard reads.
 The decision (`flag.primary` at `flag.budget`, or at the suggested budget when it is None: `--budget auto`) is
 resolved once into a `Flagging` and stored as the manifest's `flagging`, with its estimated precision and
 recall (from the suggest stage's per-sample probabilities of a wrong label); `is_flagged` is its mask.
+
+Multi-label and regression runs hold their task's label columns (tag lists or values: core.pipeline.task_columns,
+core/run/schema.py) instead of the class columns; `is_noisy` is the task's `is_wrong` of given and true labels.
 """
 
 from __future__ import annotations
