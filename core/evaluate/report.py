@@ -202,6 +202,9 @@ def run_summary(path: str | Path) -> dict:
             "n_test": int(data["n_test"]),
             "true_noise_rate": data.get("noise_rate"),
             "test_accuracy": model.get("test_accuracy"),
+            "task": task_name(manifest),
+            "test_metrics": {key[len("test_"):]: value for key, value in model.items()
+                             if key.startswith("test_") and isinstance(value, (int, float))},
             "test_labels_verified": verified,
             "reviewed_test_accuracy": reviewed,
             "budget": flagging.budget,
