@@ -238,7 +238,8 @@ class FlagConfig:
 INFLUENCE_DEFAULTS = ("exact", "fisher", "lissa", "datainf", "tracing", "self_exact", "self_datainf")
 """self_lissa is left out by default: it runs one LiSSA solve per training sample (minutes on
 digits on a 2-core CPU); self_exact computes the same quantity exactly for last layers this small."""
-LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+LABEL_QUALITY_DEFAULTS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "cleanlab_multilabel",
+                          "cleanlab_regression")
 
 
 @dataclass
@@ -248,8 +249,7 @@ class BaselineConfig:
     enabled: bool = setting(True, "Also compute influence and label-quality baseline scores.")
     influence: tuple[str, ...] = setting(INFLUENCE_DEFAULTS, "Influence methods, on the analyzed model's "
                                                              "last-layer gradients.")
-    label_quality: tuple[str, ...] = setting(LABEL_QUALITY_DEFAULTS, "cleanlab label-quality methods, on "
-                                                                     "out-of-fold predicted probabilities.")
+    label_quality: tuple[str, ...] = setting(LABEL_QUALITY_DEFAULTS, "cleanlab scores on out-of-fold outputs, by task.")
     folds: int = setting(5, "Folds for the out-of-fold probabilities cleanlab needs (reused from cross-fitted "
                             "gradients).")
     oof: str = setting("head", "Out-of-fold probabilities from: head (refit the last layer on the stored features "

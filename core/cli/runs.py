@@ -65,11 +65,16 @@ def _ci(mean, interval, signed: bool = False) -> str:
 
 
 def retrain_table(summaries: list[dict]):
-    """Test accuracy (mean and 95% t-interval over seeds) and its paired change from k = 0."""
+    """The test metric (accuracy; micro-F1 or RMSE for multi-label or regression runs: mean and 95% t-interval over
+    seeds) and its paired change from k = 0; the title says when lower is better (RMSE)."""
+    metric = (summaries[0].get("metric") if summaries else None) or "accuracy"
+    name = f"test {metric.replace('_', '-')}"
+    lower = summaries and summaries[0].get("higher_is_better") is False
     columns = ["detector", "budget", "mode", "reviews", "seeds", "removed", "truly noisy removed",
-               "test accuracy [95% CI]", "change vs k = 0 [95% CI]", "distinguishable from 0"]
-    result = table("test accuracy after pruning (mean over seeds, 95% t-interval; change paired per seed)", columns,
-                   right=("removed", "truly noisy removed", "test accuracy [95% CI]", "change vs k = 0 [95% CI]"))
+               f"{name} [95% CI]", "change vs k = 0 [95% CI]", "distinguishable from 0"]
+    result = table(f"{name} after pruning (mean over seeds, 95% t-interval; change paired per seed"
+                   + ("; lower is better, a gain is a negative change)" if lower else ")"), columns,
+                   right=("removed", "truly noisy removed", f"{name} [95% CI]", "change vs k = 0 [95% CI]"))
     for row in summaries:
         baseline = row["budget"] == 0 and not row["reviews"]
         result.add_row(row["detector"] or "(none: k = 0)", f"{row['budget']:.1%}", row["mode"],
@@ -101,7 +106,8 @@ def retrain(
     seeds: Annotated[Optional[int], typer.Option(help="Seeds, each paired with its own k = 0 baseline (default: 5 probe, 3 full).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="The first seed (default: the run's); the others follow it.")] = None,
 ) -> None:
-    """Retrain without the flagged samples over seeds and record paired test accuracy in the run directory."""
+    """Retrain without the flagged samples over seeds and record the paired test metric (accuracy, micro-F1, RMSE) in
+    the run directory."""
     from core.evaluate.report import retrain_summaries
     from core.pipeline.retrain import retrain_seeds
     from core.run.results import read_results

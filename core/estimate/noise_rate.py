@@ -14,6 +14,10 @@ label, no test label), and returns π̂ in [0, 1]:
   smaller gradient than the given one exactly when p_y < max_c p_c. π̂ = the share of such
   samples, with p the out-of-fold probabilities (models that never saw the sample's label).
 
+Each estimator applies to the task kinds its registry entry names (`estimator_for`): multi-label
+and regression runs have their own in core.estimate.task_noise (the tag-set counterfactual, the
+residual mixture); `l2_mixture` reads only scores and serves every task.
+
 Each also has a `posterior(inputs, rate)`: (n,) float64, an estimated probability that each
 sample's label is wrong, summing to about π̂·n. The estimated precision of a ranking at budget
 k is the mean posterior of its top k, its recall their share of the posterior mass
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.detect.flagging import budget_count, ranking
+from core.errors import ConfigError
 from core.estimate.registry import NOISE_ESTIMATORS
 from core.registry import Registry
 
@@ -40,17 +45,19 @@ class EstimateInputs:
     """What the estimators read, one row per training sample."""
 
     given: np.ndarray
-    """(n,) int64 given labels."""
+    """The given labels in the task's form: (n,) int64 classes, (n, C) uint8 tags or (n,) float64 values."""
     oof_probs: np.ndarray
-    """(n, C) float out-of-fold probabilities."""
+    """(n, C) float out-of-fold predictions in the task's form (probabilities, sigmoids, or (n, 1) values)."""
     probs: np.ndarray
-    """(n, C) float in-sample probabilities of the analyzed model."""
+    """(n, C) float in-sample predictions of the analyzed model, in the same form."""
     scores: np.ndarray
     """(n,) float64 gradient L2 norms (`grad_l2`), higher = more outlying: whatever detector is later flagged,
     the estimate reads the same scores, so the flagging decision never changes the suggested budget."""
+    task: str = "classification"
+    """The run's task kind (core.tasks.registry): which of an estimator's forms runs (`estimator_for`)."""
 
     def take(self, rows: np.ndarray) -> EstimateInputs:
-        return EstimateInputs(self.given[rows], self.oof_probs[rows], self.probs[rows], self.scores[rows])
+        return EstimateInputs(self.given[rows], self.oof_probs[rows], self.probs[rows], self.scores[rows], self.task)
 
     def __len__(self) -> int:
         return len(self.given)
@@ -228,6 +235,15 @@ L2_MIXTURE = NoiseEstimator(l2_mixture, l2_mixture_posterior)
 COUNTERFACTUAL = NoiseEstimator(counterfactual, counterfactual_posterior)
 
 
+def estimator_for(name: str, task: str = "classification", registry: Registry = NOISE_ESTIMATORS) -> NoiseEstimator:
+    """Estimator `name`, or a ConfigError when it does not apply to `task` (registry meta `tasks`)."""
+    entry = registry.entry(registry.check(name))
+    tasks = entry.meta.get("tasks", ("classification",))
+    if task not in tasks:
+        raise ConfigError(f"noise-rate estimator {name!r} applies to {', '.join(tasks)} runs, not {task}")
+    return entry.load()
+
+
 # -- intervals and what they say about a ranking --------------------------------------------------------
 def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
     """Every row when n ≤ max_rows, else a seeded sorted sample of max_rows rows."""
@@ -243,7 +259,7 @@ def estimate_with_interval(name: str, inputs: EstimateInputs, *, resamples: int 
     bootstrap (`resamples` draws of the rows with replacement, the estimator rerun on each; the (1 − level)/2
     and (1 + level)/2 quantiles, widened to contain the point estimate), then `model_error` more on each side,
     clipped to [0, 1]."""
-    estimate = registry.get(name).rate
+    estimate = estimator_for(name, inputs.task, registry).rate
     rows = subsample(len(inputs), max_rows, seed)
     base = inputs.take(rows)
     value = estimate(base)
@@ -259,7 +275,7 @@ def estimate_with_interval(name: str, inputs: EstimateInputs, *, resamples: int 
 
 def posterior(name: str, inputs: EstimateInputs, rate: float) -> np.ndarray:
     """(n,) float64 in [0, 1]: estimator `name`'s probability that each given label is wrong."""
-    return np.clip(NOISE_ESTIMATORS.get(name).posterior(inputs, rate), 0.0, 1.0)
+    return np.clip(estimator_for(name, inputs.task).posterior(inputs, rate), 0.0, 1.0)
 
 
 def precision_recall(noise_probability: np.ndarray, scores: np.ndarray, budget: float) -> tuple[float, float]:

@@ -83,7 +83,10 @@ def retrain_summaries(results: pd.DataFrame) -> list[dict]:
     out = []
     for (detector, budget, mode, reviews_key), part in frame.groupby(list(SUMMARY_KEYS), sort=True):
         part = part.sort_values("seed")
-        accuracy, accuracy_lo, accuracy_hi = t_interval(part["test_accuracy"], bounds=(0.0, 1.0))
+        metric = str(part["metric"].iloc[0]) if "metric" in part and part["metric"].notna().any() else "accuracy"
+        higher = metric_higher_is_better(metric)
+        accuracy, accuracy_lo, accuracy_hi = t_interval(part["test_accuracy"],
+                                                        bounds=(0.0, 1.0) if higher else (0.0, float("inf")))
         delta, delta_lo, delta_hi = t_interval(part["delta"])
         out.append({
             "detector": detector or None, "budget": float(budget), "mode": mode,
@@ -93,14 +96,25 @@ def retrain_summaries(results: pd.DataFrame) -> list[dict]:
             "accuracy_mean": accuracy, "accuracy_ci": [_number(accuracy_lo), _number(accuracy_hi)],
             "delta_mean": delta, "delta_ci": [_number(delta_lo), _number(delta_hi)],
             "distinguishable": bool(delta_lo > 0 or delta_hi < 0),
+            "metric": metric, "higher_is_better": higher,
         })
     return out
+
+
+def metric_higher_is_better(metric: str) -> bool:
+    """Whether a larger value of test metric `metric` is better (core.tasks.registry meta; RMSE: no)."""
+    from core.tasks.registry import TASKS
+
+    return next((bool(TASKS.entry(name).meta["higher"]) for name in TASKS.names()
+                 if TASKS.entry(name).meta["metric"] == metric), True)
 
 
 def reviewed_test_accuracy(run: RunDir) -> dict | None:
     """The analyzed model's accuracy on the test samples a person reviewed, with the reviewed labels:
     `keep` confirms the test label, `relabel` corrects it, `mislabeled` (no right label given) is left out.
     None when no test sample was reviewed."""
+    if task_name(run.read_manifest()) != "classification":
+        return None  # reviewed tag sets and values are the review side's to score
     decisions = ReviewStore(run.path, split="test").decisions()
     if not len(decisions):
         return None
@@ -140,10 +154,10 @@ def run_summary(path: str | Path) -> dict:
                                                                                if model.get("refit") else ""))
     lines = [
         f"dataset {data['name']} ({data['kind']}): {data['n_train']} train ({model.get('n_validation', 0)} of them "
-        f"the validation split) / {data['n_test']} test, {len(data['class_names'])} classes",
+        f"the validation split) / {data['n_test']} test, {label_kind_text(task_name(manifest), data['class_names'])}",
         "noise: " + (f"{data['n_noisy']} of {data['n_train']} training labels differ from the truth "
                      f"({data['noise_rate']:.1%})" if data.get("n_noisy") is not None else "unknown (no true labels)"),
-        f"model {model['name']}: test accuracy {_fmt_accuracy(model.get('test_accuracy'))} ({schedule})",
+        f"model {model['name']}: {model_metrics_text(model, task_name(manifest))} ({schedule})",
         f"model choice: {model.get('choice', '-')}; weights: {model.get('weights', '-')}",
         *([encoder_line(data["encoder"])] if data.get("encoder") else []),
         "test labels: " + ("verified by the source" if verified else
@@ -157,7 +171,8 @@ def run_summary(path: str | Path) -> dict:
         f"width {manifest['gradients']['width']} (stored {manifest['gradients']['stored_width']})",
         "stage seconds: " + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in manifest["stages"].items()),
     ]
-    consensus = consensus_counts(ReviewStore(run.path, given_labels=samples[schema.GIVEN_LABEL].to_numpy()))
+    consensus = consensus_counts(ReviewStore(run.path, given_labels=samples[schema.GIVEN_LABEL].to_numpy()
+                                             if schema.GIVEN_LABEL in samples else None))
     if consensus["votes"]:
         lines.append(f"reviews: {consensus['samples_decided']} samples decided by {consensus['annotators']} "
                      f"reviewer(s) (overlap {consensus['overlap']}); {consensus['disagreements_open']} open "
@@ -187,6 +202,9 @@ def run_summary(path: str | Path) -> dict:
             "n_test": int(data["n_test"]),
             "true_noise_rate": data.get("noise_rate"),
             "test_accuracy": model.get("test_accuracy"),
+            "task": task_name(manifest),
+            "test_metrics": {key[len("test_"):]: value for key, value in model.items()
+                             if key.startswith("test_") and isinstance(value, (int, float))},
             "test_labels_verified": verified,
             "reviewed_test_accuracy": reviewed,
             "budget": flagging.budget,
@@ -221,6 +239,35 @@ def _number(value):
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def label_kind_text(task: str, class_names: list[str]) -> str:
+    """'10 classes', '4 tags (multi-label)' or 'target price (regression)'."""
+    if task == "multilabel":
+        return f"{len(class_names)} tags (multi-label)"
+    if task == "regression":
+        return f"target {class_names[0]} (regression)"
+    return f"{len(class_names)} classes"
+
+
+def task_name(manifest: dict) -> str:
+    """The run's task kind as the data stage recorded it (runs without one classify); read without core.tasks,
+    which imports torch (`gradsift info` stays light)."""
+    return (manifest.get("task") or {}).get("name", "classification")
+
+
+def model_metrics_text(model: dict, task: str) -> str:
+    """'test accuracy 0.9123', or every test metric of the run's task ('test rmse 3.1, test mae 2.4 (rmse lower is
+    better)')."""
+    from core.tasks.registry import TASKS
+
+    if task == "classification":
+        return f"test accuracy {_fmt_accuracy(model.get('test_accuracy'))}"
+    meta = TASKS.entry(task).meta
+    metrics = [meta["metric"], *(key[len("test_"):] for key in model if key.startswith("test_")
+                                 and key != f"test_{meta['metric']}" and isinstance(model[key], (int, float)))]
+    text = ", ".join(f"test {name.replace('_', '-')} {_fmt_accuracy(model.get(f'test_{name}'))}" for name in metrics)
+    return text + ("" if meta["higher"] else f" ({meta['metric']} lower is better)")
 
 
 def _fmt_accuracy(value) -> str:

@@ -9,7 +9,12 @@ computes influence "only using the training samples". No baseline sees the test 
 so pruning by them is scored on data they never saw, like the detectors.
 
 Label-quality methods (cleanlab) use the given labels and out-of-fold predicted
-probabilities, as cleanlab requires.
+probabilities, as cleanlab requires; each applies to the task kinds its registry entry names
+(multi-label: cleanlab.multilabel_classification, regression: cleanlab.regression).
+
+For multi-label and regression runs the gradients are kron(r, h̃) with the task's residual r and the
+Hessian mean_i J_i ⊗ h̃_i h̃_iᵀ with its curvature J (core.tasks: diag(σ(1 − σ)) for sigmoid binary
+cross-entropy, 1 for squared error), so every influence method runs unchanged.
 
 Every score is oriented like the detectors: higher = more harmful / more likely mislabelled.
 """
@@ -25,8 +30,9 @@ from core.gradients.last_layer import gradients_from_outputs
 from core.influence.hessians import dense_hvp, last_layer_hessian, last_layer_hvp
 from core.influence.label_quality import label_quality_scores
 from core.influence.methods import influence_scores
-from core.influence.registry import INFLUENCE_METHODS
+from core.influence.registry import INFLUENCE_METHODS, LABEL_QUALITY_METHODS
 from core.influence.solvers import damped_eigh, top_eigenvalue
+from core.tasks.base import Task
 
 
 @dataclass
@@ -43,10 +49,12 @@ class LastLayerState:
     """(m,) rows of the validation split, whose mean gradient is v (every row when empty)."""
     include_bias: bool = True
     weight_decay: float = 0.0
+    task: Task | None = None
+    """The run's task (core.tasks): its residual r and curvature J; softmax cross-entropy when None."""
 
     def gradients(self, features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """(n, C·D̃) float64 last-layer gradients kron(p − e_y, h̃)."""
-        return gradients_from_outputs(features, probs, labels, self.include_bias, np.float64)
+        """(n, C·D̃) float64 last-layer gradients kron(r, h̃), r = p − e_y for softmax."""
+        return gradients_from_outputs(features, probs, labels, self.include_bias, np.float64, task=self.task)
 
     @property
     def width(self) -> int:
@@ -102,10 +110,11 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
     dense = state.width <= cfg.dense_hessian_max_width
     hessian_matrix = None
     if dense:
-        hessian_matrix = last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay)
+        hessian_matrix = last_layer_hessian(state.features, state.probs, state.include_bias, state.weight_decay,
+                                            task=state.task)
         hvp = dense_hvp(hessian_matrix)
     else:
-        hvp = last_layer_hvp(state.features, state.probs, state.include_bias, state.weight_decay)
+        hvp = last_layer_hvp(state.features, state.probs, state.include_bias, state.weight_decay, task=state.task)
     top = top_eigenvalue(hvp, state.width) if any(INFLUENCE_METHODS.entry(m).meta["needs_hessian"]
                                                   for m in methods) else 0.0
     out.facts.update(top_eigenvalue=top, damping=cfg.damping * top)
@@ -133,6 +142,18 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
     return out
 
 
-def label_quality_baselines(labels: np.ndarray, oof_probs: np.ndarray, methods: tuple[str, ...]) -> BaselineScores:
-    """1 − cleanlab label quality (n,) for each method, higher = more likely mislabelled."""
-    return BaselineScores({method: label_quality_scores(labels, oof_probs, method) for method in methods})
+def label_quality_baselines(labels: np.ndarray, oof_probs: np.ndarray, methods: tuple[str, ...],
+                            task: str = "classification") -> BaselineScores:
+    """1 − cleanlab label quality (n,) for each method that applies to `task` (registry meta `tasks`), higher =
+    more likely mislabelled; the others are listed in `facts["skipped"]` with the reason."""
+    out = BaselineScores()
+    skipped = {}
+    for method in methods:
+        tasks = LABEL_QUALITY_METHODS.entry(method).meta["tasks"]
+        if task in tasks:
+            out.columns[method] = label_quality_scores(labels, oof_probs, method, task)
+        else:
+            skipped[method] = f"applies to {' and '.join(tasks)} runs, not {task}"
+    if skipped:
+        out.facts["skipped"] = skipped
+    return out

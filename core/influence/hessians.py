@@ -1,8 +1,8 @@
 """Hessians of the training loss, explicit or as Hessian-vector products (hvp).
 
-- `last_layer_hessian` / `last_layer_hvp`: the true Hessian of mean softmax cross-entropy
-  w.r.t. the last linear layer, in the kron layout of core.gradients.last_layer (dense,
-  or matrix-free for wide heads).
+- `last_layer_hessian` / `last_layer_hvp`: the true Hessian of the mean training loss (softmax
+  cross-entropy, or the run's task's: core.tasks) w.r.t. the last linear layer, in the kron layout
+  of core.gradients.last_layer (dense, or matrix-free for wide heads).
 - `model_hessian` / `model_hvp`: any parameters of a small model via torch.func.
 - `empirical_fisher`: GᵀG/n (+ λI), the reference code's "exact", which is not the Hessian.
 
@@ -23,6 +23,8 @@ from core.errors import ConfigError, DataError
 from core.gradients.func import split_parameters
 from core.gradients.last_layer import augment_features
 from core.influence.common import DEFAULT_CHUNK_ROWS, check_grads, chunks
+from core.tasks.base import Task
+from core.tasks.classification import Classification
 
 HVP = Callable[[np.ndarray], np.ndarray]
 """Hessian-vector product: (p, k) array V → (p, k) array H @ V."""
@@ -36,11 +38,12 @@ def _check_probs(probs: np.ndarray, n_rows: int) -> np.ndarray:
 
 
 def last_layer_hessian(features: np.ndarray, probs: np.ndarray, include_bias: bool = True,
-                       weight_decay: float = 0.0) -> np.ndarray:
-    """(p, p) float64 Hessian of the mean softmax cross-entropy w.r.t. the last linear layer.
+                       weight_decay: float = 0.0, task: Task | None = None) -> np.ndarray:
+    """(p, p) float64 Hessian of the mean training loss w.r.t. the last linear layer.
 
-    features (n, D) penultimate activations h, probs (n, C) softmax outputs p at θ̂.
-    H = mean_i (diag(p_i) − p_i p_iᵀ) ⊗ (h̃_i h̃_iᵀ) + weight_decay·I with h̃ = [h, 1]
+    features (n, D) penultimate activations h, probs (n, C) the stored predictions at θ̂ (softmax p by
+    default; `task.curvature_entry` gives J_i = ∂²ℓ_i/∂z²: diag(p) − ppᵀ, diag(σ(1 − σ)) for multi-label, 1
+    for regression). H = mean_i J_i ⊗ (h̃_i h̃_iᵀ) + weight_decay·I with h̃ = [h, 1]
     when `include_bias` (else h), in the kron layout of core.gradients.last_layer: p = C·(D+1),
     class-major, block c = [weight row c, bias c]. It does not depend on the labels.
     Memory is p² floats: for wide layers use `last_layer_hvp` instead.
@@ -49,10 +52,13 @@ def last_layer_hessian(features: np.ndarray, probs: np.ndarray, include_bias: bo
     probs = _check_probs(probs, len(h_aug))
     n, width = h_aug.shape
     n_classes = probs.shape[1]
+    task = task or Classification()
     blocks = np.zeros((n_classes, width, n_classes, width))
     for a in range(n_classes):
         for b in range(a, n_classes):
-            coeff = (probs[:, a] if a == b else 0.0) - probs[:, a] * probs[:, b]
+            coeff = task.curvature_entry(probs, a, b)
+            if np.isscalar(coeff) and coeff == 0.0:
+                continue
             block = (h_aug * coeff[:, None]).T @ h_aug / max(n, 1)
             blocks[a, :, b, :] = block
             if b != a:
@@ -64,17 +70,18 @@ def last_layer_hessian(features: np.ndarray, probs: np.ndarray, include_bias: bo
 
 
 def last_layer_hvp(features: np.ndarray, probs: np.ndarray, include_bias: bool = True,
-                   weight_decay: float = 0.0, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> HVP:
+                   weight_decay: float = 0.0, chunk_rows: int = DEFAULT_CHUNK_ROWS, task: Task | None = None) -> HVP:
     """Matrix-free `last_layer_hessian`: V (p, k) → H @ V in O(n·C·(D+1)·k), never forming H.
 
     Per sample, with Z_i = V_c h̃_i the logit perturbation (C,), the Hessian maps V to
-    mean_i (p_i ⊙ Z_i − p_i (p_iᵀ Z_i)) h̃_iᵀ. This is what makes LiSSA feasible for
-    wide heads (CIFAR-100, p = 100·513).
+    mean_i (J_i Z_i) h̃_iᵀ (softmax: p_i ⊙ Z_i − p_i (p_iᵀ Z_i); `task.curvature_apply`). This is what makes
+    LiSSA feasible for wide heads (CIFAR-100, p = 100·513).
     """
     h_aug = augment_features(features, include_bias, np.float64)
     probs = _check_probs(probs, len(h_aug))
     n, width = h_aug.shape
     n_classes = probs.shape[1]
+    task = task or Classification()
 
     def hvp(vectors: np.ndarray) -> np.ndarray:
         vectors = np.asarray(vectors, dtype=np.float64)
@@ -86,8 +93,7 @@ def last_layer_hvp(features: np.ndarray, probs: np.ndarray, include_bias: bool =
         for start in range(0, n, chunk_rows):
             h_c, p_c = h_aug[start:start + chunk_rows], probs[start:start + chunk_rows]
             z = (h_c @ mats).reshape(len(h_c), n_classes, n_cols)  # logit perturbations (b, C, k)
-            mean_z = np.einsum("ic,ick->ik", p_c, z)
-            az = p_c[:, :, None] * (z - mean_z[:, None, :])
+            az = task.curvature_apply(p_c, z)
             out += h_c.T @ az.reshape(len(h_c), n_classes * n_cols)
         out = out.reshape(width, n_classes, n_cols).transpose(1, 0, 2).reshape(n_classes * width, n_cols)
         out /= max(n, 1)

@@ -13,7 +13,11 @@ Methods (`LABEL_QUALITY_METHODS`), with k = given label and P = predicted probab
 - ``normalized_margin``: quality from P[k] − max_{k'≠k} P[k'] (Northcutt et al. 2021).
 - ``confidence_weighted_entropy``: quality from entropy(P) / P[k] (Kuan & Mueller 2022).
 
-cleanlab's defaults are used (``adjust_pred_probs=False``), as in the paper. The scores
+cleanlab's defaults are used (``adjust_pred_probs=False``), as in the paper. Multi-label runs
+score ``cleanlab_multilabel`` (`cleanlab.multilabel_classification.rank.get_label_quality_scores`, its
+defaults: each tag's self-confidence, aggregated); regression runs ``cleanlab_regression``
+(`cleanlab.regression.rank.get_label_quality_scores`, OUTRE), as harm = −log(quality) (see
+`regression_quality_scores`: the same order, no rounding to 1). The scores
 are only meaningful with *out-of-sample* predicted probabilities (cleanlab's docs): the
 pipeline's cross-fitted probabilities, or `out_of_fold_probs` below. The authors'
 reference code used in-sample probabilities, which a model that has memorized a flipped
@@ -69,17 +73,52 @@ def _validate(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, n
     return labels, np.clip(pred_probs, 0.0, 1.0)
 
 
-def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str = "self_confidence") -> np.ndarray:
+def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str = "self_confidence",
+                         task: str = "classification") -> np.ndarray:
     """(n,) float64 harm = 1 − cleanlab label quality, in [0, 1], higher = more likely mislabelled.
 
     labels (n,) the given (possibly noisy) integer labels in [0, C); pred_probs (n, C)
     out-of-sample predicted class probabilities, rows summing to 1. Unknown methods are a
-    ConfigError listing the registered ones; malformed inputs a DataError.
+    ConfigError listing the registered ones; malformed inputs a DataError. Multi-label and
+    regression runs: `multilabel_quality_scores` and `regression_quality_scores`.
     """
     cleanlab_method = LABEL_QUALITY_METHODS.entry(method).meta["cleanlab_method"]
+    if task == "multilabel":
+        return multilabel_quality_scores(labels, pred_probs, cleanlab_method)
+    if task == "regression":
+        return regression_quality_scores(labels, pred_probs, cleanlab_method)
     labels, pred_probs = _validate(labels, pred_probs)
     quality = get_label_quality_scores(labels, pred_probs, method=cleanlab_method)
     return 1.0 - np.asarray(quality, dtype=np.float64)
+
+
+def multilabel_quality_scores(tags: np.ndarray, sigmoids: np.ndarray, cleanlab_method: str) -> np.ndarray:
+    """(n,) float64 harm = 1 − cleanlab.multilabel_classification's label quality (each tag scored as its own
+    binary label by `cleanlab_method`, the scores aggregated by cleanlab's default exponential moving average),
+    in [0, 1], higher = the tag set more likely wrong. tags (n, C) 0/1 given tag indicators, sigmoids (n, C)
+    out-of-fold probabilities of each tag."""
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores as multilabel_scores
+
+    tags = np.asarray(tags)
+    sigmoids = np.clip(np.asarray(sigmoids, dtype=np.float64), 0.0, 1.0)
+    if tags.ndim != 2 or tags.shape != sigmoids.shape:
+        raise DataError(f"multi-label tags {tags.shape} and sigmoids {sigmoids.shape} must both be (n, C)")
+    labels = [np.flatnonzero(row).tolist() for row in tags]
+    quality = multilabel_scores(labels, sigmoids, method=cleanlab_method)
+    return 1.0 - np.asarray(quality, dtype=np.float64)
+
+
+def regression_quality_scores(values: np.ndarray, predictions: np.ndarray, cleanlab_method: str) -> np.ndarray:
+    """(n,) float64 harm = −log(cleanlab.regression label quality), in [0, ∞), higher = the value more likely
+    wrong: the order of cleanlab's quality, without 1 − q rounding to 1 for the tiny qualities of large
+    residuals (`residual` is exp(−|y − ŷ|) in the target's units: its harm is |y − ŷ|). values (n,) given
+    targets, predictions (n,) or (n, 1) out-of-fold predictions."""
+    from cleanlab.regression.rank import get_label_quality_scores as regression_scores
+
+    values = np.asarray(values, dtype=np.float64)
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(len(values), -1)[:, 0]
+    quality = np.asarray(regression_scores(values, predictions, method=cleanlab_method), dtype=np.float64)
+    return -np.log(np.clip(quality, np.finfo(np.float64).tiny, None))
 
 
 def out_of_fold_probs(fit_predict_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], n_samples: int,

@@ -3,7 +3,9 @@
 INFLUENCE_METHODS: target `fn(train_grads, val_grad, hessian_or_hvp, **opts) -> (n,) harm`
 (core.influence.methods); meta `needs_hessian`, `needs_val_grad`.
 LABEL_QUALITY_METHODS: meta `cleanlab_method`, the `method=` name of cleanlab's
-`get_label_quality_scores` (core.influence.label_quality).
+`get_label_quality_scores` (core.influence.label_quality), and `tasks`, the task kinds it applies to
+(classification: cleanlab.rank; multilabel: cleanlab.multilabel_classification.rank; regression:
+cleanlab.regression.rank).
 """
 
 from core.registry import Registry
@@ -37,9 +39,16 @@ OOF_METHODS.add("full", "retrain the whole model K times with the run's recipe (
                 "core.estimate.out_of_fold:full_oof_probs", needs_model=True)
 
 LABEL_QUALITY_METHODS = Registry("label-quality method")
+_CLASSES = ("classification",)
 LABEL_QUALITY_METHODS.add("self_confidence", "1 − P[given label] (Müller & Markert 2019)",
-                          cleanlab_method="self_confidence")
+                          cleanlab_method="self_confidence", tasks=_CLASSES)
 LABEL_QUALITY_METHODS.add("normalized_margin", "1 − quality from P[given] − max other P (Northcutt et al. 2021)",
-                          cleanlab_method="normalized_margin")
+                          cleanlab_method="normalized_margin", tasks=_CLASSES)
 LABEL_QUALITY_METHODS.add("confidence_weighted_entropy", "1 − quality from entropy(P)/P[given] (Kuan & Mueller 2022)",
-                          cleanlab_method="confidence_weighted_entropy")
+                          cleanlab_method="confidence_weighted_entropy", tasks=_CLASSES)
+LABEL_QUALITY_METHODS.add("cleanlab_multilabel", "multi-label: 1 − cleanlab.multilabel_classification's label quality "
+                          "(each tag's self-confidence, aggregated by an exponential moving average; its defaults)",
+                          cleanlab_method="self_confidence", tasks=("multilabel",))
+LABEL_QUALITY_METHODS.add("cleanlab_regression", "regression: −log cleanlab.regression's label quality (OUTRE: "
+                          "residuals weighed against their neighbours'; its default)", cleanlab_method="outre",
+                          tasks=("regression",))

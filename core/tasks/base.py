@@ -83,6 +83,16 @@ class Task:
         """Test metrics of `preds` against `labels`; the first key is the registry's `metric`."""
         raise NotImplementedError
 
+    # ---------------------------------------------------------------- curvature (influence baselines)
+    def curvature_entry(self, preds: np.ndarray, a: int, b: int) -> np.ndarray | float:
+        """(n,) float64 J_i[a, b] = ∂²ℓ_i/∂z_a∂z_b at the stored `preds` (float64): the last-layer Hessian is
+        mean_i J_i ⊗ h̃_i h̃_iᵀ (core.influence.hessians)."""
+        raise NotImplementedError
+
+    def curvature_apply(self, preds: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """(b, C, k) J_i z_i for output perturbations z (b, C, k) of the rows whose `preds` (b, C) are given."""
+        raise NotImplementedError
+
     @property
     def metric(self) -> str:
         return TASKS.entry(self.name).meta["metric"]

@@ -54,3 +54,11 @@ class Classification(Task):
 
     def metrics(self, preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         return {"accuracy": float((np.asarray(preds).argmax(axis=1) == np.asarray(labels)).mean())}
+
+    def curvature_entry(self, preds: np.ndarray, a: int, b: int) -> np.ndarray:
+        """J = diag(p) − p pᵀ."""
+        return (preds[:, a] if a == b else 0.0) - preds[:, a] * preds[:, b]
+
+    def curvature_apply(self, preds: np.ndarray, z: np.ndarray) -> np.ndarray:
+        mean_z = np.einsum("ic,ick->ik", preds, z)
+        return preds[:, :, None] * (z - mean_z[:, None, :])

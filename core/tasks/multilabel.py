@@ -61,3 +61,10 @@ class MultiLabel(Task):
         denominator = int(predicted.sum() + truth.sum())
         return {"micro_f1": 2 * hits / denominator if denominator else 1.0,
                 "exact_set_accuracy": float((predicted == truth).all(axis=1).mean())}
+
+    def curvature_entry(self, preds: np.ndarray, a: int, b: int) -> np.ndarray | float:
+        """J = diag(σ (1 − σ)): the tags' losses are independent."""
+        return preds[:, a] * (1.0 - preds[:, a]) if a == b else 0.0
+
+    def curvature_apply(self, preds: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return (preds * (1.0 - preds))[:, :, None] * z

@@ -30,8 +30,11 @@ def noisy_probs():
     return given, probs.astype(np.float32), is_flipped
 
 
-def test_registry_holds_the_three_cleanlab_methods():
-    assert list(LABEL_QUALITY_METHODS) == METHODS
+def test_registry_holds_the_three_cleanlab_classification_methods_and_one_per_other_task():
+    assert list(LABEL_QUALITY_METHODS) == [*METHODS, "cleanlab_multilabel", "cleanlab_regression"]
+    assert all(LABEL_QUALITY_METHODS.entry(m).meta["tasks"] == ("classification",) for m in METHODS)
+    assert LABEL_QUALITY_METHODS.entry("cleanlab_multilabel").meta["tasks"] == ("multilabel",)
+    assert LABEL_QUALITY_METHODS.entry("cleanlab_regression").meta["tasks"] == ("regression",)
 
 
 @pytest.mark.parametrize("method", METHODS)

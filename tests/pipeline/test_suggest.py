@@ -37,7 +37,8 @@ def test_the_stage_writes_its_contract(digits_run):
     suggested = manifest["suggested_budget"]
     assert suggested["method"] == digits_run.config().suggest.noise_estimator
     assert 0 <= suggested["low"] <= suggested["value"] <= suggested["high"] <= 1
-    assert set(manifest["noise_estimates"]) == set(NOISE_ESTIMATORS.names())
+    assert set(manifest["noise_estimates"]) == {name for name in NOISE_ESTIMATORS.names()
+                                                if "classification" in NOISE_ESTIMATORS.entry(name).meta["tasks"]}
     assert samples[schema.NOISE_PROBABILITY].sum() == pytest.approx(suggested["value"] * n, rel=1e-6)
     assert not manifest["flagging"]["auto"] and digits_run.config().flag.budget == 0.05
     assert n == 1437 and samples[schema.IS_FLAGGED].sum() == 72  # 0.05 * 1437 = 71.85 rounds to 72

@@ -8,6 +8,11 @@ validation split is held out. The detectors and every view use the refit model;
 cleanlab's label-quality methods need out-of-fold probabilities: the suggest stage stores them
 (core.estimate.out_of_fold: the cross-fitted models' when the gradients were cross-fitted, else K
 last-layer refits or K full retrainings) in oof_probs.npy.
+
+Multi-label and regression runs: the influence methods run on the task's last-layer gradients kron(r, h̃)
+and Hessian mean_i J_i ⊗ h̃_i h̃_iᵀ (core.tasks); each label-quality method runs on the task kinds its
+registry entry names (cleanlab's multi-label scores for tags, its regression scores for values), and the
+manifest's `baselines.skipped` says which configured methods did not apply and why.
 """
 
 from __future__ import annotations
@@ -38,14 +43,16 @@ def run(ctx: StageContext) -> dict:
         state = LastLayerState(
             features=outputs["features"], probs=outputs["probs"],
             labels=data.given_train, val_rows=val_rows, include_bias=ctx.config.gradients.include_bias,
-            weight_decay=ctx.config.train.weight_decay)
+            weight_decay=ctx.config.train.weight_decay, task=ctx.task)
         influence = influence_baselines(state, cfg)
         columns.update(influence.columns)
         notes += influence.notes
         facts = influence.facts
         if cfg.label_quality:
-            quality = label_quality_baselines(data.given_train, ctx.run.read_npy(schema.OOF_PROBS), cfg.label_quality)
+            quality = label_quality_baselines(data.given_train, ctx.run.read_npy(schema.OOF_PROBS), cfg.label_quality,
+                                              ctx.task.name)
             columns.update(quality.columns)
+            facts.update(quality.facts)
     else:
         facts = {}
     frame = pd.DataFrame({schema.score_column(name): values for name, values in columns.items()},

@@ -1,4 +1,5 @@
-"""Stage 10, retrain: test accuracy with and without the run's flagged samples, over seeds.
+"""Stage 10, retrain: the test metric (accuracy; micro-F1 for multi-label, RMSE for regression) with and without
+the run's flagged samples, over seeds.
 
 Reads the run's `Flagging` (the samples stage resolved it), `retrain.mode` (probe by default:
 seconds) and `retrain.seeds` (5 probe / 3 full); each seed is paired with its own k = 0
@@ -27,8 +28,10 @@ def run(ctx: StageContext) -> dict:
         ctx.reporter.message(f"not retrained: {exc}")
         return {"accuracy_mean": None, "delta_mean": None, "not_retrained": str(exc)}
     low, high = summary.delta_ci
+    direction = "" if summary.higher_is_better else \
+        f", lower is better: {'an improvement' if summary.improved else 'no improvement'}"
     ctx.reporter.message(
         f"{cfg.mode} retraining without the {summary.rows[0]['n_removed']} flagged samples, {len(summary.seeds)} "
-        f"seeds: test accuracy {summary.accuracy_mean:.4f}, change vs k = 0 {summary.delta_mean:+.4f} "
-        f"(95% CI {low:+.4f} to {high:+.4f})")
+        f"seeds: test {summary.metric.replace('_', '-')} {summary.accuracy_mean:.4f}, change vs k = 0 "
+        f"{summary.delta_mean:+.4f} (95% CI {low:+.4f} to {high:+.4f}{direction})")
     return {"accuracy_mean": summary.accuracy_mean, "delta_mean": summary.delta_mean}
