@@ -162,11 +162,11 @@ def main() -> None:
     frame.to_csv(out / "task_targets.csv", index=False)
     pd.set_option("display.width", 200)
     print(frame.to_string(index=False))
-    print(summary(frame).to_markdown(index=False))
+    print(summary(frame).to_string(index=False))
     if not args.skip_cost:
         cost = measure_cost(out, args.repeats)
         cost.to_csv(out / "task_cost.csv")
-        print(cost.to_markdown(floatfmt=".1f"))
+        print(cost.round(1).to_string())
 
 
 if __name__ == "__main__":
