@@ -39,16 +39,17 @@ def top_count(scores: np.ndarray, count: int) -> np.ndarray:
     return Flagging.resolve("l2", count / len(scores), len(scores)).mask(scores)
 
 
-def measure(cell: tuple, out: str) -> dict:
+def measure(cell: tuple, out: str, huber_delta: float | None = None) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from core.config import DataConfig, FlagConfig, RunConfig
+    from core.config import DataConfig, FlagConfig, RunConfig, TrainConfig
     from core.pipeline.runner import analyze
     from core.run import schema
 
     dataset, seed = cell
-    config = RunConfig(data=DataConfig(dataset=dataset), flag=FlagConfig(budget=BUDGET), seed=seed)
+    train = TrainConfig() if huber_delta is None else TrainConfig(huber_delta=huber_delta)
+    config = RunConfig(data=DataConfig(dataset=dataset), train=train, flag=FlagConfig(budget=BUDGET), seed=seed)
     started = time.perf_counter()
     run = analyze(config, Path(out) / f"{dataset}-seed{seed}")
     seconds = time.perf_counter() - started
@@ -151,13 +152,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--huber-delta", type=float, default=None, help="train.huber_delta (default: the config's)")
     parser.add_argument("--out", default="runs/bench-tasks")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cells = [(dataset, seed) for dataset in args.datasets for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(measure, cells, [str(out)] * len(cells)))
+        rows = list(pool.map(measure, cells, [str(out)] * len(cells), [args.huber_delta] * len(cells)))
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "task_targets.csv", index=False)
     pd.set_option("display.width", 200)
