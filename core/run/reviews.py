@@ -173,10 +173,10 @@ class ReviewStore(TeamTables):
         (core.run.label_forms), never read as another kind."""
         form = self.form
         if self._given_labels is not None:
-            if isinstance(form, TagForm):
-                given = np.asarray(self._given_labels)
-                return [tuple(np.flatnonzero(row).tolist()) for row in given] if given.ndim == 2 else [
-                    tuple(sorted(int(t) for t in tags)) for tags in self._given_labels]
+            if isinstance(form, TagForm):  # (n, C) 0/1 indicators, or one tag-index list per sample
+                if isinstance(self._given_labels, np.ndarray) and self._given_labels.ndim == 2:
+                    return [tuple(np.flatnonzero(row).tolist()) for row in self._given_labels]
+                return [tuple(sorted(int(t) for t in tags)) for tags in self._given_labels]
             return np.asarray(self._given_labels, np.int64 if isinstance(form, ClassForm) else np.float64)
         if isinstance(form, ClassForm):
             try:
