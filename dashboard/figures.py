@@ -390,3 +390,25 @@ def agreement_matrix_figure(agreement: pd.DataFrame, shared: pd.DataFrame) -> go
     figure.update_layout(height=140 + 48 * len(names), margin=dict(l=10, r=10, t=30, b=10),
                          yaxis_autorange="reversed", xaxis={"type": "category"}, yaxis={"type": "category"})
     return figure
+
+
+def given_vs_predicted_figure(given: np.ndarray, predicted: np.ndarray, flagged: np.ndarray, sample_ids: np.ndarray,
+                              name: str = "value") -> go.Figure:
+    """A regression run's given value (x) against the model's prediction (y), the flagged samples in red, with the
+    y = x diagonal: what the class matrix shows for classes (a point far from the diagonal: a suspect value)."""
+    given, predicted = np.asarray(given, np.float64), np.asarray(predicted, np.float64)
+    flagged = np.asarray(flagged, bool)
+    figure = go.Figure()
+    for mask, label, colour in ((~flagged, "not flagged", "#9aa5b1"), (flagged, "flagged", "#d62728")):
+        figure.add_trace(go.Scattergl(
+            x=given[mask], y=predicted[mask], mode="markers", name=label, customdata=np.asarray(sample_ids)[mask],
+            marker={"size": 5 if label == "not flagged" else 7, "color": colour},
+            hovertemplate="#%{customdata}<br>given %{x:.4g}<br>predicted %{y:.4g}<extra></extra>"))
+    if len(given):
+        low = float(np.nanmin([given.min(), predicted.min()]))
+        high = float(np.nanmax([given.max(), predicted.max()]))
+        figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="predicted = given",
+                                    line={"color": "#444", "dash": "dot"}, hoverinfo="skip"))
+    figure.update_layout(xaxis_title=f"given {name}", yaxis_title=f"predicted {name}", height=420,
+                         margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return figure

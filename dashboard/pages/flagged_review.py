@@ -32,7 +32,7 @@ from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import auth, conflicts, data, figures, formatting, loop, state, team_review, widgets
+from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, widgets
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
@@ -272,6 +272,12 @@ def main() -> None:
     views = [FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW]
     if auth.signs_in() and actor is not None and allowed(actor, "adjudicate"):
         views.append(ADJUDICATION_VIEW)
+    if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
+        can_decide = actor is not None and allowed(actor, "record_review")
+        kinds.review_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
+        st.divider()
+        exports_ui(run_path, data.samples(run_path))
+        return
     view = st.segmented_control("Review", views, default=FLAGGED_VIEW, key="review_split", required=True)
     if view == ADJUDICATION_VIEW:
         team_review.lead_ui(run_path)

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.run import schema
-from dashboard import data, figures, formatting, state, widgets
+from dashboard import data, figures, formatting, kinds, state, widgets
 
 MAP_KEY = "gradient_map"
 STORED, PCA, FEATURES = "stored", "pca", "features"
@@ -83,6 +83,8 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
 def main() -> None:
     st.title("Gradient space")
     run_path = widgets.require_run()
+    if kinds.classification_only_ui(run_path):
+        return
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     truth = data.has_truth(frame)

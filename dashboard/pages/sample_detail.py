@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.run import reviews, schema
-from dashboard import data, figures, formatting, state, widgets
+from dashboard import data, figures, formatting, kinds, state, widgets
 
 INPUT_KEY = "detail_sample_input"
 NEIGHBOURS = 12
@@ -75,6 +75,8 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
 def main() -> None:
     st.title("Sample detail")
     run_path = widgets.require_run()
+    if kinds.classification_only_ui(run_path):
+        return
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     sample_id = chosen_sample(len(frame))

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.auth.roles import ANNOTATOR
-from dashboard import auth, data, figures, team_data, team_review, widgets
+from dashboard import auth, data, figures, kinds, team_data, team_review, widgets
 
 
 def progress_ui(run_path: str, summary: dict) -> dict:
@@ -74,6 +74,8 @@ def disagreements_ui(run_path: str, names: list[str]) -> None:
 def main() -> None:
     st.title("Team")
     run_path = widgets.require_run()
+    if kinds.classification_only_ui(run_path):
+        return
     names = data.class_names(run_path)
     summary = team_data.team_summary(run_path)
     progress = progress_ui(run_path, summary)

@@ -1,0 +1,138 @@
+"""The dashboard on multi-label and regression runs (hand-built from the digits run: tests/kind_runs.py): tag chips,
+tag toggles and "set value" written through core's review store, the given-vs-predicted scatter, and a one-line note
+(not a failure) on every page that shows classes only."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from core.run import reviews, schema
+from dashboard import formatting, kinds
+from tests.dashboard.conftest import APP, open_page, problems
+from tests.kind_runs import multilabel_run, regression_run
+
+REVIEWER = {"reviewer": "alice"}
+PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail",
+         "test_explorer", "team")
+
+
+@pytest.fixture
+def kind_runs(digits_run, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    multilabel_run(digits_run, root / "tags")
+    regression_run(digits_run, root / "values")
+    monkeypatch.setenv("GRADSIFT_RUNS_DIR", str(root))
+    return root
+
+
+def _rows(run_path) -> list[tuple]:
+    with sqlite3.connect(run_path / reviews.REVIEWS) as connection:
+        return connection.execute("SELECT sample_id, action, new_label, reviewer FROM reviews "
+                                  "ORDER BY review_id").fetchall()
+
+
+def _samples(run_path) -> pd.DataFrame:
+    return pd.read_parquet(run_path / schema.SAMPLES)
+
+
+def test_tag_changes_and_chips():
+    assert formatting.tag_changes([0, 2], [2, 3]) == [(0, "removed"), (2, "kept"), (3, "added")]
+    chips = formatting.tag_chips([0, 2], [2, 3], ["cat", "dog", "car", "tree"])
+    assert chips == ":red-background[~~cat~~] :gray-background[car] :green-background[+tree]"
+    assert formatting.tag_chips([], None, ["a"]) == ":gray-background[(no tag)]"
+    assert kinds.toggled((1, 3), 3) == (1,) and kinds.toggled((1,), 0) == (0, 1)
+    assert kinds.accept_tags([2, 0], (0, 2)) == (reviews.KEEP, None)
+    assert kinds.accept_tags([0], [0, 5]) == (reviews.RELABEL, (0, 5))
+    assert kinds.accept_value(2.5, 2.5) == (reviews.KEEP, None) and kinds.accept_value(2.5, 3) == (reviews.RELABEL, 3.0)
+
+
+@pytest.mark.parametrize("run_name", ["tags", "values"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_or_says_it_shows_classes(kind_runs, run_name, page):
+    app = open_page(kind_runs / run_name, page, **REVIEWER)
+    assert not problems(app), problems(app)
+    assert app.title[0].value
+
+
+def test_tag_cards_show_chips_and_save_a_toggled_set(kind_runs):
+    run_path = kind_runs / "tags"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    samples = _samples(run_path)
+    flagged = samples[samples[schema.IS_FLAGGED]]
+    first = int(app.button(key=next(b.key for b in app.button if b.key.startswith("kind_accept_"))).key
+                .rsplit("_", 1)[1])
+    given = [int(t) for t in samples[schema.GIVEN_TAGS].iloc[first]]
+    suggested = [int(t) for t in samples[schema.SUGGESTED_TAGS].iloc[first]]
+    chips = [md.value for md in app.markdown if md.value.startswith("suggested: ")]
+    assert len(chips) == min(24, len(flagged))
+    assert any(":green-background[+" in chip or ":red-background[~~" in chip for chip in chips)
+    app.button(key=f"kind_accept_{first}").click().run()
+    assert not problems(app)
+    expected = "keep" if sorted(given) == sorted(suggested) else "relabel"
+    assert _rows(run_path)[-1][:2] == (first, expected)
+    # Edit tags: add tag 9 to the given set of another card, then save.
+    second = int(next(b.key for b in app.button if b.key.startswith("kind_save_")
+                      and int(b.key.rsplit("_", 1)[1]) != first).rsplit("_", 1)[1])
+    given = sorted(int(t) for t in samples[schema.GIVEN_TAGS].iloc[second])
+    target = sorted(set(given) ^ {9})
+    app.button_group(key=f"kind_tags_{second}").set_value(target).run()
+    app.button(key=f"kind_save_{second}").click().run()
+    assert not problems(app)
+    assert _rows(run_path)[-1] == (second, "relabel", str(target).replace(" ", "").replace(",", ", "), "alice")
+    assert reviews.ReviewStore(run_path).edits().relabelled[second] == tuple(target)
+
+
+def test_tag_queue_toggles_with_keys_and_saves(kind_runs):
+    run_path = kind_runs / "tags"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_mode").set_value(kinds.QUEUE).run()
+    assert not problems(app)
+    heading = next(md.value for md in app.markdown if md.value.startswith("#### #"))
+    sample_id = int(heading.removeprefix("#### #").split(" ")[0])
+    draft = f"queue_draft_{sample_id}"
+    given = tuple(sorted(int(t) for t in _samples(run_path)[schema.GIVEN_TAGS].iloc[sample_id]))
+    toggle = 0 if 0 not in given else 1
+    app.button(key=f"queue_toggle_{toggle}").click().run()
+    assert app.session_state[draft] == tuple(sorted(set(given) ^ {toggle}))
+    app.button(key="queue_save").click().run()
+    assert not problems(app)
+    assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: tuple(sorted(set(given) ^ {toggle}))}
+
+
+def test_values_show_the_residual_scatter_and_set_a_value(kind_runs):
+    run_path = kind_runs / "values"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    samples = _samples(run_path)
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert any("predicted = given" in spec and "given value" in spec for spec in specs)  # the scatter, not a matrix
+    residuals = [md.value for md in app.markdown if "residual" in md.value]
+    assert residuals
+    sample_id = int(next(n.key for n in app.number_input if n.key.startswith("kind_value_")).rsplit("_", 1)[1])
+    app.number_input(key=f"kind_value_{sample_id}").set_value(42.5).run()
+    app.button(key=f"kind_set_{sample_id}").click().run()
+    assert not problems(app)
+    assert _rows(run_path)[-1] == (sample_id, "relabel", 42.5, "alice")
+    assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: 42.5}
+    residual = float(samples[schema.RESIDUAL_VALUE].iloc[sample_id])
+    assert any(f"residual {residual:+.4g}" in md for md in residuals)
+
+
+def test_value_queue_sets_the_typed_value(kind_runs):
+    run_path = kind_runs / "values"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_mode").set_value(kinds.QUEUE).run()
+    key = next(n.key for n in app.number_input if n.key.startswith("queue_value_"))
+    sample_id = int(key.rsplit("_", 1)[1])
+    app.number_input(key=key).set_value(7.25).run()
+    app.button(key="queue_save").click().run()
+    assert not problems(app)
+    assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: 7.25}
+
+
+def test_app_file_exists():
+    assert APP.is_file()
