@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import ConfigError, RunDirError
+from core.errors import ConfigError, DataError, RunDirError
 from core.export import cleanlab, fiftyone, label_studio, manifest
 from core.export.source import load_source
 from core.run import schema
@@ -140,3 +140,39 @@ def test_missing_columns_and_the_test_split_are_refused(tag_run, tmp_path):
         load_source(tag_run.path)
     with pytest.raises(ConfigError, match="classification runs only"):
         load_source(tag_run.path, "test")
+
+
+def test_label_studio_answers_import_as_tag_sets_and_values(tag_run, value_run, tmp_path):
+    from core.export.import_reviews import import_reviews
+
+    tags = tmp_path / "tags.json"
+    samples = _samples(tag_run)
+    given = [int(t) for t in samples[schema.GIVEN_TAGS].iloc[5]]
+    tags.write_text(json.dumps([
+        {"id": 1, "data": {"sample_id": 4}, "annotations": [{"id": 10, "result": [
+            {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": ["3", "7"]}}]}]},
+        {"id": 2, "data": {"sample_id": 5}, "annotations": [{"id": 11, "result": [
+            {"from_name": "label", "type": "choices", "value": {"choices": [str(t) for t in given]}}]}]},
+    ]))
+    result = import_reviews(tag_run.path, tags, "ann")
+    assert result.counts == {"keep": 1, "relabel": 1, "mislabeled": 0}
+    assert ReviewStore(tag_run.path).edits().relabelled == {4: (3, 7)}
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps([{"id": 1, "data": {"sample_id": 2}, "annotations": [{"id": 12, "result": [
+        {"from_name": "value", "to_name": "image", "type": "number", "value": {"number": 9.75}}]}]}]))
+    import_reviews(value_run.path, values, "ann")
+    assert ReviewStore(value_run.path).edits().relabelled == {2: 9.75}
+    csv = tmp_path / "fixes.csv"
+    csv.write_text("sample_id,label\n3,not a number\n")
+    with pytest.raises(DataError, match="not a number"):
+        import_reviews(value_run.path, csv, "bob")
+
+
+def test_review_log_of_tags_names_them(tag_run, tmp_path):
+    from core.export import review_log
+
+    ReviewStore(tag_run.path).record([0], RELABEL, "ann", new_label=[1, 4])
+    out = tmp_path / "log.csv"
+    review_log.export(load_source(tag_run.path), out, "all")
+    log = pd.read_csv(out, dtype=str)
+    assert log["new_label"].tolist() == ["[1, 4]"] and log["new_label_name"].tolist() == ["1|4"]
