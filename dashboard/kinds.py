@@ -13,6 +13,8 @@ the suggestion is the given label, else a relabel to it).
   (a relabel to it; a keep when it is the given set), A accepts the suggestion, M mislabeled, K keep, N next,
   U undo. For values S sets the typed value.
 - Regression: the given-vs-predicted scatter of the flagged set in place of the class matrix.
+- A lead (or anyone, without sign-in) sees the open disagreements with every vote and the team's consensus
+  (core.review.consensus: the per-tag majority, the values' median) and accepts it in one click.
 
 Pages that only make sense for classes call `classification_only_ui` (one line, no failure).
 """
@@ -25,9 +27,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.auth.roles import allowed
+from core.review import consensus
 from core.run import schema
 from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, decision_per_sample
-from dashboard import data, figures, formatting, state, widgets
+from dashboard import auth, data, figures, formatting, state, team_data, widgets
 from dashboard.queue import KEYS, RELABEL_KEYS, navigation_ui, queue_order, skipped, undo_ui
 
 CLASSIFICATION = "classification"
@@ -235,6 +239,39 @@ def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, task: str, 
         navigation_ui(run_path, sample_id, reviewer)
 
 
+def _label_text(label, names: Sequence[str]) -> str:
+    if label is None:
+        return "-"
+    if isinstance(label, list):
+        return ", ".join(formatting.class_name(names, t) for t in label) or "(no tag)"
+    return f"{float(label):.6g}"
+
+
+def adjudication_ui(run_path: str) -> None:
+    """Open disagreements with their votes and the team's consensus; accepting it is the lead's adjudication."""
+    actor = auth.current_actor()
+    if actor is None or not allowed(actor, "adjudicate"):
+        return
+    pending = team_data.adjudication_queue(run_path)
+    pending = pending[pending["reason"] == "disagreement"] if len(pending) else pending
+    if not len(pending):
+        return
+    names = data.class_names(run_path)
+    with st.expander(f"{len(pending)} open disagreement(s): the team's consensus", expanded=False):
+        table = pd.DataFrame({
+            "sample": pending[schema.SAMPLE_ID].to_numpy(),
+            "votes": [" · ".join(f"{v['reviewer']}: {v['action']} {_label_text(v['new_label'], names)}"
+                                 for v in votes) for votes in pending["votes"]],
+            "consensus": [_label_text(label, names) for label in pending["consensus_label"]],
+            "quality": pending["consensus_quality"].to_numpy(),
+        })
+        st.dataframe(table, hide_index=True)
+        if st.button("Accept the consensus on every open disagreement", key="kind_accept_consensus"):
+            written = consensus.accept_consensus(data.review_store(run_path), actor, min_quality=0.0)
+            st.toast(f"{written} adjudication(s) recorded")
+            st.rerun()
+
+
 def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, status: str,
              score_column: str) -> pd.DataFrame:
     """The flagged samples of the chosen status, highest score first."""
@@ -277,6 +314,7 @@ def review_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
                 frame[schema.GIVEN_VALUE].to_numpy(), frame[schema.PRED_VALUE].to_numpy(), flagged,
                 frame[schema.SAMPLE_ID].to_numpy(), name=(data.class_names(run_path) or ["value"])[0]),
                 key="given_vs_predicted")
+    adjudication_ui(run_path)
     rows = matching(frame, flagged, decided, status, score_column)
     st.caption(f"{len(rows):,} flagged sample(s) match (top {budget:.1%} by {detector}, highest score first).")
     mode = st.segmented_control("Mode", [GRID, QUEUE], default=GRID, key="review_mode", required=True)

@@ -136,3 +136,19 @@ def test_value_queue_sets_the_typed_value(kind_runs):
 
 def test_app_file_exists():
     assert APP.is_file()
+
+
+def test_open_tag_disagreements_show_the_consensus_and_accept_it(kind_runs):
+    run_path = kind_runs / "tags"
+    store = reviews.ReviewStore(run_path)
+    store.record([6], reviews.RELABEL, "ann", new_label=[1, 2])
+    store.record([6], reviews.RELABEL, "bob", new_label=[1, 3])
+    store.record([6], reviews.RELABEL, "cid", new_label=[1, 2, 3])
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    table = next(frame.value for frame in app.dataframe if "consensus" in frame.value.columns)
+    # Tag shares: 1 -> 3/3, 2 -> 2/3, 3 -> 2/3: the consensus is {1, 2, 3}.
+    assert table["sample"].tolist() == [6] and table["consensus"].tolist() == ["1, 2, 3"]
+    app.button(key="kind_accept_consensus").click().run()
+    assert not problems(app)
+    assert store.open_disagreements().tolist() == [] and store.edits().relabelled == {6: (1, 2, 3)}
