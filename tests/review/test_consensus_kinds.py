@@ -112,3 +112,26 @@ def test_krippendorff_interval_for_values():
     # De = (1/(6·5))·2·(6·Σv² − (Σv)²) = 2·(6·2785 − 121²)/30 = 4138/30; alpha = 1 − Do/De = 1 − 50/4138.
     assert result == {"metric": "krippendorff_alpha_interval", "value": pytest.approx(1 - 50 / 4138),
                       "n_samples": 3}
+
+
+def test_gradsift_reviews_json_on_a_value_run(digits_run, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from core.cli.main import app
+    from tests.kind_runs import regression_run
+
+    run = regression_run(digits_run, tmp_path / "values")
+    given = pd.read_parquet(run.file(schema.SAMPLES))[schema.GIVEN_VALUE].to_numpy()
+    store = ReviewStore(run.path)  # tolerance: 0.1 × the fixture's scale 2.0 = 0.2
+    store.record([0, 1], KEEP, "ann")
+    store.record([0], RELABEL, "bob", new_label=float(given[0]) + 0.1)  # within 0.2 of the median: agree
+    store.record([1], RELABEL, "bob", new_label=float(given[1]) + 1.0)  # each vote 0.5 from their median > 0.2: open
+    result = CliRunner().invoke(app, ["reviews", str(run.path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["consensus"]["samples_decided"] == 1 and summary["consensus"]["disagreements_open"] == 1
+    assert summary["agreement"]["metric"] == "krippendorff_alpha_interval"
+    # Sample 0 is decided: relabel to the median given + 0.05.
+    assert store.edits().relabelled == {0: pytest.approx(float(given[0]) + 0.05)}
