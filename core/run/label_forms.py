@@ -239,3 +239,11 @@ def indicator_rows(tag_sets: Sequence[Sequence[int]], n_tags: int) -> np.ndarray
     for row, tags in enumerate(tag_sets):
         out[row, list(tags)] = 1
     return out
+
+
+def require_classification(manifest: dict, path: str | os.PathLike, what: str) -> None:
+    """A one-line ConfigError when the run (its manifest) is not a classification run: for the actions that compare
+    classes (the re-ranking's refits, near-duplicate conflicts) and do not know tags or values yet."""
+    task = (manifest.get("task") or {}).get("name", "classification")
+    if task != "classification":
+        raise ConfigError(f"{what} works on classification runs; {path} is a {task} run")
