@@ -272,6 +272,39 @@ def adjudication_ui(run_path: str) -> None:
             st.rerun()
 
 
+def detail_ui(run_path: str, row: dict, truth_known: bool) -> None:
+    """Sample detail of a tag or value run: labels, facts, the review actions and the sample's review history."""
+    names = data.class_names(run_path)
+    task = task_name(run_path)
+    _labels_ui(row, names, task, truth_known)
+    facts = [f"source {formatting.escape_markdown(row[schema.SOURCE])}", f"loss {row[schema.LOSS]:.3f}",
+             f"gradient L2 {row[schema.GRAD_L2]:.4g}"]
+    if truth_known:
+        facts.append("**truly noisy**" if row[schema.IS_NOISY] else "label correct")
+    st.markdown(" · ".join(facts))
+    reviewer = state.current_reviewer()
+    _edit_ui(run_path, row, names, task, reviewer, None, key="detail")
+    history = data.review_store(run_path).history()
+    history = history[history[schema.SAMPLE_ID] == int(row[schema.SAMPLE_ID])]
+    if len(history):
+        shown = history[["action", "new_label", "reviewer", "created"]].copy()
+        shown["new_label"] = [_label_text(list(v) if isinstance(v, tuple) else v, names) for v in shown["new_label"]]
+        st.dataframe(shown, hide_index=True)
+    elif not reviewer:
+        st.caption("Type your name in the sidebar to review this sample.")
+
+
+def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int, count: int = 12) -> None:
+    """The sample's nearest neighbours in gradient space (cosine), as cards without actions."""
+    ids, _ = data.neighbors(run_path, sample_id, count, "cosine")
+    st.markdown(f"#### {len(ids)} nearest neighbours in gradient space (cosine)")
+    decisions = data.review_store(run_path).decisions()
+    decided = decision_per_sample(decisions, len(frame))
+    labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
+    grid_ui(run_path, frame.iloc[ids], decided, labels, task_name(run_path), "", None,
+            schema.score_column(data.flagging(run_path).detector), actions=False)
+
+
 def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, status: str,
              score_column: str) -> pd.DataFrame:
     """The flagged samples of the chosen status, highest score first."""

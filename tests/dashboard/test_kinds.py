@@ -152,3 +152,18 @@ def test_open_tag_disagreements_show_the_consensus_and_accept_it(kind_runs):
     app.button(key="kind_accept_consensus").click().run()
     assert not problems(app)
     assert store.open_disagreements().tolist() == [] and store.edits().relabelled == {6: (1, 2, 3)}
+
+
+def test_sample_detail_of_a_value_run_sets_a_value_and_shows_neighbours(kind_runs):
+    run_path = kind_runs / "values"
+    app = open_page(run_path, "sample_detail", detail_sample=3, **REVIEWER)
+    assert not problems(app)
+    given = float(_samples(run_path)[schema.GIVEN_VALUE].iloc[3])
+    assert any(f"given **{given:.6g}**" in md.value for md in app.markdown)
+    assert any(md.value.startswith("#### 12 nearest neighbours") for md in app.markdown)
+    app.number_input(key="detail_value_3").set_value(-1.5).run()
+    app.button(key="detail_set_3").click().run()
+    assert not problems(app)
+    assert reviews.ReviewStore(run_path).edits().relabelled == {3: -1.5}
+    history = next(frame.value for frame in app.dataframe if "new_label" in frame.value.columns)
+    assert history["new_label"].tolist() == ["-1.5"] and history["reviewer"].tolist() == ["alice"]
