@@ -164,7 +164,7 @@ def kind_agreement(votes: pd.DataFrame, form: LabelForm) -> dict:
         cube[row_of[name], col_of[sample_id], :] = 0.0
         cube[row_of[name], col_of[sample_id], list(tags)] = 1.0
     per_tag = {tag: _alpha(cube[:, :, tag], "nominal") for tag in range(n_tags)}
-    value = _alpha(cube.reshape(len(reviewers), -1), "nominal")
+    value = _alpha(cube.reshape(len(reviewers), len(samples) * n_tags), "nominal")
     return {"metric": "krippendorff_alpha_nominal_per_tag", "value": value, "n_samples": n_samples,
             "per_tag": per_tag}
 

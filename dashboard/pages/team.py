@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.auth.roles import ANNOTATOR
-from dashboard import auth, data, figures, kinds, team_data, team_review, widgets
+from dashboard import auth, data, figures, team_data, team_review, widgets
 
 
 def progress_ui(run_path: str, summary: dict) -> dict:
@@ -74,8 +74,6 @@ def disagreements_ui(run_path: str, names: list[str]) -> None:
 def main() -> None:
     st.title("Team")
     run_path = widgets.require_run()
-    if kinds.classification_only_ui(run_path):
-        return
     names = data.class_names(run_path)
     summary = team_data.team_summary(run_path)
     progress = progress_ui(run_path, summary)
@@ -86,7 +84,7 @@ def main() -> None:
     alpha = summary["agreement"]
     left, right = st.columns([1, 3])
     left.metric("Krippendorff's alpha", "–" if alpha["value"] is None else f"{alpha['value']:.3f}",
-                help="Nominal, over the samples with two votes or more; 1 = full agreement, 0 = chance")
+                help=f"{alpha['metric']}, over the samples with two votes or more; 1 = full agreement, 0 = chance")
     left.caption(f"over {alpha['n_samples']} sample(s) with two votes or more · "
                  f"{summary['consensus']['votes']} vote(s) by {len(summary['annotators'])} annotator(s)")
     table = annotators_table(summary, pace, progress)

@@ -167,3 +167,17 @@ def test_sample_detail_of_a_value_run_sets_a_value_and_shows_neighbours(kind_run
     assert reviews.ReviewStore(run_path).edits().relabelled == {3: -1.5}
     history = next(frame.value for frame in app.dataframe if "new_label" in frame.value.columns)
     assert history["new_label"].tolist() == ["-1.5"] and history["reviewer"].tolist() == ["alice"]
+
+
+def test_team_page_of_a_tag_run_shows_alpha_and_pairwise_agreement(kind_runs):
+    run_path = kind_runs / "tags"
+    store = reviews.ReviewStore(run_path)
+    store.record([0, 1], reviews.RELABEL, "ann", new_label=[2])
+    store.record([0], reviews.RELABEL, "bob", new_label=[2])
+    store.record([1], reviews.RELABEL, "bob", new_label=[2, 3])
+    app = open_page(run_path, "team", **REVIEWER)
+    assert not problems(app)
+    assert any(metric.label == "Krippendorff's alpha" for metric in app.metric)
+    disagreements = next(frame.value for frame in app.dataframe if "votes" in frame.value.columns)
+    assert disagreements["sample"].tolist() == [1]
+    assert disagreements["votes"].tolist() == ["ann: relabel to 2 · bob: relabel to 2, 3"]

@@ -148,3 +148,9 @@ def test_the_rerank_and_the_conflict_search_refuse_other_kinds(digits_run, tmp_p
         rerank(run.path)
     with pytest.raises(ConfigError, match="conflict search works on classification runs"):
         find_conflicts(run.path)
+
+
+def test_agreement_without_votes_is_none():
+    empty = pd.DataFrame({schema.SAMPLE_ID: [], REVIEWER: [], consensus.OUTCOME: []})
+    assert consensus.agreement(empty, TagForm(3))["value"] is None
+    assert consensus.agreement(empty, ValueForm(0.5))["value"] is None
