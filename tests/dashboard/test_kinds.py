@@ -181,3 +181,15 @@ def test_team_page_of_a_tag_run_shows_alpha_and_pairwise_agreement(kind_runs):
     disagreements = next(frame.value for frame in app.dataframe if "votes" in frame.value.columns)
     assert disagreements["sample"].tolist() == [1]
     assert disagreements["votes"].tolist() == ["ann: relabel to 2 · bob: relabel to 2, 3"]
+
+
+@pytest.mark.parametrize("run_name", ["tags", "values"])
+def test_gradient_space_selection_shows_the_kind_cards(kind_runs, run_name):
+    selection = {"selection": {"points": [{"customdata": [5, 0]}, {"customdata": [9, 1]}]}}
+    app = open_page(kind_runs / run_name, "gradient_space", gradient_map=selection)
+    assert not problems(app)
+    assert any(md.value == "#### 2 selected sample(s)" for md in app.markdown)
+    prefix = "given: " if run_name == "tags" else ":red[given **"
+    assert sum(md.value.startswith(prefix) for md in app.markdown) == 2
+    if run_name == "values":
+        assert "residual (predicted − given)" in app.selectbox(key="map_colour").options
