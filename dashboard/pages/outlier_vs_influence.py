@@ -14,7 +14,6 @@ import streamlit as st
 
 from core.run import schema
 from dashboard import data, figures, widgets
-from dashboard import kinds as task_kinds
 
 
 def pair_scatter_ui(run_path: str, frame: pd.DataFrame, x_name: str, y_name: str, truth: bool,
@@ -52,8 +51,6 @@ def pair_scatter_ui(run_path: str, frame: pd.DataFrame, x_name: str, y_name: str
 def main() -> None:
     st.title("Outlier vs influence")
     run_path = widgets.require_run()
-    if task_kinds.classification_only_ui(run_path):
-        return
     frame = data.samples(run_path)
     truth = data.has_truth(frame)
     kinds = data.score_kinds(run_path)
