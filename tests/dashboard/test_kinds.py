@@ -11,7 +11,7 @@ import pytest
 
 from core.run import reviews, schema
 from dashboard import formatting, kinds
-from tests.dashboard.conftest import APP, open_page, problems
+from tests.dashboard.conftest import open_page, problems
 from tests.kind_runs import multilabel_run, regression_run
 
 REVIEWER = {"reviewer": "alice"}
@@ -132,10 +132,6 @@ def test_value_queue_sets_the_typed_value(kind_runs):
     app.button(key="queue_save").click().run()
     assert not problems(app)
     assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: 7.25}
-
-
-def test_app_file_exists():
-    assert APP.is_file()
 
 
 def test_open_tag_disagreements_show_the_consensus_and_accept_it(kind_runs):
