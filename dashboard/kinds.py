@@ -13,6 +13,8 @@ the suggestion is the given label, else a relabel to it).
   (a relabel to it; a keep when it is the given set), A accepts the suggestion, M mislabeled, K keep, N next,
   U undo. For values S sets the typed value.
 - Regression: the given-vs-predicted scatter of the flagged set in place of the class matrix.
+- A signed-in annotator sees only its own votes on the cards (blind review, as core.review.consensus
+  .votes_visible_to); there are no leases here yet.
 - A lead (or anyone, without sign-in) sees the open disagreements with every vote and the team's consensus
   (core.review.consensus: the per-tag majority, the values' median) and accepts it in one click.
 
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.auth.roles import allowed
+from core.auth.roles import ANNOTATOR, allowed
 from core.review import consensus
 from core.run import schema
 from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, decision_per_sample
@@ -334,6 +336,9 @@ def review_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
     flagged = data.flagged_mask(run_path, detector, budget)
     store = data.review_store(run_path)
     decisions = store.decisions()
+    actor = auth.current_actor()
+    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:  # blind review: only its own votes
+        decisions = consensus.votes_visible_to(store, actor.name).drop(columns="outcome")
     decided = decision_per_sample(decisions, len(frame))
     labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
     cols = st.columns(4)

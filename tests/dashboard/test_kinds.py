@@ -189,3 +189,28 @@ def test_gradient_space_selection_shows_the_kind_cards(kind_runs, run_name):
     assert sum(md.value.startswith(prefix) for md in app.markdown) == 2
     if run_name == "values":
         assert "residual (predicted − given)" in app.selectbox(key="map_colour").options
+
+
+def test_a_signed_in_annotator_sees_only_its_own_votes(kind_runs, monkeypatch):
+    from core.auth import users
+    from dashboard import auth
+    from tests.dashboard.test_team import PASSWORD, signed_in
+
+    for name in ("GRADSIFT_USERS_FILE", "GRADSIFT_SESSION_SECRET_FILE", "GRADSIFT_SESSION_SECRET",
+                 "GRADSIFT_READ_ONLY", "GRADSIFT_SESSION_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    users.add_user(kind_runs / "users.toml", "ana", "annotator", PASSWORD)
+    auth._throttle.clear()
+    run_path = kind_runs / "tags"
+    app = signed_in(run_path, "ana")
+    theirs, mine = [int(b.key.rsplit("_", 1)[1]) for b in app.button if b.key.startswith("kind_accept_")][:2]
+    store = reviews.ReviewStore(run_path)
+    store.record([theirs], reviews.MISLABELED, "ben")
+    store.record([mine], reviews.RELABEL, "ana", new_label=[4])
+    app.run()
+    assert not problems(app)
+    reviewed = [md.value for md in app.markdown if md.value.startswith("reviewed: ")]
+    assert reviewed == ["reviewed: " + formatting.tag_chips(
+        formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[mine]), (4,), [str(i) for i in range(10)])]
+    assert ":red-badge[mislabeled]" not in [md.value for md in app.markdown]  # ben's vote stays hidden
+    assert not app.get("expander") or all("open disagreement" not in str(e.label) for e in app.expander)
