@@ -214,3 +214,16 @@ def test_a_signed_in_annotator_sees_only_its_own_votes(kind_runs, monkeypatch):
         formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[mine]), (4,), [str(i) for i in range(10)])]
     assert ":red-badge[mislabeled]" not in [md.value for md in app.markdown]  # ben's vote stays hidden
     assert not app.get("expander") or all("open disagreement" not in str(e.label) for e in app.expander)
+
+
+def test_overview_names_the_task_and_its_metric(kind_runs):
+    import json
+
+    run_path = kind_runs / "values"
+    manifest = json.loads((run_path / schema.MANIFEST).read_text())
+    manifest["model"]["test_rmse"] = 1.25
+    (run_path / schema.MANIFEST).write_text(json.dumps(manifest))
+    app = open_page(run_path, "overview")
+    assert not problems(app)
+    assert {m.label: m.value for m in app.metric}["test RMSE"] == "1.2500"
+    assert any(caption.value.startswith("1 target (regression) · ") for caption in app.caption)
