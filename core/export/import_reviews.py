@@ -100,8 +100,13 @@ def decide_kind(source: ExportSource, row: ReviewRow, path: Path) -> tuple[str, 
     given = source.table[source.given_column].iat[row.sample_id]
     if source.task == "multilabel":
         label, given = _tag_set(source, row, path), tuple(given)
+        shown = "|".join(source.class_names[t] for t in given)
     else:
         label, given = _value(row, path), float(given)
+        shown = repr(given)
+    if row.given is not None and row.given != shown:
+        raise DataError(f"{path}: {row.where}: the file says sample {row.sample_id}'s given label is {row.given!r}, "
+                        f"the run says {shown!r}; was the file exported from another run?")
     action = row.action or (KEEP if label == given else RELABEL)
     if action == RELABEL and (label is None or label == given):
         raise DataError(f"{path}: {row.where}: relabel of sample {row.sample_id} to "

@@ -188,6 +188,10 @@ def read_label_studio(path: Path) -> list[ReviewRow]:
         if sample_id is None:
             raise DataError(f"{path}: {where}: data.sample_id {data['sample_id']!r} is not an integer")
         given = data.get("given_label")
+        if given is None and isinstance(data.get("given_tags"), list):  # a multi-label run's task: its tag names
+            given = "|".join(str(tag) for tag in data["given_tags"])
+        elif given is None and isinstance(data.get("given_value"), (int, float)):  # a regression run's task
+            given = repr(float(data["given_value"]))
         split = data.get("split")
         row = ReviewRow(sample_id, None, None, where, None if given is None else str(given),
                         split=None if split is None else str(split))

@@ -176,3 +176,20 @@ def test_review_log_of_tags_names_them(tag_run, tmp_path):
     review_log.export(load_source(tag_run.path), out, "all")
     log = pd.read_csv(out, dtype=str)
     assert log["new_label"].tolist() == ["[1, 4]"] and log["new_label_name"].tolist() == ["1|4"]
+
+
+def test_a_label_studio_file_of_another_run_is_refused(tag_run, tmp_path):
+    from core.export.import_reviews import import_reviews
+
+    out = tmp_path / "tasks.json"
+    label_studio.export(load_source(tag_run.path), out, "flagged")
+    tasks = json.loads(out.read_text())
+    tasks[0]["annotations"] = [{"id": 1, "result": [{"from_name": "label", "type": "choices",
+                                                     "value": {"choices": ["1"]}}]}]
+    out.write_text(json.dumps(tasks))
+    assert sum(import_reviews(tag_run.path, out, "ann").counts.values()) == 1  # this run's own file reads back
+    assert import_reviews(tag_run.path, out, "ann").already == 1  # and only once
+    tasks[0]["data"]["given_tags"] = ["9", "8"]
+    out.write_text(json.dumps(tasks))
+    with pytest.raises(DataError, match="exported from another run"):
+        import_reviews(tag_run.path, out, "bob")
