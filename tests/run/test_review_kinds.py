@@ -10,6 +10,8 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.errors import ConfigError, RunDirError
 from core.run import schema
@@ -149,3 +151,18 @@ def test_edits_apply_in_each_task_form():
 def test_make_form_refuses_an_unknown_kind():
     with pytest.raises(ConfigError, match="unknown task kind"):
         make_form("ranking")
+
+
+@settings(max_examples=40, deadline=None)
+@given(tags=st.lists(st.integers(0, 11), max_size=12),
+       value=st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e12, max_value=1e12))
+def test_labels_survive_the_sqlite_column_unchanged(tmp_path_factory, tags, value):
+    """Whatever SQLite's INTEGER affinity does to a stored tag set or value, it reads back as it was written."""
+    root = tmp_path_factory.mktemp("roundtrip")
+    tag_store = ReviewStore(root, task={"name": "multilabel"}, n_classes=12, given_labels=[[0]])
+    tag_store.record([0], RELABEL, "ann", new_label=tags)
+    assert tag_store.history()[NEW_LABEL].tolist() == [tuple(sorted(set(tags)))]
+    value_store = ReviewStore(root, task={"name": "regression", "scale": 1.0}, split="test", given_labels=[0.5])
+    value_store.record([0], RELABEL, "ann", new_label=value)
+    stored = value_store.history()[NEW_LABEL].tolist()
+    assert stored == [value] and isinstance(stored[0], float)
