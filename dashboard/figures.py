@@ -246,10 +246,19 @@ def yes_no_codes(values: pd.Series) -> np.ndarray:
 
 
 def hover_data(frame: pd.DataFrame, score_column: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
-    """customdata (n, k) = [sample_id, given, predicted(, score)] and its hover names."""
-    columns = [frame[schema.SAMPLE_ID].to_numpy(np.float64), frame[schema.GIVEN_LABEL].to_numpy(np.float64),
-               frame[schema.PRED_LABEL].to_numpy(np.float64)]
-    names = ["sample", "given", "predicted"]
+    """customdata (n, k) = [sample_id, given, predicted(, score)] and its hover names (a regression run: the given
+    and predicted values; a multi-label run: how many tags are given and suggested)."""
+    if schema.GIVEN_VALUE in frame.columns:
+        given, predicted = frame[schema.GIVEN_VALUE], frame[schema.PRED_VALUE]
+    elif schema.GIVEN_TAGS in frame.columns:
+        given = frame[schema.GIVEN_TAGS].map(len).rename("given tags")
+        predicted = frame[schema.SUGGESTED_TAGS].map(len).rename("suggested tags")
+    else:
+        given, predicted = frame[schema.GIVEN_LABEL], frame[schema.PRED_LABEL]
+    columns = [frame[schema.SAMPLE_ID].to_numpy(np.float64), given.to_numpy(np.float64),
+               predicted.to_numpy(np.float64)]
+    names = ["sample", "given" if given.name in (schema.GIVEN_LABEL, schema.GIVEN_VALUE) else str(given.name),
+             "predicted" if predicted.name in (schema.PRED_LABEL, schema.PRED_VALUE) else str(predicted.name)]
     if score_column is not None:
         columns.append(np.round(frame[score_column].to_numpy(np.float64), 4))
         names.append("score")
@@ -260,8 +269,15 @@ COLOUR_SCORE, COLOUR_FLAGGED, COLOUR_GIVEN, COLOUR_TRUE, COLOUR_PRED, COLOUR_NOI
     "outlier score", "flagged", "given label", "true label", "predicted label", "truly noisy", "review decision")
 
 
-def colour_options(truth_known: bool) -> list[str]:
-    """What a map can be coloured by; truth-based options only when the truth is known."""
+COLOUR_GIVEN_VALUE, COLOUR_RESIDUAL = "given value", "residual (predicted − given)"
+
+
+def colour_options(truth_known: bool, task: str = "classification") -> list[str]:
+    """What a map can be coloured by; truth-based options only when the truth is known; a regression run's values
+    instead of classes, no class colours for a multi-label run."""
+    if task != "classification":
+        values = [COLOUR_GIVEN_VALUE, COLOUR_RESIDUAL] if task == "regression" else []
+        return [COLOUR_SCORE, COLOUR_FLAGGED, *values, *([COLOUR_NOISY] if truth_known else []), COLOUR_REVIEW]
     options = [COLOUR_SCORE, COLOUR_FLAGGED, COLOUR_GIVEN, COLOUR_PRED]
     if truth_known:
         options += [COLOUR_TRUE, COLOUR_NOISY]
@@ -276,6 +292,9 @@ def colour_values(frame: pd.DataFrame, option: str, names: Sequence[str], *, sco
         return frame[score_column].to_numpy(np.float64), None, score_column.removeprefix(schema.SCORE_PREFIX)
     if option == COLOUR_FLAGGED:
         return flagged.astype(np.int64), ("no", "yes"), "flagged"
+    if option in (COLOUR_GIVEN_VALUE, COLOUR_RESIDUAL):
+        column = schema.GIVEN_VALUE if option == COLOUR_GIVEN_VALUE else schema.RESIDUAL_VALUE
+        return frame[column].to_numpy(np.float64), None, option
     if option == COLOUR_NOISY:
         return yes_no_codes(frame[schema.IS_NOISY]), ("no", "yes", "unknown"), "truly noisy"
     if option == COLOUR_REVIEW:
@@ -389,4 +408,26 @@ def agreement_matrix_figure(agreement: pd.DataFrame, shared: pd.DataFrame) -> go
                                                 "<extra></extra>"))
     figure.update_layout(height=140 + 48 * len(names), margin=dict(l=10, r=10, t=30, b=10),
                          yaxis_autorange="reversed", xaxis={"type": "category"}, yaxis={"type": "category"})
+    return figure
+
+
+def given_vs_predicted_figure(given: np.ndarray, predicted: np.ndarray, flagged: np.ndarray, sample_ids: np.ndarray,
+                              name: str = "value") -> go.Figure:
+    """A regression run's given value (x) against the model's prediction (y), the flagged samples in red, with the
+    y = x diagonal: what the class matrix shows for classes (a point far from the diagonal: a suspect value)."""
+    given, predicted = np.asarray(given, np.float64), np.asarray(predicted, np.float64)
+    flagged = np.asarray(flagged, bool)
+    figure = go.Figure()
+    for mask, label, colour in ((~flagged, "not flagged", "#9aa5b1"), (flagged, "flagged", "#d62728")):
+        figure.add_trace(go.Scattergl(
+            x=given[mask], y=predicted[mask], mode="markers", name=label, customdata=np.asarray(sample_ids)[mask],
+            marker={"size": 5 if label == "not flagged" else 7, "color": colour},
+            hovertemplate="#%{customdata}<br>given %{x:.4g}<br>predicted %{y:.4g}<extra></extra>"))
+    if len(given):
+        low = float(np.nanmin([given.min(), predicted.min()]))
+        high = float(np.nanmax([given.max(), predicted.max()]))
+        figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="predicted = given",
+                                    line={"color": "#444", "dash": "dot"}, hoverinfo="skip"))
+    figure.update_layout(xaxis_title=f"given {name}", yaxis_title=f"predicted {name}", height=420,
+                         margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return figure

@@ -75,3 +75,47 @@ def suggestion_markdown(row: Mapping, names: Sequence[str]) -> str:
 def as_image(image: np.ndarray) -> np.ndarray:
     """(H, W) for one-channel images (st.image wants 2-D grey or 3-channel RGB)."""
     return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+
+
+# -- multi-label and regression runs ---------------------------------------------------------
+KEPT_TAG, ADDED_TAG, REMOVED_TAG = "kept", "added", "removed"
+"""How a tag of the given set compares with another set (the suggestion, a reviewer's draft)."""
+
+
+def as_tags(cell) -> tuple[int, ...]:
+    """A stored tag-index list (a list, an array, a tuple; None = no tag) as a sorted tuple."""
+    return () if cell is None else tuple(sorted(int(t) for t in cell))
+
+
+def tag_changes(given: Sequence[int], other: Sequence[int]) -> list[tuple[int, str]]:
+    """Each tag of `given` ∪ `other`, in index order, with KEPT_TAG (in both), ADDED_TAG (only in `other`) or
+    REMOVED_TAG (only in `given`)."""
+    given, other = set(map(int, given)), set(map(int, other))
+    return [(tag, KEPT_TAG if tag in given and tag in other else ADDED_TAG if tag in other else REMOVED_TAG)
+            for tag in sorted(given | other)]
+
+
+def tag_chips(given: Sequence[int], other: Sequence[int] | None, names: Sequence[str]) -> str:
+    """Markdown chips of a tag set against the given one (names escaped): kept tags grey, added tags green with
+    '+', removed tags red and struck through; `other` None shows the given set alone. '(no tag)' when empty."""
+    changes = tag_changes(given, given if other is None else other)
+    if not changes:
+        return ":gray-background[(no tag)]"
+    style = {KEPT_TAG: ":gray-background[{}]", ADDED_TAG: ":green-background[+{}]",
+             REMOVED_TAG: ":red-background[~~{}~~]"}
+    return " ".join(style[status].format(escape_markdown(class_name(names, tag))) for tag, status in changes)
+
+
+def value_markdown(row: Mapping, truth_known: bool) -> str:
+    """Given value in red, true value in green (when known), predicted value and the residual (pred − given)."""
+    parts = [f":red[given **{row[schema.GIVEN_VALUE]:.6g}**]"]
+    if truth_known and row.get(schema.TRUE_VALUE) is not None and not pd.isna(row[schema.TRUE_VALUE]):
+        parts.append(f":green[true **{row[schema.TRUE_VALUE]:.6g}**]")
+    parts.append(f"pred {row[schema.PRED_VALUE]:.6g} · residual {row[schema.RESIDUAL_VALUE]:+.4g}")
+    return "  \n".join(parts)
+
+
+def value_suggestion_markdown(row: Mapping) -> str:
+    """'suggests **v** [low, high]'."""
+    return (f"suggests **{row[schema.SUGGESTED_VALUE]:.6g}** [{row[schema.SUGGESTED_LOW]:.6g}, "
+            f"{row[schema.SUGGESTED_HIGH]:.6g}]")

@@ -77,7 +77,7 @@ def progress(run_path: str) -> dict:
 @st.cache_data(max_entries=16, show_spinner=False)
 def _agreement(run_path: str, stamp: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     store = data.review_store(run_path)
-    agreement, shared = team_stats.pairwise_agreement(store.resolution().votes)
+    agreement, shared = team_stats.pairwise_agreement(store.resolution().votes, store.form)
     return agreement, shared, team_stats.pace(store.history())
 
 

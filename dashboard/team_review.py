@@ -32,8 +32,14 @@ VOTE_WORDS = {MISLABELED: "remove (mislabeled)", KEEP: "keep", RELABEL: "relabel
 def vote_text(vote: dict, names: list[str]) -> str:
     """'**ana**: relabel to **3**' for one vote of the adjudication queue (names escaped)."""
     what = VOTE_WORDS.get(vote["action"], vote["action"])
-    if vote["action"] == RELABEL:
-        what += f" **{formatting.escape_markdown(formatting.class_name(names, vote['new_label']))}**"
+    label = vote["new_label"]
+    if vote["action"] == RELABEL and isinstance(label, list):  # a tag set
+        tags = ", ".join(formatting.class_name(names, t) for t in label) or "(no tag)"
+        what += f" **{formatting.escape_markdown(tags)}**"
+    elif vote["action"] == RELABEL and isinstance(label, float):  # a value
+        what += f" **{label:.6g}**"
+    elif vote["action"] == RELABEL:
+        what += f" **{formatting.escape_markdown(formatting.class_name(names, label))}**"
     return f"**{formatting.escape_markdown(vote['reviewer'])}**: {what}"
 
 

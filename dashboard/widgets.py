@@ -134,9 +134,10 @@ def parse_review_option(option: str, names: Sequence[str]) -> tuple[str, int | N
     return RELABEL, list(names).index(target)
 
 
-def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_label: int | None,
+def record_review(run_path: str, sample_ids: Sequence[int], action: str, new_label: object,
                   reviewer: str, detector: str | None = None, split: str = "train") -> bool:
-    """Write one review action (one transaction); shows a toast or an error. True on success."""
+    """Write one review action (one transaction); shows a toast or an error. True on success. `new_label` is in
+    the run's task form (a class index, a tag tuple, a value): the store checks it (core.run.label_forms)."""
     if action not in ACTIONS:
         st.error(f"unknown action {action}")
         return False

@@ -14,6 +14,13 @@ One row per sample (default: every training sample), in sample order, as CSV or 
   prediction) as class indices, and `given_class`, `predicted_class` as class names;
 - `<primary>_score`: the raw primary score (higher = more outlying); `review`: the current decision;
   `predicted_label_confidence` when the run has a `suggested_label_confidence` column.
+
+Multi-label runs (cleanlab.multilabel_classification's label format): `given_label` and `predicted_label` are
+lists of tag indices (a parquet list column; in CSV the list written as `[0, 3]`), `given_class` and
+`predicted_class` the `|`-joined tag names, `predicted_label_confidence` the per-tag confidence list.
+Regression runs (cleanlab.regression's inputs): `given_label` is the given value and `predicted_label` the model's
+prediction (cleanlab's `labels` and `predictions`), with `suggested_value`, `suggested_low`, `suggested_high` and
+`residual` (predicted − given, the target's units).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def label_scores(scores: np.ndarray) -> np.ndarray:
 
 def table(source: ExportSource, only: str) -> pd.DataFrame:
     """The cleanlab-style table of the rows `only` selects (label scores ranked over the whole split)."""
+    if source.task != "classification":
+        return _kind_table(source, only)
     frame = source.table
     names = np.asarray(source.class_names, dtype=object)
     given = frame[schema.GIVEN_LABEL].to_numpy(dtype=np.int64)
@@ -60,6 +69,35 @@ def table(source: ExportSource, only: str) -> pd.DataFrame:
     })
     if schema.SUGGESTED_LABEL_CONFIDENCE in frame.columns:
         result["predicted_label_confidence"] = frame[schema.SUGGESTED_LABEL_CONFIDENCE].to_numpy()
+    if only == "flagged":
+        result = result[result["is_label_issue"]].reset_index(drop=True)
+    return result
+
+
+def _kind_table(source: ExportSource, only: str) -> pd.DataFrame:
+    from core.export.source_kinds import tag_text
+
+    frame = source.table
+    result = pd.DataFrame({
+        schema.SAMPLE_ID: frame[schema.SAMPLE_ID].to_numpy(dtype=np.int64),
+        schema.SOURCE: frame[schema.SOURCE].to_numpy(),
+        "is_label_issue": frame[schema.IS_FLAGGED].to_numpy(dtype=bool),
+        "label_score": label_scores(frame[SCORE].to_numpy()),
+    })
+    if source.task == "multilabel":
+        result["given_label"] = [list(t) for t in frame[schema.GIVEN_TAGS]]
+        result["predicted_label"] = [list(t) for t in frame[schema.SUGGESTED_TAGS]]
+        result["given_class"] = [tag_text(t, source.class_names) for t in frame[schema.GIVEN_TAGS]]
+        result["predicted_class"] = [tag_text(t, source.class_names) for t in frame[schema.SUGGESTED_TAGS]]
+        result["predicted_label_confidence"] = list(frame[schema.SUGGESTED_TAG_CONFIDENCE])
+    else:
+        result["given_label"] = frame[schema.GIVEN_VALUE].to_numpy()
+        result["predicted_label"] = frame[schema.PRED_VALUE].to_numpy()
+        for name in (schema.SUGGESTED_VALUE, schema.SUGGESTED_LOW, schema.SUGGESTED_HIGH):
+            result[name] = frame[name].to_numpy()
+        result["residual"] = frame[schema.RESIDUAL_VALUE].to_numpy()
+    result[f"{source.primary}_score"] = frame[SCORE].to_numpy()
+    result[REVIEW] = frame[REVIEW].to_numpy()
     if only == "flagged":
         result = result[result["is_label_issue"]].reset_index(drop=True)
     return result

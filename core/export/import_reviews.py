@@ -6,7 +6,10 @@ Each `ReviewRow` (core.export.review_files) becomes a decision by the named revi
 - a CSV `action` states the decision: `mislabeled` (a label, if any, must be the given one),
   `relabel` (needs a label other than the given one), `keep` (a label, if any, must be the given one).
 
-A label is matched against the run's class names first, then read as a class index. The
+A label is matched against the run's class names first, then read as a class index. Multi-label runs: the chosen
+tags (several Label Studio choices, or a CSV label of `|`-joined names or indices) are a tag set, a keep when it is
+the given set; regression runs: the number (a Label Studio Number, or a CSV label) is the value, a keep when it is
+the given value. The
 whole file is checked before anything is written: an unknown sample id, an unknown class, a
 contradictory row, a sample listed twice, or a Label Studio task whose `given_label` is not the
 run's (a file exported from another run) refuses the import with a line naming the file and
@@ -70,12 +73,63 @@ def class_index(source: ExportSource, label: str, path: Path, row: ReviewRow) ->
                     f"the run's classes are {shown} (or an index 0-{len(names) - 1})")
 
 
+def _tag_set(source: ExportSource, row: ReviewRow, path: Path) -> tuple[int, ...] | None:
+    names = row.labels if row.labels is not None else (
+        None if row.label is None else tuple(p for p in row.label.split("|") if p.strip()))
+    if names is None:
+        return None
+    return tuple(sorted({class_index(source, name, path, row) for name in names}))
+
+
+def _value(row: ReviewRow, path: Path) -> float | None:
+    if row.value is not None or row.label is None:
+        return row.value
+    try:
+        value = float(row.label)
+    except ValueError:
+        raise DataError(f"{path}: {row.where}: label {row.label!r} of sample {row.sample_id} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DataError(f"{path}: {row.where}: label {row.label!r} of sample {row.sample_id} is not a finite number")
+    return value
+
+
+def decide_kind(source: ExportSource, row: ReviewRow, path: Path) -> tuple[str, object] | None:
+    """`decide` for multilabel (a tag tuple) and regression (a value) runs."""
+    if row.labels is None and row.value is None and row.label is None and row.action is None:
+        return None
+    given = source.table[source.given_column].iat[row.sample_id]
+    if source.task == "multilabel":
+        label, given = _tag_set(source, row, path), tuple(given)
+        shown = "|".join(source.class_names[t] for t in given)
+    else:
+        label, given = _value(row, path), float(given)
+        shown = repr(given)
+    if row.given is not None and row.given != shown:
+        raise DataError(f"{path}: {row.where}: the file says sample {row.sample_id}'s given label is {row.given!r}, "
+                        f"the run says {shown!r}; was the file exported from another run?")
+    action = row.action or (KEEP if label == given else RELABEL)
+    if action == RELABEL and (label is None or label == given):
+        raise DataError(f"{path}: {row.where}: relabel of sample {row.sample_id} to "
+                        f"{'no label' if label is None else 'its given label'}; use action keep")
+    if action in (KEEP, MISLABELED) and label is not None and label != given:
+        raise DataError(f"{path}: {row.where}: action {action} with a label that is not sample {row.sample_id}'s "
+                        "given one; use action relabel")
+    return action, (label if action == RELABEL else None)
+
+
 def decide(source: ExportSource, row: ReviewRow, path: Path) -> tuple[str, int | None] | None:
     """(action, new label or None) for one row, None when the row holds no decision."""
     n = len(source.table)
     if not 0 <= row.sample_id < n:
         raise DataError(f"{path}: {row.where}: unknown sample id {row.sample_id}; the run's {source.split} "
                         f"split has sample ids 0-{n - 1}")
+    if source.task != "classification":
+        return decide_kind(source, row, path)
+    if row.labels is not None and len(row.labels) != 1:
+        raise DataError(f"{path}: {row.where}: expected exactly one chosen class in value.choices, "
+                        f"found {list(row.labels)!r}")
+    if row.value is not None:
+        raise DataError(f"{path}: {row.where}: a number answers a regression run; this run classifies")
     given = int(source.table[schema.GIVEN_LABEL].iat[row.sample_id])
     if row.given is not None and row.given != source.class_names[given]:
         raise DataError(f"{path}: {row.where}: the file says sample {row.sample_id}'s given label is {row.given!r}, "
@@ -132,7 +186,8 @@ def import_reviews(run_path: str | os.PathLike, file: str | os.PathLike, reviewe
     store = source.store()
     counts: Counter[str] = Counter({KEEP: 0, RELABEL: 0, MISLABELED: 0})
     already = 0
-    for (action, new_label), pairs in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] or -1)):
+    order = sorted(groups.items(), key=lambda item: (item[0][0], -1 if item[0][1] is None else item[0][1]))
+    for (action, new_label), pairs in order:
         ids, keys = [p[0] for p in pairs], [p[1] for p in pairs]
         written = store.record(ids, action, reviewer, new_label=new_label, source_keys=keys)
         counts[action] += written

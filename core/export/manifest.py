@@ -14,6 +14,10 @@ this export); the columns are the ones core.data.manifest reads, so `gradsift an
   text runs the `text` column; for tabular runs the feature columns, reloaded from the run's dataset (named as in
   the user's manifest, else x0, x1, ...).
 
+Multi-label runs write `labels` (the tag names after the reviews, `|`-joined; '' = no tag) and `true_labels`;
+regression runs write `target` (the value after the reviews) and `true_target`: the columns core.data.manifest
+reads as a multi-label or a regression dataset.
+
 Only the training split is exported: the reviewed training set is what a new analysis needs
 (it carves its own seeded test split). CSV or parquet by the suffix of `--out`.
 """
@@ -43,6 +47,8 @@ from core.run import schema
 from core.run.reviews import MISLABELED, RELABEL
 
 SUFFIXES = (".csv", ".parquet")
+LABELS, TRUE_LABELS, TARGET, TRUE_TARGET = "labels", "true_labels", "target", "true_target"
+"""The manifest columns of tag sets and of numeric targets (the manifest reader's names, core.data.manifest)."""
 IMAGES_SUFFIX = "_images"
 
 
@@ -72,6 +78,8 @@ def reviewed_rows(source: ExportSource) -> tuple[np.ndarray, np.ndarray]:
 
 def manifest_frame(source: ExportSource) -> tuple[pd.DataFrame, np.ndarray]:
     """(the manifest without its inputs, the kept sample ids); inputs are added by the caller."""
+    if source.task != "classification":
+        return _kind_frame(source)
     kept, labels = reviewed_rows(source)
     frame = pd.DataFrame({SAMPLE_ID: kept, LABEL: np.asarray(source.class_names, dtype=object)[labels]})
     files = source.sample_files(np.arange(len(source.table)))
@@ -82,6 +90,29 @@ def manifest_frame(source: ExportSource) -> tuple[pd.DataFrame, np.ndarray]:
         if any(pd.isna(t) for t in truth):
             raise ConfigError(f"{source.run.path}: some samples lack a true label; cannot write a true_label column")
         frame[TRUE_LABEL] = np.asarray(source.class_names, dtype=object)[truth.astype(np.int64)]
+    return frame, kept
+
+
+def _kind_frame(source: ExportSource) -> tuple[pd.DataFrame, np.ndarray]:
+    from core.export.source import reviewed_labels
+    from core.export.source_kinds import tag_text
+
+    rows, labels = reviewed_labels(source)
+    kept = source.table[schema.SAMPLE_ID].to_numpy(dtype=np.int64)[rows]
+    truth = source.table[source.truth_column].to_numpy(dtype=object)[rows]
+    if source.task == "multilabel":
+        frame = pd.DataFrame({SAMPLE_ID: kept, LABELS: [tag_text(t, source.class_names) for t in labels]})
+    else:
+        frame = pd.DataFrame({SAMPLE_ID: kept, TARGET: np.asarray(labels, np.float64)})
+    files = source.sample_files(np.arange(len(source.table)))
+    if files is not None:
+        frame[PATH] = [str(files[i]) for i in kept]
+    if source.has_truth:
+        if any(t is None or t is pd.NA for t in truth):
+            raise ConfigError(f"{source.run.path}: some samples lack their true labels; cannot write a truth column")
+        frame[TRUE_LABELS if source.task == "multilabel" else TRUE_TARGET] = (
+            [tag_text(t, source.class_names) for t in truth] if source.task == "multilabel"
+            else np.asarray(truth, np.float64))
     return frame, kept
 
 

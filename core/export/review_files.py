@@ -10,6 +10,10 @@
 - A CSV of corrections: `sample_id`, and `label` (a class name or index) and/or `action`
   (mislabeled, relabel or keep).
 
+Multi-label and regression runs: a Label Studio result's `value.choices` may hold several tags (`choice="multiple"`),
+kept whole in `ReviewRow.labels`; a `Number` result (`value.number`, control "value") is `ReviewRow.value`. In a CSV,
+`label` is the tag set as `|`-joined names (or indices), or the value.
+
 Each row carries a `source_key` naming the annotation it came from (Label Studio: task id, annotation id and its
 last update; a CSV line: a hash of its content), so importing the same file twice adds nothing, and the split the
 file says its samples belong to (`data.split` of gradsift's tasks), which the import checks.
@@ -31,6 +35,8 @@ from core.run.reviews import KEEP, MISLABELED, RELABEL
 CSV_ACTIONS = (MISLABELED, RELABEL, KEEP)
 CONTROL = "label"
 """The Choices control name gradsift's labeling config uses (others are accepted when it is the only one)."""
+VALUE_CONTROL = "value"
+"""The Number control of a regression run's labeling config."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class ReviewRow:
     """Names the annotation (or line) the row came from; None: the importer hashes the row's content."""
     split: str | None = None
     """The split the file says the sample belongs to (Label Studio tasks' `data.split`), None when it does not say."""
+    labels: tuple[str, ...] | None = None
+    """Every chosen class or tag of a Label Studio result (several for a multi-label run), None when none is given."""
+    value: float | None = None
+    """A Label Studio Number result (a regression run's value), None when none is given."""
 
 
 def _integer(value: object) -> int | None:
@@ -73,14 +83,36 @@ def _load_json(path: Path) -> list:
     return payload
 
 
-def _choice(path: Path, where: str, choices: object) -> str:
+def _choice(path: Path, where: str, choices: object) -> tuple[str, ...]:
+    """The chosen classes or tags (one for a classification run; the run's kind checks how many)."""
     if isinstance(choices, str):
-        return choices
+        return (choices,)
     if isinstance(choices, dict) and "choices" in choices:
         choices = choices["choices"]
-    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], str):
-        raise DataError(f"{path}: {where}: expected exactly one chosen class in value.choices, found {choices!r}")
-    return choices[0]
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        raise DataError(f"{path}: {where}: expected a list of chosen classes in value.choices, found {choices!r}")
+    return tuple(choices)
+
+
+def _number(path: Path, where: str, value: object) -> float:
+    if isinstance(value, dict) and "number" in value:
+        value = value["number"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{path}: {where}: expected a number in value.number, found {value!r}")
+    return float(value)
+
+
+def _answer(path: Path, where: str, value: dict) -> tuple[str, ...] | float:
+    return _number(path, where, value) if "number" in value else _choice(path, where, value["choices"])
+
+
+def _row_with(row: ReviewRow, answer: tuple[str, ...] | float | None) -> ReviewRow:
+    """`row` carrying an answer: chosen classes/tags (label: the only one) or a number."""
+    if answer is None:
+        return row
+    if isinstance(answer, float):
+        return replace(row, value=answer)
+    return replace(row, label=answer[0] if len(answer) == 1 else None, labels=answer)
 
 
 def content_key(*parts: object) -> str:
@@ -92,9 +124,10 @@ def _stamp(annotation: dict) -> str:
     return str(annotation.get("updated_at") or annotation.get("created_at") or "")
 
 
-def _annotation_choice(path: Path, where: str, annotations: object) -> tuple[str | None, str | None]:
-    """(class, key) of the latest annotation that was not cancelled, (None, None) when there is none; key names
-    the annotation (its id and last update) when it has an id."""
+def _annotation_choice(path: Path, where: str, annotations: object
+                       ) -> tuple[tuple[str, ...] | float | None, str | None]:
+    """(chosen classes or number, key) of the latest annotation that was not cancelled, (None, None) when there is
+    none; key names the annotation (its id and last update) when it has an id."""
     if annotations is None:
         return None, None
     if not isinstance(annotations, list):
@@ -109,14 +142,14 @@ def _annotation_choice(path: Path, where: str, annotations: object) -> tuple[str
         if not isinstance(result, list):
             raise DataError(f"{path}: {where}: annotation {position}: `result` must be a list")
         entries = [r for r in result if isinstance(r, dict) and isinstance(r.get("value"), dict)
-                   and "choices" in r["value"]]
-        named = [r for r in entries if r.get("from_name") == CONTROL]
+                   and ("choices" in r["value"] or "number" in r["value"])]
+        named = [r for r in entries if r.get("from_name") in (CONTROL, VALUE_CONTROL)]
         entries = named or entries
         if len(entries) > 1:
             raise DataError(f"{path}: {where}: annotation {position} has {len(entries)} choice results; "
                             f"expected one from control {CONTROL!r}")
         if entries:
-            label = _choice(path, f"{where}, annotation {position}", entries[0]["value"]["choices"])
+            label = _answer(path, f"{where}, annotation {position}", entries[0]["value"])
             ident = annotation.get("id")
             key = None if ident is None else f"annotation:{ident}:{_stamp(annotation)}"
             candidates.append((_stamp(annotation), position, label, key))
@@ -131,7 +164,7 @@ def _latest_per_sample(rows: list[tuple[str, int, ReviewRow]]) -> list[ReviewRow
     unannotated rows only where a sample has no annotation."""
     best: dict[int, tuple[bool, str, int, ReviewRow]] = {}
     for stamp, position, row in rows:
-        candidate = (row.label is not None, stamp, position, row)
+        candidate = (row.labels is not None or row.value is not None, stamp, position, row)
         current = best.get(row.sample_id)
         if current is None or candidate[:3] > current[:3]:
             best[row.sample_id] = candidate
@@ -155,19 +188,24 @@ def read_label_studio(path: Path) -> list[ReviewRow]:
         if sample_id is None:
             raise DataError(f"{path}: {where}: data.sample_id {data['sample_id']!r} is not an integer")
         given = data.get("given_label")
+        if given is None and isinstance(data.get("given_tags"), list):  # a multi-label run's task: its tag names
+            given = "|".join(str(tag) for tag in data["given_tags"])
+        elif given is None and isinstance(data.get("given_value"), (int, float)):  # a regression run's task
+            given = repr(float(data["given_value"]))
         split = data.get("split")
         row = ReviewRow(sample_id, None, None, where, None if given is None else str(given),
                         split=None if split is None else str(split))
         if minimal:
-            label = _choice(path, where, task[CONTROL]) if task.get(CONTROL) is not None else None
+            label = (_choice(path, where, task[CONTROL]) if task.get(CONTROL) is not None
+                     else _number(path, where, task[VALUE_CONTROL]) if task.get(VALUE_CONTROL) is not None else None)
             ident = task.get("annotation_id")
             key = None if ident is None else f"sample:{sample_id}:annotation:{ident}:{_stamp(task)}"
-            minimal_rows.append((_stamp(task), index, replace(row, label=label, source_key=key)))
+            minimal_rows.append((_stamp(task), index, replace(_row_with(row, label), source_key=key)))
         else:
             label, key = _annotation_choice(path, where, task.get("annotations"))
             if key is not None:  # the sample too: a hand-made file may reuse annotation ids across tasks
                 key = f"sample:{sample_id}:task:{task.get('id')}:{key}"
-            rows.append(replace(row, label=label, source_key=key))
+            rows.append(replace(_row_with(row, label), source_key=key))
     return rows + _latest_per_sample(minimal_rows)
 
 

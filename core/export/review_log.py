@@ -22,10 +22,16 @@ NEW_LABEL_NAME = "new_label_name"
 
 
 def review_log_csv(history: pd.DataFrame, class_names: list[str]) -> bytes:
-    """A `ReviewStore.history()` frame as CSV bytes, with the relabel target's class name beside its index."""
+    """A `ReviewStore.history()` frame as CSV bytes, with the relabel target's class name beside its index; for a
+    multi-label run `new_label` is the tag-index list and `new_label_name` the `|`-joined tag names; for a
+    regression run `new_label` is the value set and `new_label_name` is ''."""
     frame = history.copy()
     names = np.asarray(class_names, dtype=object)
     label = frame[NEW_LABEL]
+    if label.dtype == object:  # tag tuples or values (core.run.label_forms)
+        frame[NEW_LABEL_NAME] = ["|".join(names[list(v)]) if isinstance(v, tuple) else "" for v in label]
+        frame[NEW_LABEL] = [list(v) if isinstance(v, tuple) else v for v in label]
+        return frame.to_csv(index=False).encode()
     frame[NEW_LABEL_NAME] = np.where(label.notna(), names[label.fillna(0).to_numpy(dtype=np.int64)], "")
     return frame.to_csv(index=False).encode()
 

@@ -10,6 +10,9 @@ kind, the primary detector, and `table`, a frame with one row per sample of the 
   decision: the consensus of the sample's votes, '' when unreviewed or while its reviewers disagree) and
   `review_label` (the relabel target, NA otherwise).
 
+Multi-label and regression runs (`task`) hold their own label columns instead of `given_label`,
+`suggested_label` and `true_label` (core.export.source_kinds), and `review_label` holds a tag tuple or a value.
+
 The training split reads samples.parquet: `score` is the primary detector's score and
 `is_flagged` its flags at the run's budget. The test split (whose labels people can check
 too, into the test review store) has no detector scores: there `score` is 1 − the analyzed
@@ -31,7 +34,7 @@ from core.config import RunConfig
 from core.data.base import IMAGE
 from core.errors import ConfigError, RunDirError
 from core.run import schema
-from core.run.reviews import NEW_LABEL, ReviewStore, decision_per_sample
+from core.run.reviews import MISLABELED, NEW_LABEL, RELABEL, ReviewStore, decision_per_sample
 from core.run.rundir import RunDir
 
 SPLITS = ("train", "test")
@@ -56,10 +59,20 @@ class ExportSource:
     """samples.parquet as stored (training split only)."""
     decisions: pd.DataFrame | None = None
     """The split's current review decisions (ReviewStore.decisions())."""
+    task: str = "classification"
+    """The run's task kind (core.tasks): classification, multilabel or regression."""
+
+    @property
+    def truth_column(self) -> str:
+        return {"multilabel": schema.TRUE_TAGS, "regression": schema.TRUE_VALUE}.get(self.task, schema.TRUE_LABEL)
+
+    @property
+    def given_column(self) -> str:
+        return {"multilabel": schema.GIVEN_TAGS, "regression": schema.GIVEN_VALUE}.get(self.task, schema.GIVEN_LABEL)
 
     @property
     def has_truth(self) -> bool:
-        return bool(self.table[schema.TRUE_LABEL].notna().any())
+        return bool(self.table[self.truth_column].notna().any())
 
     @property
     def is_image(self) -> bool:
@@ -76,9 +89,13 @@ class ExportSource:
         return self.run.read_parquet(schema.TEST_TEXTS)[schema.TEXT].astype(str).tolist()
 
     def store(self) -> ReviewStore:
-        """The split's review store, checking sample ids and class indices."""
+        """The split's review store, checking sample ids and class (or tag) indices."""
+        given = self.table[self.given_column]
+        given = given.tolist() if self.task == "multilabel" else given.to_numpy(
+            np.float64 if self.task == "regression" else np.int64)
         return ReviewStore(self.run.path, n_samples=len(self.table), n_classes=len(self.class_names),
-                           split=self.split, given_labels=self.table[schema.GIVEN_LABEL].to_numpy(np.int64))
+                           split=self.split, given_labels=given,
+                           task={**(self.manifest.get("task") or {}), "name": self.task})
 
     def thumbnails(self) -> np.ndarray:
         """uint8 (n, H, W, C) images of the split, memory-mapped; row = sample_id (image runs only)."""
@@ -164,12 +181,20 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
     if "class_names" not in dataset:
         raise RunDirError(f"{run.file(schema.MANIFEST)} has no dataset facts; finish the run with `gradsift analyze`")
     names = [str(n) for n in dataset["class_names"]]
+    task = (manifest.get("task") or {}).get("name", "classification")
+    if task != "classification" and split != "train":
+        raise ConfigError(f"--split test exports classification runs only; {run.path} is a {task} run")
     samples = run.read_samples() if split == "train" else None
     primary = run.flagging().detector
-    table = _train_table(samples, primary, run, names) if split == "train" else _test_table(run)
+    if task != "classification":
+        from core.export.source_kinds import kind_table
+
+        table = kind_table(samples, primary, run, task)
+    else:
+        table = _train_table(samples, primary, run, names) if split == "train" else _test_table(run)
     source = ExportSource(run=run, manifest=manifest, config=config, split=split, class_names=names,
                           kind=dataset.get("kind", IMAGE), primary=primary, table=table,
-                          samples=samples)
+                          samples=samples, task=task)
     _attach_reviews(source)
     return source
 
@@ -224,10 +249,29 @@ def _test_table(run: RunDir) -> pd.DataFrame:
     })
 
 
+def reviewed_labels(source: ExportSource) -> tuple[np.ndarray, list]:
+    """(kept row positions, each kept sample's label after the reviews): confirmed-mislabeled samples removed,
+    relabels applied (a tag tuple or a value), kept and unreviewed samples as given."""
+    table = source.table
+    review = table[REVIEW].to_numpy()
+    given = table[source.given_column].tolist()
+    new = table[REVIEW_LABEL].tolist()
+    labels = [n if r == RELABEL else g for r, g, n in zip(review, given, new)]
+    kept = np.flatnonzero(review != MISLABELED)
+    return kept, [labels[i] for i in kept]
+
+
 def _attach_reviews(source: ExportSource) -> None:
     decisions = source.store().decisions()
     table = source.table
     table[REVIEW] = decision_per_sample(decisions, len(table))
+    if source.task != "classification":
+        review_label = np.full(len(table), None, dtype=object)
+        for sample_id, label in zip(decisions[schema.SAMPLE_ID], decisions[NEW_LABEL]):
+            review_label[int(sample_id)] = label
+        table[REVIEW_LABEL] = review_label
+        source.decisions = decisions
+        return
     review_label = pd.array([pd.NA] * len(table), dtype="Int64")
     if len(decisions):
         review_label[decisions[schema.SAMPLE_ID].to_numpy()] = decisions[NEW_LABEL].to_numpy()

@@ -21,6 +21,7 @@ from core.review.config import ConflictConfig
 from core.review.duplicates import conflicting_pairs
 from core.run import schema
 from core.run.io import now_iso, write_parquet
+from core.run.label_forms import require_classification
 from core.run.rundir import RunDir
 
 
@@ -34,6 +35,7 @@ def find_conflicts(run_path: str | os.PathLike, config: ConflictConfig | None = 
     started = time.perf_counter()
     run = RunDir(run_path)
     manifest = run.read_manifest()
+    require_classification(manifest, run.path, "the near-duplicate conflict search")
     frame = run.read_samples([schema.SAMPLE_ID, schema.GIVEN_LABEL, schema.IS_FLAGGED])
     features = run.read_npy(schema.FEATURES, mmap=True)
     if len(features) != len(frame):

@@ -18,6 +18,10 @@ votes agree on; samples whose votes disagree stay open. This module adds what ne
   (those with quality at least LOW_QUALITY), in one action per outcome.
 - `team_summary`: what `gradsift reviews --json` prints.
 
+Multi-label and regression runs (the store's `form`, core.run.label_forms) have their own consensus and agreement
+in core.review.consensus_kinds (per-tag majority; the median of the values within a tolerance; Krippendorff's alpha
+nominal per tag / interval); every function here dispatches on the store's form, with the same columns.
+
 Blind review: `votes_visible_to(store, reviewer)` is what an annotator may see before deciding (only its own votes);
 a lead sees every vote (`lead=True`).
 """
@@ -31,7 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.review.consensus_kinds import KindConsensus, agrees, kind_agreement, label_consensus, plain, suggestion
 from core.run import schema
+from core.run.label_forms import ClassForm, LabelForm
 from core.run.reviews import ACTION, NEW_LABEL, REVIEWER, ReviewStore
 from core.run.votes import REMOVE, Resolution, outcomes
 
@@ -86,11 +92,27 @@ def crowdlab(votes: pd.DataFrame, probs: np.ndarray) -> Crowdlab | None:
     return Crowdlab(labels=labels, annotators=result["annotator_stats"])
 
 
-def agreement(votes: pd.DataFrame) -> dict:
+def _by_class(form: LabelForm | None) -> bool:
+    return form is None or isinstance(form, ClassForm)
+
+
+def team_consensus(votes: pd.DataFrame, probs: np.ndarray | None, form: LabelForm | None = None
+                   ) -> Crowdlab | KindConsensus | None:
+    """CROWDLAB for classes; the per-tag majority or the values' median for the other kinds (core.review
+    .consensus_kinds). None without the model's probabilities for classes, or without votes to combine."""
+    if _by_class(form):
+        return crowdlab(votes, probs) if probs is not None else None
+    return label_consensus(votes, form, probs)
+
+
+def agreement(votes: pd.DataFrame, form: LabelForm | None = None) -> dict:
     """Krippendorff's alpha (nominal) over the samples with ≥ 2 votes: {"metric", "value", "n_samples"}; value None
-    when there is nothing to compare (fewer than two such samples, or a single outcome everywhere)."""
+    when there is nothing to compare (fewer than two such samples, or a single outcome everywhere). Tags and
+    values: core.review.consensus_kinds.kind_agreement."""
     import krippendorff
 
+    if not _by_class(form):
+        return kind_agreement(votes, form)
     matrix = vote_matrix(votes)
     matrix = matrix[matrix.notna().sum(axis=1) >= 2] if not matrix.empty else matrix
     value = None
@@ -109,17 +131,19 @@ def model_probs(store: ReviewStore) -> np.ndarray | None:
     return np.load(path)["test_probs"] if path.exists() else None
 
 
-def _consensus_outcome(resolution: Resolution, lab: Crowdlab | None, given: np.ndarray | None) -> pd.Series:
+def _consensus_outcome(resolution: Resolution, lab: Crowdlab | KindConsensus | None, given,
+                       form: LabelForm | None = None) -> pd.Series:
     """Each voted sample's consensus outcome: its decision where it has one, else CROWDLAB's label (open ones)."""
-    decided = pd.Series(outcomes(resolution.decisions, given), index=resolution.decisions[schema.SAMPLE_ID])
+    decided = pd.Series(outcomes(resolution.decisions, given, form), index=resolution.decisions[schema.SAMPLE_ID])
     out = decided.copy()
     if lab is not None:
-        extra = lab.labels["consensus_label"].astype(np.int64)
+        extra = lab.labels["consensus_label"]
+        extra = extra.astype(np.int64) if _by_class(form) else extra
         out = pd.concat([out, extra[~extra.index.isin(out.index)]])
     return out
 
 
-def low_quality(resolution: Resolution, lab: Crowdlab | None) -> np.ndarray:
+def low_quality(resolution: Resolution, lab: Crowdlab | KindConsensus | None) -> np.ndarray:
     """(q,) int64 agreeing samples with ≥ 2 votes, not settled by a lead, whose CROWDLAB quality < LOW_QUALITY."""
     if lab is None:
         return np.zeros(0, np.int64)
@@ -135,21 +159,27 @@ def low_quality(resolution: Resolution, lab: Crowdlab | None) -> np.ndarray:
 def adjudication_queue(store: ReviewStore, probs: np.ndarray | None = None) -> pd.DataFrame:
     """The lead's queue: open disagreements (reason "disagreement"), then low-quality consensus ("low_quality"),
     lowest CROWDLAB quality first. Columns sample_id, reason, votes (list of {reviewer, action, new_label}),
-    suggested_label and suggested_prob (the model's), consensus_label and consensus_quality (CROWDLAB; NA without)."""
+    suggested_label and suggested_prob (the model's), consensus_label and consensus_quality (CROWDLAB; NA without).
+    Tags and values: labels are tag-index lists and floats, the consensus is core.review.consensus_kinds'."""
     resolution = store.resolution()
+    form = store.form
     probs = model_probs(store) if probs is None else probs
-    lab = crowdlab(resolution.votes, probs) if probs is not None else None
+    lab = team_consensus(resolution.votes, probs, form)
     rows = []
     for reason, ids in (("disagreement", resolution.open_disagreements), ("low_quality", low_quality(resolution, lab))):
         for sample_id in ids.tolist():
             part = resolution.votes[resolution.votes[schema.SAMPLE_ID] == sample_id]
-            votes = [{"reviewer": r, "action": a, "new_label": None if pd.isna(n) else int(n)}
+            votes = [{"reviewer": r, "action": a, "new_label": plain(n)}
                      for r, a, n in zip(part[REVIEWER], part[ACTION], part[NEW_LABEL])]
             known = lab is not None and sample_id in lab.labels.index
+            if _by_class(form):
+                suggested = (None, None) if probs is None else (int(np.argmax(probs[sample_id])),
+                                                                float(np.max(probs[sample_id])))
+            else:
+                suggested = suggestion(form, probs, sample_id)
             rows.append({schema.SAMPLE_ID: sample_id, "reason": reason, "votes": votes,
-                         "suggested_label": None if probs is None else int(np.argmax(probs[sample_id])),
-                         "suggested_prob": None if probs is None else float(np.max(probs[sample_id])),
-                         "consensus_label": int(lab.labels.loc[sample_id, "consensus_label"]) if known else None,
+                         "suggested_label": suggested[0], "suggested_prob": suggested[1],
+                         "consensus_label": plain(lab.labels.loc[sample_id, "consensus_label"]) if known else None,
                          "consensus_quality": float(lab.labels.loc[sample_id, "consensus_quality_score"])
                          if known else None})
     frame = pd.DataFrame(rows, columns=[schema.SAMPLE_ID, "reason", "votes", "suggested_label", "suggested_prob",
@@ -167,8 +197,9 @@ def accept_consensus(store: ReviewStore, lead: str, sample_ids=None, probs: np.n
     every open disagreement) whose consensus quality is at least `min_quality`: keep where the consensus is the given
     label, else relabel to it; recorded as the lead's adjudications (final, undoable). Returns how many."""
     resolution = store.resolution()
+    form = store.form
     probs = model_probs(store) if probs is None else probs
-    lab = crowdlab(resolution.votes, probs) if probs is not None else None
+    lab = team_consensus(resolution.votes, probs, form)
     if lab is None:
         return 0
     wanted = resolution.open_disagreements if sample_ids is None else np.asarray(list(sample_ids), np.int64)
@@ -176,15 +207,23 @@ def accept_consensus(store: ReviewStore, lead: str, sample_ids=None, probs: np.n
     labels = labels[labels["consensus_quality_score"] >= min_quality]
     given = store.given_labels()
     keeps, relabels = [], {}
-    for sample_id, label in labels["consensus_label"].astype(np.int64).items():
-        if given is not None and given[sample_id] == label:
+    consensus = labels["consensus_label"]
+    for sample_id, label in (consensus.astype(np.int64) if _by_class(form) else consensus).items():
+        if given is not None and form.same(_given_of(given, sample_id), label):
             keeps.append(int(sample_id))
         else:
-            relabels.setdefault(int(label), []).append(int(sample_id))
+            relabels.setdefault(int(label) if _by_class(form) else label, []).append(int(sample_id))
     written = store.adjudicate(keeps, "keep", lead) if keeps else 0
     for label, ids in sorted(relabels.items()):
         written += store.adjudicate(ids, "relabel", lead, new_label=label)
     return written
+
+
+def _given_of(given, sample_id: int):
+    label = given[sample_id]
+    if isinstance(label, (float, np.floating)):
+        return float(label)
+    return tuple(label) if isinstance(label, (tuple, list)) else int(label)
 
 
 def votes_visible_to(store: ReviewStore, reviewer: str, sample_ids=None, *, lead: bool = False) -> pd.DataFrame:
@@ -215,10 +254,11 @@ def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
     quality), the agreement figure, and the consensus counts. `role_of` maps a name to its role once users exist
     (core.auth); without it every role is None."""
     resolution = store.resolution()
+    form = store.form
     probs = model_probs(store) if probs is None else probs
-    lab = crowdlab(resolution.votes, probs) if probs is not None else None
+    lab = team_consensus(resolution.votes, probs, form)
     given = store.given_labels()
-    consensus = _consensus_outcome(resolution, lab, given)
+    consensus = _consensus_outcome(resolution, lab, given, form)
     votes = resolution.votes
     counts = votes.groupby(schema.SAMPLE_ID).size()
     comparable = set(counts.index[counts.to_numpy() >= 2].tolist()) | set(resolution.adjudicated.tolist())
@@ -227,7 +267,9 @@ def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
     for name, part in votes.groupby(REVIEWER, sort=True):
         ids = part[schema.SAMPLE_ID].to_numpy(np.int64)
         mask = np.array([i in comparable and i in consensus.index for i in ids], bool)
-        agree = (part[OUTCOME].to_numpy()[mask] == consensus.loc[ids[mask]].to_numpy()) if mask.any() else None
+        agree = (np.array([agrees(form, a, b) for a, b in zip(part[OUTCOME].to_numpy()[mask],
+                                                              consensus.loc[ids[mask]].to_numpy())], bool)
+                 if mask.any() else None)
         on_gold = np.array([i in gold for i in ids], bool)
         right = part[OUTCOME].to_numpy()[on_gold] == np.array([gold[i] for i in ids[on_gold]], np.int64)
         quality = (float(lab.annotators.loc[name, "annotator_quality"])
@@ -242,5 +284,6 @@ def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
               "adjudicated": int(len(resolution.adjudicated)), "low_quality_open": int(len(low)),
               "gold": int(len(resolution.gold)), "votes": int(len(votes)),
               "remove_votes": int((votes[OUTCOME] == REMOVE).sum()) if len(votes) else 0,
-              "overlap": store.overlap(), "quality_method": "crowdlab" if lab is not None else None}
-    return {"annotators": annotators, "agreement": agreement(votes), "consensus": counts}
+              "overlap": store.overlap(),
+              "quality_method": None if lab is None else "crowdlab" if _by_class(form) else form.name}
+    return {"annotators": annotators, "agreement": agreement(votes, form), "consensus": counts}

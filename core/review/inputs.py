@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.errors import ConfigError
 from core.run import reviews, schema
+from core.run.label_forms import require_classification
 from core.run.rundir import RunDir
 
 MODEL_COLUMNS = (schema.GIVEN_PROB, schema.CONFIDENCE, schema.LOSS)
@@ -52,6 +53,7 @@ class LoopInputs:
     def from_run(cls, run: RunDir) -> LoopInputs:
         config = run.config()
         manifest = run.read_manifest()
+        require_classification(manifest, run.path, "the review loop's re-ranking")
         columns = run.sample_columns()
         names = [c for c in columns if c.startswith(schema.SCORE_PREFIX)] + [c for c in MODEL_COLUMNS if c in columns]
         primary = schema.score_column(run.flagging().detector)

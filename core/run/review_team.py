@@ -76,6 +76,9 @@ class TeamTables:
         """Mark samples gold with their known class (one label for all, or one each); `labels=None` withdraws the
         marks. One transaction; returns the number of marks written."""
         lead = acting(lead, "set_gold")
+        form = getattr(self, "form", None)
+        if form is not None and form.name != "classification":
+            raise ConfigError(f"gold marks hold a class index; a {form.name} run cannot mark gold samples yet")
         ids = [int(i) for i in sample_ids]
         if labels is None or isinstance(labels, (int, np.integer)):
             values: list[int | None] = [None if labels is None else int(labels)] * len(ids)

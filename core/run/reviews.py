@@ -5,7 +5,8 @@ split, whose labels a person can check too) holds one append-only table, `review
 reviewer takes is one row (who, when, which sample, what), so the history is an audit log. Actions:
 
 - `mislabeled`: the given label is wrong and the sample should leave the training set;
-- `relabel`: the given label is wrong and `new_label` (a class index) is the right one;
+- `relabel`: the given label is wrong and `new_label` is the right one, in the run's task form
+  (core.run.label_forms): a class index, a tag set (multi-label), or a value ("set value", regression);
 - `keep`: a false alarm, the sample stays as it is;
 - `clear`: withdraw the previous decision (the sample counts as unreviewed again).
 
@@ -25,9 +26,9 @@ so two browser tabs or two processes reviewing the same run at once lose nothing
 never see a half-applied bulk action. The file's tables and their migration: core.run.review_db; the team
 tables (overlap, gold marks, leases): core.run.review_team.
 
-`edits()` turns the current decisions into `ReviewEdits` (mislabeled ->
-removed, relabel -> relabelled) for "retrain with my reviews applied": the one path the retrain, the exports and
-the re-ranking read. This module only stores and reads decisions.
+`edits()` turns the current decisions into `ReviewEdits` (mislabeled -> removed, relabel -> relabelled, in the
+task's label form) for "retrain with my reviews applied": the one path the retrain, the exports and the re-ranking
+read. This module only stores and reads decisions.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import pandas as pd
 from core.auth.roles import Actor, acting
 from core.errors import ConfigError
 from core.run import schema
+from core.run.label_forms import ClassForm, LabelForm, TagForm, form_of_run, make_form
 from core.run.review_db import (
     ACTION,
     ACTIONS,
@@ -95,17 +97,35 @@ def _now() -> str:
 
 @dataclass
 class ReviewEdits:
-    """Reviewer decisions applied before retraining: samples removed and labels changed."""
+    """Reviewer decisions applied before retraining: samples removed and labels changed.
+
+    `relabelled` maps a sample id to its new label in the task's form (core.run.label_forms): a class index, a
+    sorted tuple of tag indices (multi-label), or a float value (regression). `apply` writes them into a labels
+    array of the task's own form."""
 
     removed: set[int] = field(default_factory=set)
-    relabelled: dict[int, int] = field(default_factory=dict)
+    relabelled: dict[int, int | tuple[int, ...] | float] = field(default_factory=dict)
 
     def key(self) -> str:
         if not self.removed and not self.relabelled:
             return ""
-        blob = json.dumps({"removed": sorted(self.removed),
-                           "relabelled": sorted(self.relabelled.items())}).encode()
+        relabelled = [(i, list(v) if isinstance(v, tuple) else v) for i, v in sorted(self.relabelled.items())]
+        blob = json.dumps({"removed": sorted(self.removed), "relabelled": relabelled}).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def apply(self, labels: np.ndarray) -> np.ndarray:
+        """A copy of `labels` ((n,) classes, (n, C) 0/1 tag indicators, or (n,) values) with the relabels
+        written in; a tag set goes into a 2-D array, a class or value into a 1-D one (anything else is refused)."""
+        out = np.array(labels, copy=True)
+        for sample_id, label in self.relabelled.items():
+            if isinstance(label, tuple) != (out.ndim == 2):
+                raise ConfigError(f"relabel {label!r} of sample {sample_id} does not fit labels of shape {out.shape}")
+            if out.ndim == 2:
+                out[sample_id] = 0
+                out[sample_id, list(label)] = 1
+            else:
+                out[sample_id] = label
+        return out
 
 
 class ReviewStore(TeamTables):
@@ -116,7 +136,8 @@ class ReviewStore(TeamTables):
     """
 
     def __init__(self, run_path: str | os.PathLike, n_samples: int | None = None,
-                 n_classes: int | None = None, split: str = "train", given_labels: np.ndarray | None = None) -> None:
+                 n_classes: int | None = None, split: str = "train", given_labels: np.ndarray | None = None,
+                 task: dict | str | None = None) -> None:
         if split not in STORE_FILES:
             raise ConfigError(f"unknown review split {split!r}; valid: {', '.join(STORE_FILES)}")
         self.split = split
@@ -127,6 +148,17 @@ class ReviewStore(TeamTables):
         """When given, relabel targets are checked to lie in [0, n_classes)."""
         self._given_labels = given_labels
         """(n,) given labels, so a relabel to the given class agrees with a keep; read from the run when None."""
+        self._task = task
+        """The task kind (a name or manifest entry); read from the run's manifest when None."""
+        self._form: LabelForm | None = None
+
+    @property
+    def form(self) -> LabelForm:
+        """How this run's relabels look (core.run.label_forms): classes, tag sets or values."""
+        if self._form is None:
+            self._form = (make_form(self._task, self.n_classes) if self._task is not None
+                          else form_of_run(self.path.parent, self.n_classes))
+        return self._form
 
     def _connect(self):
         return connect(self.path)
@@ -135,28 +167,32 @@ class ReviewStore(TeamTables):
         with self._connect() as connection:
             return connection.execute("PRAGMA journal_mode").fetchone()[0].lower()
 
-    def given_labels(self) -> np.ndarray | None:
-        """The split's given labels (samples.parquet / test_labels.npy), None when the run has none (yet)."""
+    def given_labels(self) -> np.ndarray | list | None:
+        """The split's given labels in the task's canonical form (classes (n,) int64, a list of tag tuples, values
+        (n,) float64), None when the run has none (yet). A run whose table lacks its kind's given column is an error
+        (core.run.label_forms), never read as another kind."""
+        form = self.form
         if self._given_labels is not None:
-            return np.asarray(self._given_labels, np.int64)
-        run = self.path.parent
-        try:
-            if self.split == "train" and (run / schema.SAMPLES).exists():
-                return pd.read_parquet(run / schema.SAMPLES, columns=[schema.GIVEN_LABEL])[
-                    schema.GIVEN_LABEL].to_numpy(np.int64)
-            if self.split == "test" and (run / schema.TEST_LABELS).exists():
-                return np.load(run / schema.TEST_LABELS).astype(np.int64)
-        except (OSError, ValueError, KeyError):
-            return None
-        return None
+            if isinstance(form, TagForm):  # (n, C) 0/1 indicators, or one tag-index list per sample
+                if isinstance(self._given_labels, np.ndarray) and self._given_labels.ndim == 2:
+                    return [tuple(np.flatnonzero(row).tolist()) for row in self._given_labels]
+                return [tuple(sorted(int(t) for t in tags)) for tags in self._given_labels]
+            return np.asarray(self._given_labels, np.int64 if isinstance(form, ClassForm) else np.float64)
+        if isinstance(form, ClassForm):
+            try:
+                return form.given_labels(self.path.parent, self.split)
+            except (OSError, ValueError, KeyError):
+                return None
+        return form.given_labels(self.path.parent, self.split)
 
     # -- writing ------------------------------------------------------------------------
-    def record(self, sample_ids: Iterable[int], action: str, reviewer: str | Actor, *, new_label: int | None = None,
+    def record(self, sample_ids: Iterable[int], action: str, reviewer: str | Actor, *, new_label: object = None,
                detector: str | None = None, kind: str = VOTE, source_keys: Sequence[str] | None = None) -> int:
         """Record one action on every sample in `sample_ids` in a single transaction.
 
         Returns the number of rows written. `new_label` is required for (and only for)
-        `relabel`; `reviewer` must be a non-empty name. Each row is `reviewer`'s vote (`kind=VOTE`) or, through
+        `relabel`, in the run's task form (a class index, an iterable of tag indices, a number);
+        `reviewer` must be a non-empty name. Each row is `reviewer`'s vote (`kind=VOTE`) or, through
         `adjudicate`, a lead's final decision. `source_keys` (one per sample) name the imported annotations: a
         row whose (reviewer, source key) is already stored is skipped, so importing one file twice adds nothing.
         `reviewer` may be an `Actor` (the dashboard's signed-in user): its role is checked here (record_review, or
@@ -166,14 +202,13 @@ class ReviewStore(TeamTables):
             raise ConfigError(f"unknown review kind {kind!r}; valid: {', '.join(KINDS)}")
         reviewer = acting(reviewer, "adjudicate" if kind == ADJUDICATION else "record_review")
         ids = [int(i) for i in sample_ids]
-        self._check(ids, action, reviewer, new_label)
+        label = self._check(ids, action, reviewer, new_label)
         keys = [None] * len(ids) if source_keys is None else [str(k) for k in source_keys]
         if len(keys) != len(ids):
             raise ConfigError(f"{len(ids)} samples but {len(keys)} source keys")
         if not ids:
             return 0
         created = _now()
-        label = int(new_label) if action == RELABEL else None
         rows = [(sample_id, action, label, reviewer.strip(), created, detector, kind, key)
                 for sample_id, key in zip(ids, keys)]
         with self._connect() as connection, transaction(connection):
@@ -185,11 +220,12 @@ class ReviewStore(TeamTables):
             return connection.total_changes - before
 
     def adjudicate(self, sample_ids: Iterable[int], action: str, lead: str | Actor, *,
-                   new_label: int | None = None) -> int:
+                   new_label: object = None) -> int:
         """The lead's final decision on `sample_ids` (`clear` withdraws it): it overrides the votes."""
         return self.record(sample_ids, action, lead, new_label=new_label, kind=ADJUDICATION)
 
-    def _check(self, ids: list[int], action: str, reviewer: str, new_label: int | None) -> None:
+    def _check(self, ids: list[int], action: str, reviewer: str, new_label: object) -> int | str | float | None:
+        """Refuse a bad action; returns what the new_label column stores (None unless a relabel)."""
         if action not in ACTIONS:
             raise ConfigError(f"unknown review action {action!r}; valid actions: {', '.join(ACTIONS)}")
         if not reviewer or not reviewer.strip():
@@ -197,14 +233,14 @@ class ReviewStore(TeamTables):
         if action == RELABEL:
             if new_label is None:
                 raise ConfigError("a relabel review needs the new label")
-            if new_label < 0 or (self.n_classes is not None and new_label >= self.n_classes):
-                raise ConfigError(f"new label {new_label} is not a class index in [0, {self.n_classes})")
+            label = self.form.encode(self.form.check(new_label))
         elif new_label is not None:
             raise ConfigError(f"only a relabel review takes a new label, not {action!r}")
         if self.n_samples is not None:
             bad = [i for i in ids if not 0 <= i < self.n_samples]
             if bad:
                 raise ConfigError(f"sample id(s) {bad[:5]} outside [0, {self.n_samples})")
+        return label if action == RELABEL else None
 
     def _undoable(self, connection: sqlite3.Connection, reviewer: str) -> list[tuple]:
         """Rows (review_id, sample_id, action, new_label, detector, kind) of `reviewer`'s last action not undone yet:
@@ -229,7 +265,7 @@ class ReviewStore(TeamTables):
             return pd.DataFrame({column: [] for column in columns})
         with self._connect() as connection:
             rows = [row[:5] for row in self._undoable(connection, reviewer.strip())]
-        return pd.DataFrame(rows, columns=columns).astype({NEW_LABEL: "Int64"})
+        return _decoded(pd.DataFrame(rows, columns=columns), self.form)
 
     def undo(self, reviewer: str | Actor) -> list[int]:
         """Revert `reviewer`'s last action not undone yet, in one transaction; returns the sample ids put back.
@@ -273,18 +309,18 @@ class ReviewStore(TeamTables):
     def history(self) -> pd.DataFrame:
         """Every review row (one per vote, adjudication or undo), oldest first (columns REVIEW_COLUMNS)."""
         if not self.path.exists():
-            return _empty()
+            return _empty(self.form)
         with self._connect() as connection:
             frame = pd.read_sql_query(f"SELECT {', '.join(REVIEW_COLUMNS)} FROM reviews ORDER BY {REVIEW_ID}",
                                       connection)
-        return _typed(frame)
+        return _typed(frame, self.form)
 
     def resolution(self) -> Resolution:
         """Votes, decisions, open disagreements, adjudications and gold samples (core.run.votes.resolve)."""
         history = self.history()
         gold = self.gold() if self.path.exists() else {}
         needs_given = bool(len(history)) or bool(gold)
-        return resolve(history, self.given_labels() if needs_given else None, gold)
+        return resolve(history, self.given_labels() if needs_given else None, gold, self.form)
 
     def decisions(self) -> pd.DataFrame:
         """The current decision per decided sample: the consensus of its votes (module docstring), `clear`ed
@@ -306,14 +342,25 @@ class ReviewStore(TeamTables):
             return int(connection.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
 
 
-def _empty() -> pd.DataFrame:
-    return _typed(pd.DataFrame({column: [] for column in REVIEW_COLUMNS}))
+def _empty(form: LabelForm | None = None) -> pd.DataFrame:
+    return _typed(pd.DataFrame({column: [] for column in REVIEW_COLUMNS}), form)
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype({REVIEW_ID: "int64", schema.SAMPLE_ID: "int64", ACTION: "object", NEW_LABEL: "Int64",
-                         REVIEWER: "object", CREATED: "object", DETECTOR: "object", UNDOES: "Int64",
-                         KIND: "object", SOURCE_KEY: "object"})
+def _decoded(frame: pd.DataFrame, form: LabelForm | None) -> pd.DataFrame:
+    """`new_label` as Int64 classes, or (other kinds) an object column of canonical labels, None where NULL."""
+    if form is None or isinstance(form, ClassForm):
+        return frame.astype({NEW_LABEL: "Int64"})
+    labels = [None if raw is None or (isinstance(raw, float) and np.isnan(raw)) else form.decode(raw)
+              for raw in frame[NEW_LABEL].astype(object)]
+    out = frame.copy()
+    out[NEW_LABEL] = pd.Series(labels, index=frame.index, dtype=object)
+    return out
+
+
+def _typed(frame: pd.DataFrame, form: LabelForm | None = None) -> pd.DataFrame:
+    frame = frame.astype({REVIEW_ID: "int64", schema.SAMPLE_ID: "int64", ACTION: "object", REVIEWER: "object",
+                          CREATED: "object", DETECTOR: "object", UNDOES: "Int64", KIND: "object", SOURCE_KEY: "object"})
+    return _decoded(frame, form)
 
 
 def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:
@@ -324,9 +371,18 @@ def edits_from_decisions(decisions: pd.DataFrame) -> ReviewEdits:
     relabel = actions == RELABEL
     return ReviewEdits(
         removed={int(i) for i in ids[actions == MISLABELED]},
-        relabelled={int(i): int(label) for i, label in zip(ids[relabel],
-                                                             decisions[NEW_LABEL].to_numpy()[relabel])},
+        relabelled={int(i): _plain(label) for i, label in zip(ids[relabel],
+                                                                decisions[NEW_LABEL].to_numpy()[relabel])},
     )
+
+
+def _plain(label: object) -> int | tuple[int, ...] | float:
+    """A decided label as a plain Python value of its kind (class int, tag tuple, float value)."""
+    if isinstance(label, tuple):
+        return tuple(int(t) for t in label)
+    if isinstance(label, (float, np.floating)):
+        return float(label)
+    return int(label)
 
 
 def decisions_key(decisions: pd.DataFrame) -> str:
@@ -336,8 +392,10 @@ def decisions_key(decisions: pd.DataFrame) -> str:
         return ""
     ids = decisions[schema.SAMPLE_ID].to_numpy(dtype=np.int64)
     order = np.argsort(ids, kind="stable")
-    labels = decisions[NEW_LABEL].fillna(-1).to_numpy(dtype=np.int64)[order]
-    blob = json.dumps([ids[order].tolist(), decisions[ACTION].to_numpy()[order].tolist(), labels.tolist()]).encode()
+    raw = decisions[NEW_LABEL].to_numpy(dtype=object)[order]
+    labels = [-1 if label is None or label is pd.NA else _plain(label) for label in raw]
+    labels = [list(label) if isinstance(label, tuple) else label for label in labels]
+    blob = json.dumps([ids[order].tolist(), decisions[ACTION].to_numpy()[order].tolist(), labels]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -2,7 +2,10 @@
 
 Every annotator's latest `vote` row on a sample is its vote (`clear` withdraws it). Two votes *agree* when they
 lead to the same training label (`outcome`): keep (the given class; a relabel to the given class is a keep),
-relabel to class c, or remove (`mislabeled`). A sample's current decision is, in this order:
+relabel to class c, or remove (`mislabeled`). The other task kinds (core.run.label_forms) read the same way with
+their own labels: a multi-label vote's outcome is a tag set (votes agree on the same set), a regression vote's a
+value, and value votes agree when each lies within the form's tolerance of their median, the agreed decision
+being a relabel to that median (a keep when it is the given value). A sample's current decision is, in this order:
 
 1. the lead's latest adjudication (final; a `clear` adjudication withdraws it);
 2. its gold label when a lead marked it gold (a known label is final too): keep when it is the given label,
@@ -22,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.run import schema
+from core.run.label_forms import ClassForm, LabelForm
 from core.run.review_db import (
     ACTION,
     ADJUDICATION,
@@ -54,8 +58,11 @@ def outcome(action: str, new_label: object, given: int | None) -> int:
     return KEEP_UNKNOWN_GIVEN if given is None else int(given)
 
 
-def outcomes(frame: pd.DataFrame, given_labels: np.ndarray | None) -> np.ndarray:
-    """(rows,) int64 `outcome` of every row of a history-shaped frame."""
+def outcomes(frame: pd.DataFrame, given_labels, form: LabelForm | None = None) -> np.ndarray:
+    """(rows,) `outcome` of every row of a history-shaped frame: int64 for classes; for the other kinds an object
+    array of canonical labels (tag tuples, float values) and the int sentinels REMOVE / KEEP_UNKNOWN_GIVEN."""
+    if form is not None and not isinstance(form, ClassForm):
+        return _label_outcomes(frame, given_labels)
     ids = frame[schema.SAMPLE_ID].to_numpy(np.int64)
     actions = frame[ACTION].to_numpy()
     labels = frame[NEW_LABEL].fillna(-3).to_numpy(np.int64)
@@ -64,6 +71,22 @@ def outcomes(frame: pd.DataFrame, given_labels: np.ndarray | None) -> np.ndarray
         known = (actions == KEEP) & (ids < len(given_labels))
         out[known] = np.asarray(given_labels, np.int64)[ids[known]]
     return out.astype(np.int64)
+
+
+def _label_outcomes(frame: pd.DataFrame, given_labels) -> np.ndarray:
+    out = np.empty(len(frame), dtype=object)
+    for row, (sample_id, action, label) in enumerate(zip(frame[schema.SAMPLE_ID].to_numpy(np.int64),
+                                                         frame[ACTION].to_numpy(), frame[NEW_LABEL].to_numpy(object))):
+        if action == MISLABELED:
+            out[row] = REMOVE
+        elif action == RELABEL:
+            out[row] = float(label) if isinstance(label, (float, np.floating)) else label
+        elif given_labels is None or sample_id >= len(given_labels):
+            out[row] = KEEP_UNKNOWN_GIVEN
+        else:
+            given = given_labels[sample_id]
+            out[row] = float(given) if isinstance(given, (float, np.floating)) else tuple(given)
+    return out
 
 
 def current_votes(history: pd.DataFrame) -> pd.DataFrame:
@@ -107,24 +130,52 @@ def _gold_rows(gold: dict[int, int], given_labels: np.ndarray | None, columns: l
     return pd.DataFrame(rows, columns=columns)
 
 
-def resolve(history: pd.DataFrame, given_labels: np.ndarray | None = None,
-            gold: dict[int, int] | None = None) -> Resolution:
-    """The current decisions of a review history (see the module docstring for the order)."""
+def _agreed_labels(agreed: pd.DataFrame, votes: pd.DataFrame, given_labels, form: LabelForm) -> pd.DataFrame:
+    """The other kinds' agreed rows: a value's decision is the votes' median (`form.combine`), and a relabel to the
+    given label is a keep."""
+    agreed = agreed.copy()
+    combined = votes.groupby(schema.SAMPLE_ID)["outcome"].agg(lambda s: form.combine(list(s)))
+    for row in agreed.index:
+        sample_id = int(agreed.at[row, schema.SAMPLE_ID])
+        label = combined.loc[sample_id]
+        if isinstance(label, float):
+            agreed.at[row, ACTION], agreed.at[row, NEW_LABEL] = RELABEL, label
+        known = given_labels is not None and sample_id < len(given_labels)
+        if agreed.at[row, ACTION] == RELABEL and known:
+            given = given_labels[sample_id]
+            given = float(given) if isinstance(given, (float, np.floating)) else tuple(given)
+            if form.same(agreed.at[row, NEW_LABEL], given):
+                agreed.at[row, ACTION], agreed.at[row, NEW_LABEL] = KEEP, None
+    return agreed
+
+
+def resolve(history: pd.DataFrame, given_labels=None, gold: dict[int, int] | None = None,
+            form: LabelForm | None = None) -> Resolution:
+    """The current decisions of a review history (see the module docstring for the order); `form` says what the
+    labels are (classes when None)."""
     gold = gold or {}
+    by_class = form is None or isinstance(form, ClassForm)
     votes = current_votes(history).copy()
-    votes["outcome"] = outcomes(votes, given_labels)
+    votes["outcome"] = outcomes(votes, given_labels, form)
     adjudications = current_adjudications(history)
     settled = set(adjudications[schema.SAMPLE_ID].tolist()) | set(gold)
-    distinct = votes.groupby(schema.SAMPLE_ID)["outcome"].nunique()
-    disagreeing = distinct.index[distinct.to_numpy() > 1].to_numpy(np.int64)
+    if by_class:
+        distinct = votes.groupby(schema.SAMPLE_ID)["outcome"].nunique()
+        disagreeing = distinct.index[distinct.to_numpy() > 1].to_numpy(np.int64)
+    else:
+        agree = votes.groupby(schema.SAMPLE_ID)["outcome"].agg(lambda s: form.agree(list(s)))
+        disagreeing = agree.index[~agree.to_numpy(bool)].to_numpy(np.int64)
     open_ids = np.array(sorted(set(disagreeing.tolist()) - settled), np.int64)
     agreed = votes[~votes[schema.SAMPLE_ID].isin(set(disagreeing.tolist()) | settled)]
     agreed = agreed.loc[agreed.groupby(schema.SAMPLE_ID)[REVIEW_ID].idxmax()] if len(agreed) else agreed
-    agreed = agreed.drop(columns="outcome")
-    to_given = (agreed[ACTION] == RELABEL).to_numpy() & (
-        outcomes(agreed, given_labels) == outcomes(agreed.assign(**{ACTION: KEEP}), given_labels))
-    agreed.loc[to_given, ACTION] = KEEP
-    agreed.loc[to_given, NEW_LABEL] = pd.NA
+    if by_class:
+        agreed = agreed.drop(columns="outcome")
+        to_given = (agreed[ACTION] == RELABEL).to_numpy() & (
+            outcomes(agreed, given_labels) == outcomes(agreed.assign(**{ACTION: KEEP}), given_labels))
+        agreed.loc[to_given, ACTION] = KEEP
+        agreed.loc[to_given, NEW_LABEL] = pd.NA
+    else:
+        agreed = _agreed_labels(agreed, votes, given_labels, form).drop(columns="outcome")
     gold_frame = _gold_rows({k: v for k, v in gold.items()
                              if k not in set(adjudications[schema.SAMPLE_ID].tolist())},
                             given_labels, list(history.columns))

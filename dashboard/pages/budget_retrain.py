@@ -19,7 +19,7 @@ import streamlit as st
 from core.config import DEFAULT_SEEDS
 from core.errors import GradsiftError
 from core.run import schema
-from dashboard import auth, data, figures, jobs, widgets
+from dashboard import auth, data, figures, jobs, kinds, widgets
 
 RETRAIN_JOBS = "retrain_jobs"
 SHOW_MODE = "retrain_show_mode"
@@ -125,6 +125,8 @@ def results_ui(run_path: str) -> None:
 def main() -> None:
     st.title("Budget & retrain")
     run_path = widgets.require_run()
+    if kinds.classification_only_ui(run_path):
+        return
     frame = data.samples(run_path)
     decisions = data.review_store(run_path).edits()
     st.caption(f"{len(frame):,} training samples · reviews on record: {len(decisions.removed)} confirmed "

@@ -32,7 +32,7 @@ from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import auth, conflicts, data, figures, formatting, loop, state, team_review, widgets
+from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, widgets
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
@@ -266,6 +266,12 @@ def main() -> None:
     st.title("Flagged review")
     run_path = widgets.require_run()
     actor = auth.current_actor()
+    if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
+        can_decide = actor is not None and allowed(actor, "record_review")
+        kinds.review_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
+        st.divider()
+        exports_ui(run_path, data.samples(run_path))
+        return
     if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
         team_review.annotator_ui(run_path, actor)  # the annotator's queue, card first (dashboard.team_review)
         return

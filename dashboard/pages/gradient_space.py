@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.run import schema
-from dashboard import data, figures, formatting, state, widgets
+from dashboard import data, figures, formatting, kinds, state, widgets
 
 MAP_KEY = "gradient_map"
 STORED, PCA, FEATURES = "stored", "pca", "features"
@@ -53,7 +53,11 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
     facts.append(f"mean {score_column.removeprefix(schema.SCORE_PREFIX)} score: {chosen[score_column].mean():.4g}")
     st.caption(" · ".join(facts))
     ordered = chosen.sort_values(score_column, ascending=False)
-    if data.is_image_run(run_path):
+    if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their cards, without actions
+        page = widgets.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
+        kinds.grid_ui(run_path, ordered.iloc[page], data.decisions_array(run_path), {}, kinds.task_name(run_path),
+                      "", None, score_column, actions=False)
+    elif data.is_image_run(run_path):
         page = widgets.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
         widgets.sample_grid_ui(run_path, ordered.iloc[page], key_prefix="map", columns=6,
                                score_column=score_column)
@@ -83,6 +87,7 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
 def main() -> None:
     st.title("Gradient space")
     run_path = widgets.require_run()
+    task = kinds.task_name(run_path)
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     truth = data.has_truth(frame)
@@ -94,7 +99,7 @@ def main() -> None:
     choice = left.segmented_control(
         "Map", [STORED, PCA, FEATURES], default=STORED, key="map_kind", required=True,
         format_func={STORED: f"stored map ({embed_method})", PCA: "PCA of gradients", FEATURES: "input features"}.get)
-    colour = middle.selectbox("Colour by", figures.colour_options(truth), key="map_colour")
+    colour = middle.selectbox("Colour by", figures.colour_options(truth, task), key="map_colour")
     detector = right.selectbox("Score / flags of", scores, index=scores.index(primary) if primary in scores else 0,
                                key="map_detector")
     score_column = schema.score_column(detector)

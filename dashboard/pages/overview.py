@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ConfigError, GradsiftError
+from core.tasks.registry import TASKS
 from dashboard import auth, data, formatting, jobs, paths, state, widgets
 
 ANALYSIS_JOBS = "analysis_jobs"
@@ -31,7 +32,10 @@ def summary_ui(run_path: str) -> None:
                  and row["mode"] == config.retrain.mode and not row["reviews"]
                  and abs(row["budget"] - flagging.budget) < 1e-9]
     proof = summaries[0] if summaries else None
-    before = model.get("test_accuracy")
+    task = (manifest.get("task") or {}).get("name", "classification")
+    metric, higher = TASKS.entry(task).meta["metric"], TASKS.entry(task).meta["higher"]
+    before = model.get(f"test_{metric}")
+    metric_name = {"accuracy": "accuracy", "micro_f1": "micro-F1", "rmse": "RMSE"}.get(metric, metric)
     st.subheader(Path(run_path).name)
     cols = st.columns(5)
     cols[0].metric("dataset", f"{dataset.get('name', '?')}", help=f"{dataset.get('kind', '?')} data")
@@ -40,9 +44,9 @@ def summary_ui(run_path: str) -> None:
     cols[3].metric("noise rate", _fmt(dataset.get("noise_rate"), "{:.1%}") if dataset.get("n_noisy") is not None
                    else "unknown", help="share of training labels that differ from the true labels")
     low, high = proof["delta_ci"] if proof else (None, None)
-    cols[4].metric("test accuracy", _fmt(before),
+    cols[4].metric(f"test {metric_name}", _fmt(before),
                    delta=None if proof is None else f"{proof['delta_mean']:+.4f} after pruning",
-                   delta_color="normal" if proof and proof["distinguishable"] else "off",
+                   delta_color=("normal" if higher else "inverse") if proof and proof["distinguishable"] else "off",
                    help=None if proof is None else
                    f"{proof['mode']} retraining without the {flagging.detector} detector's top "
                    f"{flagging.budget:.1%}, paired with k = 0 over {len(proof['seeds'])} seeds: change "
@@ -56,7 +60,8 @@ def summary_ui(run_path: str) -> None:
     if reviewed:
         st.caption(f"Accuracy on the {reviewed['n_used']} reviewed test samples (reviewed labels): "
                    f"{_fmt(reviewed['accuracy'])}")
-    st.caption(f"{len(dataset.get('class_names', []))} classes · gradients {config.gradients.mode} "
+    labels = {"multilabel": "tags (multi-label)", "regression": "target (regression)"}.get(task, "classes")
+    st.caption(f"{len(dataset.get('class_names', []))} {labels} · gradients {config.gradients.mode} "
                f"({config.gradients.layers} layer) · map {manifest.get('embedding', {}).get('method', '?')} · "
                f"detectors {', '.join(config.detect.detectors)} (primary {flagging.detector}) · "
                f"budget {flagging.budget:.1%}" + (" (suggested, auto)" if flagging.auto else "")

@@ -1,5 +1,6 @@
 """Sample detail: one training sample (its image or its whole text), its labels, every score with its
-rank, its review history, and its nearest neighbours in gradient space (their images or texts)."""
+rank, its review history, and its nearest neighbours in gradient space (their images or texts). Tag and value runs
+show their labels, actions and neighbours through dashboard.kinds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.run import reviews, schema
-from dashboard import data, figures, formatting, state, widgets
+from dashboard import data, figures, formatting, kinds, state, widgets
 
 INPUT_KEY = "detail_sample_input"
 NEIGHBOURS = 12
@@ -75,6 +76,7 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int) -> None:
 def main() -> None:
     st.title("Sample detail")
     run_path = widgets.require_run()
+    by_class = kinds.task_name(run_path) == kinds.CLASSIFICATION
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     sample_id = chosen_sample(len(frame))
@@ -90,6 +92,13 @@ def main() -> None:
             st.text(str(row[schema.TEXT]), width="stretch")
         else:
             st.caption("Tabular sample: features in the table below.")
+    with right:
+        if not by_class:  # tags or values (dashboard.kinds)
+            kinds.detail_ui(run_path, row, truth)
+    if not by_class:
+        scores_ui(run_path, frame, sample_id)
+        kinds.neighbours_ui(run_path, frame, sample_id, NEIGHBOURS)
+        return
     with right:
         st.markdown(formatting.labels_markdown(row, names, truth))
         facts = [f"source {formatting.escape_markdown(row[schema.SOURCE])}",

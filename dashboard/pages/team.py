@@ -84,7 +84,7 @@ def main() -> None:
     alpha = summary["agreement"]
     left, right = st.columns([1, 3])
     left.metric("Krippendorff's alpha", "–" if alpha["value"] is None else f"{alpha['value']:.3f}",
-                help="Nominal, over the samples with two votes or more; 1 = full agreement, 0 = chance")
+                help=f"{alpha['metric']}, over the samples with two votes or more; 1 = full agreement, 0 = chance")
     left.caption(f"over {alpha['n_samples']} sample(s) with two votes or more · "
                  f"{summary['consensus']['votes']} vote(s) by {len(summary['annotators'])} annotator(s)")
     table = annotators_table(summary, pace, progress)

@@ -20,7 +20,7 @@ from core.influence.run_attribution import (
     TEST_PRED,
 )
 from core.run import schema
-from dashboard import data, figures, formatting, widgets
+from dashboard import data, figures, formatting, kinds, widgets
 
 INPUT_KEY = "explorer_test_input"
 TOP_K = 12
@@ -51,6 +51,8 @@ def main() -> None:
                "gradients (OGA) next to DataInf and gradient tracing; higher = more influential. "
                "Method and protocol: docs/attribution.md.")
     run_path = widgets.require_run()
+    if kinds.classification_only_ui(run_path):
+        return
     manifest = data.manifest(run_path)
     names = data.class_names(run_path)
     n_test = int(manifest["dataset"]["n_test"])

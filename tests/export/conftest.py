@@ -61,3 +61,19 @@ def copy_run(run: RunDir, tmp_path: Path) -> RunDir:
 @pytest.fixture
 def digits_copy(digits_run, tmp_path) -> RunDir:
     return copy_run(digits_run, tmp_path)
+
+
+@pytest.fixture
+def tag_run(digits_run, tmp_path) -> RunDir:
+    """A multi-label run hand-built from the digits run (tests/kind_runs.py)."""
+    from tests.kind_runs import multilabel_run
+
+    return multilabel_run(digits_run, tmp_path / "tags")
+
+
+@pytest.fixture
+def value_run(digits_run, tmp_path) -> RunDir:
+    """A regression run hand-built from the digits run (tests/kind_runs.py)."""
+    from tests.kind_runs import regression_run
+
+    return regression_run(digits_run, tmp_path / "values")

@@ -1,0 +1,229 @@
+"""The dashboard on multi-label and regression runs (hand-built from the digits run: tests/kind_runs.py): tag chips,
+tag toggles and "set value" written through core's review store, the given-vs-predicted scatter, and a one-line note
+(not a failure) on every page that shows classes only."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from core.run import reviews, schema
+from dashboard import formatting, kinds
+from tests.dashboard.conftest import open_page, problems
+from tests.kind_runs import multilabel_run, regression_run
+
+REVIEWER = {"reviewer": "alice"}
+PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail",
+         "test_explorer", "team")
+
+
+@pytest.fixture
+def kind_runs(digits_run, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    multilabel_run(digits_run, root / "tags")
+    regression_run(digits_run, root / "values")
+    monkeypatch.setenv("GRADSIFT_RUNS_DIR", str(root))
+    return root
+
+
+def _rows(run_path) -> list[tuple]:
+    with sqlite3.connect(run_path / reviews.REVIEWS) as connection:
+        return connection.execute("SELECT sample_id, action, new_label, reviewer FROM reviews "
+                                  "ORDER BY review_id").fetchall()
+
+
+def _samples(run_path) -> pd.DataFrame:
+    return pd.read_parquet(run_path / schema.SAMPLES)
+
+
+def test_tag_changes_and_chips():
+    assert formatting.tag_changes([0, 2], [2, 3]) == [(0, "removed"), (2, "kept"), (3, "added")]
+    chips = formatting.tag_chips([0, 2], [2, 3], ["cat", "dog", "car", "tree"])
+    assert chips == ":red-background[~~cat~~] :gray-background[car] :green-background[+tree]"
+    assert formatting.tag_chips([], None, ["a"]) == ":gray-background[(no tag)]"
+    assert kinds.toggled((1, 3), 3) == (1,) and kinds.toggled((1,), 0) == (0, 1)
+    assert kinds.accept_tags([2, 0], (0, 2)) == (reviews.KEEP, None)
+    assert kinds.accept_tags([0], [0, 5]) == (reviews.RELABEL, (0, 5))
+    assert kinds.accept_value(2.5, 2.5) == (reviews.KEEP, None) and kinds.accept_value(2.5, 3) == (reviews.RELABEL, 3.0)
+
+
+@pytest.mark.parametrize("run_name", ["tags", "values"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_or_says_it_shows_classes(kind_runs, run_name, page):
+    app = open_page(kind_runs / run_name, page, **REVIEWER)
+    assert not problems(app), problems(app)
+    assert app.title[0].value
+
+
+def test_tag_cards_show_chips_and_save_a_toggled_set(kind_runs):
+    run_path = kind_runs / "tags"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    samples = _samples(run_path)
+    flagged = samples[samples[schema.IS_FLAGGED]]
+    first = int(app.button(key=next(b.key for b in app.button if b.key.startswith("kind_accept_"))).key
+                .rsplit("_", 1)[1])
+    given = [int(t) for t in samples[schema.GIVEN_TAGS].iloc[first]]
+    suggested = [int(t) for t in samples[schema.SUGGESTED_TAGS].iloc[first]]
+    chips = [md.value for md in app.markdown if md.value.startswith("suggested: ")]
+    assert len(chips) == min(24, len(flagged))
+    assert any(":green-background[+" in chip or ":red-background[~~" in chip for chip in chips)
+    app.button(key=f"kind_accept_{first}").click().run()
+    assert not problems(app)
+    expected = "keep" if sorted(given) == sorted(suggested) else "relabel"
+    assert _rows(run_path)[-1][:2] == (first, expected)
+    # Edit tags: add tag 9 to the given set of another card, then save.
+    second = int(next(b.key for b in app.button if b.key.startswith("kind_save_")
+                      and int(b.key.rsplit("_", 1)[1]) != first).rsplit("_", 1)[1])
+    given = sorted(int(t) for t in samples[schema.GIVEN_TAGS].iloc[second])
+    target = sorted(set(given) ^ {9})
+    app.button_group(key=f"kind_tags_{second}").set_value(target).run()
+    app.button(key=f"kind_save_{second}").click().run()
+    assert not problems(app)
+    assert _rows(run_path)[-1] == (second, "relabel", str(target).replace(" ", "").replace(",", ", "), "alice")
+    assert reviews.ReviewStore(run_path).edits().relabelled[second] == tuple(target)
+
+
+def test_tag_queue_toggles_with_keys_and_saves(kind_runs):
+    run_path = kind_runs / "tags"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_mode").set_value(kinds.QUEUE).run()
+    assert not problems(app)
+    heading = next(md.value for md in app.markdown if md.value.startswith("#### #"))
+    sample_id = int(heading.removeprefix("#### #").split(" ")[0])
+    draft = f"queue_draft_{sample_id}"
+    given = tuple(sorted(int(t) for t in _samples(run_path)[schema.GIVEN_TAGS].iloc[sample_id]))
+    toggle = 0 if 0 not in given else 1
+    app.button(key=f"queue_toggle_{toggle}").click().run()
+    assert app.session_state[draft] == tuple(sorted(set(given) ^ {toggle}))
+    app.button(key="queue_save").click().run()
+    assert not problems(app)
+    assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: tuple(sorted(set(given) ^ {toggle}))}
+
+
+def test_values_show_the_residual_scatter_and_set_a_value(kind_runs):
+    run_path = kind_runs / "values"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    samples = _samples(run_path)
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert any("predicted = given" in spec and "given value" in spec for spec in specs)  # the scatter, not a matrix
+    residuals = [md.value for md in app.markdown if "residual" in md.value]
+    assert residuals
+    sample_id = int(next(n.key for n in app.number_input if n.key.startswith("kind_value_")).rsplit("_", 1)[1])
+    app.number_input(key=f"kind_value_{sample_id}").set_value(42.5).run()
+    app.button(key=f"kind_set_{sample_id}").click().run()
+    assert not problems(app)
+    assert _rows(run_path)[-1] == (sample_id, "relabel", 42.5, "alice")
+    assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: 42.5}
+    residual = float(samples[schema.RESIDUAL_VALUE].iloc[sample_id])
+    assert any(f"residual {residual:+.4g}" in md for md in residuals)
+
+
+def test_value_queue_sets_the_typed_value(kind_runs):
+    run_path = kind_runs / "values"
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_mode").set_value(kinds.QUEUE).run()
+    key = next(n.key for n in app.number_input if n.key.startswith("queue_value_"))
+    sample_id = int(key.rsplit("_", 1)[1])
+    app.number_input(key=key).set_value(7.25).run()
+    app.button(key="queue_save").click().run()
+    assert not problems(app)
+    assert reviews.ReviewStore(run_path).edits().relabelled == {sample_id: 7.25}
+
+
+def test_open_tag_disagreements_show_the_consensus_and_accept_it(kind_runs):
+    run_path = kind_runs / "tags"
+    store = reviews.ReviewStore(run_path)
+    store.record([6], reviews.RELABEL, "ann", new_label=[1, 2])
+    store.record([6], reviews.RELABEL, "bob", new_label=[1, 3])
+    store.record([6], reviews.RELABEL, "cid", new_label=[1, 2, 3])
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    assert not problems(app)
+    table = next(frame.value for frame in app.dataframe if "consensus" in frame.value.columns)
+    # Tag shares: 1 -> 3/3, 2 -> 2/3, 3 -> 2/3: the consensus is {1, 2, 3}.
+    assert table["sample"].tolist() == [6] and table["consensus"].tolist() == ["1, 2, 3"]
+    app.button(key="kind_accept_consensus").click().run()
+    assert not problems(app)
+    assert store.open_disagreements().tolist() == [] and store.edits().relabelled == {6: (1, 2, 3)}
+
+
+def test_sample_detail_of_a_value_run_sets_a_value_and_shows_neighbours(kind_runs):
+    run_path = kind_runs / "values"
+    app = open_page(run_path, "sample_detail", detail_sample=3, **REVIEWER)
+    assert not problems(app)
+    given = float(_samples(run_path)[schema.GIVEN_VALUE].iloc[3])
+    assert any(f"given **{given:.6g}**" in md.value for md in app.markdown)
+    assert any(md.value.startswith("#### 12 nearest neighbours") for md in app.markdown)
+    app.number_input(key="detail_value_3").set_value(-1.5).run()
+    app.button(key="detail_set_3").click().run()
+    assert not problems(app)
+    assert reviews.ReviewStore(run_path).edits().relabelled == {3: -1.5}
+    history = next(frame.value for frame in app.dataframe if "new_label" in frame.value.columns)
+    assert history["new_label"].tolist() == ["-1.5"] and history["reviewer"].tolist() == ["alice"]
+
+
+def test_team_page_of_a_tag_run_shows_alpha_and_pairwise_agreement(kind_runs):
+    run_path = kind_runs / "tags"
+    store = reviews.ReviewStore(run_path)
+    store.record([0, 1], reviews.RELABEL, "ann", new_label=[2])
+    store.record([0], reviews.RELABEL, "bob", new_label=[2])
+    store.record([1], reviews.RELABEL, "bob", new_label=[2, 3])
+    app = open_page(run_path, "team", **REVIEWER)
+    assert not problems(app)
+    assert any(metric.label == "Krippendorff's alpha" for metric in app.metric)
+    disagreements = next(frame.value for frame in app.dataframe if "votes" in frame.value.columns)
+    assert disagreements["sample"].tolist() == [1]
+    assert disagreements["votes"].tolist() == ["ann: relabel to 2 · bob: relabel to 2, 3"]
+
+
+@pytest.mark.parametrize("run_name", ["tags", "values"])
+def test_gradient_space_selection_shows_the_kind_cards(kind_runs, run_name):
+    selection = {"selection": {"points": [{"customdata": [5, 0]}, {"customdata": [9, 1]}]}}
+    app = open_page(kind_runs / run_name, "gradient_space", gradient_map=selection)
+    assert not problems(app)
+    assert any(md.value == "#### 2 selected sample(s)" for md in app.markdown)
+    prefix = "given: " if run_name == "tags" else ":red[given **"
+    assert sum(md.value.startswith(prefix) for md in app.markdown) == 2
+    if run_name == "values":
+        assert "residual (predicted − given)" in app.selectbox(key="map_colour").options
+
+
+def test_a_signed_in_annotator_sees_only_its_own_votes(kind_runs, monkeypatch):
+    from core.auth import users
+    from dashboard import auth
+    from tests.dashboard.test_team import PASSWORD, signed_in
+
+    for name in ("GRADSIFT_USERS_FILE", "GRADSIFT_SESSION_SECRET_FILE", "GRADSIFT_SESSION_SECRET",
+                 "GRADSIFT_READ_ONLY", "GRADSIFT_SESSION_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    users.add_user(kind_runs / "users.toml", "ana", "annotator", PASSWORD)
+    auth._throttle.clear()
+    run_path = kind_runs / "tags"
+    app = signed_in(run_path, "ana")
+    theirs, mine = [int(b.key.rsplit("_", 1)[1]) for b in app.button if b.key.startswith("kind_accept_")][:2]
+    store = reviews.ReviewStore(run_path)
+    store.record([theirs], reviews.MISLABELED, "ben")
+    store.record([mine], reviews.RELABEL, "ana", new_label=[4])
+    app.run()
+    assert not problems(app)
+    reviewed = [md.value for md in app.markdown if md.value.startswith("reviewed: ")]
+    assert reviewed == ["reviewed: " + formatting.tag_chips(
+        formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[mine]), (4,), [str(i) for i in range(10)])]
+    assert ":red-badge[mislabeled]" not in [md.value for md in app.markdown]  # ben's vote stays hidden
+    assert not app.get("expander") or all("open disagreement" not in str(e.label) for e in app.expander)
+
+
+def test_overview_names_the_task_and_its_metric(kind_runs):
+    import json
+
+    run_path = kind_runs / "values"
+    manifest = json.loads((run_path / schema.MANIFEST).read_text())
+    manifest["model"]["test_rmse"] = 1.25
+    (run_path / schema.MANIFEST).write_text(json.dumps(manifest))
+    app = open_page(run_path, "overview")
+    assert not problems(app)
+    assert {m.label: m.value for m in app.metric}["test RMSE"] == "1.2500"
+    assert any(caption.value.startswith("1 target (regression) · ") for caption in app.caption)
