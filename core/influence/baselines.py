@@ -143,7 +143,7 @@ def influence_baselines(state: LastLayerState, cfg: BaselineConfig) -> BaselineS
 
 
 def label_quality_baselines(labels: np.ndarray, oof_probs: np.ndarray, methods: tuple[str, ...],
-                            task: str = "classification") -> BaselineScores:
+                            task: str = "classification", seed: int = 0) -> BaselineScores:
     """1 − cleanlab label quality (n,) for each method that applies to `task` (registry meta `tasks`), higher =
     more likely mislabelled; the others are listed in `facts["skipped"]` with the reason."""
     out = BaselineScores()
@@ -151,7 +151,7 @@ def label_quality_baselines(labels: np.ndarray, oof_probs: np.ndarray, methods: 
     for method in methods:
         tasks = LABEL_QUALITY_METHODS.entry(method).meta["tasks"]
         if task in tasks:
-            out.columns[method] = label_quality_scores(labels, oof_probs, method, task)
+            out.columns[method] = label_quality_scores(labels, oof_probs, method, task, seed)
         else:
             skipped[method] = f"applies to {' and '.join(tasks)} runs, not {task}"
     if skipped:

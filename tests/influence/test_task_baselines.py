@@ -74,3 +74,19 @@ def test_methods_that_do_not_apply_to_the_task_are_skipped_with_the_reason():
     scores = label_quality_baselines(given, predictions, ("self_confidence", "cleanlab_regression"), "regression")
     assert list(scores.columns) == ["cleanlab_regression"]
     assert scores.facts["skipped"] == {"self_confidence": "applies to classification runs, not regression"}
+
+
+def test_cleanlab_regression_scores_large_sets_in_blocks_and_still_ranks_wild_values_first(monkeypatch):
+    from core.influence import label_quality
+
+    monkeypatch.setattr(label_quality, "REGRESSION_BLOCK_ROWS", 50)
+    rng = np.random.default_rng(0)
+    predictions = rng.normal(100.0, 10.0, 200)
+    values = predictions + rng.normal(0.0, 1.0, 200)
+    wild = np.array([3, 77, 140, 199])
+    values[wild] *= 10.0
+    harm = label_quality.regression_quality_scores(values, predictions, "outre", seed=1)
+    assert harm.shape == (200,) and np.isfinite(harm).all()
+    assert set(np.argsort(-harm)[:4]) == set(wild.tolist())
+    again = label_quality.regression_quality_scores(values, predictions, "outre", seed=1)
+    np.testing.assert_array_equal(harm, again)

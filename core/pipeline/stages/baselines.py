@@ -50,7 +50,7 @@ def run(ctx: StageContext) -> dict:
         facts = influence.facts
         if cfg.label_quality:
             quality = label_quality_baselines(data.given_train, ctx.run.read_npy(schema.OOF_PROBS), cfg.label_quality,
-                                              ctx.task.name)
+                                              ctx.task.name, ctx.config.seed)
             columns.update(quality.columns)
             facts.update(quality.facts)
     else:
