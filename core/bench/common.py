@@ -123,6 +123,10 @@ class Sizes:
     own_side: int = 32
     own_outputs_n: int = 40_000
     own_outputs_dim: int = 256
+    own_outputs_full_regime: bool = False
+    """Scale `baselines.max_gradient_values` by own_outputs_n / FULL's 40,000 rows, so a smaller file skips the
+    influence baselines as the full one does (--quick: at 12,000 rows they would take 23 s of a 60 s target that
+    the 40,000-row file never spends); the note says so."""
     # 9. scale
     scale_n: int = 1_000_000
     scale_dim: int = 512
@@ -177,17 +181,18 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     # end_to_end's run is the review loop's first pair-flip run (read there, not analyzed twice)
     e2e_args=("--noise", "pairflip", "--noise-rate", "0.2", "--no-retrain", "--embed", "pca"),
     child_threads=1, umap_workers=(), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, retrain_threads=1, own_seeds=1, own_outputs_n=20_000,
+    probe_n=50_000, probe_reference=False, retrain_threads=1, own_seeds=1, own_outputs_n=12_000,
+    own_outputs_full_regime=True,
     scale_n=20_000, scale_from_own_outputs=True, scale_render=False,
     review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,
     second_core=True,
 )
 """Every target, everything on one thread, in two lanes: about 7 minutes of CPU in under 4 minutes of wall on a
-quiet 2-core machine (docs/benchmarks.md, "Quick and full"). own_outputs_n is 20,000, not 10,000: above 10,000
-rows UMAP runs 200 epochs, not 500, and above 19,455 the influence baselines are skipped, as at the full
-40,000 rows. The review loop's target takes 4 pair-flip seeds: with 3, what the decisions add (+0.05 to +0.11 per
-run) left an interval touching 0."""
+quiet 2-core machine (docs/benchmarks.md, "Quick and full"). The outputs file has 12,000 rows, not 10,000: above
+10,000 rows UMAP runs 200 epochs, not 500, as at the full 40,000, and `own_outputs_full_regime` skips the influence
+baselines as the full size does. The review loop's target takes 4 pair-flip seeds: with 3, what the decisions add
+(+0.05 to +0.11 per run) left an interval touching 0."""
 
 
 def scaled(sizes: Sizes, **changes: Any) -> Sizes:
