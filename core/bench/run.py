@@ -19,8 +19,8 @@ resource use; absolute times are printed for information only. `--quick` uses `Q
 sizes: every target, some at a smaller size, everything on one thread, in two lanes: the sections
 whose targets are times run here while the registry's `second_core` ones (precision and quality
 targets, the memory bound, untargeted times) run in one background process (`lanes`), so on a quiet
-2-core machine each lane has a core of its own and the whole takes under 4 minutes
-(docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
+2-core machine each lane has a core of its own and the whole takes about 3.6 minutes (estimated from
+each lane's CPU seconds; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
 seconds (its process and that process's finished children) are printed: on a shared machine the CPU
 seconds tell what the section costs when the load is gone.
 
@@ -228,7 +228,7 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run gradsift's benchmarks (ratios measured in one run).")
     parser.add_argument("--quick", action="store_true",
-                        help="every target, reduced sizes (under 4 minutes on a quiet 2-core machine)")
+                        help="every target, reduced sizes, one thread in two lanes (docs/benchmarks.md)")
     parser.add_argument("--json", type=Path, default=None, help="write the records to this JSON file")
     parser.add_argument("--only", default=None, help=f"comma-separated sections: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
