@@ -188,7 +188,7 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,
     second_core=True,
 )
-"""Every target, everything on one thread, in two lanes of about 3.5–4 minutes of CPU each: about 3.6 minutes of
+"""Every target, everything on one thread, in two lanes of about 3.5 minutes of CPU each: about 3.5 minutes of
 wall on a quiet 2-core machine, estimated (docs/benchmarks.md, "Quick and full"). The outputs file has 12,000
 rows, not 10,000: above 10,000 rows UMAP runs 200 epochs, not 500, as at the full 40,000, and
 `own_outputs_full_regime` skips the influence baselines as the full size does. The review loop's target takes 4

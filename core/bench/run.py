@@ -19,7 +19,7 @@ resource use; absolute times are printed for information only. `--quick` uses `Q
 sizes: every target, some at a smaller size, everything on one thread, in two lanes: the sections
 whose targets are times run here while the registry's `second_core` ones (precision and quality
 targets, the memory bound, untargeted times) run in one background process (`lanes`), so on a quiet
-2-core machine each lane has a core of its own and the whole takes about 3.6 minutes (estimated from
+2-core machine each lane has a core of its own and the whole takes about 3.5 minutes (estimated from
 each lane's CPU seconds; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
 seconds (its process and that process's finished children) are printed: on a shared machine the CPU
 seconds tell what the section costs when the load is gone.
