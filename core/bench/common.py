@@ -113,6 +113,9 @@ class Sizes:
     probe_classes: int = 10
     probe_reference: bool = True
     """Also time the previous train_linear_probe (autograd closure, uncentred), for before/after."""
+    retrain_threads: int | None = None
+    """Torch threads of the probe retrain (None: torch's default, as the dashboard has them). --quick: 1, because
+    the second core runs the background lane (`second_core`) meanwhile."""
     # 8. your own data
     own_seeds: int = 3
     own_images: int = 1797
@@ -120,6 +123,10 @@ class Sizes:
     own_side: int = 32
     own_outputs_n: int = 40_000
     own_outputs_dim: int = 256
+    own_outputs_full_regime: bool = False
+    """Scale `baselines.max_gradient_values` by own_outputs_n / FULL's 40,000 rows, so a smaller file skips the
+    influence baselines as the full one does (--quick: at 12,000 rows they would take 23 s of a 60 s target that
+    the 40,000-row file never spends); the note says so."""
     # 9. scale
     scale_n: int = 1_000_000
     scale_dim: int = 512
@@ -159,6 +166,11 @@ class Sizes:
     (figures, not targets)."""
     text_args: tuple[str, ...] = ()
     """Extra `gradsift analyze` options of the text section (none: every default)."""
+    # how the sections share the machine
+    second_core: bool = False
+    """Run the registry's `second_core` sections (no target of theirs is a time: precision and quality targets,
+    a memory bound, times for information) in one background process on one thread, beside the timed sections
+    (core.bench.run.lanes). --quick: on a 2-core machine each lane then has a core of its own."""
 
 
 FULL = Sizes()
@@ -168,15 +180,19 @@ QUICK = Sizes(  # smaller N where a ratio does not depend on it; the memory and 
     proj_n=5_000, proj_heads=((10, 512), (100, 32)), proj_dims=(64, 256, 1024), proj_seeds=1,
     # end_to_end's run is the review loop's first pair-flip run (read there, not analyzed twice)
     e2e_args=("--noise", "pairflip", "--noise-rate", "0.2", "--no-retrain", "--embed", "pca"),
-    child_threads=1, umap_workers=("first",), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
-    probe_n=50_000, probe_reference=False, own_seeds=1, own_outputs_n=10_000,
+    child_threads=1, umap_workers=(), umap_fresh_cache=False, iforest_cold_start=False, help_repeats=2,
+    probe_n=50_000, probe_reference=False, retrain_threads=1, own_seeds=1, own_outputs_n=12_000,
+    own_outputs_full_regime=True,
     scale_n=20_000, scale_from_own_outputs=True, scale_render=False,
     review_learn_datasets=("digits",), review_learn_seeds=4, review_datasets=("digits",), review_noise_rates=(0.2,),
     review_seeds=1, review_checkpoints=(50, 100, 200), review_batches=2, text_seeds=0, text_variants=False,
+    second_core=True,
 )
-"""About 6 minutes of CPU, nearly all on one thread (docs/benchmarks.md, "Quick and full"). The review loop's
-target takes 4 pair-flip seeds: with 3, what the decisions add (+0.05 to +0.11 per run) left an interval
-touching 0."""
+"""Every target, everything on one thread, in two lanes of about 3.5 minutes of CPU each: about 3.5 minutes of
+wall on a quiet 2-core machine, estimated (docs/benchmarks.md, "Quick and full"). The outputs file has 12,000
+rows, not 10,000: above 10,000 rows UMAP runs 200 epochs, not 500, as at the full 40,000, and
+`own_outputs_full_regime` skips the influence baselines as the full size does. The review loop's target takes 4
+pair-flip seeds: with 3, what the decisions add (+0.05 to +0.11 per run) left an interval touching 0."""
 
 
 def scaled(sizes: Sizes, **changes: Any) -> Sizes:

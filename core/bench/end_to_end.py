@@ -67,6 +67,15 @@ def _wall(command: list[str], env: dict[str, str], log_path: Path | None = None)
     return seconds
 
 
+def wall_and_cpu(command: list[str], env: dict[str, str], log_path: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, the child's CPU seconds) of `_wall`: for a one-thread child on a loaded machine the CPU
+    seconds are about its quiet wall time (this process must have no other child finishing meanwhile)."""
+    before = os.times()
+    wall = _wall(command, env, log_path)
+    after = os.times()
+    return wall, (after.children_user + after.children_system) - (before.children_user + before.children_system)
+
+
 # --------------------------------------------------------------------------- UMAP worker
 
 

@@ -16,10 +16,12 @@ Sections, in order (each module's docstring says exactly what it measures):
 
 Every target is a ratio measured inside this one run, or a bound on this run's own
 resource use; absolute times are printed for information only. `--quick` uses `QUICK`
-sizes: every target, some at a smaller size, in about 6 minutes of CPU on one core (8.4 min
-at load 2–4 on the shared 2-core machine; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each
-section's wall and CPU
-seconds (this process and its finished children) are printed: on a shared machine the CPU
+sizes: every target, some at a smaller size, everything on one thread, in two lanes: the sections
+whose targets are times run here while the registry's `second_core` ones (precision and quality
+targets, the memory bound, untargeted times) run in one background process (`lanes`), so on a quiet
+2-core machine each lane has a core of its own and the whole takes about 3.5 minutes (estimated from
+each lane's CPU seconds; docs/benchmarks.md, "Quick and full"); tests inject tiny `Sizes`. Each section's wall and CPU
+seconds (its process and that process's finished children) are printed: on a shared machine the CPU
 seconds tell what the section costs when the load is gone.
 
     gradsift bench [--quick] [--json FILE] [--only gradients --only memory]
@@ -41,7 +43,8 @@ from pathlib import Path
 from core.bench.common import FULL, QUICK, Log, Record, Sizes, load_average
 from core.bench.registry import BENCH_SECTIONS
 
-SECTIONS = tuple(BENCH_SECTIONS.names())
+SECTIONS = tuple(name for name in BENCH_SECTIONS.names() if not BENCH_SECTIONS.entry(name).meta.get("part_of"))
+"""What `--only` accepts; a section's parts (registry meta `part_of`) run with it."""
 
 
 def _section(name: str, sizes: Sizes, log: Log, workdir: Path, kept: dict[str, Path | None]) -> list[Record]:
@@ -59,6 +62,87 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process and of its children that have been waited for."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def _timed_section(name: str, sizes: Sizes, log: Log, workdir: Path, kept: dict[str, Path | None],
+                   where: str = "") -> list[Record]:
+    """`_section`, its wall and CPU seconds logged; a section that raises becomes a failed record
+    (`<section>_failed`, met False), so one broken section does not hide the others' figures."""
+    started, started_cpu = time.perf_counter(), cpu_seconds()
+    try:
+        records = _section(name, sizes, log, workdir, kept)
+    except Exception as exc:
+        log(f"  {name} FAILED: {type(exc).__name__}: {exc}")
+        records = [Record(f"{name}_failed", None, "", "completes", False, f"{type(exc).__name__}: {exc}")]
+    log(f"  ({name}: {time.perf_counter() - started:.0f} s, CPU {cpu_seconds() - started_cpu:.0f} s{where}, "
+        f"load average {load_average():.2f})")
+    return records
+
+
+def lanes(chosen: list[str], sizes: Sizes) -> tuple[list[str], list[str]]:
+    """(sections run in this process, sections run in a background process on the second core).
+
+    With `sizes.second_core` the registry's `second_core` sections (no target of theirs is a time) go to the
+    second lane, the timed ones stay here; a section and the one whose run it reads share a lane. With one
+    lane empty everything runs here.
+    """
+    second = [name for name in chosen if sizes.second_core and BENCH_SECTIONS.entry(name).meta.get("second_core")]
+    first = [name for name in chosen if name not in second]
+    if not first or not second:
+        return list(chosen), []
+    for lane in (first, second):
+        for name in lane:
+            reads = BENCH_SECTIONS.entry(name).meta.get("uses_run")
+            if reads in chosen and reads not in lane:
+                raise ValueError(f"bench section {name} reads {reads}'s run: both must share a lane")
+    return first, second
+
+
+def run_second_lane(names: list[str], sizes: Sizes, workdir: Path) -> list[tuple[str, list[Record], list[str]]]:
+    """Runs in the background process: each section in order, torch, BLAS and OpenMP on one thread (its
+    `gradsift analyze` children on `child_threads`); returns (name, records, log lines) per section."""
+    from core.bench.common import thread_limit
+
+    kept: dict[str, Path | None] = {}
+    results = []
+    with thread_limit(1):
+        for name in names:
+            log = Log(echo=False)
+            records = _timed_section(name, sizes, log, workdir, kept, where=" on the second core")
+            results.append((name, records, log.lines))
+    return results
+
+
+def _start_second_lane(names: list[str], sizes: Sizes, workdir: Path, log: Log):
+    """(executor, future) of `run_second_lane` in a spawned process (a fork after torch started its thread
+    pools can hang)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log(f"  on the second core, in a background process (one thread; its lines follow when it ends): "
+        f"{', '.join(names)}")
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return executor, executor.submit(run_second_lane, names, sizes, workdir)
+
+
+def _join_second_lane(executor, future, names: list[str], log: Log) -> dict[str, list[Record]]:
+    """The background lane's records per section, its log lines printed; every section of a lane whose process
+    died is a failed record."""
+    try:
+        results = future.result()
+    except Exception as exc:  # the process itself died (killed, out of memory): its sections have no figures
+        results = [(name, [Record(f"{name}_failed", None, "", "completes", False,
+                                  f"second-core process: {type(exc).__name__}: {exc}")],
+                    [f"  {name} FAILED in the second-core process: {type(exc).__name__}: {exc}"]) for name in names]
+    finally:
+        executor.shutdown(wait=True)
+    by_name = {}
+    for name, records, lines in results:
+        for line in lines:
+            log(line)
+        by_name[name] = records
+    return by_name
 
 
 def _format_value(record: Record) -> str:
@@ -105,29 +189,31 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
     import torch
 
     sizes = sizes or (QUICK if quick else FULL)
-    chosen = list(SECTIONS) if only is None else [name for name in SECTIONS if name in set(only)]
     for name in only or ():
-        BENCH_SECTIONS.check(name, "--only", error=ValueError)
+        if name not in SECTIONS:  # a part (own_data_kfold) runs with its section, not alone
+            raise ValueError(f"--only: unknown benchmark section {name!r}; valid sections: {', '.join(SECTIONS)}")
+    chosen = [name for name in BENCH_SECTIONS.names()
+              if only is None or name in set(only) or BENCH_SECTIONS.entry(name).meta.get("part_of") in set(only)]
+    first, second = lanes(chosen, sizes)
     log = Log(echo)
     started, started_cpu = time.perf_counter(), cpu_seconds()
     log(f"gradsift bench ({sizes.label} sizes): {os.cpu_count()} CPUs ({platform.machine()}), torch "
         f"{torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}, "
         f"load average {load_average():.2f}")
-    records: list[Record] = []
+    by_name: dict[str, list[Record]] = {}
     state: dict = {}
     workdir = Path(tempfile.mkdtemp(prefix="gradsift-bench-"))
     try:
-        for name in chosen:
-            section_started, section_cpu = time.perf_counter(), cpu_seconds()
-            try:
-                records += _section(name, sizes, log, workdir, state)
-            except Exception as exc:  # one broken section must not hide the others' figures
-                log(f"  {name} FAILED: {type(exc).__name__}: {exc}")
-                records.append(Record(f"{name}_failed", None, "", "completes", False, f"{type(exc).__name__}: {exc}"))
-            log(f"  ({name}: {time.perf_counter() - section_started:.0f} s, CPU {cpu_seconds() - section_cpu:.0f} s, "
-                f"load average {load_average():.2f})")
+        background = _start_second_lane(second, sizes, workdir / "second-core", log) if second else None
+        try:
+            for name in first:
+                by_name[name] = _timed_section(name, sizes, log, workdir, state)
+        finally:
+            if background is not None:
+                by_name.update(_join_second_lane(*background, second, log))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    records = [record for name in chosen for record in by_name.get(name, [])]
     log(f"total {time.perf_counter() - started:.0f} s, CPU {cpu_seconds() - started_cpu:.0f} s")
     if echo:
         from rich.console import Console
@@ -142,7 +228,7 @@ def bench(quick: bool = False, json_path: Path | None = None, *, sizes: Sizes | 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run gradsift's benchmarks (ratios measured in one run).")
     parser.add_argument("--quick", action="store_true",
-                        help="every target, reduced sizes (about 6 minutes on a quiet 2-core machine)")
+                        help="every target, reduced sizes, one thread in two lanes (docs/benchmarks.md)")
     parser.add_argument("--json", type=Path, default=None, help="write the records to this JSON file")
     parser.add_argument("--only", default=None, help=f"comma-separated sections: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 `gradsift analyze --dataset outputs.npz` with every default (baselines, the 2-D map and probe
 retraining included) in a fresh process (on `child_threads` when set). --quick measures the targets on
-section 8's outputs run instead (`scale_from_own_outputs`: 10,000 × 256, one thread, no render), where
+section 8's outputs run instead (`scale_from_own_outputs`: 12,000 × 256, one thread, no render), where
 the two bounds only check that the path runs. Targets: wall ≤ 600 s and the process's peak resident
 memory ≤ 6 GB (from the run's own per-stage `peak_rss_mb`, which counts memory-mapped pages too).
 Per-stage seconds and peak RSS are reported for information, so the dominating stages are

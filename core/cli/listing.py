@@ -44,7 +44,7 @@ def detectors() -> None:
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="Reduced sizes (a few minutes on 2 cores).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced sizes, every target, one thread in two lanes (docs/benchmarks.md).")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write {name, value, unit, target, met} records here.")] = None,
     only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these sections; repeat the option.")] = None,
 ) -> None:

@@ -171,3 +171,36 @@ def test_quick_scale_reads_own_datas_outputs_run():
     wall = by_name["scale_analyze_seconds"]
     assert "section 8's run" in wall.note and "2,000 x 16" in wall.note
     assert wall.value == by_name["own_outputs_analyze_seconds"].value  # the same analysis, not a second one
+
+
+def test_lanes_put_second_core_sections_apart_and_keep_readers_with_their_runs():
+    from core.bench.common import scaled
+    from core.bench.run import lanes
+
+    everything = ["gradients", "memory", "end_to_end", "projection", "retrain", "own_data", "own_data_kfold",
+                  "scale", "review_loop"]
+    first, second = lanes(everything, scaled(TINY, second_core=True))
+    assert first == ["gradients", "retrain", "own_data", "scale"]
+    assert second == ["memory", "end_to_end", "projection", "own_data_kfold", "review_loop"]
+    assert lanes(everything, TINY) == (everything, [])  # the full bench: one lane
+    assert lanes(["review_loop", "end_to_end"], scaled(TINY, second_core=True)) == (["review_loop", "end_to_end"], [])
+
+
+def test_second_core_lane_runs_in_a_background_process_and_records_keep_section_order(capsys):
+    from core.bench.common import scaled
+
+    records = bench(sizes=scaled(TINY, second_core=True), only=["retrain", "end_to_end", "review_loop"])
+    names = [record.name for record in records]
+    assert not [name for name in names if name.endswith("_failed")], [r.note for r in records]
+    # registry order: end_to_end, then retrain, then review_loop, whichever lane finished first
+    assert names.index("e2e_analyze_wall") < names.index("retrain_probe_seconds") < names.index(
+        "review_loop_decisions_add_ci_low")
+    printed = capsys.readouterr().out
+    assert "on the second core, in a background process" in printed
+    assert "(end_to_end: " in printed and "on the second core, load average" in printed
+    assert "the run the bench already made" in printed  # the review loop read end_to_end's run in its lane
+
+
+def test_a_part_runs_with_its_section_and_is_refused_alone():
+    with pytest.raises(ValueError, match="unknown benchmark section"):
+        bench(sizes=TINY, only=["own_data_kfold"], echo=False)
