@@ -64,6 +64,9 @@ from core.influence.methods import influence_scores
 from core.influence.registry import LABEL_QUALITY_METHODS
 from core.models.probe import train_linear_probe
 
+CLASSIFICATION_QUALITY = LABEL_QUALITY_METHODS.where(tasks=lambda tasks: "classification" in (tasks or ()))
+"""cleanlab's classification rankings: this section's data has one class per sample."""
+
 THREADS = 1
 
 
@@ -108,7 +111,7 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
         "oga_l1_l2": lambda: closed_form_norms(factors),
         "tracing": lambda: influence_scores("tracing", gradients, val_grad),
         **{f"cleanlab_{name}": (lambda name=name: label_quality_scores(data.given, factors.probs, name))
-           for name in LABEL_QUALITY_METHODS},
+           for name in CLASSIFICATION_QUALITY},
     }
     seconds, scores = best_of(targeted, max(sizes.repeats, 2))
     cheap_seconds, cheap_scores = best_of(cheap, max(sizes.repeats - 1, 1))
@@ -138,7 +141,7 @@ def _run(sizes: Sizes, log: Log) -> list[Record]:
              if name not in ("oga_l1_l2", "self_lissa")}
     order = ["oga_iforest", "oga_iforest_sklearn", "oga_iforest_projected", "oga_l1_l2", "lissa", "datainf",
              "tracing", "self_lissa",
-             *[f"cleanlab_{name}" for name in LABEL_QUALITY_METHODS]]
+             *[f"cleanlab_{name}" for name in CLASSIFICATION_QUALITY]]
     for name in order:
         quality = (f"AUROC {auroc[name]:.3f}" if name in auroc else
                    f"AUROC L1 {auroc['oga_l1']:.3f} / L2 {auroc['oga_l2']:.3f}" if name == "oga_l1_l2" else "")
