@@ -182,3 +182,25 @@ def test_out_of_fold_heads_predict_in_the_tasks_form(task_name):
         assert oof.shape == (N_TRAIN, 1)
         error = oof[:, 0] - data.given_train  # in the target's units (values around 100, noise 2)
         assert np.sqrt(np.mean(error ** 2)) < 4
+
+
+@pytest.mark.parametrize("dataset", ["test_multilabel", "test_regression"])
+def test_every_parameter_and_cross_fitted_gradients_for_the_new_losses(tmp_path, dataset):
+    """`--layers all` (torch.func on the task's analysis loss) and cross-fitted gradients run for both kinds: the
+    full gradient's norm is at least its head part's, which is the closed form of the in-sample run."""
+    from core.config import BaselineConfig, GradientConfig
+    from core.pipeline.runner import analyze
+
+    register()
+    off = BaselineConfig(enabled=False)
+    head = analyze(fast_config(dataset, baselines=off), tmp_path / "head", retrain_after=False)
+    every = analyze(fast_config(dataset, baselines=off, gradients=GradientConfig(mode="in_sample", layers="all")),
+                    tmp_path / "all", retrain_after=False)
+    head_l2 = head.read_npz(schema.FACTORS)["grad_l2"]
+    every_l2 = every.read_npz(schema.FACTORS)["grad_l2"]
+    assert every.read_npy(schema.GRADIENTS).shape[1] > head.read_npy(schema.GRADIENTS).shape[1]
+    assert (every_l2 >= head_l2 * (1 - 1e-4)).all() and (every_l2 > head_l2 * 1.01).mean() > 0.5
+    crossed = analyze(fast_config(dataset, baselines=off, gradients=GradientConfig(mode="cross_fit")),
+                      tmp_path / "crossed", retrain_after=False)
+    folds = crossed.read_npz(schema.FACTORS)["fold"]
+    assert set(np.unique(folds)) == set(range(5)) and np.isfinite(crossed.read_npz(schema.FACTORS)["grad_l2"]).all()
