@@ -309,7 +309,7 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int, count: int
 
 def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, status: str,
              score_column: str) -> pd.DataFrame:
-    """The flagged samples of the chosen status, highest score first."""
+    """The rows of `flagged` (a mask) with the chosen review status, highest score first (ties by sample id)."""
     mask = flagged.copy()
     if status == UNREVIEWED:
         mask &= decided == ""

@@ -33,11 +33,11 @@ from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
 from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, widgets
+from dashboard.kinds import ALL, REVIEWED, UNREVIEWED
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
 COLUMNS = 6
-UNREVIEWED, REVIEWED, ALL = "unreviewed", "reviewed", "all"
 SCOPE_PICKED, SCOPE_PAGE, SCOPE_ALL = "selected samples", "this page", "every sample matching the filters"
 FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW = "flagged training samples", "near-duplicate conflicts", "test samples"
 ADJUDICATION_VIEW = "adjudication (team)"
@@ -94,13 +94,7 @@ def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, clas
     if pair is not None:
         mask &= ((frame[schema.GIVEN_LABEL].to_numpy() == pair[0])
                  & (frame[schema.SUGGESTED_LABEL].to_numpy() == pair[1]))
-    if status == UNREVIEWED:
-        mask &= decided == ""
-    elif status == REVIEWED:
-        mask &= decided != ""
-    chosen = frame[mask]
-    order = np.lexsort((chosen[schema.SAMPLE_ID].to_numpy(), -chosen[score_column].to_numpy(np.float64)))
-    return chosen.iloc[order]
+    return kinds.matching(frame, mask, decided, status, score_column)
 
 
 def bulk_ui(run_path: str, names: list[str], reviewer: str, detector: str, page_ids: list[int],
