@@ -33,6 +33,7 @@ import pandas as pd
 from core.config import RunConfig
 from core.data.base import IMAGE
 from core.errors import ConfigError, RunDirError
+from core.export.source_kinds import identity_table, kind_table
 from core.run import schema
 from core.run.reviews import MISLABELED, NEW_LABEL, RELABEL, ReviewStore, decision_per_sample
 from core.run.rundir import RunDir
@@ -187,8 +188,6 @@ def load_source(run_path: str | os.PathLike, split: str = "train") -> ExportSour
     samples = run.read_samples() if split == "train" else None
     primary = run.flagging().detector
     if task != "classification":
-        from core.export.source_kinds import kind_table
-
         table = kind_table(samples, primary, run, task)
     else:
         table = _train_table(samples, primary, run, names) if split == "train" else _test_table(run)
@@ -216,18 +215,12 @@ def _suggested(samples: pd.DataFrame, class_names: list[str], run: RunDir) -> pd
 
 
 def _train_table(samples: pd.DataFrame, primary: str, run: RunDir, class_names: list[str]) -> pd.DataFrame:
-    column = schema.score_column(primary)
-    if column not in samples.columns:
-        raise RunDirError(f"{run.file(schema.SAMPLES)} has no {column} column for the primary detector {primary!r}")
-    table = pd.DataFrame({
-        schema.SAMPLE_ID: samples[schema.SAMPLE_ID].to_numpy(dtype=np.int64),
-        schema.SOURCE: samples[schema.SOURCE].astype(str).to_numpy(),
-        schema.GIVEN_LABEL: samples[schema.GIVEN_LABEL].to_numpy(dtype=np.int64),
-        schema.SUGGESTED_LABEL: _suggested(samples, class_names, run).to_numpy(dtype=np.int64),
-        SCORE: samples[column].to_numpy(dtype=np.float64),
-        schema.IS_FLAGGED: samples[schema.IS_FLAGGED].to_numpy(dtype=bool),
-        schema.TRUE_LABEL: pd.array(samples[schema.TRUE_LABEL], dtype="Int64"),
-    })
+    table, column = identity_table(samples, primary, run)
+    table[schema.GIVEN_LABEL] = samples[schema.GIVEN_LABEL].to_numpy(dtype=np.int64)
+    table[schema.SUGGESTED_LABEL] = _suggested(samples, class_names, run).to_numpy(dtype=np.int64)
+    table[SCORE] = samples[column].to_numpy(dtype=np.float64)
+    table[schema.IS_FLAGGED] = samples[schema.IS_FLAGGED].to_numpy(dtype=bool)
+    table[schema.TRUE_LABEL] = pd.array(samples[schema.TRUE_LABEL], dtype="Int64")
     if schema.SUGGESTED_LABEL_CONFIDENCE in samples.columns:
         table[schema.SUGGESTED_LABEL_CONFIDENCE] = samples[schema.SUGGESTED_LABEL_CONFIDENCE].to_numpy(dtype=np.float64)
     return table

@@ -45,15 +45,21 @@ def _require(samples: pd.DataFrame, columns: tuple[str, ...], run: RunDir, task:
         raise RunDirError(f"{run.file(schema.SAMPLES)} lacks the {task} column(s) {', '.join(missing)}")
 
 
-def kind_table(samples: pd.DataFrame, primary: str, run: RunDir, task: str) -> pd.DataFrame:
-    """The export table of a multilabel or regression run's training split (module docstring)."""
+def identity_table(samples: pd.DataFrame, primary: str, run: RunDir) -> tuple[pd.DataFrame, str]:
+    """(sample ids and sources of the training split, the primary detector's score column), for every kind;
+    a RunDirError when the samples table lacks that column."""
     column = schema.score_column(primary)
     if column not in samples.columns:
         raise RunDirError(f"{run.file(schema.SAMPLES)} has no {column} column for the primary detector {primary!r}")
-    table = pd.DataFrame({
+    return pd.DataFrame({
         schema.SAMPLE_ID: samples[schema.SAMPLE_ID].to_numpy(dtype=np.int64),
         schema.SOURCE: samples[schema.SOURCE].astype(str).to_numpy(),
-    })
+    }), column
+
+
+def kind_table(samples: pd.DataFrame, primary: str, run: RunDir, task: str) -> pd.DataFrame:
+    """The export table of a multilabel or regression run's training split (module docstring)."""
+    table, column = identity_table(samples, primary, run)
     if task == "multilabel":
         _require(samples, schema.TAG_COLUMNS, run, task)
         for name in (schema.GIVEN_TAGS, schema.SUGGESTED_TAGS, schema.PRED_TAGS, schema.TRUE_TAGS):
