@@ -309,10 +309,6 @@ def extract_features(model: FeatureModel, x: np.ndarray, batch_size: int | None 
     return np.concatenate(out).astype(np.float32)
 
 
-def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float((probs.argmax(axis=1) == labels).mean())
-
-
 def load_model_state(model: FeatureModel, state: dict[str, torch.Tensor]) -> FeatureModel:
     """Load a state dict whose input-statistics buffers may differ in shape from a fresh model's."""
     model.input_mean = torch.empty_like(state["input_mean"])

@@ -43,10 +43,6 @@ class Task:
         """(n,) bool: the given label differs from the true one."""
         raise NotImplementedError
 
-    def strata(self, labels: np.ndarray) -> np.ndarray | None:
-        """(n,) int64 groups that splits stratify on, or None for a plain seeded shuffle."""
-        return None
-
     # ---------------------------------------------------------------- torch
     def targets(self, labels: np.ndarray) -> torch.Tensor:
         """What `loss` compares the head's outputs with (a regression's standardized values)."""

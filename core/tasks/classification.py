@@ -23,9 +23,6 @@ class Classification(Task):
     def is_wrong(self, given: np.ndarray, true: np.ndarray) -> np.ndarray:
         return np.asarray(given) != np.asarray(true)
 
-    def strata(self, labels: np.ndarray) -> np.ndarray:
-        return np.asarray(labels, dtype=np.int64)
-
     def targets(self, labels: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(labels, dtype=np.int64))
 
