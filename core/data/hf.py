@@ -34,7 +34,7 @@ from core.data.folder import ImageSource, read_images
 from core.data.hf_columns import CLASS_LABEL, IMAGES, TEXTS, Columns, check_test_columns, choose_columns
 from core.data.manifest import encode_labels
 from core.data.split import carve_test_split, split_note
-from core.data.task_labels import MULTILABEL, REGRESSION, encode_tags, parse_targets
+from core.data.task_labels import MULTILABEL, REGRESSION, encode_tags, listing, parse_targets
 from core.data.text import check_texts, text_dataset
 from core.errors import ConfigError, DataError
 
@@ -42,7 +42,6 @@ HF_PREFIX = "hf:"
 TRAIN, TEST = "train", "test"
 DICT_FILE = "dataset_dict.json"
 DATASET_FILES = ("dataset_info.json", "state.json")
-MAX_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -129,11 +128,6 @@ def _column(part: Any, column: str) -> list:
     return part.with_format("arrow")[column].to_pylist()
 
 
-def _listing(rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:MAX_LISTED])
-    return shown + (f" (and {len(rows) - MAX_LISTED} more)" if len(rows) > MAX_LISTED else "")
-
-
 def _missing_rows(values: list, class_label: bool, empty_text: bool = False) -> list[int]:
     """Rows without a label: None, NaN, a ClassLabel's -1, an empty text (unless `empty_text`: an empty tag set)."""
     return [i for i, v in enumerate(values)
@@ -146,7 +140,7 @@ def _raw_labels(part: Any, column: str, class_label: bool, where: str, empty_tex
     missing = _missing_rows(values, class_label, empty_text)
     if missing:
         raise DataError(f"{where}: label column {column!r} has {len(missing)} missing values, in rows "
-                        f"{_listing(missing)}")
+                        f"{listing(missing)}")
     return values
 
 
@@ -241,7 +235,7 @@ def _features(part: Any, columns: tuple[str, ...], where: str) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1)).tolist()
         raise DataError(f"{where}: the input columns hold missing, infinite or too large values in rows "
-                        f"{_listing(rows)}")
+                        f"{listing(rows)}")
     return features.astype(np.float32)
 
 

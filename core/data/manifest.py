@@ -40,7 +40,15 @@ from core.data.base import TEXT as TEXT_KIND
 from core.data.folder import read_images
 from core.data.outputs import is_outputs_table, load_outputs_table
 from core.data.split import carve_test_split, split_note
-from core.data.task_labels import CLASSIFICATION, MULTILABEL, REGRESSION, encode_tags, parse_targets, resolve_task
+from core.data.task_labels import (
+    CLASSIFICATION,
+    MULTILABEL,
+    REGRESSION,
+    encode_tags,
+    listing,
+    parse_targets,
+    resolve_task,
+)
 from core.data.text import check_texts, text_dataset
 from core.errors import DataError
 
@@ -55,15 +63,6 @@ OTHER_READINGS = {LABEL: (REGRESSION, MULTILABEL), LABELS: (), TARGET: (CLASSIFI
 cell as a one-tag or `|`-joined tag set, a target of class numbers as classes)."""
 RESERVED_COLUMNS = (*LABEL_COLUMNS, SPLIT, SAMPLE_ID, PATH, TEXT)
 SPLIT_VALUES = ("train", "test")
-MAX_LISTED = 5
-"""How many offending rows or values an error message lists before summarizing."""
-
-
-def _listing(items: list, limit: int = MAX_LISTED) -> str:
-    shown = ", ".join(str(item) for item in items[:limit])
-    return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
-
-
 def _is_missing(value: object) -> bool:
     if value is None or value is pd.NA:
         return True
@@ -116,7 +115,7 @@ def encode_labels(columns: dict[str, np.ndarray], where: str,
         missing = [i for i, v in enumerate(values) if _is_missing(v)]
         if missing:
             raise DataError(f"{where}: column {name!r} has {len(missing)} missing values, "
-                            f"in {units} {_listing(missing)}")
+                            f"in {units} {listing(missing)}")
     as_ints = {name: [_as_int(v) for v in values] for name, values in raw.items()}
     all_numeric = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
                       for values in raw.values() for v in values)
@@ -128,7 +127,7 @@ def encode_labels(columns: dict[str, np.ndarray], where: str,
                                 f"{values[bad[0]]!r} in {unit} {bad[0]}; class labels must be integers or strings")
             negative = [i for i, v in enumerate(as_ints[name]) if v < 0]
             if negative:
-                raise DataError(f"{where}: column {name!r} holds negative labels in {units} {_listing(negative)}; "
+                raise DataError(f"{where}: column {name!r} holds negative labels in {units} {listing(negative)}; "
                                 "integer labels must be >= 0")
         keys = {name: as_ints[name] for name in raw}
         classes = sorted(set().union(*keys.values()))
@@ -193,7 +192,7 @@ def _check_columns(table: pd.DataFrame, path: Path) -> None:
         dupes = ids[ids.duplicated(keep=False)]
         if len(dupes):
             raise DataError(f"{path}: column {SAMPLE_ID!r} has duplicate values: "
-                            f"{_listing(sorted({str(v) for v in dupes}))}")
+                            f"{listing(sorted({str(v) for v in dupes}))}")
 
 
 def _split_mask(table: pd.DataFrame, path: Path) -> np.ndarray | None:
@@ -203,8 +202,8 @@ def _split_mask(table: pd.DataFrame, path: Path) -> np.ndarray | None:
     values = [str(v).strip().lower() if not _is_missing(v) else "" for v in table[SPLIT].to_numpy(dtype=object)]
     bad = [i for i, v in enumerate(values) if v not in SPLIT_VALUES]
     if bad:
-        raise DataError(f"{path}: column {SPLIT!r} must be 'train' or 'test'; rows {_listing(bad)} hold "
-                        f"{_listing([repr(table[SPLIT].iloc[i]) for i in bad], 3)}")
+        raise DataError(f"{path}: column {SPLIT!r} must be 'train' or 'test'; rows {listing(bad)} hold "
+                        f"{listing([repr(table[SPLIT].iloc[i]) for i in bad], 3)}")
     is_test = np.asarray(values) == "test"
     if is_test.all():
         raise DataError(f"{path}: column {SPLIT!r} marks every row 'test'; at least some rows must be 'train'")
@@ -238,15 +237,15 @@ def _features(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, list[str]]:
         row, col = np.argwhere(bad)[0]
         rows = np.flatnonzero(bad[:, col]).tolist()
         raise DataError(f"{path}: feature column {str(numeric[col])!r} holds NaN or infinite values "
-                        f"in rows {_listing(rows)} (first at row {row})")
+                        f"in rows {listing(rows)} (first at row {row})")
     too_large = np.abs(features) > np.finfo(np.float32).max
     if too_large.any():
         row, col = np.argwhere(too_large)[0]
         raise DataError(f"{path}: feature column {str(numeric[col])!r} overflows float32 in row {row}")
     features32 = features.astype(np.float32)
-    notes = [f"used {len(numeric)} numeric feature columns: {_listing([str(c) for c in numeric], 8)}"]
+    notes = [f"used {len(numeric)} numeric feature columns: {listing([str(c) for c in numeric], 8)}"]
     if ignored:
-        notes.append(f"ignored {len(ignored)} non-numeric columns: {_listing(ignored, 8)}")
+        notes.append(f"ignored {len(ignored)} non-numeric columns: {listing(ignored, 8)}")
     return features32, notes
 
 
@@ -267,13 +266,13 @@ def _images(table: pd.DataFrame, path: Path, image_size: int | None) -> tuple[np
     values = table[PATH].to_numpy(dtype=object)
     missing = [i for i, v in enumerate(values) if _is_missing(v)]
     if missing:
-        raise DataError(f"{path}: column {PATH!r} is empty in rows {_listing(missing)}")
+        raise DataError(f"{path}: column {PATH!r} is empty in rows {listing(missing)}")
     shown = [str(v) for v in values]
     files = [path.parent / v for v in shown]
     absent = [v for v, f in zip(shown, files) if not f.is_file()]
     if absent:
         raise DataError(f"{path}: {len(absent)} image paths do not exist (relative to {path.parent}): "
-                        f"{_listing(absent)}")
+                        f"{listing(absent)}")
     images, notes = read_images(files, shown, image_size)
     return images, shown, notes
 
@@ -337,7 +336,7 @@ def load_manifest(path: Path, cfg: DataConfig, seed: int) -> Dataset:
         inputs, sources, kind = None, [f"row {i}" for i in range(len(table))], TEXT_KIND
         ignored = [str(c) for c in table.columns if c not in RESERVED_COLUMNS]
         notes = [f"read {len(texts)} texts from column {TEXT!r}"] + (
-            [f"ignored {len(ignored)} other columns: {_listing(ignored, 8)}"] if ignored else [])
+            [f"ignored {len(ignored)} other columns: {listing(ignored, 8)}"] if ignored else [])
     elif PATH in table.columns:
         inputs, sources, notes = _images(table, path, cfg.image_size)
         kind = IMAGE

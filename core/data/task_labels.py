@@ -27,7 +27,8 @@ TAG_SEPARATOR = "|"
 MAX_LISTED = 5
 
 
-def _listing(items: Sequence, limit: int = MAX_LISTED) -> str:
+def listing(items: Sequence, limit: int = MAX_LISTED) -> str:
+    """The first `limit` items, comma-separated, and how many more: the rows or values a one-line error names."""
     shown = ", ".join(str(item) for item in items[:limit])
     return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
 
@@ -163,7 +164,7 @@ def parse_targets(values: Sequence, where: str, column: str, unit: str = "row") 
             shown = values[rows[0]].item() if isinstance(values[rows[0]], np.generic) else values[rows[0]]
             example = "" if problem == "missing" else f", e.g. {shown!r} in {unit} {rows[0]}"
             raise DataError(f"{where}: target column {column!r} holds {len(rows)} {what} in {unit}s "
-                            f"{_listing(rows)}{example}; a regression target must be a finite number")
+                            f"{listing(rows)}{example}; a regression target must be a finite number")
     return np.asarray(parsed, dtype=np.float64)
 
 

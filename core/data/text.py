@@ -18,15 +18,9 @@ import numpy as np
 from core.config import DataConfig
 from core.data.base import TEXT, Dataset
 from core.data.embedding_cache import cache_path, read_cached, write_cached
+from core.data.task_labels import listing
 from core.errors import DataError
 from core.models.encoder import EncoderInfo, TextEncoder, encoder_info
-
-MAX_LISTED = 5
-
-
-def _rows(rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:MAX_LISTED])
-    return shown + (f" (and {len(rows) - MAX_LISTED} more)" if len(rows) > MAX_LISTED else "")
 
 
 def check_texts(values: Sequence[object], where: str, column: str = "text") -> list[str]:
@@ -34,15 +28,15 @@ def check_texts(values: Sequence[object], where: str, column: str = "text") -> l
     offending rows (0-based) when a cell is missing (None, NaN), not a string (a number) or empty."""
     missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and np.isnan(v))]
     if missing:
-        raise DataError(f"{where}: column {column!r} has {len(missing)} missing texts, in rows {_rows(missing)}")
+        raise DataError(f"{where}: column {column!r} has {len(missing)} missing texts, in rows {listing(missing)}")
     not_strings = [i for i, v in enumerate(values) if not isinstance(v, str)]
     if not_strings:
         first = values[not_strings[0]]
-        raise DataError(f"{where}: column {column!r} must hold text; rows {_rows(not_strings)} hold non-string "
+        raise DataError(f"{where}: column {column!r} must hold text; rows {listing(not_strings)} hold non-string "
                         f"values (row {not_strings[0]}: {first!r})")
     empty = [i for i, v in enumerate(values) if not v.strip()]
     if empty:
-        raise DataError(f"{where}: column {column!r} has {len(empty)} empty texts, in rows {_rows(empty)}")
+        raise DataError(f"{where}: column {column!r} has {len(empty)} empty texts, in rows {listing(empty)}")
     return list(values)
 
 
