@@ -93,8 +93,8 @@ class AnalysisResult:
 def config_from_settings(config: RunConfig | None = None, **settings: Any) -> RunConfig:
     """`config` (default `RunConfig()`) with fields replaced by name: `budget=0.1` or `gradients__folds=3`.
 
-    As on the command line, naming `detectors` without `primary` makes the first of them the primary
-    (RunConfig's rule).
+    As on the command line, naming `detectors` without `primary` leaves the primary to the one rule
+    (core.detect.flagging.primary_of): the task's own detector when named, else the first named.
     """
     config = config or RunConfig()
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -119,7 +119,7 @@ def config_from_settings(config: RunConfig | None = None, **settings: Any) -> Ru
             section, field_name = owners[0], key
         sections[section][field_name] = tuple(value) if isinstance(value, list) else value
     if "detectors" in sections["detect"] and "primary" not in sections["flag"]:
-        sections["flag"]["primary"] = None  # RunConfig makes the first detector named the primary
+        sections["flag"]["primary"] = None  # resolved with the task: core.detect.flagging.primary_of
     return RunConfig(**{name: dataclasses.replace(getattr(config, name), **fields)
                         for name, fields in sections.items()}, seed=seed)
 

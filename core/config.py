@@ -192,10 +192,11 @@ class GradientConfig:
 class DetectConfig:
     """Outlier detectors run on the gradients: every one scores every sample (the flagging decision is `FlagConfig`)."""
 
-    detectors: tuple[str, ...] = setting(("l2", "iforest", "l1"), "Detector(s) to run (see `gradsift detectors`); "
-                                                                   "the first is the primary unless --primary names "
-                                                                   "another. The L2 norm leads by measurement "
-                                                                   "(docs/detectors.md).")
+    detectors: tuple[str, ...] = setting(("l2", "iforest", "l1", "residual"),
+                                         "Detector(s) to run (see `gradsift detectors`). The primary, unless "
+                                         "--primary names one: the task's own (l2; residual for regression) when "
+                                         "run, else the first. Both lead by measurement (docs/detectors.md, "
+                                         "docs/tasks.md).")
     iforest_trees: int = setting(100, "Trees of the Isolation Forest.")
     lof_neighbors: int = setting(20, "Neighbours of the Local Outlier Factor detector (capped at n - 1).")
     ocsvm_nu: float = setting(0.05, "nu of the one-class SVM detector: an upper bound on the outlier share.")
@@ -223,8 +224,9 @@ class FlagConfig:
     into a `core.detect.flagging.Flagging` (the suggested budget when `budget` is None, the count).
     """
 
-    primary: str | None = setting(None, "Detector whose ranking is flagged (is_flagged); one of the detectors run "
-                                        "(default: the first of them, l2 by default).")
+    primary: str | None = setting(None, "Detector whose ranking is flagged (is_flagged); one of the detectors run. "
+                                        "None: the task's own when run (l2; residual for regression), else the "
+                                        "first detector run.")
     budget: float | None = setting(None, "Fraction k of training samples flagged (exactly round(k * n), halves up); "
                                          "None (`--budget auto`, the default by measurement, docs/budget.md): the "
                                          "suggested budget, the estimated noise rate, stored in the manifest's "
@@ -384,10 +386,8 @@ class RunConfig:
     seed: int = setting(0, "Seed for splits, noise, training, detectors and the map.")
 
     def __post_init__(self) -> None:
-        """The primary detector defaults to the first detector run (the one rule, for CLI, API and dashboard)."""
-        if self.flag.primary is None:
-            self.flag.primary = self.detect.detectors[0]
-        elif self.flag.primary not in self.detect.detectors:
+        """A named primary detector must be run; None is resolved with the task (core.detect.flagging.primary_of)."""
+        if self.flag.primary is not None and self.flag.primary not in self.detect.detectors:
             raise ConfigError(f"flag.primary {self.flag.primary!r} must be one of the detectors run: "
                               f"{', '.join(self.detect.detectors)}")
 

@@ -104,12 +104,11 @@ def _scores(run_dir: Path) -> tuple[float, dict[str, float]]:
 
     run = RunDir(run_dir)
     samples = run.read_samples()
-    config = run.config()
     truth = samples[schema.IS_NOISY].to_numpy(dtype=bool)
     precision = {name: detection_metrics(samples[schema.score_column(name)].to_numpy(), truth,
                                          CHECK_BUDGET)["precision"]
                  for name in schema.score_names(samples.columns)}
-    return precision[config.flag.primary], precision
+    return precision[run.flagging().detector], precision
 
 
 def _folder_truth(run_dir: Path, wrong_by_index: np.ndarray) -> None:

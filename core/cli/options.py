@@ -136,8 +136,7 @@ def config_command(options: Sequence[ConfigOption], adjust: Callable[[dict[str, 
                    build: Callable[[dict[str, Any]], Any] | None = None):
     """Decorate `fn(config, **others)`: its signature gains the config options; calls get the built config.
 
-    adjust(values): a hook to derive values before the config is built (e.g. a primary
-    detector defaulting to the first detector given). build(values): the config from the values
+    adjust(values): a hook to derive values before the config is built (e.g. `--budget auto`). build(values): the config from the values
     (default: the RunConfig, `build_config`).
     """
     build = build or (lambda values: build_config(options, values))

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from core.config import DetectConfig
 from core.detect.isolation_forest import FastIsolationForest
 from core.detect.registry import DETECTORS
+from core.errors import ConfigError
 
 
 class NormDetector(OutlierMixin, BaseEstimator):
@@ -92,5 +93,9 @@ def outlier_scores(name: str, gradients: np.ndarray, seed: int = 0, cfg: DetectC
 
     cfg: the detectors' hyperparameters (trees, neighbours, nu); default `DetectConfig()`.
     """
-    estimator = DETECTORS.get(name)(cfg or DetectConfig(), seed).fit(gradients)
+    build = DETECTORS.get(name)
+    if build is None:
+        raise ConfigError(f"detector {name!r} scores the outputs' loss gradient r, which the gradients stage stores "
+                          "beside the gradients, not a gradient matrix")
+    estimator = build(cfg or DetectConfig(), seed).fit(gradients)
     return -np.asarray(estimator.score_samples(gradients), dtype=np.float64)

@@ -13,12 +13,24 @@ from the run's `FlagConfig` and its suggested budget and stored in the manifest'
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from core.errors import ConfigError
+
+
+def primary_of(primary: str | None, detectors: Sequence[str], task: str) -> str:
+    """The detector whose ranking is flagged: `primary` when named, else the task kind's own (core.tasks registry
+    meta `detector`: l2, residual for regression) when it is among `detectors`, else the first of them."""
+    from core.tasks.registry import TASKS
+
+    if primary is not None:
+        return primary
+    own = TASKS.entry(task).meta["detector"]
+    return own if own in detectors else detectors[0]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 from core.config import RunConfig
 from core.data.base import OUTPUTS
 from core.data.load import load_dataset
-from core.detect.flagging import Flagging
+from core.detect.flagging import Flagging, primary_of
 from core.errors import ConfigError
 from core.gradients.registry import GRADIENT_MODES
 from core.influence.registry import OOF_METHODS
@@ -84,7 +84,8 @@ def analyze(config: RunConfig, out: str | Path, *, overwrite: bool = False, repo
         build_model(model_name, dataset.input_shape, dataset.n_classes, dataset.kind,
                     starting_weights(model_name, config.train, dataset.encoder).state if tokens else None)
     if config.flag.budget is not None:  # a budget that empties the training set is refused before any work
-        Flagging.resolve(config.flag.primary, config.flag.budget, len(dataset.x_train), n_classes=dataset.n_classes)
+        Flagging.resolve(primary_of(config.flag.primary, config.detect.detectors, dataset.task), config.flag.budget,
+                         len(dataset.x_train), n_classes=dataset.n_classes)
     # Only now, with the input known to be usable, is anything written.
     run = RunDir(out)
     with run.writing():

@@ -184,7 +184,8 @@ def launch_ui() -> None:
                                    help=f"The run directory is created in {paths.runs_dir()}.")
         models = ["auto", *MODELS]
         model = right.selectbox("Model", models, index=models.index(defaults.train.model), key="launch_model")
-        detectors = right.multiselect("Detectors (the first is the primary)", list(DETECTORS),
+        detectors = right.multiselect("Detectors (primary: the task's own, l2 or residual for regression, when "
+                                      "chosen; else the first)", list(DETECTORS),
                                       default=list(defaults.detect.detectors), key="launch_detectors")
         auto_budget = right.checkbox("Flag the suggested budget (auto: the estimated noise rate)",
                                      value=defaults.flag.budget is None, key="launch_auto_budget")

@@ -41,7 +41,7 @@ def test_a_new_budget_and_primary_reflag_without_touching_the_analysis(tmp_path)
     # blobs: 150 training samples, 0.1 * 150 = 15 flags
     assert report["budget"] == 0.1 and report["flagging"] == {"detector": "l1", "budget": 0.1, "auto": False,
                                                               "count": 15}
-    assert report["history"][-1]["changed"] == ["flag.budget: None -> 0.1", "flag.primary: 'l2' -> 'l1'"]
+    assert report["history"][-1]["changed"] == ["flag.budget: None -> 0.1", "flag.primary: None -> 'l1'"]
     assert run.read_samples()[schema.IS_FLAGGED].sum() == 15
     results = read_results(run)
     assert {(row.detector, row.budget) for row in results.itertuples() if row.budget > 0} == {

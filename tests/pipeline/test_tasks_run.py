@@ -114,6 +114,38 @@ def test_the_regression_run_states_its_estimator_and_baselines(regression_run):
     assert regression_run.read_npy(schema.OOF_PROBS).shape == (N_TRAIN, 1)
 
 
+def test_the_residual_detector_scores_the_outputs_loss_gradient_and_leads_regression(regression_run, digits_run):
+    samples = regression_run.read_samples()
+    residual = samples[schema.score_column("residual")].to_numpy()
+    stored = np.linalg.norm(regression_run.read_npz(schema.FACTORS)["residual"].astype(np.float64), axis=1)
+    assert np.allclose(residual, stored)
+    scale = regression_run.task().scale  # r = (ŷ − y) / scale for one output: the score is |ŷ − y| / scale
+    assert np.allclose(residual, np.abs(samples[schema.RESIDUAL_VALUE].to_numpy()) / scale, rtol=1e-4)
+    flagged = samples[schema.IS_FLAGGED].to_numpy(bool)
+    assert regression_run.flagging().detector == "residual"
+    assert residual[flagged].min() >= residual[~flagged].max()
+    assert digits_run.flagging().detector == "l2"  # classification keeps the gradient's L2 norm
+
+
+@pytest.mark.parametrize(("detectors", "primary", "expected"), [
+    (("l2", "iforest", "l1", "residual"), None, "residual"),
+    (("iforest", "l2"), None, "iforest"),
+    (("l2", "residual"), "l2", "l2"),
+])
+def test_the_primary_is_the_named_one_else_the_tasks_own_else_the_first(detectors, primary, expected):
+    from core.detect.flagging import primary_of
+
+    assert primary_of(primary, detectors, "regression") == expected
+    assert primary_of(None, ("residual", "l2"), "classification") == "l2"
+
+
+def test_the_residual_detector_needs_the_stored_residual_not_a_matrix():
+    from core.detect.estimators import outlier_scores
+
+    with pytest.raises(ConfigError, match="residual.*not a gradient matrix"):
+        outlier_scores("residual", np.ones((4, 3)))
+
+
 @pytest.mark.parametrize(("name", "metric"), [("multilabel_run", "micro_f1"), ("regression_run", "rmse")])
 def test_retraining_records_the_tasks_metric(request, name, metric):
     run = request.getfixturevalue(name)

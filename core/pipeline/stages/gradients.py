@@ -91,7 +91,8 @@ def run(ctx: StageContext) -> dict:
         raise
 
     write_npz(ctx.run.file(schema.FACTORS), probs=probs, loss=loss, fold=fold_of, grad_l1=grad_l1,
-              grad_l2=grad_l2, residual=residual_dir)
+              grad_l2=grad_l2, residual=residual_dir,
+              residual_l2=np.linalg.norm(residual_dir.astype(np.float64), axis=1))
     ctx.manifest["gradients"] = {
         "mode": grad_cfg.mode,
         "layers": grad_cfg.layers,

@@ -1,9 +1,10 @@
 """Stage 8, samples: the flagging decision, and samples.parquet, one row per training sample — the table the
 dashboard reads.
 
-The decision (`flag.primary` at `flag.budget`, or at the suggested budget when it is None: `--budget auto`) is
-resolved once into a `Flagging` and stored as the manifest's `flagging`, with its estimated precision and
-recall (from the suggest stage's per-sample probabilities of a wrong label); `is_flagged` is its mask.
+The decision (`flag.primary`, or the task's own detector: `primary_of`, at `flag.budget`, or at the suggested
+budget when it is None: `--budget auto`) is resolved once into a `Flagging` and stored as the manifest's
+`flagging`, with its estimated precision and recall (from the suggest stage's per-sample probabilities of a
+wrong label); `is_flagged` is its mask.
 
 Multi-label and regression runs hold their task's label columns (tag lists or values: core.pipeline.task_columns,
 core/run/schema.py) instead of the class columns; `is_noisy` is the task's `is_wrong` of given and true labels.
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.base import IMAGE
-from core.detect.flagging import Flagging
+from core.detect.flagging import Flagging, primary_of
 from core.estimate.noise_rate import precision_recall
 from core.pipeline.context import StageContext
 from core.pipeline.task_columns import label_columns, suggestion_column_names
@@ -65,7 +66,8 @@ def run(ctx: StageContext) -> dict:
         frame[column] = scores[column].to_numpy()
     suggestions = ctx.run.read_parquet(schema.SUGGESTIONS)
     suggested = ctx.manifest.get("suggested_budget", {}).get("budget")
-    flagging = Flagging.resolve(decision.primary, decision.budget, n, suggested=suggested,
+    flagging = Flagging.resolve(primary_of(decision.primary, ctx.config.detect.detectors, data.task), decision.budget,
+                                n, suggested=suggested,
                                 n_classes=data.n_classes)
     primary = frame[schema.score_column(flagging.detector)].to_numpy()
     frame[schema.IS_FLAGGED] = flagging.mask(primary)
