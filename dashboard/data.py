@@ -84,6 +84,15 @@ def class_names(run_path: str) -> list[str]:
     return list(manifest(run_path).get("dataset", {}).get("class_names", []))
 
 
+def task_metric(run_path: str) -> tuple[str, bool]:
+    """The run's task's primary test metric (core.tasks.registry meta: accuracy, micro_f1, rmse; retraining records
+    it) and whether a higher value of it is better."""
+    from core.tasks.registry import TASKS
+
+    meta = TASKS.entry((manifest(run_path).get("task") or {}).get("name", "classification")).meta
+    return meta["metric"], bool(meta["higher"])
+
+
 def detectors_run(run_path: str) -> list[str]:
     """The outlier detectors the run was configured with (manifest config detect.detectors)."""
     return list(manifest(run_path)["config"]["detect"]["detectors"])
@@ -339,6 +348,19 @@ def _class_heatmap(run_path: str, stamp: tuple[int, ...], method: str) -> np.nda
 def class_heatmap(run_path: str, method: str = "oga") -> np.ndarray:
     """(C, C) mean influence of training classes on test classes (streamed over the test split)."""
     return _class_heatmap(run_path, _stamp(run_path, schema.MANIFEST, schema.FEATURES, schema.ERM_OUTPUTS), method)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _test_predictions(run_path: str, stamp: tuple[int, ...]) -> pd.DataFrame | None:
+    from core.evaluate.test_predictions import test_predictions as predictions
+
+    return predictions(RunDir(run_path))
+
+
+def test_predictions(run_path: str) -> pd.DataFrame | None:
+    """The test samples' labels next to the model's predictions of a multi-label or regression run
+    (core.evaluate.test_predictions); None when the run holds none in its task's form."""
+    return _test_predictions(run_path, _stamp(run_path, schema.MANIFEST, schema.TEST_LABELS, schema.ERM_OUTPUTS))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

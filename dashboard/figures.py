@@ -165,8 +165,9 @@ def _interval(values) -> tuple[float, float]:
     return (np.nan if low is None else low), (np.nan if high is None else high)
 
 
-def accuracy_figure(summaries: pd.DataFrame, title: str = "") -> go.Figure:
-    """Test accuracy vs budget from retrain summaries (core.evaluate.report.retrain_summaries: one row per
+def accuracy_figure(summaries: pd.DataFrame, title: str = "", metric: str = "accuracy") -> go.Figure:
+    """Test accuracy (or the task's `metric`, as the pages name it: micro-F1, RMSE) vs budget from retrain
+    summaries (core.evaluate.report.retrain_summaries: one row per
     detector, budget, mode and reviews): a line of means per detector with its 95% t-interval as a band,
     the k = 0 baseline (shared by every detector) as a dashed line with its own band, and
     review-applied retrainings as diamonds with error bars."""
@@ -187,8 +188,9 @@ def accuracy_figure(summaries: pd.DataFrame, title: str = "") -> go.Figure:
         figure.add_trace(go.Scatter(
             x=x, y=group["accuracy_mean"], mode="lines+markers", name=detector, line=dict(color=colour),
             customdata=np.column_stack([bounds, [len(seeds) for seeds in group["seeds"]]]),
-            hovertemplate="k %{x:.1f}%<br>test accuracy %{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]"
-                          "<br>%{customdata[2]} seeds<extra>%{fullData.name}</extra>"))
+            hovertemplate=f"k %{{x:.1f}}%<br>test {metric} %{{y:.4f}} "
+                          "[%{customdata[0]:.4f}, %{customdata[1]:.4f}]<br>%{customdata[2]} seeds"
+                          "<extra>%{fullData.name}</extra>"))
     if len(baseline):
         mean = float(baseline["accuracy_mean"].iloc[0])
         low, high = _interval(baseline["accuracy_ci"].iloc[0])
@@ -204,9 +206,9 @@ def accuracy_figure(summaries: pd.DataFrame, title: str = "") -> go.Figure:
             marker=dict(symbol="diamond", size=12, color="#c2410c"),
             error_y=dict(type="data", symmetric=False, array=bounds[:, 1] - rows["accuracy_mean"],
                          arrayminus=rows["accuracy_mean"] - bounds[:, 0]),
-            hovertemplate="k %{x:.1f}% + reviews<br>test accuracy %{y:.4f}<extra></extra>"))
+            hovertemplate=f"k %{{x:.1f}}% + reviews<br>test {metric} %{{y:.4f}}<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="budget k (% of training samples removed)",
-                         yaxis_title="test accuracy (mean over seeds)", height=420,
+                         yaxis_title=f"test {metric} (mean over seeds)", height=420,
                          margin=dict(l=10, r=10, t=40, b=10))
     return figure
 

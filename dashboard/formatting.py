@@ -45,6 +45,14 @@ def hover_text(text: str, limit: int = HOVER_TEXT_CHARS) -> str:
     return html.escape(short_text(text, limit), quote=False)
 
 
+METRIC_NAMES = {"accuracy": "accuracy", "micro_f1": "micro-F1", "rmse": "RMSE"}
+
+
+def metric_name(metric: str) -> str:
+    """A task metric's name as the pages write it (micro_f1 → micro-F1, rmse → RMSE)."""
+    return METRIC_NAMES.get(metric, metric)
+
+
 def class_name(names: Sequence[str], label) -> str:
     if label is None or label is pd.NA or (isinstance(label, float) and np.isnan(label)):
         return "?"

@@ -17,8 +17,6 @@ the suggestion is the given label, else a relabel to it).
   .votes_visible_to); there are no leases here yet.
 - A lead (or anyone, without sign-in) sees the open disagreements with every vote and the team's consensus
   (core.review.consensus: the per-tag majority, the values' median) and accepts it in one click.
-
-Pages that only make sense for classes call `classification_only_ui` (one line, no failure).
 """
 
 from __future__ import annotations
@@ -47,16 +45,6 @@ GRID, QUEUE = "grid", "queue (keyboard)"
 def task_name(run_path: str) -> str:
     """The run's task kind (its manifest's `task`; classification for runs written before task kinds)."""
     return (data.manifest(run_path).get("task") or {}).get("name", CLASSIFICATION)
-
-
-def classification_only_ui(run_path: str, what: str = "This page") -> bool:
-    """For a run of another kind: one line saying the page shows classes only; True when the page should stop."""
-    task = task_name(run_path)
-    if task == CLASSIFICATION:
-        return False
-    st.info(f"{what} shows classes; this is a {task} run: review it on **Flagged review** (tags or values, "
-            "with their suggestions).")
-    return True
 
 
 def accept_tags(given: Sequence[int], suggested: Sequence[int]) -> tuple[str, tuple[int, ...] | None]:

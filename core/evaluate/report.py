@@ -76,7 +76,8 @@ SUMMARY_KEYS = ("detector", "budget", "mode", "reviews_key")
 
 def retrain_summaries(results: pd.DataFrame) -> list[dict]:
     """One dict per (detector, budget, mode, reviews) of retrain.parquet: the seeds, and the 95% t-intervals
-    of test accuracy and of its paired difference from k = 0 on the same seeds (JSON keys of `info --json`)."""
+    of test accuracy and of its paired difference from k = 0 on the same seeds (JSON keys of `info --json`); the
+    metric is the task's (`metric`; `improved`: the mean change is for the better, a lower value for RMSE)."""
     if not len(results):
         return []
     frame = results.assign(reviews_key=results["reviews_key"].fillna(""))
@@ -96,7 +97,7 @@ def retrain_summaries(results: pd.DataFrame) -> list[dict]:
             "accuracy_mean": accuracy, "accuracy_ci": [_number(accuracy_lo), _number(accuracy_hi)],
             "delta_mean": delta, "delta_ci": [_number(delta_lo), _number(delta_hi)],
             "distinguishable": bool(delta_lo > 0 or delta_hi < 0),
-            "metric": metric, "higher_is_better": higher,
+            "metric": metric, "higher_is_better": higher, "improved": bool(delta > 0 if higher else delta < 0),
         })
     return out
 

@@ -138,7 +138,8 @@ def _agreed_labels(agreed: pd.DataFrame, votes: pd.DataFrame, given_labels, form
     for row in agreed.index:
         sample_id = int(agreed.at[row, schema.SAMPLE_ID])
         label = combined.loc[sample_id]
-        if isinstance(label, float):
+        # removes agree only with removes; the aggregate turns their REMOVE into -1.0 once other samples hold values
+        if isinstance(label, float) and agreed.at[row, ACTION] != MISLABELED:
             agreed.at[row, ACTION], agreed.at[row, NEW_LABEL] = RELABEL, label
         known = given_labels is not None and sample_id < len(given_labels)
         if agreed.at[row, ACTION] == RELABEL and known:

@@ -1,4 +1,7 @@
-"""Budget & retrain: does removing the flagged samples help? Test accuracy against budget k.
+"""Budget & retrain: does removing the flagged samples help? The test metric against budget k.
+
+The metric is the run's task's (core.tasks.registry: accuracy; micro-F1 for multi-label runs; RMSE for regression
+runs, where lower is better, so a negative change is the better one); every title, caption and column names it.
 
 The budget slider marks the suggested budget (the estimated noise rate and its interval, from the
 suggest stage) and says the estimated precision and recall of the detector's flags at the chosen
@@ -19,7 +22,7 @@ import streamlit as st
 from core.config import DEFAULT_SEEDS
 from core.errors import GradsiftError
 from core.run import schema
-from dashboard import auth, data, figures, jobs, kinds, widgets
+from dashboard import auth, data, figures, formatting, jobs, widgets
 
 RETRAIN_JOBS = "retrain_jobs"
 SHOW_MODE = "retrain_show_mode"
@@ -81,6 +84,13 @@ def form_ui(run_path: str, frame: pd.DataFrame, budget: float, detector: str) ->
         time.sleep(0.2)
 
 
+def _change_sense(row) -> str:
+    """'better' / 'worse' / 'no change' for a summary's mean change, in the metric's direction (core's `improved`)."""
+    if row.delta_mean == 0:
+        return "no change"
+    return "better" if row.improved else "worse"
+
+
 def results_ui(run_path: str) -> None:
     results = data.retrain_results(run_path)
     if not len(results):
@@ -95,27 +105,33 @@ def results_ui(run_path: str) -> None:
         return
     summaries = pd.DataFrame(data.retrain_summaries(run_path))
     summaries = summaries[summaries["mode"] == mode]
-    st.plotly_chart(figures.accuracy_figure(summaries, title=f"test accuracy vs k ({mode}; mean and 95% CI over "
-                                                               "seeds)"), key="retrain_curve")
+    metric, higher = data.task_metric(run_path)
+    name = formatting.metric_name(metric)
+    st.plotly_chart(figures.accuracy_figure(summaries, title=f"test {name} vs k ({mode}; mean and 95% CI over seeds"
+                                                               f"{'' if higher else '; lower is better'})",
+                                            metric=name), key="retrain_curve")
     pruned = summaries[(summaries["budget"] > 0) | summaries["reviews"].notna()]
     for row in pruned.itertuples():
         low, high = row.delta_ci
         what = f"**{row.detector}**, k = {row.budget:.1%}" + (" + reviews" if row.reviews else "")
         if low is None:
-            st.caption(f"{what}: one seed only ({row.delta_mean:+.4f} vs k = 0); add seeds for an interval.")
+            st.caption(f"{what}: one seed only (test {name} {row.delta_mean:+.4f} vs k = 0, "
+                       f"{_change_sense(row)}); add seeds for an interval.")
         elif row.distinguishable:
-            st.caption(f"{what}: change {row.delta_mean:+.4f} vs k = 0, 95% CI [{low:+.4f}, {high:+.4f}] "
-                       f"over {len(row.seeds)} paired seeds: distinguishable from zero.")
+            st.caption(f"{what}: test {name} change {row.delta_mean:+.4f} vs k = 0 ({_change_sense(row)}), 95% CI "
+                       f"[{low:+.4f}, {high:+.4f}] over {len(row.seeds)} paired seeds: distinguishable from zero.")
         else:
-            st.caption(f"{what}: change {row.delta_mean:+.4f} vs k = 0, 95% CI [{low:+.4f}, {high:+.4f}] "
-                       f"over {len(row.seeds)} paired seeds: **not distinguishable from zero**.")
+            st.caption(f"{what}: test {name} change {row.delta_mean:+.4f} vs k = 0 ({_change_sense(row)}), 95% CI "
+                       f"[{low:+.4f}, {high:+.4f}] over {len(row.seeds)} paired seeds: **not distinguishable from "
+                       "zero**.")
     columns = ["detector", "budget", "seed", "reviews_key", "n_train", "n_removed", "n_relabelled",
                "n_removed_noisy", "test_accuracy", "baseline_accuracy", "delta", "seconds", "created"]
     st.dataframe(shown[columns].sort_values(["detector", "budget", "seed"]), hide_index=True,
                  column_config={"budget": st.column_config.NumberColumn(format="percent"),
-                                "test_accuracy": st.column_config.NumberColumn(format="%.4f"),
-                                "baseline_accuracy": st.column_config.NumberColumn("k = 0 (same seed)", format="%.4f"),
-                                "delta": st.column_config.NumberColumn("change", format="%+.4f"),
+                                "test_accuracy": st.column_config.NumberColumn(f"test {name}", format="%.4f"),
+                                "baseline_accuracy": st.column_config.NumberColumn(f"{name} at k = 0 (same seed)",
+                                                                                   format="%.4f"),
+                                "delta": st.column_config.NumberColumn(f"{name} change", format="%+.4f"),
                                 "reviews_key": st.column_config.TextColumn("reviews applied")})
     if not data.has_truth(data.samples(run_path)):
         st.caption("n_removed_noisy is empty: the run has no true labels.")
@@ -125,8 +141,6 @@ def results_ui(run_path: str) -> None:
 def main() -> None:
     st.title("Budget & retrain")
     run_path = widgets.require_run()
-    if kinds.classification_only_ui(run_path):
-        return
     frame = data.samples(run_path)
     decisions = data.review_store(run_path).edits()
     st.caption(f"{len(frame):,} training samples · reviews on record: {len(decisions.removed)} confirmed "

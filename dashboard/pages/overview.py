@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ConfigError, GradsiftError
-from core.tasks.registry import TASKS
 from dashboard import auth, data, formatting, jobs, paths, state, widgets
 
 ANALYSIS_JOBS = "analysis_jobs"
@@ -33,9 +32,9 @@ def summary_ui(run_path: str) -> None:
                  and abs(row["budget"] - flagging.budget) < 1e-9]
     proof = summaries[0] if summaries else None
     task = (manifest.get("task") or {}).get("name", "classification")
-    metric, higher = TASKS.entry(task).meta["metric"], TASKS.entry(task).meta["higher"]
+    metric, higher = data.task_metric(run_path)
     before = model.get(f"test_{metric}")
-    metric_name = {"accuracy": "accuracy", "micro_f1": "micro-F1", "rmse": "RMSE"}.get(metric, metric)
+    metric_name = formatting.metric_name(metric)
     st.subheader(Path(run_path).name)
     cols = st.columns(5)
     cols[0].metric("dataset", f"{dataset.get('name', '?')}", help=f"{dataset.get('kind', '?')} data")

@@ -3,6 +3,10 @@
 Rankings come from core.influence.attribution: OGA with one Isolation Forest per class (class
 first, then samples inside the class; and the reference code's class-level copy),
 DataInf and gradient tracing, each with higher = more influential.
+
+Those rankings need classes; a multi-label or regression run's test samples are shown as the model's
+prediction against the test label instead (core.evaluate.test_predictions): predicted tags as chips against the
+true set, or the true and predicted value with the residual, and a table of every test sample, wrong ones first.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.evaluate.test_predictions import EXACT, TEST_ID
 from core.influence.run_attribution import (
     INFLUENCE,
     METHOD,
@@ -44,28 +49,75 @@ def top_table_ui(run_path: str, top: pd.DataFrame, names: list[str]) -> None:
         st.dataframe(table, hide_index=True, height=formatting.table_height(len(table)))
 
 
-@widgets.page
-def main() -> None:
-    st.title("Test-sample explorer")
-    st.caption("Which training samples shaped this test prediction? Per-class Isolation Forests on the "
-               "gradients (OGA) next to DataInf and gradient tracing; higher = more influential. "
-               "Method and protocol: docs/attribution.md.")
-    run_path = widgets.require_run()
-    if kinds.classification_only_ui(run_path):
-        return
-    manifest = data.manifest(run_path)
-    names = data.class_names(run_path)
-    n_test = int(manifest["dataset"]["n_test"])
+def test_sample_ui(run_path: str, n_test: int) -> int:
+    """The test sample id input, then the sample's image or text (when the run stores them); returns the id."""
     test_id = int(st.number_input(f"Test sample id (0–{n_test - 1})", 0, n_test - 1, value=0, step=1,
                                   key=INPUT_KEY, width=240))
-    top, metrics = data.attribution(run_path, test_id, TOP_K)
-    first = top.iloc[0]
     image = data.test_image(run_path, test_id)
     if image is not None:
         st.image(formatting.as_image(image), width=160)
     texts = data.test_texts(run_path)
     if texts is not None:
         st.text(texts[test_id], width="stretch")
+    return test_id
+
+
+def _tag_names(tags, names: list[str]) -> str:
+    return ", ".join(formatting.class_name(names, t) for t in formatting.as_tags(tags)) or "(no tag)"
+
+
+def kind_ui(run_path: str, task: str) -> None:
+    """A multi-label or regression run's test samples: the prediction against the test label (module docstring)."""
+    predictions = data.test_predictions(run_path)
+    if predictions is None:
+        st.info(f"This {task} run holds no test predictions in its task's form (no test split, or test labels of "
+                "another shape): there are no test samples to show.")
+        return
+    names = data.class_names(run_path)
+    metric, higher = data.task_metric(run_path)
+    value = data.manifest(run_path).get("model", {}).get(f"test_{metric}")
+    st.caption(f"Each test sample's {'tags' if task == 'multilabel' else 'value'} as the analyzed model predicts "
+               f"them against the test label (training-sample rankings need classes). Test "
+               f"{formatting.metric_name(metric)}: " + ("–" if value is None else f"{value:.4f}")
+               + ("" if higher else " (lower is better)") + ".")
+    test_id = test_sample_ui(run_path, len(predictions))
+    row = predictions.iloc[test_id]
+    if task == "multilabel":
+        true = formatting.as_tags(row[schema.TRUE_TAGS])
+        st.markdown("predicted: " + formatting.tag_chips(true, formatting.as_tags(row[schema.PRED_TAGS]), names))
+        st.caption("grey: a true tag predicted · green +: predicted, not true · red, struck through: true, missed "
+                   f"· true: {formatting.escape_markdown(_tag_names(true, names))}")
+        table = pd.DataFrame({TEST_ID: predictions[TEST_ID],
+                              "true tags": [_tag_names(t, names) for t in predictions[schema.TRUE_TAGS]],
+                              "predicted tags": [_tag_names(t, names) for t in predictions[schema.PRED_TAGS]],
+                              "every tag right": predictions[EXACT]}).sort_values(["every tag right", TEST_ID])
+    else:
+        st.markdown(f":green[true **{row[schema.TRUE_VALUE]:.6g}**]  \npred **{row[schema.PRED_VALUE]:.6g}** · "
+                    f"residual {row[schema.RESIDUAL_VALUE]:+.4g} (predicted − true)")
+        table = predictions.iloc[np.argsort(-predictions[schema.RESIDUAL_VALUE].abs().to_numpy(), kind="stable")]
+        table = table.rename(columns={schema.TRUE_VALUE: "true", schema.PRED_VALUE: "predicted",
+                                      schema.RESIDUAL_VALUE: "residual (predicted − true)"})
+    st.markdown(f"#### {len(table):,} test samples, " + ("wrong tag sets first" if task == "multilabel"
+                                                           else "largest errors first"))
+    st.dataframe(table, hide_index=True)
+
+
+@widgets.page
+def main() -> None:
+    st.title("Test-sample explorer")
+    run_path = widgets.require_run()
+    task = kinds.task_name(run_path)
+    if task != kinds.CLASSIFICATION:
+        kind_ui(run_path, task)
+        return
+    st.caption("Which training samples shaped this test prediction? Per-class Isolation Forests on the "
+               "gradients (OGA) next to DataInf and gradient tracing; higher = more influential. "
+               "Method and protocol: docs/attribution.md.")
+    manifest = data.manifest(run_path)
+    names = data.class_names(run_path)
+    test_id = test_sample_ui(run_path, int(manifest["dataset"]["n_test"]))
+    top, metrics = data.attribution(run_path, test_id, TOP_K)
+    first = top.iloc[0]
     st.markdown(f"Test label **{formatting.escape_markdown(names[int(first[TEST_LABEL])])}**, predicted "
                 f"**{formatting.escape_markdown(names[int(first[TEST_PRED])])}**.")
     st.markdown("Class-detection metrics for this sample (1 = every top training sample is of its class):")

@@ -1,6 +1,6 @@
 """The dashboard on multi-label and regression runs (hand-built from the digits run: tests/kind_runs.py): tag chips,
-tag toggles and "set value" written through core's review store, the given-vs-predicted scatter, and a one-line note
-(not a failure) on every page that shows classes only."""
+tag toggles and "set value" written through core's review store, the given-vs-predicted scatter, and every page
+rendering without a failure (tests/dashboard/test_kind_pages.py: Budget & retrain and the test samples)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_tag_changes_and_chips():
 
 @pytest.mark.parametrize("run_name", ["tags", "values"])
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_or_says_it_shows_classes(kind_runs, run_name, page):
+def test_every_page_renders(kind_runs, run_name, page):
     app = open_page(kind_runs / run_name, page, **REVIEWER)
     assert not problems(app), problems(app)
     assert app.title[0].value

@@ -114,6 +114,14 @@ def test_value_votes_within_the_tolerance_agree_on_their_median(value_run):
     assert store.edits().relabelled == {0: pytest.approx(12.1), 1: pytest.approx(25.5), 4: 5.0}
 
 
+def test_a_removed_sample_stays_removed_next_to_value_relabels(value_run):
+    store = ReviewStore(value_run)
+    store.record([0, 1], MISLABELED, "ann")
+    store.record([2], RELABEL, "ann", new_label=12.5)  # values decided elsewhere must not turn removes into values
+    assert _decided(store) == {0: (MISLABELED, None), 1: (MISLABELED, None), 2: (RELABEL, 12.5)}
+    assert store.edits() == ReviewEdits(removed={0, 1}, relabelled={2: 12.5})
+
+
 def test_value_relabels_survive_sqlite_and_undo(value_run):
     store = ReviewStore(value_run)
     store.record([0], RELABEL, "ann", new_label=7.0)  # SQLite keeps a whole REAL as an integer
