@@ -32,7 +32,7 @@ from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, widgets
+from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, test_data, widgets
 from dashboard.kinds import ALL, REVIEWED, UNREVIEWED
 from dashboard.queue import queue_ui, undo_ui
 
@@ -224,7 +224,7 @@ def test_review_ui(run_path: str, names: list[str], reviewer: str) -> None:
     else:
         st.warning("This run's test labels were carved from the same unverified labels as training: confirm or "
                    "correct some, and accuracy is also reported on the reviewed ones.")
-    table = data.test_table(run_path).sort_values(["test_label_prob", "test_id"])
+    table = test_data.test_table(run_path).sort_values(["test_label_prob", "test_id"])
     store = data.review_store(run_path, "test")
     decisions = store.decisions()
     decided = reviews.decision_per_sample(decisions, len(table))
@@ -235,13 +235,13 @@ def test_review_ui(run_path: str, names: list[str], reviewer: str) -> None:
                                                if reviewed and reviewed["accuracy"] is not None else ""))
     shown = table.iloc[widgets.paginate_ui(len(table), TEST_PER_PAGE, key="test_review_page")]
     records = shown.to_dict("records")
-    texts = data.test_texts(run_path)
+    texts = test_data.test_texts(run_path)
     columns = widgets.TEXT_COLUMNS if texts is not None else COLUMNS
     for start in range(0, len(records), columns):
         for cell, record in zip(st.columns(columns), records[start:start + columns]):
             test_id = int(record["test_id"])
             with cell.container(border=True):
-                image = data.test_image(run_path, test_id, min_side=112)
+                image = test_data.test_image(run_path, test_id, min_side=112)
                 if image is not None:
                     st.image(formatting.as_image(image), width="stretch")
                 if texts is not None:

@@ -25,7 +25,7 @@ from core.influence.run_attribution import (
     TEST_PRED,
 )
 from core.run import schema
-from dashboard import data, figures, formatting, kinds, widgets
+from dashboard import data, figures, formatting, kinds, test_data, widgets
 
 INPUT_KEY = "explorer_test_input"
 TOP_K = 12
@@ -53,10 +53,10 @@ def test_sample_ui(run_path: str, n_test: int) -> int:
     """The test sample id input, then the sample's image or text (when the run stores them); returns the id."""
     test_id = int(st.number_input(f"Test sample id (0–{n_test - 1})", 0, n_test - 1, value=0, step=1,
                                   key=INPUT_KEY, width=240))
-    image = data.test_image(run_path, test_id)
+    image = test_data.test_image(run_path, test_id)
     if image is not None:
         st.image(formatting.as_image(image), width=160)
-    texts = data.test_texts(run_path)
+    texts = test_data.test_texts(run_path)
     if texts is not None:
         st.text(texts[test_id], width="stretch")
     return test_id
@@ -68,7 +68,7 @@ def _tag_names(tags, names: list[str]) -> str:
 
 def kind_ui(run_path: str, task: str) -> None:
     """A multi-label or regression run's test samples: the prediction against the test label (module docstring)."""
-    predictions = data.test_predictions(run_path)
+    predictions = test_data.test_predictions(run_path)
     if predictions is None:
         st.info(f"This {task} run holds no test predictions in its task's form (no test split, or test labels of "
                 "another shape): there are no test samples to show.")
@@ -116,7 +116,7 @@ def main() -> None:
     manifest = data.manifest(run_path)
     names = data.class_names(run_path)
     test_id = test_sample_ui(run_path, int(manifest["dataset"]["n_test"]))
-    top, metrics = data.attribution(run_path, test_id, TOP_K)
+    top, metrics = test_data.attribution(run_path, test_id, TOP_K)
     first = top.iloc[0]
     st.markdown(f"Test label **{formatting.escape_markdown(names[int(first[TEST_LABEL])])}**, predicted "
                 f"**{formatting.escape_markdown(names[int(first[TEST_PRED])])}**.")
@@ -124,7 +124,7 @@ def main() -> None:
     st.dataframe(metrics, hide_index=True, height=formatting.table_height(len(metrics)))
     top_table_ui(run_path, top, names)
     method = st.selectbox("Heat map method", list(dict.fromkeys(top[METHOD])), key="explorer_heatmap_method")
-    st.plotly_chart(figures.class_heatmap_figure(data.class_heatmap(run_path, method), names, method))
+    st.plotly_chart(figures.class_heatmap_figure(test_data.class_heatmap(run_path, method), names, method))
 
 
 main()
