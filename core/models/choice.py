@@ -4,7 +4,8 @@
 2. Tabular data → the dataset's own default (`mlp`; `logreg` for the paper's blobs); text → a
    linear probe on the frozen encoder's embeddings (`text_probe`).
 3. Images that are grayscale or smaller than 32 px on a side → `cnn` (the small CNN trains in
-   seconds to a minute on a CPU, and ImageNet features do not fit such images).
+   seconds to a minute on a CPU, and ImageNet features do not fit such images); multi-label ones →
+   `cnn_pool`, the same pooled over positions, since a tag is shown anywhere in the image.
 4. Colour images of 32 px or more → a linear probe on a pretrained ResNet-18 (`probe_resnet18`)
    when pretrained weights can be had (`--weights PATH`, torch's cache, or a download); without
    them, a ResNet-18 from scratch on a GPU, and the small CNN on a CPU (a from-scratch ResNet-18
@@ -44,6 +45,9 @@ def choose_model(dataset: Dataset, cfg: TrainConfig) -> ModelChoice:
     side = min(height, width)
     if channels == 1 or side < SMALL_IMAGE_SIDE:
         what = "grayscale" if channels == 1 else f"small ({height}x{width})"
+        if dataset.task == "multilabel":
+            return ModelChoice("cnn_pool", f"{what} multi-label images: the small CNN pooled over positions (a tag "
+                                           "is shown anywhere)")
         return ModelChoice("cnn", f"{what} images: the small CNN")
     weights = backbone_weights("resnet18", cfg.pretrained, cfg.weights)
     if weights.state is not None:

@@ -16,6 +16,9 @@ from core.registry import Registry
 MODELS = Registry("model")
 MODELS.add("cnn", "small CNN: two conv blocks + 64-unit layer (default for small images)",
                 "core.models.nets:build_cnn", kinds=("image",))
+MODELS.add("cnn_pool", "small CNN: four conv blocks, a global max pool over positions + 64-unit layer (default "
+           "for small or grayscale multi-label images: a tag is shown anywhere)", "core.models.nets:build_cnn_pool",
+           kinds=("image",))
 MODELS.add("given", "the model whose outputs were handed in (an outputs .npz or parquet): nothing is trained",
            None, kinds=("outputs",), solver="given")
 MODELS.add("logreg", "multinomial logistic regression on the standardized input (convex: solved exactly by L-BFGS)",

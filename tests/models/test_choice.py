@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,34 @@ def _images(channels: int, side: int, n: int = 8) -> Dataset:
 @pytest.mark.parametrize("channels, side, expected", [(1, 8, "cnn"), (1, 64, "cnn"), (3, 16, "cnn")])
 def test_small_or_grayscale_images_get_the_small_cnn(channels, side, expected):
     assert choose_model(_images(channels, side), TrainConfig()).name == expected
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 56), (1, 8, 8), (3, 20, 20)])
+def test_small_multilabel_images_get_the_cnn_pooled_over_positions(shape):
+    images = _images(shape[0], shape[1])
+    x = np.zeros((8, *shape), np.uint8)
+    tags = np.eye(2, dtype=np.uint8)[np.arange(8) % 2]
+    images = dataclasses.replace(images, x_train=x, given_train=tags, x_test=x[:2], y_test=tags[:2], task="multilabel")
+    choice = choose_model(images, TrainConfig())
+    assert choice.name == "cnn_pool" and "multi-label" in choice.reason
+    model = build_model("cnn_pool", shape, 10, IMAGE)
+    assert model(torch.zeros(2, *shape)).shape == (2, 10)
+
+
+def test_the_pooled_cnn_sees_a_digit_on_either_side_alike():
+    """The same 16-px patch on the left or the right half of a 28x56 image: the pooled CNN's features agree to a
+    few percent (only the zero padding at the borders differs), the small CNN's flattened map does not."""
+    from core.models.nets import build_cnn, build_cnn_pool
+
+    torch.manual_seed(0)
+    patch = torch.rand(16, 16)
+    left, right = torch.zeros(1, 1, 28, 56), torch.zeros(1, 1, 28, 56)
+    left[0, 0, 6:22, 8:24], right[0, 0, 6:22, 32:48] = patch, patch
+    for build, bound in ((build_cnn_pool, lambda change: change < 0.1), (build_cnn, lambda change: change > 0.3)):
+        model = build((1, 28, 56), 10, None).eval()
+        with torch.no_grad():
+            a, b = model.features(left), model.features(right)
+        assert bound(((a - b).norm() / a.norm()).item()), build.__name__
 
 
 def test_colour_images_without_weights_on_a_cpu_get_the_cnn_and_say_so():
