@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import RunConfig
 from core.run import reviews, schema
 from core.run.results import read_results
 from core.run.rundir import RunDir
@@ -84,7 +83,7 @@ def test_review_filters(writable_runs):
     samples = RunDir(run_path).read_samples()
     shown = [int(menu.key.rsplit("_", 1)[1]) for menu in app.menu_button]
     assert shown and set(samples.loc[shown, schema.GIVEN_LABEL]) == {4}
-    scores = samples.loc[shown, schema.score_column(RunConfig().flag.primary)].to_numpy()
+    scores = samples.loc[shown, schema.score_column(RunDir(run_path).flagging().detector)].to_numpy()
     assert (scores[:-1] >= scores[1:]).all()  # highest score first
     app.selectbox(key="review_detector").select("l2").run()
     assert not problems(app)

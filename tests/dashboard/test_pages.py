@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.config import DetectConfig, RunConfig
+from core.config import DetectConfig
 from core.run import schema
 from core.run.rundir import RunDir
 from dashboard import state
@@ -62,7 +62,8 @@ def test_gradient_selection_shows_the_selected_images(app_env):
         str(i)
         for i in sorted(
             [5, 7, 9],
-            key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(RunConfig().flag.primary)][i],
+            key=lambda i: -RunDir(app_env / "digits").read_samples()[schema.score_column(
+                RunDir(app_env / "digits").flagging().detector)][i],
         )
     ]
 
@@ -105,7 +106,8 @@ def test_outlier_page_compares_detectors_when_no_baselines(app_env):
     assert any("baselines appear here" in info.value for info in app.info)
     assert app.metric[0].label.startswith("Spearman rank correlation")
     overlap = app.dataframe[0].value
-    assert {"jaccard", "both"} <= set(overlap.columns) and len(overlap) == 3
+    pairs = len(DEFAULT_DETECTORS) * (len(DEFAULT_DETECTORS) - 1) // 2
+    assert {"jaccard", "both"} <= set(overlap.columns) and len(overlap) == pairs
     assert len(app.get("plotly_chart")) == 2  # pair scatter, correlation heatmap; no truth, no PR curves
 
 
@@ -139,7 +141,8 @@ def test_sample_detail_opens_the_clicked_sample(app_env):
     assert not problems(app)
     assert app.number_input(key="detail_sample_input").value == 17
     scores = app.dataframe[0].value
-    assert list(scores["method"][:3]) == DEFAULT_DETECTORS and scores["rank"].between(1, 1437).all()
+    assert list(scores["method"][:len(DEFAULT_DETECTORS)]) == DEFAULT_DETECTORS
+    assert scores["rank"].between(1, 1437).all()
     assert any("nearest neighbours" in md.value for md in app.markdown)
     assert count(app, "image") == 1 + 12  # the sample and its neighbours
     app.number_input(key="detail_sample_input").set_value(3).run()
@@ -230,4 +233,6 @@ def test_the_launch_form_defaults_are_the_command_lines(app_env):
     assert app.number_input(key="launch_epochs").value == cli["train.epochs"]
     assert app.selectbox(key="launch_embed").value == cli["embed.method"]
     assert app.selectbox(key="launch_gradients").value == cli["gradients.mode"]
-    assert RunConfig(detect=DetectConfig(detectors=tuple(cli["detect.detectors"]))).flag.primary == "l2"
+    from core.detect.flagging import primary_of
+
+    assert primary_of(cli["flag.primary"], tuple(cli["detect.detectors"]), "classification") == "l2"
