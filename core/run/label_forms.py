@@ -13,7 +13,9 @@ value as a REAL (SQLite stores a whole-valued REAL as an integer; `decode` turns
 Agreement (core.run.votes): two votes agree when they lead to the same training label: the same class, the same
 tag set, or, for values, values within `tolerance` of their median (`ValueForm.tolerance` = TOLERANCE_FRACTION ×
 the target's robust scale, the scale the task fitted on the given training targets: core.tasks.regression). The
-agreed value is the median of the votes. This module is pure (no torch): the store, the consensus, the exports and
+agreed value is the median of the votes. Two given labels conflict (`differ`: the near-duplicate search,
+core.review.duplicates) when they are not the same class or tag set, or values more than `tolerance` apart.
+This module is pure (no torch): the store, the consensus, the exports and
 the dashboard all read labels through it.
 """
 
