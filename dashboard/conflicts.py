@@ -1,9 +1,11 @@
 """Near-duplicates with conflicting labels, next to the flagged set on the Flagged review page.
 
 Pairs of training samples whose penultimate features nearly coincide but whose given labels differ
-(core.review.duplicates): the search runs in a background job (core.review.conflicts writes
-conflicts.parquet); this view reads the stored pairs and shows them side by side, each sample with its
-labels, primary score, review state, a review menu and a link to Sample detail.
+(core.review.duplicates: another class, another tag set, values further apart than the tolerance): the search
+runs in a background job (core.review.conflicts writes conflicts.parquet); this view reads the stored pairs and
+shows them side by side, each sample with its labels, primary score, review state, a review menu and a link to
+Sample detail. Multi-label and regression runs show the samples as their own review cards (dashboard.kinds: tag
+chips or values, "Edit tags" / "Set value", reviews recorded as tag-set or value relabels).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import streamlit as st
 from core.review.config import ConflictConfig
 from core.review.duplicates import DISTANCE, SAMPLE_A, SAMPLE_B
 from core.run import schema
-from dashboard import auth, data, formatting, jobs, widgets
+from dashboard import auth, data, formatting, jobs, kinds, widgets
 from dashboard.state import open_detail
 
 CONFLICT_JOBS = "conflict_jobs"
@@ -60,16 +62,27 @@ def _sample_ui(run_path: str, record: dict, names: list[str], truth_known: bool,
         open_detail(sample_id)
 
 
+def _kind_sample_ui(run_path: str, record: dict, names: list[str], task: str, truth_known: bool, decided: np.ndarray,
+                    labels: dict, score_column: str, reviewer: str, key: str) -> None:
+    sample_id = int(record[schema.SAMPLE_ID])
+    if record[schema.IS_FLAGGED]:
+        st.badge("flagged", color="red")
+    kinds.card_ui(run_path, record, names, task, truth_known, decided[sample_id], labels.get(sample_id), reviewer,
+                  score_column.removeprefix(schema.SCORE_PREFIX), score_column, actions=True, key=key)
+
+
 def pairs_ui(run_path: str, frame: pd.DataFrame, pairs: pd.DataFrame, names: list[str], reviewer: str,
              score_column: str) -> None:
     """One page of pairs, closest first: two cards per pair."""
-    decided = data.decisions_array(run_path)
+    task = kinds.task_name(run_path)
+    decided, labels = kinds.visible_decisions(run_path, len(frame)) if task != kinds.CLASSIFICATION else \
+        (data.decisions_array(run_path), {})
     truth_known = data.has_truth(frame)
     shown = pairs.iloc[widgets.paginate_ui(len(pairs), PAIRS_PER_PAGE, key="conflict_page")]
     ids = np.concatenate([shown[SAMPLE_A].to_numpy(), shown[SAMPLE_B].to_numpy()]).astype(np.int64)
     records = frame.set_index(schema.SAMPLE_ID, drop=False).loc[ids].to_dict("records")
     pictures = data.images(run_path, frame[schema.THUMBNAIL_ROW].to_numpy(np.int64)[ids], min_side=112) \
-        if data.is_image_run(run_path) else [None] * len(ids)
+        if data.is_image_run(run_path) and task == kinds.CLASSIFICATION else [None] * len(ids)
     half = len(shown)
     for start in range(0, half, PAIRS_PER_ROW):
         for cell, position in zip(st.columns(PAIRS_PER_ROW), range(start, min(start + PAIRS_PER_ROW, half))):
@@ -78,8 +91,20 @@ def pairs_ui(run_path: str, frame: pd.DataFrame, pairs: pd.DataFrame, names: lis
                 left, right = st.columns(2)
                 for side, index in ((left, position), (right, half + position)):
                     with side:
-                        _sample_ui(run_path, records[index], names, truth_known, decided, pictures[index],
-                                   score_column, reviewer, key=f"conflict_{position}")
+                        if task == kinds.CLASSIFICATION:
+                            _sample_ui(run_path, records[index], names, truth_known, decided, pictures[index],
+                                       score_column, reviewer, key=f"conflict_{position}")
+                        else:
+                            _kind_sample_ui(run_path, records[index], names, task, truth_known, decided, labels,
+                                            score_column, reviewer, key=f"conflict_{position}")
+
+
+def conflict_rule(facts: dict) -> str:
+    """What made the stored pairs conflict, in words (the facts of a search before task kinds name no task)."""
+    task = facts.get("task", kinds.CLASSIFICATION)
+    if task == "regression":
+        return f"given values more than {facts['tolerance']:.3g} apart (the team consensus's agreement tolerance)"
+    return "different given tag sets" if task == "multilabel" else "different given classes"
 
 
 def conflicts_ui(run_path: str, reviewer: str) -> None:
@@ -87,8 +112,9 @@ def conflicts_ui(run_path: str, reviewer: str) -> None:
     frame = data.samples(run_path)
     names = data.class_names(run_path)
     stored = data.conflicts(run_path)
-    st.caption("Training samples whose penultimate features nearly coincide but whose given labels differ: at "
-               "least one of each pair is probably mislabeled (docs/review-loop.md measures how often).")
+    st.caption("Training samples whose penultimate features nearly coincide but whose given labels differ (another "
+               "class or tag set; values further apart than the agreement tolerance): at least one of each pair is "
+               "probably mislabeled (docs/review-loop.md measures how often).")
     search_form_ui(run_path, "Search again" if stored is not None else "Find conflicting near-duplicates")
     widgets.job_progress_ui(CONFLICT_JOBS)
     if stored is None:
@@ -99,7 +125,8 @@ def conflicts_ui(run_path: str, reviewer: str) -> None:
     only_flagged = st.toggle("Only pairs with a flagged sample", key="conflict_only_flagged")
     if only_flagged:
         pairs = pairs[flagged[pairs[SAMPLE_A].to_numpy()] | flagged[pairs[SAMPLE_B].to_numpy()]]
-    st.caption(f"{len(pairs):,} pair(s) · {facts['metric']} distance ≤ {facts['threshold']:.3g} (the "
+    st.caption(f"{len(pairs):,} pair(s) with {conflict_rule(facts)} · {facts['metric']} distance ≤ "
+               f"{facts['threshold']:.3g} (the "
                f"{facts['distance_quantile']:g} quantile of nearest-neighbour distances), {facts['neighbors']} "
                f"neighbour(s) of each of {facts['n_queries']:,} samples, searched {facts['created']}")
     if not len(pairs):

@@ -123,14 +123,30 @@ def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, revie
         _decide(run_path, [sample_id], action, None, reviewer, detector)
 
 
-def _picture_ui(run_path: str, record: dict, min_side: int) -> None:
+def _picture_ui(run_path: str, record: dict, min_side: int, key: str = "kind") -> None:
     if data.is_image_run(run_path):
         image = data.images(run_path, np.array([int(record[schema.THUMBNAIL_ROW])]), min_side=min_side)[0]
         st.image(formatting.as_image(image), width="stretch")
     elif data.is_text_run(run_path):
-        widgets.text_ui(record[schema.TEXT], key=f"kind_text_{int(record[schema.SAMPLE_ID])}_{min_side}")
+        widgets.text_ui(record[schema.TEXT], key=f"{key}_text_{int(record[schema.SAMPLE_ID])}_{min_side}")
     else:
         st.metric("feature x, y", f"{record[schema.FEATURE_X]:.3g}, {record[schema.FEATURE_Y]:.3g}")
+
+
+def card_ui(run_path: str, record: dict, names: Sequence[str], task: str, truth_known: bool, decision: str,
+            label, reviewer: str, detector: str | None, score_column: str, actions: bool, key: str = "kind") -> None:
+    """One sample's card (module docstring): picture, tag chips or values, score, decision, actions, details.
+    `key` prefixes the widget keys (a page that shows a sample twice gives each card its own)."""
+    sample_id = int(record[schema.SAMPLE_ID])
+    _picture_ui(run_path, record, 112, key)
+    _labels_ui(record, names, task, truth_known)
+    st.caption(f"#{sample_id} · {record[score_column]:.3g}")
+    given = formatting.as_tags(record[schema.GIVEN_TAGS]) if task == "multilabel" else None
+    _decision_ui(decision, label, given, names)
+    if actions:
+        _edit_ui(run_path, record, names, task, reviewer, detector, key=key)
+    if st.button("details", key=f"{key}_detail_{sample_id}", type="tertiary"):
+        state.open_detail(sample_id)
 
 
 def grid_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, labels: dict, task: str, reviewer: str,
@@ -143,15 +159,8 @@ def grid_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, labels: dict
         for cell, record in zip(st.columns(COLUMNS), records[start:start + COLUMNS]):
             sample_id = int(record[schema.SAMPLE_ID])
             with cell.container(border=True):
-                _picture_ui(run_path, record, 112)
-                _labels_ui(record, names, task, truth_known)
-                st.caption(f"#{sample_id} · {record[score_column]:.3g}")
-                given = formatting.as_tags(record[schema.GIVEN_TAGS]) if task == "multilabel" else None
-                _decision_ui(decided[sample_id], labels.get(sample_id), given, names)
-                if actions:
-                    _edit_ui(run_path, record, names, task, reviewer, detector, key="kind")
-                if st.button("details", key=f"kind_detail_{sample_id}", type="tertiary"):
-                    state.open_detail(sample_id)
+                card_ui(run_path, record, names, task, truth_known, decided[sample_id], labels.get(sample_id),
+                        reviewer, detector, score_column, actions)
 
 
 def _queue_tags_ui(run_path: str, record: dict, names: Sequence[str], reviewer: str, detector: str) -> None:
@@ -308,6 +317,18 @@ def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, stat
     return chosen.iloc[order]
 
 
+def visible_decisions(run_path: str, n_samples: int) -> tuple[np.ndarray, dict]:
+    """(n,) decision per sample ('' = none) and {sample id: relabel label}: a signed-in annotator sees only its
+    own votes (blind review), anyone else the store's decisions."""
+    store = data.review_store(run_path)
+    decisions = store.decisions()
+    actor = auth.current_actor()
+    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
+        decisions = consensus.votes_visible_to(store, actor.name).drop(columns="outcome")
+    labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
+    return decision_per_sample(decisions, n_samples), labels
+
+
 def review_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
     """The Flagged review page of a multilabel or regression run."""
     task = task_name(run_path)
@@ -322,13 +343,7 @@ def review_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
     score_column = schema.score_column(detector)
     budget = widgets.budget_ui(run_path, detector, "review_budget", "Review budget k: % of training samples flagged")
     flagged = data.flagged_mask(run_path, detector, budget)
-    store = data.review_store(run_path)
-    decisions = store.decisions()
-    actor = auth.current_actor()
-    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:  # blind review: only its own votes
-        decisions = consensus.votes_visible_to(store, actor.name).drop(columns="outcome")
-    decided = decision_per_sample(decisions, len(frame))
-    labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
+    decided, labels = visible_decisions(run_path, len(frame))
     cols = st.columns(4)
     cols[0].metric("flagged", f"{int(flagged.sum()):,}")
     cols[1].metric("reviewed (flagged)", f"{int((decided[flagged] != '').sum()):,}")

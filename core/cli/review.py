@@ -96,7 +96,8 @@ def conflicts(
 ) -> None:
     """Find near-duplicate training samples (penultimate features) whose given labels differ; writes
     conflicts.parquet."""
-    from core.review.conflicts import find_conflicts
+    from core.review.conflicts import find_conflicts, stored_labels
+    from core.run.label_forms import form_of_run
     from core.run.rundir import RunDir
 
     pairs, facts = find_conflicts(run_dir, config)
@@ -107,7 +108,8 @@ def conflicts(
     if len(pairs):
         listing = table("closest conflicting pairs", ["sample a", "sample b", "distance", "given a", "given b"],
                         right=("sample a", "sample b", "distance"))
-        for row in pairs.head(max(top, 0)).itertuples():
-            listing.add_row(str(row.sample_a), str(row.sample_b), f"{row.distance:.4g}", str(names[row.given_a]),
-                            str(names[row.given_b]))
+        form, shown = form_of_run(run_dir), pairs.head(max(top, 0))
+        for row, given_a, given_b in zip(shown.itertuples(), *stored_labels(shown, form)):
+            listing.add_row(str(row.sample_a), str(row.sample_b), f"{row.distance:.4g}", form.describe(given_a, names),
+                            form.describe(given_b, names))
         print_table(listing)

@@ -4,7 +4,11 @@
     read_conflicts(run_dir)                      # (frame, facts), or None before the first search
 
 The search (core.review.duplicates) runs on the analyzed model's penultimate features (features.npy)
-and the given labels; above `max_queries` samples the flagged ones are always among the queries.
+and the given labels in the run's label form (core.run.label_forms): classes, tag sets (multi-label: another tag
+set conflicts) or values (regression: more than the form's tolerance apart conflicts); above `max_queries`
+samples the flagged ones are always among the queries. given_a / given_b hold classes as int64, values as
+float64, tag sets as JSON text (`stored_labels` reads any of them back in canonical form); the facts name the
+task (and the tolerance of values).
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ import pandas as pd
 
 from core.errors import RunDirError
 from core.review.config import ConflictConfig
-from core.review.duplicates import conflicting_pairs
+from core.review.duplicates import GIVEN_A, GIVEN_B, conflicting_pairs
 from core.run import schema
 from core.run.io import now_iso, write_parquet
-from core.run.label_forms import require_classification
+from core.run.label_forms import LabelForm, form_of_run
 from core.run.rundir import RunDir
 
 
@@ -35,23 +39,27 @@ def find_conflicts(run_path: str | os.PathLike, config: ConflictConfig | None = 
     started = time.perf_counter()
     run = RunDir(run_path)
     manifest = run.read_manifest()
-    require_classification(manifest, run.path, "the near-duplicate conflict search")
-    frame = run.read_samples([schema.SAMPLE_ID, schema.GIVEN_LABEL, schema.IS_FLAGGED])
+    form = form_of_run(run.path)
+    flagged = run.read_samples([schema.IS_FLAGGED])[schema.IS_FLAGGED].to_numpy(bool)
+    labels = form.given_labels(run.path)
     features = run.read_npy(schema.FEATURES, mmap=True)
-    if len(features) != len(frame):
-        raise RunDirError(f"{run.file(schema.FEATURES)} has {len(features)} rows for {len(frame)} samples")
+    if len(features) != len(flagged):
+        raise RunDirError(f"{run.file(schema.FEATURES)} has {len(features)} rows for {len(flagged)} samples")
     pairs, facts = conflicting_pairs(
         features,
-        frame[schema.GIVEN_LABEL].to_numpy(np.int64),
+        labels,
+        form=form,
         neighbors=config.neighbors,
         metric=config.metric,
         distance_quantile=config.distance_quantile,
         max_queries=config.max_queries,
         seed=int(manifest["config"]["seed"]),
-        always_query=np.flatnonzero(frame[schema.IS_FLAGGED].to_numpy(bool)),
+        always_query=np.flatnonzero(flagged),
         progress=progress,
     )
-    facts = {**facts, "config": config.to_dict(), "run_fingerprint": manifest["config_fingerprint"],
+    tolerance = {"tolerance": form.tolerance} if hasattr(form, "tolerance") else {}
+    facts = {**facts, "task": form.name, **tolerance, "config": config.to_dict(),
+             "run_fingerprint": manifest["config_fingerprint"],
              "created": now_iso(), "seconds": round(time.perf_counter() - started, 3)}
     write_parquet(run.file(schema.CONFLICTS), pairs, facts)
     return pairs, facts
@@ -68,3 +76,8 @@ def read_conflicts(run_path: str | os.PathLike) -> tuple[pd.DataFrame, dict] | N
         raise RunDirError(f"{run.file(schema.CONFLICTS)} lacks column(s) {', '.join(missing)}; delete it and run "
                           f"`gradsift conflicts {run.path}` again")
     return frame, run.read_parquet_facts(schema.CONFLICTS)
+
+
+def stored_labels(pairs: pd.DataFrame, form: LabelForm) -> tuple[list, list]:
+    """The pairs' given_a and given_b in the form's canonical shape (class ints, tag tuples, float values)."""
+    return tuple([form.decode(raw) for raw in pairs[column].tolist()] for column in (GIVEN_A, GIVEN_B))

@@ -1,5 +1,5 @@
 """Near-duplicates with conflicting labels: pairs of training samples that sit next to each other in the
-model's feature space but carry different given labels.
+model's feature space but carry different given labels (of any task kind: core.run.label_forms).
 
 Two samples whose penultimate features (a run's features.npy) are nearly the same look alike to the
 model; when their given labels differ, at least one of the two labels is probably wrong (or the classes
@@ -10,7 +10,10 @@ How pairs are found (exact, no index structure):
 
 1. every query row's `neighbors` nearest rows by `metric` (cosine: 1 − cosine similarity; euclidean),
    brute force over (query chunk × all rows) blocks in float32, so memory is chunk × n floats;
-2. a pair (i, j) is kept when j is among i's neighbours (or i among j's) and the given labels differ;
+2. a pair (i, j) is kept when j is among i's neighbours (or i among j's) and the given labels differ by the
+   task's label form (`LabelForm.differ`): another class; another tag set (multi-label); for values (regression),
+   more than the form's `tolerance` apart, the tolerance within which the team consensus counts two values as
+   agreeing (TOLERANCE_FRACTION × the target's robust scale);
 3. only pairs closer than the `distance_quantile` of every query row's nearest-neighbour distance are
    kept: "near" is relative to how close samples of this run usually are.
 
@@ -30,6 +33,7 @@ from core.errors import ConfigError
 from core.review.registry import NEIGHBOR_METRICS as METRICS
 from core.run import schema
 from core.run.io import release_pages
+from core.run.label_forms import ClassForm, LabelForm
 
 QUERY_CHUNK = 512
 INDEX_CHUNK = 8192
@@ -109,18 +113,37 @@ def query_rows(n: int, max_queries: int, seed: int, always: np.ndarray | None = 
     return np.sort(np.concatenate([chosen, extra]))
 
 
-def conflicting_pairs(features: np.ndarray, given_labels: np.ndarray, *, neighbors: int = 5,
+def _label_array(given_labels) -> np.ndarray:
+    """(n,) labels indexable by row arrays: a numeric array as it is, tag tuples as an object array."""
+    if isinstance(given_labels, np.ndarray) and given_labels.ndim == 1:
+        return given_labels
+    out = np.empty(len(given_labels), object)
+    for row, label in enumerate(given_labels):  # element by element: equal-length tuples must not become a 2-D array
+        out[row] = label
+    return out
+
+
+def _stored(form: LabelForm, labels: np.ndarray, rows: np.ndarray) -> np.ndarray | list:
+    """The given labels of `rows` as the given_a / given_b columns hold them: classes int64 and values float64 as
+    they are, tag sets as the review store's JSON text (`LabelForm.encode`: "[1, 3]"; `decode` reads it back)."""
+    chosen = labels[rows]
+    return chosen if chosen.dtype != object else [form.encode(label) for label in chosen]
+
+
+def conflicting_pairs(features: np.ndarray, given_labels, *, form: LabelForm | None = None, neighbors: int = 5,
                       metric: str = "cosine", distance_quantile: float = 0.5, max_queries: int = 50_000,
                       seed: int = 0, always_query: np.ndarray | None = None,
                       progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict]:
     """Pairs of near samples whose given labels differ, closest first, and the facts of the search.
 
-    features (n, D) float (a memory map is read in chunks); given_labels (n,) int. A pair is kept when one
-    is among the other's `neighbors` nearest and their distance is at most the `distance_quantile` of the
-    queries' nearest-neighbour distances (1.0 keeps every conflicting neighbour pair). Returns (frame with
-    `PAIR_COLUMNS`, {"threshold", "n_queries", ...}).
+    features (n, D) float (a memory map is read in chunks); given_labels (n,) in the canonical form of `form`
+    (core.run.label_forms: class ints, the default; tag tuples; float values), whose `differ` decides a conflict.
+    A pair is kept when one is among the other's `neighbors` nearest, their labels differ and their distance is
+    at most the `distance_quantile` of the queries' nearest-neighbour distances (1.0 keeps every conflicting
+    neighbour pair). Returns (frame with `PAIR_COLUMNS`, {"threshold", "n_queries", ...}).
     """
-    labels = np.asarray(given_labels, dtype=np.int64)
+    form = form or ClassForm()
+    labels = np.asarray(given_labels, dtype=np.int64) if isinstance(form, ClassForm) else _label_array(given_labels)
     if len(labels) != len(features):
         raise ConfigError(f"{len(labels)} given labels for {len(features)} feature rows")
     if not 0 < distance_quantile <= 1:
@@ -132,7 +155,10 @@ def conflicting_pairs(features: np.ndarray, given_labels: np.ndarray, *, neighbo
     threshold = float(np.quantile(distances[:, 0], distance_quantile))
     rank = np.broadcast_to(np.arange(1, ids.shape[1] + 1), ids.shape)
     source = np.broadcast_to(queries[:, None], ids.shape)
-    conflict = (labels[source] != labels[ids]) & (distances <= threshold)
+    near = np.flatnonzero(distances.reshape(-1) <= threshold)  # the label test runs on the near candidates only
+    conflict = np.zeros(ids.size, bool)
+    conflict[near] = form.differ(labels[source.reshape(-1)[near]], labels[ids.reshape(-1)[near]])
+    conflict = conflict.reshape(ids.shape)
     a, b = source[conflict], ids[conflict]
     frame = pd.DataFrame({SAMPLE_A: np.minimum(a, b), SAMPLE_B: np.maximum(a, b),
                           DISTANCE: distances[conflict].astype(np.float64), NEIGHBOR_RANK: rank[conflict]})
@@ -140,8 +166,8 @@ def conflicting_pairs(features: np.ndarray, given_labels: np.ndarray, *, neighbo
     pairs = grouped.agg(**{DISTANCE: (DISTANCE, "min"), NEIGHBOR_RANK: (NEIGHBOR_RANK, "min"),
                            MUTUAL: (NEIGHBOR_RANK, "size")}).reset_index()
     pairs[MUTUAL] = pairs[MUTUAL].to_numpy() > 1
-    pairs[GIVEN_A] = labels[pairs[SAMPLE_A].to_numpy()]
-    pairs[GIVEN_B] = labels[pairs[SAMPLE_B].to_numpy()]
+    pairs[GIVEN_A] = _stored(form, labels, pairs[SAMPLE_A].to_numpy())
+    pairs[GIVEN_B] = _stored(form, labels, pairs[SAMPLE_B].to_numpy())
     pairs = pairs.sort_values([DISTANCE, SAMPLE_A, SAMPLE_B], kind="stable").reset_index(drop=True)
     facts = {"metric": metric, "neighbors": int(ids.shape[1]), "distance_quantile": float(distance_quantile),
              "threshold": threshold, "n_queries": int(len(queries)), "n_samples": int(len(labels)),
@@ -151,8 +177,9 @@ def conflicting_pairs(features: np.ndarray, given_labels: np.ndarray, *, neighbo
 
 def pair_truth(pairs: pd.DataFrame, is_noisy: np.ndarray, scores: np.ndarray | None = None) -> dict[str, float]:
     """How the pairs fare against the truth (measurement only): the share with at least one truly noisy
-    member, and, given a score (higher = more suspicious), the share whose higher-scored member is noisy
-    among pairs with exactly one noisy member."""
+    member (samples.parquet's is_noisy, which every task kind holds: a wrong class, tag set or value), and, given
+    a score (higher = more suspicious), the share whose higher-scored member is noisy among pairs with exactly one
+    noisy member."""
     noisy = np.asarray(is_noisy, dtype=bool)
     a, b = pairs[SAMPLE_A].to_numpy(), pairs[SAMPLE_B].to_numpy()
     out = {"n_pairs": float(len(pairs)), "with_noisy": float(np.mean(noisy[a] | noisy[b])) if len(pairs) else np.nan,

@@ -13,7 +13,9 @@ value as a REAL (SQLite stores a whole-valued REAL as an integer; `decode` turns
 Agreement (core.run.votes): two votes agree when they lead to the same training label: the same class, the same
 tag set, or, for values, values within `tolerance` of their median (`ValueForm.tolerance` = TOLERANCE_FRACTION ×
 the target's robust scale, the scale the task fitted on the given training targets: core.tasks.regression). The
-agreed value is the median of the votes. This module is pure (no torch): the store, the consensus, the exports and
+agreed value is the median of the votes. Two given labels conflict (`differ`: the near-duplicate search,
+core.review.duplicates) when they are not the same class or tag set, or values more than `tolerance` apart.
+This module is pure (no torch): the store, the consensus, the exports and
 the dashboard all read labels through it.
 """
 
@@ -65,6 +67,15 @@ class LabelForm:
         """Whether two canonical labels are the same training label (a relabel to the given one is a keep)."""
         return a == b
 
+    def differ(self, a: Sequence[Any], b: Sequence[Any]) -> np.ndarray:
+        """(m,) bool, elementwise: whether two given labels conflict (a near-duplicate pair's test,
+        core.review.duplicates): not the same class or tag set; for values, more than `tolerance` apart."""
+        return np.array([not self.same(x, y) for x, y in zip(a, b, strict=True)], dtype=bool)
+
+    def describe(self, value: Any, names: Sequence[str]) -> str:
+        """A canonical label as a person reads it: the class name, the tag names, the value."""
+        return str(names[value]) if 0 <= value < len(names) else str(value)
+
     def given_labels(self, run_path: str | os.PathLike, split: str = "train") -> list | np.ndarray | None:
         """The split's given labels in canonical form (indexable by sample id); None when the run has none yet."""
         raise NotImplementedError
@@ -88,6 +99,9 @@ class ClassForm(LabelForm):
 
     def decode(self, raw: Any) -> int | None:
         return None if raw is None else int(raw)
+
+    def differ(self, a, b):
+        return np.asarray(a, np.int64) != np.asarray(b, np.int64)
 
     def given_labels(self, run_path, split="train"):
         run = Path(run_path)
@@ -124,6 +138,9 @@ class TagForm(LabelForm):
         if not isinstance(raw, str):
             raise RunDirError(f"a multi-label review holds {raw!r}, not a JSON list of tag indices")
         return tuple(sorted(int(t) for t in json.loads(raw)))
+
+    def describe(self, value, names):
+        return ", ".join(tag_names(value, names)) or "(no tag)"
 
     def given_labels(self, run_path, split="train"):
         run = Path(run_path)
@@ -172,6 +189,12 @@ class ValueForm(LabelForm):
         if isinstance(a, float) and isinstance(b, float):
             return bool(np.isclose(a, b, rtol=1e-9, atol=1e-12))
         return a == b
+
+    def differ(self, a, b):
+        return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) > self.tolerance
+
+    def describe(self, value, names):
+        return f"{float(value):.6g}"
 
     def given_labels(self, run_path, split="train"):
         run = Path(run_path)
@@ -243,7 +266,7 @@ def indicator_rows(tag_sets: Sequence[Sequence[int]], n_tags: int) -> np.ndarray
 
 def require_classification(manifest: dict, path: str | os.PathLike, what: str) -> None:
     """A one-line ConfigError when the run (its manifest) is not a classification run: for the actions that compare
-    classes (the re-ranking's refits, near-duplicate conflicts) and do not know tags or values yet."""
+    classes (the re-ranking's refits) and do not know tags or values yet."""
     task = (manifest.get("task") or {}).get("name", "classification")
     if task != "classification":
         raise ConfigError(f"{what} works on classification runs; {path} is a {task} run")

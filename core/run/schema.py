@@ -175,8 +175,11 @@ errors left counts)."""
 
 # conflicts.parquet
 CONFLICT_COLUMNS = ("sample_a", "sample_b", "distance", "given_a", "given_b", "neighbor_rank", "mutual")
-"""Two sample ids (a < b), their feature-space distance, their given labels, the best rank of either in the
-other's neighbour list (1 = nearest) and whether each is among the other's neighbours."""
+"""Two sample ids (a < b), their feature-space distance, their given labels (in the run's label form: int64
+classes, float64 values, tag sets as JSON text "[1, 3]": core.run.label_forms encode/decode), the best rank of
+either in the other's neighbour list (1 = nearest) and whether each is among the other's neighbours. Written
+after analysis and checked on read (core.review.conflicts.read_conflicts), so it carries no schema version:
+a classification run's file is as before; multi-label and regression runs had none before."""
 
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
 """Values of the samples table's `split` column: every row is a training sample; `validation` marks the

@@ -12,7 +12,8 @@ stamped with the reviewer's name and the time. Exports: the review log and a cle
 The review loop: *Re-rank with my decisions* applies the decisions so far and re-ranks the unreviewed
 samples (core.review.rerank, a background job), re-estimating the wrong labels left; the queue can then
 be ordered by the re-ranked score (dashboard.loop). *Near-duplicate conflicts* lists pairs of near-identical
-samples whose given labels differ (dashboard.conflicts).
+samples whose given labels differ (dashboard.conflicts); multi-label and regression runs have the same switch
+between their flagged cards (dashboard.kinds) and the conflicts.
 
 The test split can be reviewed too (`test samples`): when its labels were carved from the
 same unverified labels as training, checking some of them gives an accuracy on labels a
@@ -262,7 +263,13 @@ def main() -> None:
     actor = auth.current_actor()
     if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
         can_decide = actor is not None and allowed(actor, "record_review")
-        kinds.review_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
+        reviewer = state.current_reviewer() if can_decide else ""
+        view = st.segmented_control("Review", [FLAGGED_VIEW, CONFLICTS_VIEW], default=FLAGGED_VIEW,
+                                    key="review_split", required=True)
+        if view == CONFLICTS_VIEW:
+            conflicts.conflicts_ui(run_path, reviewer)
+            return
+        kinds.review_ui(run_path, reviewer, can_decide)
         st.divider()
         exports_ui(run_path, data.samples(run_path))
         return

@@ -14,6 +14,7 @@ from core.review.duplicates import (
     pair_truth,
     query_rows,
 )
+from core.run.label_forms import TagForm, ValueForm
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
@@ -94,3 +95,52 @@ def test_bad_settings_are_one_line(kwargs, message):
 def test_labels_must_match_the_rows():
     with pytest.raises(ConfigError, match="given labels for"):
         conflicting_pairs(np.zeros((4, 2), np.float32), np.zeros(3, np.int64))
+
+
+def test_tag_sets_conflict_when_they_differ():
+    """The same three groups; group 0 holds {0} except {0, 1} at row 2, group 1 {1, 2} except {2, 1} written
+    in another order at row 9 (the same set: no conflict), group 2 the empty set except {2} at row 14."""
+    features, _ = known_pairs()
+    tags = [(0,)] * 6 + [(1, 2)] * 6 + [()] * 6
+    tags[2], tags[9], tags[14] = (0, 1), (1, 2), (2,)
+    pairs, _ = conflicting_pairs(features, tags, form=TagForm(3), neighbors=5, distance_quantile=1.0)
+    members = set(pairs.sample_a) | set(pairs.sample_b)
+    assert {2, 14} <= members and not members & set(range(6, 12)), "an equal tag set never conflicts"
+    assert all((a in (2, 14)) != (b in (2, 14)) for a, b in zip(pairs.sample_a, pairs.sample_b))
+    form = TagForm(3)
+    assert [form.decode(raw) for raw in pairs.given_a] == [tags[a] for a in pairs.sample_a]
+    assert [form.decode(raw) for raw in pairs.given_b] == [tags[b] for b in pairs.sample_b]
+
+
+def test_values_conflict_only_beyond_the_tolerance():
+    """Group 0's values lie within 0.5 of each other (no conflict at tolerance 0.5); row 9 of group 1 is 0.6 off
+    its group (a conflict with each of the five others); group 2 spreads 0.4 apart, all within."""
+    features, _ = known_pairs()
+    values = np.repeat([10.0, 20.0, 30.0], 6)
+    values[:6] += np.linspace(0, 0.5, 6)
+    values[9] += 0.6
+    values[12:] += np.linspace(0, 0.4, 6)
+    pairs, _ = conflicting_pairs(features, values, form=ValueForm(0.5), neighbors=5, distance_quantile=1.0)
+    assert len(pairs) and all(9 in pair and max(pair) < 12 for pair in zip(pairs.sample_a, pairs.sample_b))
+    strict, _ = conflicting_pairs(features, values, form=ValueForm(0.05), neighbors=5, distance_quantile=1.0)
+    members = set(strict.sample_a) | set(strict.sample_b)
+    assert members & set(range(6)) and members & set(range(12, 18)), "a tighter tolerance finds the spread groups"
+    assert pairs.given_a.dtype == np.float64
+    np.testing.assert_array_equal(pairs.given_a, values[pairs.sample_a])
+    assert (np.abs(pairs.given_a - pairs.given_b) > 0.5).all()
+
+
+def test_classes_are_stored_as_before():
+    features, labels = known_pairs()
+    pairs, _ = conflicting_pairs(features, labels.tolist(), neighbors=5, distance_quantile=1.0)
+    assert pairs.given_a.dtype == np.int64 and pairs.given_b.dtype == np.int64
+
+
+def test_pair_truth_reads_only_the_noise_so_any_kind_is_measured():
+    features, _ = known_pairs()
+    values = np.repeat([10.0, 20.0, 30.0], 6)
+    values[9] += 5.0
+    noisy = np.zeros(18, bool)
+    noisy[9] = True
+    pairs, _ = conflicting_pairs(features, values, form=ValueForm(0.5), neighbors=5, distance_quantile=1.0)
+    assert pair_truth(pairs, noisy)["with_noisy"] == 1.0
