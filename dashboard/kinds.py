@@ -13,8 +13,8 @@ the suggestion is the given label, else a relabel to it).
   (a relabel to it; a keep when it is the given set), A accepts the suggestion, M mislabeled, K keep, N next,
   U undo. For values S sets the typed value.
 - Regression: the given-vs-predicted scatter of the flagged set in place of the class matrix.
-- A signed-in annotator sees only its own votes on the cards (blind review, as core.review.consensus
-  .votes_visible_to); there are no leases here yet.
+- A signed-in annotator does not see this page's grid: it gets the leased queue of dashboard.team_review
+  (core.review.assignment: overlap, gold samples mixed in, leases; blind review), its card drawn by `card_ui`.
 - A lead (or anyone, without sign-in) sees the open disagreements with every vote and the team's consensus
   (core.review.consensus: the per-tag majority, the values' median) and accepts it in one click.
 """
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.auth.roles import ANNOTATOR, allowed
+from core.auth.roles import allowed
 from core.review import consensus
 from core.run import schema
 from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, decision_per_sample
@@ -185,20 +185,32 @@ def _queue_value_ui(run_path: str, record: dict, reviewer: str, detector: str) -
         _decide(run_path, [sample_id], action, label, reviewer, detector)
 
 
+def keys_text(task: str) -> str:
+    """The keys of `card_ui`, for a caption."""
+    toggles = "1–9 toggle a tag · S save the tags" if task == "multilabel" else "S set the value"
+    return f"{toggles} · A accept the suggestion · M mislabeled · K keep · N next · U undo"
+
+
 def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, task: str, reviewer: str, detector: str,
              score_column: str, decide: bool) -> None:
     """The keyboard queue for tags and values (module docstring)."""
     names = data.class_names(run_path)
     todo = queue_order(rows, decided, skipped())
-    toggles = "1–9 toggle a tag · S save the tags" if task == "multilabel" else "S set the value"
-    st.caption(f"{len(todo):,} to review in this queue · {len(skipped())} skipped · keys: {toggles} · A accept the "
-               "suggestion · M mislabeled · K keep · N next · U undo")
+    st.caption(f"{len(todo):,} to review in this queue · {len(skipped())} skipped · keys: {keys_text(task)}")
     if not len(todo):
         st.success("Nothing left to review here.")
         if decide:
             navigation_ui(run_path, None, reviewer)
         return
-    record = todo.iloc[0].to_dict()
+    card_ui(run_path, todo.iloc[0].to_dict(), names, task, data.has_truth(rows), reviewer, detector, score_column,
+            decide=decide)
+
+
+def card_ui(run_path: str, record: dict, names: Sequence[str], task: str, truth_known: bool, reviewer: str,
+            detector: str | None, score_column: str, *, decide: bool = True) -> None:
+    """One sample of a tag or value run, large, with its labels and suggestion, then its keys (tag toggles and save,
+    or set value; accept, mislabeled, keep, next, undo); no keys when `decide` is False (a viewer's card). The
+    keyboard queue and the annotator's leased queue (dashboard.team_review) both draw it."""
     sample_id = int(record[schema.SAMPLE_ID])
     picture, facts = st.columns([1, 2])
     with picture:
@@ -206,7 +218,7 @@ def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, task: str, 
     with facts:
         st.markdown(f"#### #{sample_id} · {score_column.removeprefix(schema.SCORE_PREFIX)} score "
                     f"{record[score_column]:.4g}")
-        _labels_ui(record, names, task, data.has_truth(rows))
+        _labels_ui(record, names, task, truth_known)
         st.caption(f"estimated P(wrong label) {record[schema.NOISE_PROBABILITY]:.2f}")
         if not decide:
             return
@@ -323,10 +335,7 @@ def review_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
     budget = widgets.budget_ui(run_path, detector, "review_budget", "Review budget k: % of training samples flagged")
     flagged = data.flagged_mask(run_path, detector, budget)
     store = data.review_store(run_path)
-    decisions = store.decisions()
-    actor = auth.current_actor()
-    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:  # blind review: only its own votes
-        decisions = consensus.votes_visible_to(store, actor.name).drop(columns="outcome")
+    decisions = store.decisions()  # annotators never come here: flagged_review sends them to their leased queue
     decided = decision_per_sample(decisions, len(frame))
     labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
     cols = st.columns(4)

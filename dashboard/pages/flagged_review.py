@@ -260,14 +260,14 @@ def main() -> None:
     st.title("Flagged review")
     run_path = widgets.require_run()
     actor = auth.current_actor()
+    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
+        team_review.annotator_ui(run_path, actor)  # the annotator's queue, card first (dashboard.team_review)
+        return
     if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
         can_decide = actor is not None and allowed(actor, "record_review")
         kinds.review_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
         st.divider()
         exports_ui(run_path, data.samples(run_path))
-        return
-    if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
-        team_review.annotator_ui(run_path, actor)  # the annotator's queue, card first (dashboard.team_review)
         return
     views = [FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW]
     if auth.signs_in() and actor is not None and allowed(actor, "adjudicate"):

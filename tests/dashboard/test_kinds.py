@@ -191,29 +191,73 @@ def test_gradient_space_selection_shows_the_kind_cards(kind_runs, run_name):
         assert "residual (predicted − given)" in app.selectbox(key="map_colour").options
 
 
-def test_a_signed_in_annotator_sees_only_its_own_votes(kind_runs, monkeypatch):
+@pytest.fixture
+def kind_team(kind_runs, monkeypatch):
+    """The tag and value runs with two annotators' local accounts (as tests/dashboard/test_team.py signs in)."""
     from core.auth import users
     from dashboard import auth
-    from tests.dashboard.test_team import PASSWORD, signed_in
+    from tests.dashboard.test_team import PASSWORD
 
     for name in ("GRADSIFT_USERS_FILE", "GRADSIFT_SESSION_SECRET_FILE", "GRADSIFT_SESSION_SECRET",
                  "GRADSIFT_READ_ONLY", "GRADSIFT_SESSION_HOURS"):
         monkeypatch.delenv(name, raising=False)
-    users.add_user(kind_runs / "users.toml", "ana", "annotator", PASSWORD)
+    for name in ("ana", "ben"):
+        users.add_user(kind_runs / "users.toml", name, "annotator", PASSWORD)
     auth._throttle.clear()
-    run_path = kind_runs / "tags"
-    app = signed_in(run_path, "ana")
-    theirs, mine = [int(b.key.rsplit("_", 1)[1]) for b in app.button if b.key.startswith("kind_accept_")][:2]
+    return kind_runs
+
+
+def _left(app) -> int:
+    caption = app.caption[0].value
+    assert caption.startswith("**Your decisions: "), caption
+    return int(caption.split("left in your queue: ")[1].split(" ")[0].replace(",", ""))
+
+
+def test_an_annotator_of_a_tag_run_gets_its_leased_queue_with_tag_toggles(kind_team):
+    from core.auth.roles import Actor
+    from tests.dashboard.test_team import card_sample, signed_in
+
+    run_path = kind_team / "tags"
     store = reviews.ReviewStore(run_path)
-    store.record([theirs], reviews.MISLABELED, "ben")
-    store.record([mine], reviews.RELABEL, "ana", new_label=[4])
-    app.run()
-    assert not problems(app)
-    reviewed = [md.value for md in app.markdown if md.value.startswith("reviewed: ")]
-    assert reviewed == ["reviewed: " + formatting.tag_chips(
-        formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[mine]), (4,), [str(i) for i in range(10)])]
-    assert ":red-badge[mislabeled]" not in [md.value for md in app.markdown]  # ben's vote stays hidden
-    assert not app.get("expander") or all("open disagreement" not in str(e.label) for e in app.expander)
+    ana = signed_in(run_path, "ana")
+    assert not problems(ana), problems(ana)
+    assert not ana.slider and not ana.metric and not ana.get("plotly_chart")  # the lead's analysis stays hidden
+    assert "toggle a tag" in ana.caption[0].value
+    first = card_sample(ana)
+    assert store.leases() == {first: ["ana"]}
+    ben = signed_in(run_path, "ben")  # overlap 1: ana's leased sample is not ben's
+    assert card_sample(ben) != first
+    given = formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[first])
+    ana.button(key="queue_toggle_0").click().run()
+    ana.button(key="queue_save").click().run()
+    assert not problems(ana), problems(ana)
+    expected = kinds.toggled(given, 0)
+    assert _rows(run_path) == [(first, reviews.RELABEL, json_tags(expected), "ana")]
+    assert card_sample(ana) not in (first, card_sample(ben))  # the queue advanced past both leases
+    left = _left(ana)
+    unflagged = int(_samples(run_path)[schema.SAMPLE_ID].iloc[-1])  # the last sample: not flagged in this run
+    store.mark_gold([unflagged], [[1]], Actor("lea", "lead"))  # a gold tag set joins every annotator's queue
+    ana.run()
+    assert _left(ana) == left + 1
+
+
+def json_tags(tags) -> str:
+    return "[" + ", ".join(str(t) for t in tags) + "]"
+
+
+def test_an_annotator_of_a_value_run_sets_a_value_from_its_queue(kind_team):
+    from tests.dashboard.test_team import card_sample, signed_in
+
+    run_path = kind_team / "values"
+    ana = signed_in(run_path, "ana")
+    assert not problems(ana), problems(ana)
+    assert "S set the value" in ana.caption[0].value
+    first = card_sample(ana)
+    ana.number_input(key=f"queue_value_{first}").set_value(123.25)
+    ana.button(key="queue_save").click().run()
+    assert not problems(ana), problems(ana)
+    assert _rows(run_path) == [(first, reviews.RELABEL, 123.25, "ana")]
+    assert card_sample(ana) != first  # its queue moved on
 
 
 def test_overview_names_the_task_and_its_metric(kind_runs):
