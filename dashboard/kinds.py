@@ -64,12 +64,13 @@ def toggled(tags: Sequence[int], tag: int) -> tuple[int, ...]:
     return tuple(sorted(tags ^ {int(tag)}))
 
 
-def _decide(run_path: str, ids: list[int], action: str, label, reviewer: str, detector: str) -> None:
-    if widgets.record_review(run_path, ids, action, label, reviewer, detector):
+def _decide(run_path: str, ids: list[int], action: str, label, reviewer: str, detector: str | None,
+            split: str = "train") -> None:
+    if widgets.record_review(run_path, ids, action, label, reviewer, detector, split):
         st.rerun()
 
 
-def _decision_ui(decision: str, label, given, names: Sequence[str]) -> None:
+def decision_ui(decision: str, label, given, names: Sequence[str]) -> None:
     if decision == RELABEL and isinstance(label, tuple):
         st.markdown("reviewed: " + formatting.tag_chips(given, label, names))
     elif decision == RELABEL and label is not None:
@@ -92,9 +93,10 @@ def _labels_ui(record: dict, names: Sequence[str], task: str, truth_known: bool)
         st.caption(formatting.value_suggestion_markdown(record))
 
 
-def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, reviewer: str, detector: str,
-             key: str) -> None:
-    """The card's actions: edit tags / set value (a popover), accept the suggestion, mislabeled, keep, clear."""
+def edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, reviewer: str, detector: str | None,
+            key: str, split: str = "train") -> None:
+    """The card's actions: edit tags / set value (a popover), accept the suggestion, mislabeled, keep, clear; written
+    to the `split`'s review store. `record` holds the sample id, the given and the suggested tags or values."""
     sample_id = int(record[schema.SAMPLE_ID])
     disabled = not reviewer
     if task == "multilabel":
@@ -104,7 +106,7 @@ def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, revie
                               format_func=lambda t: formatting.class_name(names, t), key=f"{key}_tags_{sample_id}")
             if st.button("Save tags", key=f"{key}_save_{sample_id}"):
                 action, label = accept_tags(given, chosen or [])
-                _decide(run_path, [sample_id], action, label, reviewer, detector)
+                _decide(run_path, [sample_id], action, label, reviewer, detector, split)
         action, label = accept_tags(given, record[schema.SUGGESTED_TAGS])
     else:
         with st.popover("Set value", disabled=disabled):
@@ -112,15 +114,15 @@ def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, revie
                                     key=f"{key}_value_{sample_id}")
             if st.button("Set value", key=f"{key}_set_{sample_id}"):
                 action, label = accept_value(record[schema.GIVEN_VALUE], value)
-                _decide(run_path, [sample_id], action, label, reviewer, detector)
+                _decide(run_path, [sample_id], action, label, reviewer, detector, split)
         action, label = accept_value(record[schema.GIVEN_VALUE], record[schema.SUGGESTED_VALUE])
     if st.button("Accept the suggestion", key=f"{key}_accept_{sample_id}", disabled=disabled):
-        _decide(run_path, [sample_id], action, label, reviewer, detector)
+        _decide(run_path, [sample_id], action, label, reviewer, detector, split)
     choice = st.menu_button("Review", [widgets.ACTION_LABELS[MISLABELED], widgets.ACTION_LABELS[KEEP],
                                        widgets.ACTION_LABELS[CLEAR]], key=f"{key}_menu_{sample_id}", disabled=disabled)
     if choice is not None:
         action = {label: a for a, label in widgets.ACTION_LABELS.items()}[choice]
-        _decide(run_path, [sample_id], action, None, reviewer, detector)
+        _decide(run_path, [sample_id], action, None, reviewer, detector, split)
 
 
 def _picture_ui(run_path: str, record: dict, min_side: int) -> None:
@@ -147,9 +149,9 @@ def grid_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, labels: dict
                 _labels_ui(record, names, task, truth_known)
                 st.caption(f"#{sample_id} · {record[score_column]:.3g}")
                 given = formatting.as_tags(record[schema.GIVEN_TAGS]) if task == "multilabel" else None
-                _decision_ui(decided[sample_id], labels.get(sample_id), given, names)
+                decision_ui(decided[sample_id], labels.get(sample_id), given, names)
                 if actions:
-                    _edit_ui(run_path, record, names, task, reviewer, detector, key="kind")
+                    edit_ui(run_path, record, names, task, reviewer, detector, key="kind")
                 if st.button("details", key=f"kind_detail_{sample_id}", type="tertiary"):
                     state.open_detail(sample_id)
 
@@ -285,7 +287,7 @@ def detail_ui(run_path: str, row: dict, truth_known: bool) -> None:
         facts.append("**truly noisy**" if row[schema.IS_NOISY] else "label correct")
     st.markdown(" · ".join(facts))
     reviewer = state.current_reviewer()
-    _edit_ui(run_path, row, names, task, reviewer, None, key="detail")
+    edit_ui(run_path, row, names, task, reviewer, None, key="detail")
     history = data.review_store(run_path).history()
     history = history[history[schema.SAMPLE_ID] == int(row[schema.SAMPLE_ID])]
     if len(history):

@@ -32,7 +32,20 @@ from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, test_data, widgets
+from dashboard import (
+    auth,
+    conflicts,
+    data,
+    figures,
+    formatting,
+    kind_views,
+    kinds,
+    loop,
+    state,
+    team_review,
+    test_data,
+    widgets,
+)
 from dashboard.kinds import ALL, REVIEWED, UNREVIEWED
 from dashboard.queue import queue_ui, undo_ui
 
@@ -265,7 +278,7 @@ def main() -> None:
         return
     if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
         can_decide = actor is not None and allowed(actor, "record_review")
-        kinds.review_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
+        kind_views.review_views_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
         st.divider()
         exports_ui(run_path, data.samples(run_path))
         return

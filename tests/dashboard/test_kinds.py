@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from core.run import reviews, schema
 from dashboard import formatting, kinds
 from tests.dashboard.conftest import open_page, problems
-from tests.kind_runs import multilabel_run, regression_run
+from tests.kind_runs import SCALE, multilabel_run, regression_run
 
 REVIEWER = {"reviewer": "alice"}
 PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail",
@@ -271,3 +272,52 @@ def test_overview_names_the_task_and_its_metric(kind_runs):
     assert not problems(app)
     assert {m.label: m.value for m in app.metric}["test RMSE"] == "1.2500"
     assert any(caption.value.startswith("1 target (regression) · ") for caption in app.caption)
+
+
+def _with_test_predictions(run_path, run_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rewrite the copied classification run's test split in the kind's form: tags {test class} and the softmax as
+    sigmoids; values test class × SCALE and predicted argmax × SCALE. Returns (test labels, predictions)."""
+    classes = np.load(run_path / schema.TEST_LABELS).astype(np.int64)
+    outputs = dict(np.load(run_path / schema.ERM_OUTPUTS))
+    probs = outputs["test_probs"]
+    if run_name == "tags":
+        labels = np.eye(probs.shape[1], dtype=np.uint8)[classes]
+        preds = probs
+    else:
+        labels = classes * SCALE
+        preds = (probs.argmax(axis=1) * SCALE).reshape(-1, 1)
+    np.save(run_path / schema.TEST_LABELS, labels)
+    np.savez(run_path / schema.ERM_OUTPUTS, **{**outputs, "test_probs": preds})
+    return labels, preds
+
+
+@pytest.mark.parametrize("run_name", ["tags", "values"])
+def test_the_test_samples_are_reviewed_as_tag_sets_or_values(kind_runs, run_name):
+    from dashboard import kind_views
+
+    run_path = kind_runs / run_name
+    labels, preds = _with_test_predictions(run_path, run_name)
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_split").set_value(kind_views.TEST_VIEW).run()
+    assert not problems(app), problems(app)
+    prefix = "test label: " if run_name == "tags" else ":red[test value **"
+    cards = [md.value for md in app.markdown if md.value.startswith(prefix)]
+    assert len(cards) == min(kind_views.PER_PAGE, len(labels))
+    first = int(next(b.key for b in app.button if b.key.startswith("kind_test_accept_")).rsplit("_", 1)[1])
+    if run_name == "tags":  # the worst first: the most tags off between the test label and the prediction
+        off = [len(set(np.flatnonzero(t)) ^ set(np.flatnonzero(p >= 0.5))) for t, p in zip(labels, preds)]
+        assert off[first] == max(off)
+        app.button(key=f"kind_test_accept_{first}").click().run()
+        expected = (reviews.KEEP, None) if off[first] == 0 else (
+            reviews.RELABEL, tuple(np.flatnonzero(preds[first] >= 0.5).tolist()))
+    else:
+        residual = np.abs(preds[:, 0] - labels)
+        assert residual[first] == residual.max()
+        app.number_input(key=f"kind_test_value_{first}").set_value(4.75)
+        app.button(key=f"kind_test_set_{first}").click().run()
+        expected = (reviews.RELABEL, 4.75)
+    assert not problems(app), problems(app)
+    decisions = reviews.ReviewStore(run_path, split="test").decisions()
+    assert decisions[schema.SAMPLE_ID].tolist() == [first]
+    assert (decisions["action"].iloc[0], decisions["new_label"].iloc[0]) == expected
+    assert not reviews.ReviewStore(run_path).count()  # nothing written to the training store

@@ -209,3 +209,20 @@ def test_gold_values_are_stored_as_reals_and_checked(value_run):
         with pytest.raises(ConfigError, match=match):
             store.mark_gold([3], bad, "lead")
     assert 3 not in store.gold()
+
+
+def test_the_test_split_store_takes_tag_sets_and_values_against_the_test_labels(tag_run, value_run):
+    np.save(tag_run / schema.TEST_LABELS, np.array([[1, 0, 0, 1], [0, 0, 0, 0]], np.uint8))
+    tags = ReviewStore(tag_run, split="test", n_samples=2)
+    assert tags.given_labels() == [(0, 3), ()]
+    tags.record([0], RELABEL, "ann", new_label=[3, 0])  # the test label itself: a keep
+    tags.record([1], RELABEL, "ann", new_label=[2])
+    assert _decided(tags) == {0: (KEEP, None), 1: (RELABEL, (2,))}
+    assert not ReviewStore(tag_run).history().shape[0]  # the training store is another file
+    np.save(value_run / schema.TEST_LABELS, np.array([3.5, 7.0]))
+    values = ReviewStore(value_run, split="test", n_samples=2)
+    values.record([0], RELABEL, "ann", new_label=3.5)
+    values.record([1], RELABEL, "ann", new_label=9.0)
+    assert _decided(values) == {0: (KEEP, None), 1: (RELABEL, 9.0)}
+    with pytest.raises(ConfigError, match="outside"):
+        values.record([2], KEEP, "ann")
