@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.auth.roles import allowed
 from core.evaluate.test_predictions import EXACT, TEST_ID
 from core.run import schema
 from core.run.reviews import NEW_LABEL, decision_per_sample
-from dashboard import data, formatting, kinds, test_data, widgets
+from dashboard import auth, data, formatting, kinds, team_review, test_data, widgets
 
 PER_PAGE = 12
 COLUMNS = 4
@@ -94,8 +95,9 @@ def test_review_ui(run_path: str, task: str, reviewer: str, can_decide: bool) ->
 
 
 def review_views_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
-    """The page's views: the flagged training samples, and the test samples when the run holds test predictions in
-    its task's form."""
+    """The page's views: the flagged training samples (with the team settings above them for a signed-in lead: a
+    gold label is a tag set or a value here), and the test samples when the run holds test predictions in its
+    task's form."""
     task = kinds.task_name(run_path)
     view = FLAGGED_VIEW
     if test_data.test_predictions(run_path) is not None:
@@ -103,5 +105,9 @@ def review_views_ui(run_path: str, reviewer: str, can_decide: bool) -> None:
                                     required=True) or FLAGGED_VIEW
     if view == TEST_VIEW:
         test_review_ui(run_path, task, reviewer, can_decide)
-    else:
-        kinds.review_ui(run_path, reviewer, can_decide)
+        return
+    actor = auth.current_actor()
+    if auth.signs_in() and actor is not None and allowed(actor, "set_gold"):  # the store checks the role again
+        with st.expander("Team settings: overlap, lease, gold samples", expanded=False):
+            team_review.settings_ui(run_path, data.class_names(run_path))
+    kinds.review_ui(run_path, reviewer, can_decide)

@@ -100,6 +100,21 @@ def _accept(run_path: str, sample_ids: list[int] | None) -> None:
     st.rerun()
 
 
+def gold_label_ui(container, task: str, names: list[str]) -> tuple[object, str]:
+    """The gold label's widget in the task's form (a class, a tag set, a value); returns (label for
+    ReviewStore.mark_gold, its text)."""
+    if task == "multilabel":
+        tags = container.multiselect("Its known tags", list(range(len(names))), key="team_gold_label",
+                                     format_func=lambda value: formatting.class_name(names, value))
+        return [int(t) for t in tags], ", ".join(formatting.class_name(names, t) for t in tags) or "(no tag)"
+    if task == "regression":
+        value = container.number_input("Its known value", value=0.0, format="%.6g", key="team_gold_label")
+        return float(value), f"{value:.6g}"
+    label = container.selectbox("Its known class", list(range(len(names))), key="team_gold_label",
+                                format_func=lambda value: formatting.class_name(names, value))
+    return int(label), formatting.class_name(names, label)
+
+
 def settings_ui(run_path: str, names: list[str]) -> None:
     """Overlap and lease time; gold marks on one sample."""
     store = data.review_store(run_path)
@@ -119,16 +134,15 @@ def settings_ui(run_path: str, names: list[str]) -> None:
             else:
                 st.toast(f"Overlap {int(overlap)}, lease {int(minutes)} min")
         sample = cols[3].number_input("Gold sample #", 0, max((store.n_samples or 1) - 1, 0), 0, key="team_gold_id")
-        label = cols[4].selectbox("Its known class", list(range(len(names))), key="team_gold_label",
-                                  format_func=lambda value: formatting.class_name(names, value))
+        label, text = gold_label_ui(cols[4], kinds.task_name(run_path), names)
         cols[5].space("small")
         if cols[5].button("Mark gold", key="team_gold", width="stretch"):
-            try:
-                store.mark_gold([int(sample)], int(label), auth.current_actor())
+            try:  # the store checks the lead's role and the label's form (core.run.label_forms)
+                store.mark_gold([int(sample)], label, auth.current_actor())
             except GradsiftError as exc:
                 st.error(widgets.read_error(exc))
             else:
-                st.toast(f"#{int(sample)} is gold: {formatting.class_name(names, label)}")
+                st.toast(f"#{int(sample)} is gold: {text}")
         gold = store.gold()
         st.caption(f"{len(gold)} gold sample(s)" + (": " + ", ".join(f"#{i}" for i in sorted(gold)[:20])
                                                      if gold else ""))

@@ -194,7 +194,8 @@ def test_gradient_space_selection_shows_the_kind_cards(kind_runs, run_name):
 
 @pytest.fixture
 def kind_team(kind_runs, monkeypatch):
-    """The tag and value runs with two annotators' local accounts (as tests/dashboard/test_team.py signs in)."""
+    """The tag and value runs with two annotators' and a lead's local accounts (as tests/dashboard/test_team.py signs
+    in)."""
     from core.auth import users
     from dashboard import auth
     from tests.dashboard.test_team import PASSWORD
@@ -202,8 +203,8 @@ def kind_team(kind_runs, monkeypatch):
     for name in ("GRADSIFT_USERS_FILE", "GRADSIFT_SESSION_SECRET_FILE", "GRADSIFT_SESSION_SECRET",
                  "GRADSIFT_READ_ONLY", "GRADSIFT_SESSION_HOURS"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("ana", "ben"):
-        users.add_user(kind_runs / "users.toml", name, "annotator", PASSWORD)
+    for name, role in (("ana", "annotator"), ("ben", "annotator"), ("lea", "lead")):
+        users.add_user(kind_runs / "users.toml", name, role, PASSWORD)
     auth._throttle.clear()
     return kind_runs
 
@@ -240,6 +241,23 @@ def test_an_annotator_of_a_tag_run_gets_its_leased_queue_with_tag_toggles(kind_t
     store.mark_gold([unflagged], [[1]], Actor("lea", "lead"))  # a gold tag set joins every annotator's queue
     ana.run()
     assert _left(ana) == left + 1
+
+
+@pytest.mark.parametrize(("run_name", "label", "expected"), [("tags", [3, 1], (1, 3)), ("values", 2.5, 2.5)])
+def test_a_lead_marks_a_gold_tag_set_or_value(kind_team, run_name, label, expected):
+    from tests.dashboard.test_team import signed_in
+
+    run_path = kind_team / run_name
+    lea = signed_in(run_path, "lea")
+    assert not problems(lea), problems(lea)
+    lea.number_input(key="team_gold_id").set_value(7)
+    if run_name == "tags":
+        lea.multiselect(key="team_gold_label").set_value(label)
+    else:
+        lea.number_input(key="team_gold_label").set_value(label)
+    lea.button(key="team_gold").click().run()
+    assert not problems(lea), problems(lea)
+    assert reviews.ReviewStore(run_path).gold() == {7: expected}
 
 
 def json_tags(tags) -> str:
