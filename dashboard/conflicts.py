@@ -67,8 +67,9 @@ def _kind_sample_ui(run_path: str, record: dict, names: list[str], task: str, tr
     sample_id = int(record[schema.SAMPLE_ID])
     if record[schema.IS_FLAGGED]:
         st.badge("flagged", color="red")
-    kinds.card_ui(run_path, record, names, task, truth_known, decided[sample_id], labels.get(sample_id), reviewer,
-                  score_column.removeprefix(schema.SCORE_PREFIX), score_column, actions=True, key=key)
+    kinds.sample_card_ui(run_path, record, names, task, truth_known, decided[sample_id], labels.get(sample_id),
+                         reviewer, score_column.removeprefix(schema.SCORE_PREFIX), score_column, actions=True,
+                         key=key)
 
 
 def pairs_ui(run_path: str, frame: pd.DataFrame, pairs: pd.DataFrame, names: list[str], reviewer: str,

@@ -13,8 +13,8 @@ the suggestion is the given label, else a relabel to it).
   (a relabel to it; a keep when it is the given set), A accepts the suggestion, M mislabeled, K keep, N next,
   U undo. For values S sets the typed value.
 - Regression: the given-vs-predicted scatter of the flagged set in place of the class matrix.
-- A signed-in annotator sees only its own votes on the cards (blind review, as core.review.consensus
-  .votes_visible_to); there are no leases here yet.
+- A signed-in annotator does not see this page's grid: it gets the leased queue of dashboard.team_review
+  (core.review.assignment: overlap, gold samples mixed in, leases; blind review), its card drawn by `card_ui`.
 - A lead (or anyone, without sign-in) sees the open disagreements with every vote and the team's consensus
   (core.review.consensus: the per-tag majority, the values' median) and accepts it in one click.
 """
@@ -64,12 +64,13 @@ def toggled(tags: Sequence[int], tag: int) -> tuple[int, ...]:
     return tuple(sorted(tags ^ {int(tag)}))
 
 
-def _decide(run_path: str, ids: list[int], action: str, label, reviewer: str, detector: str) -> None:
-    if widgets.record_review(run_path, ids, action, label, reviewer, detector):
+def _decide(run_path: str, ids: list[int], action: str, label, reviewer: str, detector: str | None,
+            split: str = "train") -> None:
+    if widgets.record_review(run_path, ids, action, label, reviewer, detector, split):
         st.rerun()
 
 
-def _decision_ui(decision: str, label, given, names: Sequence[str]) -> None:
+def decision_ui(decision: str, label, given, names: Sequence[str]) -> None:
     if decision == RELABEL and isinstance(label, tuple):
         st.markdown("reviewed: " + formatting.tag_chips(given, label, names))
     elif decision == RELABEL and label is not None:
@@ -92,9 +93,10 @@ def _labels_ui(record: dict, names: Sequence[str], task: str, truth_known: bool)
         st.caption(formatting.value_suggestion_markdown(record))
 
 
-def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, reviewer: str, detector: str,
-             key: str) -> None:
-    """The card's actions: edit tags / set value (a popover), accept the suggestion, mislabeled, keep, clear."""
+def edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, reviewer: str, detector: str | None,
+            key: str, split: str = "train") -> None:
+    """The card's actions: edit tags / set value (a popover), accept the suggestion, mislabeled, keep, clear; written
+    to the `split`'s review store. `record` holds the sample id, the given and the suggested tags or values."""
     sample_id = int(record[schema.SAMPLE_ID])
     disabled = not reviewer
     if task == "multilabel":
@@ -104,7 +106,7 @@ def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, revie
                               format_func=lambda t: formatting.class_name(names, t), key=f"{key}_tags_{sample_id}")
             if st.button("Save tags", key=f"{key}_save_{sample_id}"):
                 action, label = accept_tags(given, chosen or [])
-                _decide(run_path, [sample_id], action, label, reviewer, detector)
+                _decide(run_path, [sample_id], action, label, reviewer, detector, split)
         action, label = accept_tags(given, record[schema.SUGGESTED_TAGS])
     else:
         with st.popover("Set value", disabled=disabled):
@@ -112,15 +114,15 @@ def _edit_ui(run_path: str, record: dict, names: Sequence[str], task: str, revie
                                     key=f"{key}_value_{sample_id}")
             if st.button("Set value", key=f"{key}_set_{sample_id}"):
                 action, label = accept_value(record[schema.GIVEN_VALUE], value)
-                _decide(run_path, [sample_id], action, label, reviewer, detector)
+                _decide(run_path, [sample_id], action, label, reviewer, detector, split)
         action, label = accept_value(record[schema.GIVEN_VALUE], record[schema.SUGGESTED_VALUE])
     if st.button("Accept the suggestion", key=f"{key}_accept_{sample_id}", disabled=disabled):
-        _decide(run_path, [sample_id], action, label, reviewer, detector)
+        _decide(run_path, [sample_id], action, label, reviewer, detector, split)
     choice = st.menu_button("Review", [widgets.ACTION_LABELS[MISLABELED], widgets.ACTION_LABELS[KEEP],
                                        widgets.ACTION_LABELS[CLEAR]], key=f"{key}_menu_{sample_id}", disabled=disabled)
     if choice is not None:
         action = {label: a for a, label in widgets.ACTION_LABELS.items()}[choice]
-        _decide(run_path, [sample_id], action, None, reviewer, detector)
+        _decide(run_path, [sample_id], action, None, reviewer, detector, split)
 
 
 def _picture_ui(run_path: str, record: dict, min_side: int, key: str = "kind") -> None:
@@ -133,8 +135,9 @@ def _picture_ui(run_path: str, record: dict, min_side: int, key: str = "kind") -
         st.metric("feature x, y", f"{record[schema.FEATURE_X]:.3g}, {record[schema.FEATURE_Y]:.3g}")
 
 
-def card_ui(run_path: str, record: dict, names: Sequence[str], task: str, truth_known: bool, decision: str,
-            label, reviewer: str, detector: str | None, score_column: str, actions: bool, key: str = "kind") -> None:
+def sample_card_ui(run_path: str, record: dict, names: Sequence[str], task: str, truth_known: bool, decision: str,
+                   label, reviewer: str, detector: str | None, score_column: str, actions: bool,
+                   key: str = "kind") -> None:
     """One sample's card (module docstring): picture, tag chips or values, score, decision, actions, details.
     `key` prefixes the widget keys (a page that shows a sample twice gives each card its own)."""
     sample_id = int(record[schema.SAMPLE_ID])
@@ -142,9 +145,9 @@ def card_ui(run_path: str, record: dict, names: Sequence[str], task: str, truth_
     _labels_ui(record, names, task, truth_known)
     st.caption(f"#{sample_id} · {record[score_column]:.3g}")
     given = formatting.as_tags(record[schema.GIVEN_TAGS]) if task == "multilabel" else None
-    _decision_ui(decision, label, given, names)
+    decision_ui(decision, label, given, names)
     if actions:
-        _edit_ui(run_path, record, names, task, reviewer, detector, key=key)
+        edit_ui(run_path, record, names, task, reviewer, detector, key=key)
     if st.button("details", key=f"{key}_detail_{sample_id}", type="tertiary"):
         state.open_detail(sample_id)
 
@@ -159,7 +162,7 @@ def grid_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, labels: dict
         for cell, record in zip(st.columns(COLUMNS), records[start:start + COLUMNS]):
             sample_id = int(record[schema.SAMPLE_ID])
             with cell.container(border=True):
-                card_ui(run_path, record, names, task, truth_known, decided[sample_id], labels.get(sample_id),
+                sample_card_ui(run_path, record, names, task, truth_known, decided[sample_id], labels.get(sample_id),
                         reviewer, detector, score_column, actions)
 
 
@@ -194,20 +197,32 @@ def _queue_value_ui(run_path: str, record: dict, reviewer: str, detector: str) -
         _decide(run_path, [sample_id], action, label, reviewer, detector)
 
 
+def keys_text(task: str) -> str:
+    """The keys of `card_ui`, for a caption."""
+    toggles = "1–9 toggle a tag · S save the tags" if task == "multilabel" else "S set the value"
+    return f"{toggles} · A accept the suggestion · M mislabeled · K keep · N next · U undo"
+
+
 def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, task: str, reviewer: str, detector: str,
              score_column: str, decide: bool) -> None:
     """The keyboard queue for tags and values (module docstring)."""
     names = data.class_names(run_path)
     todo = queue_order(rows, decided, skipped())
-    toggles = "1–9 toggle a tag · S save the tags" if task == "multilabel" else "S set the value"
-    st.caption(f"{len(todo):,} to review in this queue · {len(skipped())} skipped · keys: {toggles} · A accept the "
-               "suggestion · M mislabeled · K keep · N next · U undo")
+    st.caption(f"{len(todo):,} to review in this queue · {len(skipped())} skipped · keys: {keys_text(task)}")
     if not len(todo):
         st.success("Nothing left to review here.")
         if decide:
             navigation_ui(run_path, None, reviewer)
         return
-    record = todo.iloc[0].to_dict()
+    card_ui(run_path, todo.iloc[0].to_dict(), names, task, data.has_truth(rows), reviewer, detector, score_column,
+            decide=decide)
+
+
+def card_ui(run_path: str, record: dict, names: Sequence[str], task: str, truth_known: bool, reviewer: str,
+            detector: str | None, score_column: str, *, decide: bool = True) -> None:
+    """One sample of a tag or value run, large, with its labels and suggestion, then its keys (tag toggles and save,
+    or set value; accept, mislabeled, keep, next, undo); no keys when `decide` is False (a viewer's card). The
+    keyboard queue and the annotator's leased queue (dashboard.team_review) both draw it."""
     sample_id = int(record[schema.SAMPLE_ID])
     picture, facts = st.columns([1, 2])
     with picture:
@@ -215,7 +230,7 @@ def queue_ui(run_path: str, rows: pd.DataFrame, decided: np.ndarray, task: str, 
     with facts:
         st.markdown(f"#### #{sample_id} · {score_column.removeprefix(schema.SCORE_PREFIX)} score "
                     f"{record[score_column]:.4g}")
-        _labels_ui(record, names, task, data.has_truth(rows))
+        _labels_ui(record, names, task, truth_known)
         st.caption(f"estimated P(wrong label) {record[schema.NOISE_PROBABILITY]:.2f}")
         if not decide:
             return
@@ -282,7 +297,7 @@ def detail_ui(run_path: str, row: dict, truth_known: bool) -> None:
         facts.append("**truly noisy**" if row[schema.IS_NOISY] else "label correct")
     st.markdown(" · ".join(facts))
     reviewer = state.current_reviewer()
-    _edit_ui(run_path, row, names, task, reviewer, None, key="detail")
+    edit_ui(run_path, row, names, task, reviewer, None, key="detail")
     history = data.review_store(run_path).history()
     history = history[history[schema.SAMPLE_ID] == int(row[schema.SAMPLE_ID])]
     if len(history):

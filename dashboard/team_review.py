@@ -5,7 +5,8 @@
   core.review.assignment.next_samples (its own queue: overlap, gold samples mixed in, a lease so two annotators do not
   race); the analysis controls (budget, filters, counters, re-ranking, heat map, bulk actions, exports) are the lead's.
   Blind review: the card shows no other reviewer's vote, and the annotator's counts are its own votes
-  (core.review.consensus.votes_visible_to).
+  (core.review.consensus.votes_visible_to). The same queue serves multi-label and regression runs, drawn with
+  dashboard.kinds.card_ui (tag toggles, set value).
 - `lead_ui`: the lead's adjudication queue (open disagreements, then low-quality consensus), each with every vote,
   the model's suggestion and CROWDLAB's label side by side, and the overlap, lease and gold settings.
 
@@ -22,7 +23,7 @@ from core.errors import GradsiftError
 from core.review import assignment, consensus
 from core.run import schema
 from core.run.reviews import KEEP, MISLABELED, RELABEL
-from dashboard import auth, data, formatting, queue, team_data, widgets
+from dashboard import auth, data, formatting, kinds, queue, team_data, widgets
 
 MAX_SHOWN = 20
 """Adjudication cards drawn at once (the rest follow as these are decided)."""
@@ -53,9 +54,11 @@ def annotator_ui(run_path: str, actor: Actor) -> None:
     mine = consensus.votes_visible_to(store, actor.name, ranked)
     overall = team_data.progress(run_path)["overall"]
     left = len(assignment.annotator_queue(store, ranked, actor.name))
+    task = kinds.task_name(run_path)
+    keys = ("M mislabeled · K keep · A accept the suggestion · 1–9 relabel · N next · U undo"
+            if task == kinds.CLASSIFICATION else kinds.keys_text(task))
     st.caption(f"**Your decisions: {len(mine):,}** · left in your queue: {left:,} · overall: {overall['complete']:,} "
-               f"of {overall['samples']:,} flagged samples complete (overlap {overall['overlap']}) · keys: "
-               "M mislabeled · K keep · A accept the suggestion · 1–9 relabel · N next · U undo")
+               f"of {overall['samples']:,} flagged samples complete (overlap {overall['overlap']}) · keys: {keys}")
     if not todo:
         st.success("Your queue is empty: every flagged sample has the votes it needs." if not skipped else
                    f"You skipped the {len(skipped)} sample(s) left in your queue.")
@@ -68,8 +71,12 @@ def annotator_ui(run_path: str, actor: Actor) -> None:
     detector = data.flagging(run_path).detector
     record = frame[frame[schema.SAMPLE_ID] == todo[0]].iloc[0].to_dict()
     # truth_known=False: a simulated run's known truth would give the answer away
-    queue.card_ui(run_path, record, data.class_names(run_path), False, actor.name, detector,
-                  schema.score_column(detector))
+    if task == kinds.CLASSIFICATION:
+        queue.card_ui(run_path, record, data.class_names(run_path), False, actor.name, detector,
+                      schema.score_column(detector))
+    else:  # tags or values: tag toggles / set value
+        kinds.card_ui(run_path, record, data.class_names(run_path), task, False, actor.name, detector,
+                      schema.score_column(detector))
 
 
 def _adjudicate(run_path: str, sample_id: int, action: str, new_label: int | None = None) -> None:
@@ -93,6 +100,21 @@ def _accept(run_path: str, sample_ids: list[int] | None) -> None:
     st.rerun()
 
 
+def gold_label_ui(container, task: str, names: list[str]) -> tuple[object, str]:
+    """The gold label's widget in the task's form (a class, a tag set, a value); returns (label for
+    ReviewStore.mark_gold, its text)."""
+    if task == "multilabel":
+        tags = container.multiselect("Its known tags", list(range(len(names))), key="team_gold_label",
+                                     format_func=lambda value: formatting.class_name(names, value))
+        return [int(t) for t in tags], ", ".join(formatting.class_name(names, t) for t in tags) or "(no tag)"
+    if task == "regression":
+        value = container.number_input("Its known value", value=0.0, format="%.6g", key="team_gold_label")
+        return float(value), f"{value:.6g}"
+    label = container.selectbox("Its known class", list(range(len(names))), key="team_gold_label",
+                                format_func=lambda value: formatting.class_name(names, value))
+    return int(label), formatting.class_name(names, label)
+
+
 def settings_ui(run_path: str, names: list[str]) -> None:
     """Overlap and lease time; gold marks on one sample."""
     store = data.review_store(run_path)
@@ -112,16 +134,15 @@ def settings_ui(run_path: str, names: list[str]) -> None:
             else:
                 st.toast(f"Overlap {int(overlap)}, lease {int(minutes)} min")
         sample = cols[3].number_input("Gold sample #", 0, max((store.n_samples or 1) - 1, 0), 0, key="team_gold_id")
-        label = cols[4].selectbox("Its known class", list(range(len(names))), key="team_gold_label",
-                                  format_func=lambda value: formatting.class_name(names, value))
+        label, text = gold_label_ui(cols[4], kinds.task_name(run_path), names)
         cols[5].space("small")
         if cols[5].button("Mark gold", key="team_gold", width="stretch"):
-            try:
-                store.mark_gold([int(sample)], int(label), auth.current_actor())
+            try:  # the store checks the lead's role and the label's form (core.run.label_forms)
+                store.mark_gold([int(sample)], label, auth.current_actor())
             except GradsiftError as exc:
                 st.error(widgets.read_error(exc))
             else:
-                st.toast(f"#{int(sample)} is gold: {formatting.class_name(names, label)}")
+                st.toast(f"#{int(sample)} is gold: {text}")
         gold = store.gold()
         st.caption(f"{len(gold)} gold sample(s)" + (": " + ", ".join(f"#{i}" for i in sorted(gold)[:20])
                                                      if gold else ""))

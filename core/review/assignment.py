@@ -36,7 +36,7 @@ def _voters(resolution: Resolution) -> dict[int, set[str]]:
     return out
 
 
-def queue(ranking: Sequence[int], reviewer: str, resolution: Resolution, overlap: int, gold: dict[int, int],
+def queue(ranking: Sequence[int], reviewer: str, resolution: Resolution, overlap: int, gold: dict[int, object],
           leases: dict[int, list[str]], gold_every: int = GOLD_EVERY) -> list[int]:
     """`reviewer`'s queue (module docstring): `ranking` the flagged samples, most suspicious first."""
     reviewer = reviewer.strip()

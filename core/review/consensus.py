@@ -251,8 +251,9 @@ def consensus_counts(store: ReviewStore) -> dict:
 def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
                  role_of: Callable[[str], str | None] | None = None) -> dict:
     """`gradsift reviews --json`: per annotator (name, role, decided, agreement_with_consensus, gold_accuracy,
-    quality), the agreement figure, and the consensus counts. `role_of` maps a name to its role once users exist
-    (core.auth); without it every role is None."""
+    quality), the agreement figure, and the consensus counts. `gold_accuracy` is the share of its answers on gold
+    samples that lead to the gold label (the same class or tag set; a value within the form's tolerance). `role_of`
+    maps a name to its role once users exist (core.auth); without it every role is None."""
     resolution = store.resolution()
     form = store.form
     probs = model_probs(store) if probs is None else probs
@@ -271,7 +272,8 @@ def team_summary(store: ReviewStore, probs: np.ndarray | None = None,
                                                               consensus.loc[ids[mask]].to_numpy())], bool)
                  if mask.any() else None)
         on_gold = np.array([i in gold for i in ids], bool)
-        right = part[OUTCOME].to_numpy()[on_gold] == np.array([gold[i] for i in ids[on_gold]], np.int64)
+        right = np.array([agrees(form, answer, gold[i]) for answer, i in zip(part[OUTCOME].to_numpy()[on_gold],
+                                                                              ids[on_gold])], bool)
         quality = (float(lab.annotators.loc[name, "annotator_quality"])
                    if lab is not None and name in lab.annotators.index else None)
         annotators.append({"name": name, "role": role_of(name) if role_of else None, "decided": int(len(part)),

@@ -17,6 +17,7 @@ import numpy as np
 from core.auth.roles import Actor, acting
 from core.errors import ConfigError
 from core.run import schema
+from core.run.label_forms import LabelForm, TagForm
 from core.run.review_db import CREATED, REVIEWER, connect, transaction
 
 OVERLAP, LEASE_SECONDS = "overlap", "lease_seconds"
@@ -28,11 +29,13 @@ DEFAULT_LEASE_SECONDS = 600.0
 
 
 class TeamTables:
-    """Settings, gold marks and leases of one review store (`self.path`, `self.n_samples`, `self.n_classes`)."""
+    """Settings, gold marks and leases of one review store (`self.path`, `self.n_samples`, `self.form`)."""
 
     path: Path
     n_samples: int | None
     n_classes: int | None
+    form: LabelForm
+    """The run's label form (ReviewStore.form): what a gold label is."""
 
     def _now(self) -> str:
         return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -72,39 +75,53 @@ class TeamTables:
         return DEFAULT_LEASE_SECONDS if value is None else float(value)
 
     # -- gold -----------------------------------------------------------------------------
-    def mark_gold(self, sample_ids: Iterable[int], labels: Iterable[int] | int | None, lead: str | Actor) -> int:
-        """Mark samples gold with their known class (one label for all, or one each); `labels=None` withdraws the
-        marks. One transaction; returns the number of marks written."""
+    def mark_gold(self, sample_ids: Iterable[int], labels: object, lead: str | Actor) -> int:
+        """Mark samples gold with their known label in the run's form (core.run.label_forms: a class index, a tag set,
+        a value): one label for all, or one each; `labels=None` withdraws the marks. One transaction; returns the
+        number of marks written.
+
+        One label for all is a class index or a value (a number), or one tag set (a sequence of tag indices, `[]`
+        included); a sequence of labels gives one each (a list of tag sets for a multi-label run). Each label is
+        checked and stored as a relabel's `new_label` is (a tag set as JSON text, a value as a REAL)."""
         lead = acting(lead, "set_gold")
-        form = getattr(self, "form", None)
-        if form is not None and form.name != "classification":
-            raise ConfigError(f"gold marks hold a class index; a {form.name} run cannot mark gold samples yet")
         ids = [int(i) for i in sample_ids]
-        if labels is None or isinstance(labels, (int, np.integer)):
-            values: list[int | None] = [None if labels is None else int(labels)] * len(ids)
-        else:
-            values = [int(v) for v in labels]
-            if len(values) != len(ids):
-                raise ConfigError(f"{len(ids)} gold samples but {len(values)} labels")
+        try:
+            values = [None if label is None else self.form.encode(self.form.check(label))
+                      for label in self._gold_labels(labels, len(ids))]
+        except ConfigError as exc:
+            raise ConfigError(f"gold label refused: {exc}") from None
         if self.n_samples is not None and any(not 0 <= i < self.n_samples for i in ids):
             raise ConfigError(f"gold sample id(s) outside [0, {self.n_samples})")
-        if any(v is not None and (v < 0 or (self.n_classes is not None and v >= self.n_classes)) for v in values):
-            raise ConfigError(f"a gold label is not a class index in [0, {self.n_classes})")
         created = self._now()
         with connect(self.path) as connection, transaction(connection):
             connection.executemany(f"INSERT INTO gold ({schema.SAMPLE_ID}, label, lead, {CREATED}) VALUES (?, ?, ?, ?)",
                                    [(i, v, lead, created) for i, v in zip(ids, values)])
         return len(ids)
 
-    def gold(self) -> dict[int, int]:
-        """{sample_id: known class} of the samples currently marked gold."""
+    def _gold_labels(self, labels: object, count: int) -> list:
+        """`mark_gold`'s labels as one (unchecked) label per sample."""
+        one_for_all = labels is None or isinstance(labels, (str, bytes, int, float, np.number))
+        if isinstance(self.form, TagForm) and not one_for_all:
+            items = list(labels)
+            one_for_all = all(isinstance(t, (int, np.integer)) for t in items)  # one tag set ([] included)
+            labels = items
+        if one_for_all:
+            return [labels] * count
+        values = list(labels)
+        if len(values) != count:
+            raise ConfigError(f"{count} gold samples but {len(values)} labels")
+        return values
+
+    def gold(self) -> dict[int, object]:
+        """{sample_id: known label} of the samples currently marked gold, in the run's canonical form (a class int, a
+        sorted tag tuple, a float value)."""
         if not self.path.exists():
             return {}
         with connect(self.path) as connection:
             rows = connection.execute(
                 f"SELECT {schema.SAMPLE_ID}, label FROM gold WHERE gold_id IN "
                 f"(SELECT MAX(gold_id) FROM gold GROUP BY {schema.SAMPLE_ID})").fetchall()
-        return {int(i): int(label) for i, label in rows if label is not None}
+        return {int(i): self.form.decode(label) for i, label in rows if label is not None}
 
     # -- leases ---------------------------------------------------------------------------
     def take_leases(self, choose, reviewer: str | Actor, now: float | None = None) -> list[int]:

@@ -73,6 +73,15 @@ def outcomes(frame: pd.DataFrame, given_labels, form: LabelForm | None = None) -
     return out.astype(np.int64)
 
 
+def _canonical(label: object) -> object:
+    """A given label as the outcomes hold it: a class int, a tag tuple, a float value."""
+    if isinstance(label, (float, np.floating)):
+        return float(label)
+    if isinstance(label, (tuple, list, np.ndarray)):
+        return tuple(int(t) for t in label)
+    return int(label)
+
+
 def _label_outcomes(frame: pd.DataFrame, given_labels) -> np.ndarray:
     out = np.empty(len(frame), dtype=object)
     for row, (sample_id, action, label) in enumerate(zip(frame[schema.SAMPLE_ID].to_numpy(np.int64),
@@ -84,8 +93,7 @@ def _label_outcomes(frame: pd.DataFrame, given_labels) -> np.ndarray:
         elif given_labels is None or sample_id >= len(given_labels):
             out[row] = KEEP_UNKNOWN_GIVEN
         else:
-            given = given_labels[sample_id]
-            out[row] = float(given) if isinstance(given, (float, np.floating)) else tuple(given)
+            out[row] = _canonical(given_labels[sample_id])
     return out
 
 
@@ -120,14 +128,20 @@ class Resolution:
     """(g,) int64 gold samples (decided by their gold label unless adjudicated)."""
 
 
-def _gold_rows(gold: dict[int, int], given_labels: np.ndarray | None, columns: list[str]) -> pd.DataFrame:
+def _gold_rows(gold: dict[int, object], given_labels, columns: list[str],
+               form: LabelForm | None = None) -> pd.DataFrame:
+    """One decision row per gold sample: keep when its gold label is the given one (`form.same`: a value within
+    rounding), else a relabel to the gold label."""
     rows = []
     for sample_id, label in sorted(gold.items()):
-        given = None if given_labels is None or sample_id >= len(given_labels) else int(given_labels[sample_id])
-        keep = given is not None and given == label
+        given = None if given_labels is None or sample_id >= len(given_labels) else _canonical(given_labels[sample_id])
+        keep = given is not None and (given == label if form is None else form.same(given, label))
         rows.append({REVIEW_ID: -1, schema.SAMPLE_ID: sample_id, ACTION: KEEP if keep else RELABEL,
                      NEW_LABEL: None if keep else label, REVIEWER: GOLD_REVIEWER, CREATED: "", KIND: ADJUDICATION})
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    if form is not None and not isinstance(form, ClassForm):  # tag tuples and values, None (not NaN) for a keep
+        frame[NEW_LABEL] = pd.Series([row[NEW_LABEL] for row in rows], index=frame.index, dtype=object)
+    return frame
 
 
 def _agreed_labels(agreed: pd.DataFrame, votes: pd.DataFrame, given_labels, form: LabelForm) -> pd.DataFrame:
@@ -143,14 +157,12 @@ def _agreed_labels(agreed: pd.DataFrame, votes: pd.DataFrame, given_labels, form
             agreed.at[row, ACTION], agreed.at[row, NEW_LABEL] = RELABEL, label
         known = given_labels is not None and sample_id < len(given_labels)
         if agreed.at[row, ACTION] == RELABEL and known:
-            given = given_labels[sample_id]
-            given = float(given) if isinstance(given, (float, np.floating)) else tuple(given)
-            if form.same(agreed.at[row, NEW_LABEL], given):
+            if form.same(agreed.at[row, NEW_LABEL], _canonical(given_labels[sample_id])):
                 agreed.at[row, ACTION], agreed.at[row, NEW_LABEL] = KEEP, None
     return agreed
 
 
-def resolve(history: pd.DataFrame, given_labels=None, gold: dict[int, int] | None = None,
+def resolve(history: pd.DataFrame, given_labels=None, gold: dict[int, object] | None = None,
             form: LabelForm | None = None) -> Resolution:
     """The current decisions of a review history (see the module docstring for the order); `form` says what the
     labels are (classes when None)."""
@@ -179,7 +191,7 @@ def resolve(history: pd.DataFrame, given_labels=None, gold: dict[int, int] | Non
         agreed = _agreed_labels(agreed, votes, given_labels, form).drop(columns="outcome")
     gold_frame = _gold_rows({k: v for k, v in gold.items()
                              if k not in set(adjudications[schema.SAMPLE_ID].tolist())},
-                            given_labels, list(history.columns))
+                            given_labels, list(history.columns), form)
     parts = [frame for frame in (adjudications, gold_frame, agreed) if len(frame)]
     decisions = pd.concat(parts, ignore_index=True) if parts else history.iloc[:0]
     decisions = decisions.astype(history.dtypes.to_dict()) if len(decisions) else history.iloc[:0]

@@ -33,14 +33,27 @@ from core.errors import GradsiftError
 from core.export import downloads
 from core.export import manifest as manifest_export
 from core.run import reviews, schema
-from dashboard import auth, conflicts, data, figures, formatting, kinds, loop, state, team_review, test_data, widgets
+from dashboard import (
+    auth,
+    conflicts,
+    data,
+    figures,
+    formatting,
+    kind_views,
+    kinds,
+    loop,
+    state,
+    team_review,
+    test_data,
+    widgets,
+)
+from dashboard.kind_views import CONFLICTS_VIEW, FLAGGED_VIEW, TEST_VIEW
 from dashboard.kinds import ALL, REVIEWED, UNREVIEWED
 from dashboard.queue import queue_ui, undo_ui
 
 PER_PAGE = 24
 COLUMNS = 6
 SCOPE_PICKED, SCOPE_PAGE, SCOPE_ALL = "selected samples", "this page", "every sample matching the filters"
-FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW = "flagged training samples", "near-duplicate conflicts", "test samples"
 ADJUDICATION_VIEW = "adjudication (team)"
 TABLE_KEY = "review_table"
 TABLE_VERSION = "review_table_version"  # bumped to give the table a fresh key: clears its row selection
@@ -261,20 +274,14 @@ def main() -> None:
     st.title("Flagged review")
     run_path = widgets.require_run()
     actor = auth.current_actor()
-    if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
-        can_decide = actor is not None and allowed(actor, "record_review")
-        reviewer = state.current_reviewer() if can_decide else ""
-        view = st.segmented_control("Review", [FLAGGED_VIEW, CONFLICTS_VIEW], default=FLAGGED_VIEW,
-                                    key="review_split", required=True)
-        if view == CONFLICTS_VIEW:
-            conflicts.conflicts_ui(run_path, reviewer)
-            return
-        kinds.review_ui(run_path, reviewer, can_decide)
-        st.divider()
-        exports_ui(run_path, data.samples(run_path))
-        return
     if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
         team_review.annotator_ui(run_path, actor)  # the annotator's queue, card first (dashboard.team_review)
+        return
+    if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their own cards, queue and actions
+        can_decide = actor is not None and allowed(actor, "record_review")
+        kind_views.review_views_ui(run_path, state.current_reviewer() if can_decide else "", can_decide)
+        st.divider()
+        exports_ui(run_path, data.samples(run_path))
         return
     views = [FLAGGED_VIEW, CONFLICTS_VIEW, TEST_VIEW]
     if auth.signs_in() and actor is not None and allowed(actor, "adjudicate"):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from core.run import reviews, schema
 from dashboard import formatting, kinds
 from tests.dashboard.conftest import open_page, problems
-from tests.kind_runs import multilabel_run, regression_run
+from tests.kind_runs import SCALE, multilabel_run, regression_run
 
 REVIEWER = {"reviewer": "alice"}
 PAGES = ("overview", "gradient_space", "outlier_vs_influence", "flagged_review", "budget_retrain", "sample_detail",
@@ -191,29 +192,91 @@ def test_gradient_space_selection_shows_the_kind_cards(kind_runs, run_name):
         assert "residual (predicted − given)" in app.selectbox(key="map_colour").options
 
 
-def test_a_signed_in_annotator_sees_only_its_own_votes(kind_runs, monkeypatch):
+@pytest.fixture
+def kind_team(kind_runs, monkeypatch):
+    """The tag and value runs with two annotators' and a lead's local accounts (as tests/dashboard/test_team.py signs
+    in)."""
     from core.auth import users
     from dashboard import auth
-    from tests.dashboard.test_team import PASSWORD, signed_in
+    from tests.dashboard.test_team import PASSWORD
 
     for name in ("GRADSIFT_USERS_FILE", "GRADSIFT_SESSION_SECRET_FILE", "GRADSIFT_SESSION_SECRET",
                  "GRADSIFT_READ_ONLY", "GRADSIFT_SESSION_HOURS"):
         monkeypatch.delenv(name, raising=False)
-    users.add_user(kind_runs / "users.toml", "ana", "annotator", PASSWORD)
+    for name, role in (("ana", "annotator"), ("ben", "annotator"), ("lea", "lead")):
+        users.add_user(kind_runs / "users.toml", name, role, PASSWORD)
     auth._throttle.clear()
-    run_path = kind_runs / "tags"
-    app = signed_in(run_path, "ana")
-    theirs, mine = [int(b.key.rsplit("_", 1)[1]) for b in app.button if b.key.startswith("kind_accept_")][:2]
+    return kind_runs
+
+
+def _left(app) -> int:
+    caption = app.caption[0].value
+    assert caption.startswith("**Your decisions: "), caption
+    return int(caption.split("left in your queue: ")[1].split(" ")[0].replace(",", ""))
+
+
+def test_an_annotator_of_a_tag_run_gets_its_leased_queue_with_tag_toggles(kind_team):
+    from core.auth.roles import Actor
+    from tests.dashboard.test_team import card_sample, signed_in
+
+    run_path = kind_team / "tags"
     store = reviews.ReviewStore(run_path)
-    store.record([theirs], reviews.MISLABELED, "ben")
-    store.record([mine], reviews.RELABEL, "ana", new_label=[4])
-    app.run()
-    assert not problems(app)
-    reviewed = [md.value for md in app.markdown if md.value.startswith("reviewed: ")]
-    assert reviewed == ["reviewed: " + formatting.tag_chips(
-        formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[mine]), (4,), [str(i) for i in range(10)])]
-    assert ":red-badge[mislabeled]" not in [md.value for md in app.markdown]  # ben's vote stays hidden
-    assert not app.get("expander") or all("open disagreement" not in str(e.label) for e in app.expander)
+    ana = signed_in(run_path, "ana")
+    assert not problems(ana), problems(ana)
+    assert not ana.slider and not ana.metric and not ana.get("plotly_chart")  # the lead's analysis stays hidden
+    assert "toggle a tag" in ana.caption[0].value
+    first = card_sample(ana)
+    assert store.leases() == {first: ["ana"]}
+    ben = signed_in(run_path, "ben")  # overlap 1: ana's leased sample is not ben's
+    assert card_sample(ben) != first
+    given = formatting.as_tags(_samples(run_path)[schema.GIVEN_TAGS].iloc[first])
+    ana.button(key="queue_toggle_0").click().run()
+    ana.button(key="queue_save").click().run()
+    assert not problems(ana), problems(ana)
+    expected = kinds.toggled(given, 0)
+    assert _rows(run_path) == [(first, reviews.RELABEL, json_tags(expected), "ana")]
+    assert card_sample(ana) not in (first, card_sample(ben))  # the queue advanced past both leases
+    left = _left(ana)
+    unflagged = int(_samples(run_path)[schema.SAMPLE_ID].iloc[-1])  # the last sample: not flagged in this run
+    store.mark_gold([unflagged], [[1]], Actor("lea", "lead"))  # a gold tag set joins every annotator's queue
+    ana.run()
+    assert _left(ana) == left + 1
+
+
+@pytest.mark.parametrize(("run_name", "label", "expected"), [("tags", [3, 1], (1, 3)), ("values", 2.5, 2.5)])
+def test_a_lead_marks_a_gold_tag_set_or_value(kind_team, run_name, label, expected):
+    from tests.dashboard.test_team import signed_in
+
+    run_path = kind_team / run_name
+    lea = signed_in(run_path, "lea")
+    assert not problems(lea), problems(lea)
+    lea.number_input(key="team_gold_id").set_value(7)
+    if run_name == "tags":
+        lea.multiselect(key="team_gold_label").set_value(label)
+    else:
+        lea.number_input(key="team_gold_label").set_value(label)
+    lea.button(key="team_gold").click().run()
+    assert not problems(lea), problems(lea)
+    assert reviews.ReviewStore(run_path).gold() == {7: expected}
+
+
+def json_tags(tags) -> str:
+    return "[" + ", ".join(str(t) for t in tags) + "]"
+
+
+def test_an_annotator_of_a_value_run_sets_a_value_from_its_queue(kind_team):
+    from tests.dashboard.test_team import card_sample, signed_in
+
+    run_path = kind_team / "values"
+    ana = signed_in(run_path, "ana")
+    assert not problems(ana), problems(ana)
+    assert "S set the value" in ana.caption[0].value
+    first = card_sample(ana)
+    ana.number_input(key=f"queue_value_{first}").set_value(123.25)
+    ana.button(key="queue_save").click().run()
+    assert not problems(ana), problems(ana)
+    assert _rows(run_path) == [(first, reviews.RELABEL, 123.25, "ana")]
+    assert card_sample(ana) != first  # its queue moved on
 
 
 def test_overview_names_the_task_and_its_metric(kind_runs):
@@ -227,3 +290,52 @@ def test_overview_names_the_task_and_its_metric(kind_runs):
     assert not problems(app)
     assert {m.label: m.value for m in app.metric}["test RMSE"] == "1.2500"
     assert any(caption.value.startswith("1 target (regression) · ") for caption in app.caption)
+
+
+def _with_test_predictions(run_path, run_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rewrite the copied classification run's test split in the kind's form: tags {test class} and the softmax as
+    sigmoids; values test class × SCALE and predicted argmax × SCALE. Returns (test labels, predictions)."""
+    classes = np.load(run_path / schema.TEST_LABELS).astype(np.int64)
+    outputs = dict(np.load(run_path / schema.ERM_OUTPUTS))
+    probs = outputs["test_probs"]
+    if run_name == "tags":
+        labels = np.eye(probs.shape[1], dtype=np.uint8)[classes]
+        preds = probs
+    else:
+        labels = classes * SCALE
+        preds = (probs.argmax(axis=1) * SCALE).reshape(-1, 1)
+    np.save(run_path / schema.TEST_LABELS, labels)
+    np.savez(run_path / schema.ERM_OUTPUTS, **{**outputs, "test_probs": preds})
+    return labels, preds
+
+
+@pytest.mark.parametrize("run_name", ["tags", "values"])
+def test_the_test_samples_are_reviewed_as_tag_sets_or_values(kind_runs, run_name):
+    from dashboard import kind_views
+
+    run_path = kind_runs / run_name
+    labels, preds = _with_test_predictions(run_path, run_name)
+    app = open_page(run_path, "flagged_review", **REVIEWER)
+    app.button_group(key="review_split").set_value(kind_views.TEST_VIEW).run()
+    assert not problems(app), problems(app)
+    prefix = "test label: " if run_name == "tags" else ":red[test value **"
+    cards = [md.value for md in app.markdown if md.value.startswith(prefix)]
+    assert len(cards) == min(kind_views.PER_PAGE, len(labels))
+    first = int(next(b.key for b in app.button if b.key.startswith("kind_test_accept_")).rsplit("_", 1)[1])
+    if run_name == "tags":  # the worst first: the most tags off between the test label and the prediction
+        off = [len(set(np.flatnonzero(t)) ^ set(np.flatnonzero(p >= 0.5))) for t, p in zip(labels, preds)]
+        assert off[first] == max(off)
+        app.button(key=f"kind_test_accept_{first}").click().run()
+        expected = (reviews.KEEP, None) if off[first] == 0 else (
+            reviews.RELABEL, tuple(np.flatnonzero(preds[first] >= 0.5).tolist()))
+    else:
+        residual = np.abs(preds[:, 0] - labels)
+        assert residual[first] == residual.max()
+        app.number_input(key=f"kind_test_value_{first}").set_value(4.75)
+        app.button(key=f"kind_test_set_{first}").click().run()
+        expected = (reviews.RELABEL, 4.75)
+    assert not problems(app), problems(app)
+    decisions = reviews.ReviewStore(run_path, split="test").decisions()
+    assert decisions[schema.SAMPLE_ID].tolist() == [first]
+    assert (decisions["action"].iloc[0], decisions["new_label"].iloc[0]) == expected
+    assert not reviews.ReviewStore(run_path).count()  # nothing written to the training store

@@ -151,3 +151,42 @@ def test_agreement_without_votes_is_none():
     empty = pd.DataFrame({schema.SAMPLE_ID: [], REVIEWER: [], consensus.OUTCOME: []})
     assert consensus.agreement(empty, TagForm(3))["value"] is None
     assert consensus.agreement(empty, ValueForm(0.5))["value"] is None
+
+
+def test_gold_accuracy_of_tag_sets_and_of_values_within_the_tolerance(tmp_path):
+    (tmp_path / "tags").mkdir()
+    (tmp_path / "values").mkdir()
+    tags = _tag_store(tmp_path / "tags")
+    tags.mark_gold([0, 1], [[0, 1], [1, 2]], "lead")
+    _tag_votes(tags)  # ann: {0, 1} on 0 (right), keep {1, 2} on 1 (right); bob: keep {0} (wrong), {1} (wrong)
+    people = {p["name"]: p for p in consensus.team_summary(tags, probs=np.full((5, 4), 0.1))["annotators"]}
+    assert (people["ann"]["gold_accuracy"], people["bob"]["gold_accuracy"]) == (1.0, 0.0)
+    assert people["cid"]["gold_accuracy"] == 0.0 and people["cid"]["n_gold"] == 1
+
+    values = _value_store(tmp_path / "values")  # tolerance 0.5
+    values.mark_gold([0, 1], [12.0, 20.0], "lead")
+    values.record([0], RELABEL, "ann", new_label=12.4)  # 0.4 from the gold value: right
+    values.record([0], RELABEL, "bob", new_label=12.6)  # 0.6 from it: wrong
+    values.record([1], KEEP, "ann")  # the given 20.0 is the gold value: right
+    values.record([1], MISLABELED, "bob")  # a remove names no value: wrong
+    people = {p["name"]: p for p in consensus.team_summary(values, probs=np.zeros((4, 1)))["annotators"]}
+    assert (people["ann"]["gold_accuracy"], people["bob"]["gold_accuracy"]) == (1.0, 0.0)
+    assert people["ann"]["n_gold"] == 2
+
+
+def test_the_leased_queue_of_a_tag_run_mixes_in_its_gold_tag_sets(tmp_path):
+    from core.review import assignment
+
+    store = _tag_store(tmp_path)
+    store.mark_gold([4], [[2]], "lead")
+    ranking = [0, 2, 3]  # the flagged samples; the gold sample 4 is not flagged
+    assert assignment.next_samples(store, ranking, "ann", count=2, now=0.0) == [0, 2]
+    assert store.leases(now=1.0) == {0: ["ann"], 2: ["ann"]}
+    # overlap 1: ann's leased samples are not bob's; the gold sample comes after the work (gold_every 10)
+    assert assignment.next_samples(store, ranking, "bob", count=5, now=1.0) == [3, 4]
+    store.record([0], RELABEL, "ann", new_label=[0, 1])
+    store.record([4], RELABEL, "ann", new_label=[2])  # ann's gold answer: right
+    assert assignment.annotator_queue(store, ranking, "ann", now=2.0) == [2]
+    report = assignment.progress(store, ranking)
+    assert report["overall"]["complete"] == 1 and report["overall"]["samples"] == 3
+    assert report["annotators"][0]["gold_answered"] == 1

@@ -90,9 +90,9 @@ def test_bad_tag_relabels_are_refused(tag_run):
         store.record([0], RELABEL, "ann", new_label=[4])
     with pytest.raises(ConfigError, match="set of tag indices"):
         store.record([0], RELABEL, "ann", new_label=2)
-    with pytest.raises(ConfigError, match="gold"):
-        store.mark_gold([0], 1, "lead")
-    assert store.count() == 0
+    with pytest.raises(ConfigError, match="gold label refused.*tag index"):
+        store.mark_gold([0], [[4]], "lead")
+    assert store.count() == 0 and store.gold() == {}
 
 
 def test_value_votes_within_the_tolerance_agree_on_their_median(value_run):
@@ -174,3 +174,55 @@ def test_labels_survive_the_sqlite_column_unchanged(tmp_path_factory, tags, valu
     value_store.record([0], RELABEL, "ann", new_label=value)
     stored = value_store.history()[NEW_LABEL].tolist()
     assert stored == [value] and isinstance(stored[0], float)
+
+
+def test_gold_tag_sets_are_stored_as_json_and_settle_their_samples(tag_run):
+    store = ReviewStore(tag_run)
+    assert store.mark_gold([0, 1], [[0], [2, 1, 2]], "lead") == 2  # one set each
+    assert store.mark_gold([2, 3], [3], "lead") == 2  # one set for all: a list of tag indices
+    store.mark_gold([4], [], "lead")  # the empty set is a label too
+    with sqlite3.connect(store.path) as connection:
+        raw = dict(connection.execute("SELECT sample_id, label FROM gold"))
+    assert raw == {0: "[0]", 1: "[1, 2]", 2: "[3]", 3: "[3]", 4: "[]"}
+    assert store.gold() == {0: (0,), 1: (1, 2), 2: (3,), 3: (3,), 4: ()}
+    store.record([1], RELABEL, "ann", new_label=[1])
+    store.record([1], KEEP, "bob")  # votes disagree, but the gold mark settles the sample
+    # given [[0], [1, 2], [], [3], [0, 3]]: samples 0, 1 and 3 keep their given set, 2 and 4 are relabelled
+    assert _decided(store) == {0: (KEEP, None), 1: (KEEP, None), 2: (RELABEL, (3,)), 3: (KEEP, None),
+                               4: (RELABEL, ())}
+    assert store.open_disagreements().tolist() == []
+    assert store.edits().relabelled == {2: (3,), 4: ()}
+    store.mark_gold([2], None, "lead")
+    assert 2 not in store.gold() and 2 not in _decided(store)
+    with pytest.raises(ConfigError, match="2 gold samples but 1 labels"):
+        store.mark_gold([0, 1], [[0]], "lead")
+
+
+def test_gold_values_are_stored_as_reals_and_checked(value_run):
+    store = ReviewStore(value_run)
+    store.mark_gold([0, 1], [10.0, 21], "lead")  # 10.0 is sample 0's given value; 21 an integer value
+    store.mark_gold([2], 33.5, "lead")  # one value for all
+    gold = store.gold()
+    assert gold == {0: 10.0, 1: 21.0, 2: 33.5} and all(isinstance(v, float) for v in gold.values())
+    assert _decided(store) == {0: (KEEP, None), 1: (RELABEL, 21.0), 2: (RELABEL, 33.5)}
+    for bad, match in ((float("inf"), "finite"), ("7", "needs a number"), ([1.0, 2.0], "1 gold samples but 2")):
+        with pytest.raises(ConfigError, match=match):
+            store.mark_gold([3], bad, "lead")
+    assert 3 not in store.gold()
+
+
+def test_the_test_split_store_takes_tag_sets_and_values_against_the_test_labels(tag_run, value_run):
+    np.save(tag_run / schema.TEST_LABELS, np.array([[1, 0, 0, 1], [0, 0, 0, 0]], np.uint8))
+    tags = ReviewStore(tag_run, split="test", n_samples=2)
+    assert tags.given_labels() == [(0, 3), ()]
+    tags.record([0], RELABEL, "ann", new_label=[3, 0])  # the test label itself: a keep
+    tags.record([1], RELABEL, "ann", new_label=[2])
+    assert _decided(tags) == {0: (KEEP, None), 1: (RELABEL, (2,))}
+    assert not ReviewStore(tag_run).history().shape[0]  # the training store is another file
+    np.save(value_run / schema.TEST_LABELS, np.array([3.5, 7.0]))
+    values = ReviewStore(value_run, split="test", n_samples=2)
+    values.record([0], RELABEL, "ann", new_label=3.5)
+    values.record([1], RELABEL, "ann", new_label=9.0)
+    assert _decided(values) == {0: (KEEP, None), 1: (RELABEL, 9.0)}
+    with pytest.raises(ConfigError, match="outside"):
+        values.record([2], KEEP, "ann")
