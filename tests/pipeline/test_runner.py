@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import BaselineConfig, EmbedConfig, GradientConfig, TrainConfig
+from core.config import BaselineConfig, DetectConfig, EmbedConfig, GradientConfig, TrainConfig
 from core.data.load import load_dataset
 from core.errors import ConfigError
 from core.evaluate.report import run_summary
@@ -116,7 +116,7 @@ def test_info_reports_truth_metrics_and_accuracy(digits_run):
     assert summary["has_truth"]
     by_method = {row["method"]: row for row in summary["detectors"]}
     baselines = digits_run.read_manifest()["baselines"]
-    assert set(by_method) == {"iforest", "l1", "l2", *baselines["influence"], *baselines["label_quality"]}
+    assert set(by_method) == {*DetectConfig().detectors, *baselines["influence"], *baselines["label_quality"]}
     assert len(baselines["influence"]) == 7 and len(baselines["label_quality"]) == 3
     for row in by_method.values():
         assert 0 <= row["precision"] <= 1 and 0 <= row["auroc"] <= 1
