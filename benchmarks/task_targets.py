@@ -80,8 +80,9 @@ def measure(cell: tuple, out: str, huber_delta: float | None = None) -> dict:
 
 
 def cost_inputs(out: Path) -> list[tuple[str, str, Path]]:
-    """(what, task, npz path) pairs with the same inputs: multi-label vs first-tag classes (mnist_pairs),
-    regression vs decile classes (regression_synth)."""
+    """(what, task, npz path) pairs with the same inputs: multi-label vs first-tag classes (mnist_pairs, flattened
+    for an MLP and as images, where each task gets its own `--model auto`), regression vs decile classes
+    (regression_synth)."""
     from core.config import DataConfig
     from core.data.load import load_dataset
 
@@ -95,6 +96,11 @@ def cost_inputs(out: Path) -> list[tuple[str, str, Path]]:
         path = out / f"cost-pairs-{task}.npz"
         np.savez(path, X=x, X_test=x_test, **kwargs)
         files.append(("mnist_pairs inputs", task, path))
+    for task, kwargs in (("multilabel", {"Y": pairs.given_train, "Y_test": pairs.y_test}),
+                         ("classification", {"y": first(pairs.given_train), "y_test": first(pairs.y_test)})):
+        path = out / f"cost-pairs-images-{task}.npz"  # images: --model auto picks cnn_pool (tags) and cnn (classes)
+        np.savez(path, X=pairs.x_train, X_test=pairs.x_test, **kwargs)
+        files.append(("mnist_pairs images", task, path))
     synth = load_dataset(DataConfig(dataset="regression_synth"), 0)
     edges = np.quantile(synth.given_train, np.linspace(0, 1, 11)[1:-1])
     for task, kwargs in (("regression", {"y": synth.given_train, "y_test": synth.y_test}),
