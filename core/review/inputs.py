@@ -2,23 +2,30 @@
 the reviewer's decisions turned into labels and masks.
 
 `LoopInputs.from_run` reads samples.parquet's score columns, the given labels and the model's outputs
-(`given_label_prob`, `confidence`, `loss`), features.npy and the probe's L2 strength, and nothing else:
-`true_label`, `is_noisy` and test_labels.npy are not read. `ReviewState.from_decisions` applies the
-decisions: a `relabel` changes the sample's label, `mislabeled` takes it out of the refit, `keep`
-confirms it.
+(`given_label_prob`, `confidence`, `loss`, where the run has them), features.npy, the probe's L2 strength and
+the run's task, and nothing else: `true_label`/`true_tags`/`true_value`, `is_noisy` and test_labels.npy are not
+read. `ReviewState.from_decisions` applies the decisions: a `relabel` changes the sample's label, `mislabeled`
+takes it out of the refit, `keep` confirms it.
+
+Labels are held in the run's label form (core.run.label_forms), as one (n,) array: classes int64, values
+float64, tag sets an object array of sorted tuples (`tag_array`); `LoopInputs.task_labels` turns them into the
+array the run's Task fits on (tag indicator rows for a multi-label run).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
 from core.run import reviews, schema
-from core.run.label_forms import require_classification
+from core.run.label_forms import ClassForm, LabelForm, form_of_run, indicator_rows
 from core.run.rundir import RunDir
+from core.tasks.base import Task, task_from_dict
+from core.tasks.classification import Classification
 
 MODEL_COLUMNS = (schema.GIVEN_PROB, schema.CONFIDENCE, schema.LOSS)
 """Per-sample outputs of the analyzed model the stacked model reads besides the score columns."""
@@ -29,7 +36,7 @@ class LoopInputs:
     """A run's evidence about each training sample, as arrays (row = sample_id)."""
 
     given_labels: np.ndarray
-    """(n,) int64 given labels."""
+    """(n,) given labels in the run's form: int64 classes, float64 values, or an object array of tag tuples."""
     score_names: list[str]
     """Names of the columns of `scores`: every score_<method> column of samples.parquet, then MODEL_COLUMNS."""
     scores: np.ndarray
@@ -44,33 +51,63 @@ class LoopInputs:
     seed: int
     probe_max_iter: int = 200
     probe_max_rows: int = 100_000
+    form: LabelForm = field(default_factory=ClassForm)
+    """The run's label form: what a label is and when two differ (core.run.label_forms)."""
+    task: Task = field(default_factory=Classification)
+    """The run's task: the refits' loss, residual and predictions (core.tasks)."""
 
     @property
     def n_samples(self) -> int:
         return len(self.given_labels)
 
+    @property
+    def is_classification(self) -> bool:
+        return isinstance(self.form, ClassForm)
+
+    def task_labels(self, labels: np.ndarray) -> np.ndarray:
+        """Labels in this form → the array the Task fits on: tag indicator rows (n, C) for tag sets, else as they
+        are."""
+        if labels.dtype == object:
+            return indicator_rows(labels, self.n_classes)
+        return labels
+
     @classmethod
     def from_run(cls, run: RunDir) -> LoopInputs:
         config = run.config()
         manifest = run.read_manifest()
-        require_classification(manifest, run.path, "the review loop's re-ranking")
+        n_classes = len(manifest["dataset"]["class_names"])
+        form = form_of_run(run.path, n_classes)
         columns = run.sample_columns()
         names = [c for c in columns if c.startswith(schema.SCORE_PREFIX)] + [c for c in MODEL_COLUMNS if c in columns]
         primary = schema.score_column(run.flagging().detector)
         if primary not in columns:
             raise ConfigError(f"{run.file(schema.SAMPLES)} lacks the primary detector's column {primary}")
-        frame = run.read_samples([schema.SAMPLE_ID, schema.GIVEN_LABEL, *names])
+        frame = run.read_samples([schema.SAMPLE_ID, *names])
         if not np.array_equal(frame[schema.SAMPLE_ID].to_numpy(), np.arange(len(frame))):
             raise ConfigError(f"{run.file(schema.SAMPLES)}: sample_id must be 0..n-1 in row order")
         features = run.read_npy(schema.FEATURES, mmap=True)
         if len(features) != len(frame):
             raise ConfigError(f"{run.file(schema.FEATURES)} has {len(features)} rows for {len(frame)} samples")
-        return cls(given_labels=frame[schema.GIVEN_LABEL].to_numpy(np.int64),
+        return cls(given_labels=label_array(form.given_labels(run.path)),
                    score_names=names, scores=frame[names].to_numpy(np.float64),
-                   static=frame[primary].to_numpy(np.float64), features=features,
-                   n_classes=len(manifest["dataset"]["class_names"]),
+                   static=frame[primary].to_numpy(np.float64), features=features, n_classes=n_classes,
                    probe_reg=float(manifest["model"]["probe_reg"]), seed=int(config.seed),
-                   probe_max_iter=config.train.probe_max_iter, probe_max_rows=config.train.probe_max_rows)
+                   probe_max_iter=config.train.probe_max_iter, probe_max_rows=config.train.probe_max_rows,
+                   form=form, task=task_from_dict(manifest.get("task")))
+
+
+def tag_array(tag_sets: Sequence[Sequence[int]]) -> np.ndarray:
+    """(n,) object array of sorted tag tuples (np.array would make a 2-D array of equal-length sets)."""
+    out = np.empty(len(tag_sets), dtype=object)
+    for row, tags in enumerate(tag_sets):
+        out[row] = tuple(sorted(int(t) for t in tags))
+    return out
+
+
+def label_array(labels: Sequence | np.ndarray) -> np.ndarray:
+    """A form's given labels (LabelForm.given_labels) as one (n,) array: a list of tag sets → `tag_array`, an
+    array as it is (int64 classes, float64 values)."""
+    return labels if isinstance(labels, np.ndarray) else tag_array(labels)
 
 
 @dataclass
@@ -82,7 +119,7 @@ class ReviewState:
     wrong: np.ndarray
     """(r,) bool, aligned with `reviewed`: the reviewer said the given label is wrong (mislabeled or relabel)."""
     labels: np.ndarray
-    """(n,) int64 the labels after the reviews (relabels applied)."""
+    """(n,) the labels after the reviews (relabels applied), in the given labels' form (int64 classes)."""
     removed: np.ndarray
     """(n,) bool: confirmed mislabeled without a new label, left out of every refit."""
     key: str = ""
@@ -108,9 +145,7 @@ class ReviewState:
         order = np.argsort(ids, kind="stable")
         ids, actions = ids[order], actions[order]
         new_labels = decisions[reviews.NEW_LABEL].to_numpy()[order]
-        labels = np.asarray(given_labels, dtype=np.int64).copy()
-        relabel = actions == reviews.RELABEL
-        labels[ids[relabel]] = np.asarray(new_labels[relabel], dtype=np.int64)
+        labels = _relabelled(given_labels, ids[actions == reviews.RELABEL], new_labels[actions == reviews.RELABEL])
         removed = np.zeros(n, bool)
         removed[ids[actions == reviews.MISLABELED]] = True
         return cls(reviewed=ids, wrong=np.isin(actions, [reviews.MISLABELED, reviews.RELABEL]), labels=labels,
@@ -129,3 +164,18 @@ class ReviewState:
         new_label = pd.Series(labels, dtype="Int64").where(pd.Series(action == reviews.RELABEL))
         frame = pd.DataFrame({schema.SAMPLE_ID: reviewed, reviews.ACTION: action, reviews.NEW_LABEL: new_label})
         return cls.from_decisions(frame, given_labels)
+
+
+def _relabelled(given_labels: np.ndarray, ids: np.ndarray, new_labels: np.ndarray) -> np.ndarray:
+    """A copy of the given labels with `new_labels` (canonical, one per id) at `ids`: int64 classes, float64
+    values, or tag tuples (an object array, kept one per element)."""
+    given = np.asarray(given_labels)
+    if given.dtype == object:
+        labels = given.copy()
+        for sample, tags in zip(ids.tolist(), new_labels, strict=True):
+            labels[sample] = tuple(sorted(int(t) for t in tags))
+        return labels
+    dtype = np.float64 if np.issubdtype(given.dtype, np.floating) else np.int64
+    labels = given.astype(dtype, copy=True)
+    labels[ids] = np.asarray(new_labels, dtype=dtype)
+    return labels

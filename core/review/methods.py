@@ -1,11 +1,16 @@
 """Re-ranking methods: what the reviewer said so far → a new score for every sample (higher = review sooner).
 
+Every method works for every task kind (classification, multi-label, regression): labels are compared by the
+run's label form and the refits use the run's task (core.review.refit).
+
 - `neighbors` (the default): the share of the k nearest neighbours in feature space whose label, after
-  the reviews, differs from the sample's (core.review.neighbors); ties (k + 1 values) are broken by
-  `refit`'s score.
-- `refit`: the normalized margin (max_{k≠y} p_k − p_y) under out-of-fold heads refit with the reviews
-  applied (core.review.refit): relabels used, confirmed-mislabeled samples left out of every fit.
-- `refit_l2`: the closed-form gradient L2 norm under one in-sample head refit with the reviews applied.
+  the reviews, differs from the sample's by the form's `differ` (core.review.neighbors); ties (k + 1
+  values) are broken by `refit`'s score.
+- `refit`: under out-of-fold heads refit with the reviews applied (core.review.refit: relabels used,
+  confirmed-mislabeled samples left out of every fit), the normalized margin (max_{k≠y} p_k − p_y) of a
+  class, the residual norm ‖r‖ of the task for tags (‖σ(z) − y‖) and values (|ŷ − y| / scale).
+- `refit_l2`: the closed-form gradient L2 norm ‖r‖·‖h̃‖ under one in-sample head refit with the reviews
+  applied, r the task's residual.
 - `stack`: a logistic regression over every score column, each turned into its rank percentile (so a
   detector's scale does not matter), fit on the reviewed samples (confirmed wrong = 1, kept = 0, classes
   balanced). It needs both kinds among the reviews (`MIN_PER_CLASS` each); until then, the static score.
@@ -22,7 +27,7 @@ from scipy.stats import rankdata
 
 from core.review.inputs import LoopInputs, ReviewState
 from core.review.neighbors import disagreement
-from core.review.refit import Refits, margin_scores, refit_gradient_l2
+from core.review.refit import Refits, label_quality, refit_gradient_l2
 
 MIN_PER_CLASS = 5
 """Reviewed samples of each kind (wrong, kept) the stacked model needs before it is fit."""
@@ -48,7 +53,7 @@ def static_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.
 
 
 def refit_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.ndarray:
-    return margin_scores(refits.out_of_fold, state.labels)
+    return label_quality(inputs, refits.out_of_fold, state.labels)
 
 
 def neighbors_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> np.ndarray:
@@ -57,7 +62,7 @@ def neighbors_scores(inputs: LoopInputs, state: ReviewState, refits: Refits) -> 
     margin = percentile_ranks(refit_scores(inputs, state, refits))
     table = refits.neighbor_table
     scores = TIE_BREAK * margin - 1.0
-    scores[table.rows] = disagreement(table, state.labels, state.removed) + TIE_BREAK * margin[table.rows]
+    scores[table.rows] = disagreement(table, state.labels, state.removed, inputs.form) + TIE_BREAK * margin[table.rows]
     return scores
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from core.detect.flagging import ranking
 from core.review.duplicates import nearest_rows
 from core.run.io import take_rows
+from core.run.label_forms import LabelForm
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,18 @@ def neighbor_table(features: np.ndarray, rows: np.ndarray, k: int, metric: str =
     return NeighborTable(rows=rows, neighbors=rows[local])
 
 
-def disagreement(table: NeighborTable, labels: np.ndarray, removed: np.ndarray) -> np.ndarray:
+def disagreement(table: NeighborTable, labels: np.ndarray, removed: np.ndarray,
+                 form: LabelForm | None = None) -> np.ndarray:
     """(m,) float64 in [0, 1], aligned with table.rows: the share of each candidate's neighbours whose label
-    (`labels` (n,), the reviews applied) differs from its own, neighbours in `removed` (n,) not voting
-    (0 when none votes). Higher = more suspicious."""
+    (`labels` (n,), the reviews applied) differs from its own, by the `form`'s `differ` (another tag set, a value
+    more than the tolerance away; classes compared as they are without a form), neighbours in `removed` (n,) not
+    voting (0 when none votes). Higher = more suspicious."""
     votes = ~np.asarray(removed, dtype=bool)[table.neighbors]
-    differ = (labels[table.neighbors] != labels[table.rows][:, None]) & votes
+    theirs = labels[table.neighbors]
+    mine = np.repeat(labels[table.rows][:, None], table.neighbors.shape[1], axis=1)
+    if form is None:
+        differ = theirs != mine
+    else:
+        differ = np.asarray(form.differ(theirs.ravel(), mine.ravel()), dtype=bool).reshape(theirs.shape)
+    differ &= votes
     return differ.sum(axis=1) / np.maximum(votes.sum(axis=1), 1)

@@ -1,9 +1,12 @@
 """How many wrong labels are left among the unreviewed samples: two estimates with opposite biases, and their range.
 
 1. `disagreement_count`: the unreviewed samples whose label the last layer refit with the reviews applied
-   (core.review.refit, in-sample) does not predict. It counts clean samples the head gets wrong and misses
-   wrong labels the features have absorbed; on digits and MNIST the first outweighs the second, so it
-   runs high.
+   (core.review.refit, in-sample) does not predict (`predicted_differs`: another class, another tag set,
+   a value more than the label form's tolerance away). It counts clean samples the head gets wrong and
+   misses wrong labels the features have absorbed; on digits and MNIST the first outweighs the second, so
+   it runs high. For tags one wrong tag of any sample counts, and for values the count hangs on the
+   tolerance (10% of the target's robust scale): a regression whose clean targets scatter more than that
+   around the fit makes it run high; neither kind's count has been measured against the truth yet.
 2. `mixture_count`: a two-component Gaussian mixture on the log of the static score (one component the
    clean samples, one the wrong labels), fit by EM with every reviewed sample's component fixed by the
    reviewer's decision; the sum of the unreviewed samples' probabilities of the "wrong" component. Wrong
@@ -25,10 +28,10 @@ INITIAL_WRONG_SHARE = 0.1
 """The EM starts with the top 10% of scores in the "wrong" component."""
 
 
-def disagreement_count(probs: np.ndarray, labels: np.ndarray, unreviewed: np.ndarray) -> int:
-    """How many `unreviewed` samples' argmax of probs (n, C) differs from labels (n,)."""
-    unreviewed = np.asarray(unreviewed, dtype=np.int64)
-    return int((probs[unreviewed].argmax(axis=1) != labels[unreviewed]).sum())
+def disagreement_count(disagrees: np.ndarray, unreviewed: np.ndarray) -> int:
+    """How many `unreviewed` samples the refit's prediction disagrees with (`disagrees` (n,) bool:
+    core.review.refit.predicted_differs)."""
+    return int(np.asarray(disagrees, dtype=bool)[np.asarray(unreviewed, dtype=np.int64)].sum())
 
 
 def _log_density(z: np.ndarray, mean: float, variance: float) -> np.ndarray:
@@ -85,11 +88,12 @@ class RemainingEstimate:
         return asdict(self)
 
 
-def estimate_remaining(probs: np.ndarray, labels: np.ndarray, static: np.ndarray, reviewed: np.ndarray,
-                       wrong: np.ndarray, unreviewed: np.ndarray) -> RemainingEstimate:
-    """Both estimates for the `unreviewed` samples: `probs` (n, C) the in-sample refit's, `labels` (n,) after the
-    reviews, `static` (n,) the primary detector's scores, `reviewed`/`wrong` the decisions."""
-    disagreement = float(disagreement_count(probs, labels, unreviewed))
+def estimate_remaining(disagrees: np.ndarray, static: np.ndarray, reviewed: np.ndarray, wrong: np.ndarray,
+                       unreviewed: np.ndarray) -> RemainingEstimate:
+    """Both estimates for the `unreviewed` samples: `disagrees` (n,) bool whether the in-sample refit predicts
+    another label than the one after the reviews, `static` (n,) the primary detector's scores, `reviewed`/`wrong`
+    the decisions."""
+    disagreement = float(disagreement_count(disagrees, unreviewed))
     mixture = mixture_count(static, reviewed, wrong, unreviewed)
     low, high = min(disagreement, mixture), max(disagreement, mixture)
     return RemainingEstimate(estimate=(low + high) / 2, low=low, high=high, disagreement=disagreement,

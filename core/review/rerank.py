@@ -63,8 +63,8 @@ def rerank_arrays(inputs: LoopInputs, state: ReviewState, config: RerankConfig,
     refits = Refits(inputs, state, config, lambda stage, fraction: report(stage, 0.05 + 0.8 * fraction))
     scores = np.asarray(RERANK_METHODS.get(config.method)(inputs, state, refits), dtype=np.float64)
     report("refitting the last layer once more to estimate the errors left", 0.88)
-    unreviewed = state.unreviewed
-    estimate = estimate_remaining(refits.in_sample, state.labels, inputs.static, state.reviewed, state.wrong,
+    unreviewed, disagrees = state.unreviewed, refits.disagrees
+    estimate = estimate_remaining(disagrees, inputs.static, state.reviewed, state.wrong,
                                   unreviewed)
     rank = np.zeros(inputs.n_samples, np.int64)
     rank[unreviewed[ranking(scores[unreviewed])]] = np.arange(1, len(unreviewed) + 1)
@@ -73,7 +73,7 @@ def rerank_arrays(inputs: LoopInputs, state: ReviewState, config: RerankConfig,
     frame = pd.DataFrame({
         schema.SAMPLE_ID: np.arange(inputs.n_samples, dtype=np.int64), schema.RERANK_SCORE: scores,
         schema.RERANK_RANK: rank, schema.WAS_REVIEWED: was_reviewed,
-        schema.RERANK_DISAGREES: refits.in_sample.argmax(axis=1) != state.labels,
+        schema.RERANK_DISAGREES: disagrees,
     })
     return frame, estimate.to_dict()
 

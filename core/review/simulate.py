@@ -91,7 +91,7 @@ def simulate(inputs: LoopInputs, true_labels: np.ndarray, *, methods: Sequence[s
         unreviewed = state.unreviewed
         refits = Refits(inputs, state, config)
         static_precision = float(noisy[next_batch(inputs.static, unreviewed, batch)].mean())
-        estimate = estimate_remaining(refits.in_sample, state.labels, inputs.static, state.reviewed, state.wrong,
+        estimate = estimate_remaining(refits.disagrees, inputs.static, state.reviewed, state.wrong,
                                       unreviewed)
         base = {"checkpoint": int(m), "remaining": int(noisy[unreviewed].sum()), "static_precision": static_precision,
                 **{key: value for key, value in estimate.to_dict().items() if key != "n_unreviewed"}}

@@ -263,10 +263,3 @@ def indicator_rows(tag_sets: Sequence[Sequence[int]], n_tags: int) -> np.ndarray
         out[row, list(tags)] = 1
     return out
 
-
-def require_classification(manifest: dict, path: str | os.PathLike, what: str) -> None:
-    """A one-line ConfigError when the run (its manifest) is not a classification run: for the actions that compare
-    classes (the re-ranking's refits) and do not know tags or values yet."""
-    task = (manifest.get("task") or {}).get("name", "classification")
-    if task != "classification":
-        raise ConfigError(f"{what} works on classification runs; {path} is a {task} run")

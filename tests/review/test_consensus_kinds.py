@@ -137,16 +137,6 @@ def test_gradsift_reviews_json_on_a_value_run(digits_run, tmp_path):
     assert store.edits().relabelled == {0: pytest.approx(float(given[0]) + 0.05)}
 
 
-def test_the_rerank_refuses_other_kinds(digits_run, tmp_path):
-    from core.errors import ConfigError
-    from core.review.rerank import rerank
-    from tests.kind_runs import multilabel_run
-
-    run = multilabel_run(digits_run, tmp_path / "tags")
-    with pytest.raises(ConfigError, match="re-ranking works on classification runs; .* is a multilabel run"):
-        rerank(run.path)
-
-
 def test_agreement_without_votes_is_none():
     empty = pd.DataFrame({schema.SAMPLE_ID: [], REVIEWER: [], consensus.OUTCOME: []})
     assert consensus.agreement(empty, TagForm(3))["value"] is None

@@ -9,7 +9,7 @@ from core.errors import ConfigError
 from core.gradients.last_layer import gradients_from_outputs
 from core.review import methods
 from core.review.inputs import LoopInputs, ReviewState
-from core.review.refit import Refits, margin_scores, oof_refit_probs, refit_gradient_l2
+from core.review.refit import Refits, margin_scores, oof_refit_probs, predicted_differs, refit_gradient_l2
 from core.review.registry import RERANK_METHODS
 from core.review.remaining import disagreement_count, estimate_remaining, mixture_count
 from core.review.simulate import NO_REVIEWS, loop_found, simulate, truth_of
@@ -105,8 +105,12 @@ def test_mixture_recovers_a_known_share_and_respects_the_reviews():
 def test_estimate_range_and_disagreements():
     probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.4, 0.6], [0.8, 0.2]])
     labels = np.array([0, 0, 0, 0])
-    assert disagreement_count(probs, labels, np.array([0, 1, 2])) == 2
-    estimate = estimate_remaining(probs, labels, np.array([1.0, 5, 4, 1.2]), np.array([3]), np.array([False]),
+    inputs, _ = toy_inputs(4)
+    inputs.n_classes = 2
+    disagrees = predicted_differs(inputs, probs, labels)
+    assert disagrees.tolist() == [False, True, True, False]
+    assert disagreement_count(disagrees, np.array([0, 1, 2])) == 2
+    estimate = estimate_remaining(disagrees, np.array([1.0, 5, 4, 1.2]), np.array([3]), np.array([False]),
                                   np.array([0, 1, 2]))
     assert estimate.low <= estimate.estimate <= estimate.high and estimate.n_unreviewed == 3
     assert {estimate.low, estimate.high} == {estimate.disagreement, estimate.mixture}
