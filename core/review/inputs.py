@@ -154,8 +154,8 @@ class ReviewState:
     @classmethod
     def from_arrays(cls, given_labels: np.ndarray, reviewed: np.ndarray, wrong: np.ndarray,
                     new_labels: np.ndarray | None = None) -> ReviewState:
-        """A state without a review store (the simulation): `new_labels` (r,) relabels the wrong ones (−1 or
-        no array: removed instead)."""
+        """A state without a review store (the simulation, classification runs only): `new_labels` (r,) class
+        indices relabel the wrong ones (−1 or no array: removed instead)."""
         reviewed = np.asarray(reviewed, dtype=np.int64)
         wrong = np.asarray(wrong, dtype=bool)
         action = np.where(wrong, reviews.MISLABELED, reviews.KEEP).astype(object)
