@@ -48,7 +48,9 @@ A run directory (written by `gradsift analyze`) holds:
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+"""7: gradient_factors.npz holds `residual_l2` (‖r‖ per sample, the `residual` detector's score) and every default
+run scores `residual`; older runs are refused with the command that re-analyzes them."""
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"

@@ -22,7 +22,7 @@ def test_texts_flow_into_the_run_directory(text_run, text_manifest):
     test_texts = text_run.read_parquet(schema.TEST_TEXTS)[schema.TEXT].tolist()
     assert test_texts == table[table.split == "test"].text.tolist()
     manifest = text_run.read_manifest()
-    assert manifest["schema_version"] == schema.SCHEMA_VERSION == 6
+    assert manifest["schema_version"] == schema.SCHEMA_VERSION == 7
     assert manifest["dataset"]["kind"] == "text" and manifest["model"]["name"] == "text_probe"
     encoder = manifest["dataset"]["encoder"]
     assert encoder["name"] == "all-MiniLM-L6-v2" and len(encoder["sha256"]) == 64 and encoder["n_truncated"] == 1
