@@ -88,9 +88,10 @@ def class_names(run_path: str) -> list[str]:
 def task_metric(run_path: str) -> tuple[str, bool]:
     """The run's task's primary test metric (core.tasks.registry meta: accuracy, micro_f1, rmse; retraining records
     it) and whether a higher value of it is better."""
+    from core.evaluate.report import task_name
     from core.tasks.registry import TASKS
 
-    meta = TASKS.entry((manifest(run_path).get("task") or {}).get("name", "classification")).meta
+    meta = TASKS.entry(task_name(manifest(run_path))).meta
     return meta["metric"], bool(meta["higher"])
 
 

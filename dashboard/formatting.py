@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.run import schema
+from core.run.label_forms import tag_set
 
 
 def table_height(rows: int) -> int:
@@ -90,9 +91,14 @@ KEPT_TAG, ADDED_TAG, REMOVED_TAG = "kept", "added", "removed"
 """How a tag of the given set compares with another set (the suggestion, a reviewer's draft)."""
 
 
+def tag_text(tags, names: Sequence[str]) -> str:
+    """A tag set as its names, comma-joined; "(no tag)" for the empty set (not escaped)."""
+    return ", ".join(class_name(names, t) for t in as_tags(tags)) or "(no tag)"
+
+
 def as_tags(cell) -> tuple[int, ...]:
     """A stored tag-index list (a list, an array, a tuple; None = no tag) as a sorted tuple."""
-    return () if cell is None else tuple(sorted(int(t) for t in cell))
+    return () if cell is None else tag_set(cell)
 
 
 def tag_changes(given: Sequence[int], other: Sequence[int]) -> list[tuple[int, str]]:

@@ -20,7 +20,7 @@ import streamlit as st
 from core.auth.roles import allowed
 from core.evaluate.test_predictions import EXACT, TEST_ID
 from core.run import schema
-from core.run.reviews import NEW_LABEL, decision_per_sample
+from core.run.reviews import decision_per_sample
 from dashboard import auth, conflicts, data, formatting, kinds, team_review, test_data, widgets
 
 PER_PAGE = 12
@@ -72,7 +72,7 @@ def test_review_ui(run_path: str, task: str, reviewer: str, can_decide: bool) ->
     store = data.review_store(run_path, "test")
     decisions = store.decisions()
     decided = decision_per_sample(decisions, len(table))
-    labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions[NEW_LABEL].tolist()))
+    labels = kinds.labels_of(decisions)
     wrong = int((~table[EXACT].to_numpy(bool)).sum()) if task == "multilabel" else None
     st.caption(f"{len(table):,} test samples, worst predicted first · {len(decisions)} reviewed"
                + (f" · {wrong:,} tag set(s) predicted wrong" if wrong is not None else ""))

@@ -28,6 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from core.auth.roles import ANNOTATOR, allowed
+from core.evaluate import report
 from core.review import consensus
 from core.run import schema
 from core.run.reviews import CLEAR, KEEP, MISLABELED, RELABEL, decision_per_sample
@@ -44,7 +45,7 @@ GRID, QUEUE = "grid", "queue (keyboard)"
 
 def task_name(run_path: str) -> str:
     """The run's task kind (its manifest's `task`; classification for runs written before task kinds)."""
-    return (data.manifest(run_path).get("task") or {}).get("name", CLASSIFICATION)
+    return report.task_name(data.manifest(run_path))
 
 
 def accept_tags(given: Sequence[int], suggested: Sequence[int]) -> tuple[str, tuple[int, ...] | None]:
@@ -86,8 +87,7 @@ def _labels_ui(record: dict, names: Sequence[str], task: str, truth_known: bool)
         st.markdown("suggested: " + formatting.tag_chips(given, formatting.as_tags(record[schema.SUGGESTED_TAGS]),
                                                          names))
         if truth_known and record.get(schema.TRUE_TAGS) is not None:
-            st.caption("true: " + ", ".join(formatting.escape_markdown(formatting.class_name(names, t))
-                                            for t in formatting.as_tags(record[schema.TRUE_TAGS])) or "(no tag)")
+            st.caption("true: " + formatting.escape_markdown(formatting.tag_text(record[schema.TRUE_TAGS], names)))
     else:
         st.markdown(formatting.value_markdown(record, truth_known))
         st.caption(formatting.value_suggestion_markdown(record))
@@ -257,7 +257,7 @@ def _label_text(label, names: Sequence[str]) -> str:
     if label is None:
         return "-"
     if isinstance(label, list):
-        return ", ".join(formatting.class_name(names, t) for t in label) or "(no tag)"
+        return formatting.tag_text(label, names)
     return f"{float(label):.6g}"
 
 
@@ -281,9 +281,9 @@ def adjudication_ui(run_path: str) -> None:
         })
         st.dataframe(table, hide_index=True)
         if st.button("Accept the consensus on every open disagreement", key="kind_accept_consensus"):
-            written = consensus.accept_consensus(data.review_store(run_path), actor, min_quality=0.0)
-            st.toast(f"{written} adjudication(s) recorded")
-            st.rerun()
+            from dashboard import team_review  # it draws this module's cards: imported here, not at the top
+
+            team_review.accept(run_path, None, min_quality=0.0)
 
 
 def detail_ui(run_path: str, row: dict, truth_known: bool) -> None:
@@ -314,7 +314,7 @@ def neighbours_ui(run_path: str, frame: pd.DataFrame, sample_id: int, count: int
     st.markdown(f"#### {len(ids)} nearest neighbours in gradient space (cosine)")
     decisions = data.review_store(run_path).decisions()
     decided = decision_per_sample(decisions, len(frame))
-    labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
+    labels = labels_of(decisions)
     grid_ui(run_path, frame.iloc[ids], decided, labels, task_name(run_path), "", None,
             schema.score_column(data.flagging(run_path).detector), actions=False)
 
@@ -332,6 +332,11 @@ def matching(frame: pd.DataFrame, flagged: np.ndarray, decided: np.ndarray, stat
     return chosen.iloc[order]
 
 
+def labels_of(decisions: pd.DataFrame) -> dict:
+    """{sample id: its decision's new label} of a decisions frame (core.run.reviews: None unless a relabel)."""
+    return dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
+
+
 def visible_decisions(run_path: str, n_samples: int) -> tuple[np.ndarray, dict]:
     """(n,) decision per sample ('' = none) and {sample id: relabel label}: a signed-in annotator sees only its
     own votes (blind review), anyone else the store's decisions."""
@@ -340,7 +345,7 @@ def visible_decisions(run_path: str, n_samples: int) -> tuple[np.ndarray, dict]:
     actor = auth.current_actor()
     if auth.signs_in() and actor is not None and actor.role == ANNOTATOR:
         decisions = consensus.votes_visible_to(store, actor.name).drop(columns="outcome")
-    labels = dict(zip(decisions[schema.SAMPLE_ID].astype(int).tolist(), decisions["new_label"].tolist()))
+    labels = labels_of(decisions)
     return decision_per_sample(decisions, n_samples), labels
 
 

@@ -35,8 +35,7 @@ def vote_text(vote: dict, names: list[str]) -> str:
     what = VOTE_WORDS.get(vote["action"], vote["action"])
     label = vote["new_label"]
     if vote["action"] == RELABEL and isinstance(label, list):  # a tag set
-        tags = ", ".join(formatting.class_name(names, t) for t in label) or "(no tag)"
-        what += f" **{formatting.escape_markdown(tags)}**"
+        what += f" **{formatting.escape_markdown(formatting.tag_text(label, names))}**"
     elif vote["action"] == RELABEL and isinstance(label, float):  # a value
         what += f" **{label:.6g}**"
     elif vote["action"] == RELABEL:
@@ -89,10 +88,14 @@ def _adjudicate(run_path: str, sample_id: int, action: str, new_label: int | Non
     st.rerun()
 
 
-def _accept(run_path: str, sample_ids: list[int] | None) -> None:
-    try:  # min_quality 0 for one sample: the lead looked at it and chose CROWDLAB's label
+def accept(run_path: str, sample_ids: list[int] | None, min_quality: float | None = None) -> None:
+    """Accept the consensus (core.review.consensus.accept_consensus: the store checks the lead's role); a refusal is
+    one line. min_quality: default 0 for chosen samples (the lead looked at them), else consensus.LOW_QUALITY."""
+    if min_quality is None:
+        min_quality = 0.0 if sample_ids else consensus.LOW_QUALITY
+    try:
         written = consensus.accept_consensus(data.review_store(run_path), auth.current_actor(), sample_ids,
-                                             min_quality=0.0 if sample_ids else consensus.LOW_QUALITY)
+                                             min_quality=min_quality)
     except GradsiftError as exc:
         st.error(widgets.read_error(exc))
         return
@@ -106,7 +109,7 @@ def gold_label_ui(container, task: str, names: list[str]) -> tuple[object, str]:
     if task == "multilabel":
         tags = container.multiselect("Its known tags", list(range(len(names))), key="team_gold_label",
                                      format_func=lambda value: formatting.class_name(names, value))
-        return [int(t) for t in tags], ", ".join(formatting.class_name(names, t) for t in tags) or "(no tag)"
+        return [int(t) for t in tags], formatting.tag_text(tags, names)
     if task == "regression":
         value = container.number_input("Its known value", value=0.0, format="%.6g", key="team_gold_label")
         return float(value), f"{value:.6g}"
@@ -175,7 +178,7 @@ def adjudication_card_ui(run_path: str, row: dict, names: list[str], frame) -> N
         if top[2].button("Consensus", key=f"adj_accept_{sample_id}", width="stretch",
                          help="Accept CROWDLAB's consensus label (keep when it is the given label, else relabel)",
                          disabled=row["consensus_label"] is None):
-            _accept(run_path, [sample_id])
+            accept(run_path, [sample_id])
         pick, go = decide.columns([2, 1])
         target = pick.selectbox("Relabel to", list(range(len(names))), key=f"adj_target_{sample_id}",
                                 format_func=lambda value: formatting.class_name(names, value),
@@ -197,7 +200,7 @@ def lead_ui(run_path: str) -> None:
                "stands until you decide otherwise)")
     if disagreements and st.button("Accept CROWDLAB's consensus on every open disagreement", key="adj_accept_all",
                                    help=f"Only where its quality is at least {consensus.LOW_QUALITY}"):
-        _accept(run_path, None)
+        accept(run_path, None)
     if not len(pending):
         st.success("Nothing to adjudicate: every voted sample is settled.")
         return

@@ -21,6 +21,7 @@ import pandas as pd
 
 from core.errors import RunDirError
 from core.run import schema
+from core.run.label_forms import tag_set
 
 if TYPE_CHECKING:
     from core.run.rundir import RunDir
@@ -32,7 +33,7 @@ TAG_SEPARATOR = "|"
 def _tags(cell: object) -> tuple[int, ...] | None:
     if cell is None or (isinstance(cell, float) and np.isnan(cell)):
         return None
-    return tuple(sorted(int(t) for t in cell))
+    return tag_set(cell)
 
 
 def _floats(cell: object) -> list[float] | None:

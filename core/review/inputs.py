@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.errors import ConfigError
 from core.run import reviews, schema
-from core.run.label_forms import ClassForm, LabelForm, form_of_run, indicator_rows
+from core.run.label_forms import ClassForm, LabelForm, form_of_run, indicator_rows, tag_set
 from core.run.rundir import RunDir
 from core.tasks.base import Task, task_from_dict
 from core.tasks.classification import Classification
@@ -100,7 +100,7 @@ def tag_array(tag_sets: Sequence[Sequence[int]]) -> np.ndarray:
     """(n,) object array of sorted tag tuples (np.array would make a 2-D array of equal-length sets)."""
     out = np.empty(len(tag_sets), dtype=object)
     for row, tags in enumerate(tag_sets):
-        out[row] = tuple(sorted(int(t) for t in tags))
+        out[row] = tag_set(tags)
     return out
 
 
@@ -173,7 +173,7 @@ def _relabelled(given_labels: np.ndarray, ids: np.ndarray, new_labels: np.ndarra
     if given.dtype == object:
         labels = given.copy()
         for sample, tags in zip(ids.tolist(), new_labels, strict=True):
-            labels[sample] = tuple(sorted(int(t) for t in tags))
+            labels[sample] = tag_set(tags)
         return labels
     dtype = np.float64 if np.issubdtype(given.dtype, np.floating) else np.int64
     labels = given.astype(dtype, copy=True)

@@ -112,8 +112,6 @@ def predicted_labels(inputs: LoopInputs, probs: np.ndarray) -> np.ndarray:
 def predicted_differs(inputs: LoopInputs, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(n,) bool: the predicted label is another one than `labels` by the form's `differ` (another class, another
     tag set, a value more than the form's tolerance away)."""
-    if inputs.is_classification:
-        return probs.argmax(axis=1) != labels
     return inputs.form.differ(predicted_labels(inputs, probs), labels)
 
 

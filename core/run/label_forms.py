@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ class TagForm(LabelForm):
         bad = [int(t) for t in tags if t < 0 or (self.n_tags is not None and t >= self.n_tags)]
         if bad:
             raise ConfigError(f"tag index(es) {bad} not in [0, {self.n_tags})")
-        return tuple(sorted({int(t) for t in tags}))
+        return tag_set(tags)
 
     def encode(self, value: tuple[int, ...]) -> str:
         return json.dumps(list(value))
@@ -137,7 +137,7 @@ class TagForm(LabelForm):
             return None
         if not isinstance(raw, str):
             raise RunDirError(f"a multi-label review holds {raw!r}, not a JSON list of tag indices")
-        return tuple(sorted(int(t) for t in json.loads(raw)))
+        return tag_set(json.loads(raw))
 
     def describe(self, value, names):
         return ", ".join(tag_names(value, names)) or "(no tag)"
@@ -145,7 +145,7 @@ class TagForm(LabelForm):
     def given_labels(self, run_path, split="train"):
         run = Path(run_path)
         if split == "train" and (run / schema.SAMPLES).exists():
-            return [tuple(sorted(int(t) for t in tags)) for tags in _column(run, schema.GIVEN_TAGS)]
+            return [tag_set(tags) for tags in _column(run, schema.GIVEN_TAGS)]
         if split == "test" and (run / schema.TEST_LABELS).exists():
             return [tuple(np.flatnonzero(row).tolist()) for row in np.load(run / schema.TEST_LABELS)]
         return None
@@ -249,6 +249,11 @@ def make_form(task: dict | str | None, n_classes: int | None = None) -> LabelFor
 def form_of_run(run_path: str | os.PathLike, n_classes: int | None = None) -> LabelForm:
     """The label form of the run at `run_path` (from its manifest)."""
     return make_form(task_of_run(run_path), n_classes)
+
+
+def tag_set(tags: Iterable[Any]) -> tuple[int, ...]:
+    """A tag-index list (a list, an array, a tuple) in canonical form: a sorted tuple of distinct ints."""
+    return tuple(sorted({int(t) for t in tags}))
 
 
 def tag_names(tags: Sequence[int], class_names: Sequence[str]) -> list[str]:

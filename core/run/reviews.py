@@ -48,7 +48,7 @@ import pandas as pd
 from core.auth.roles import Actor, acting
 from core.errors import ConfigError
 from core.run import schema
-from core.run.label_forms import ClassForm, LabelForm, TagForm, form_of_run, make_form
+from core.run.label_forms import ClassForm, LabelForm, TagForm, form_of_run, make_form, tag_set
 from core.run.review_db import (
     ACTION,
     ACTIONS,
@@ -176,7 +176,7 @@ class ReviewStore(TeamTables):
             if isinstance(form, TagForm):  # (n, C) 0/1 indicators, or one tag-index list per sample
                 if isinstance(self._given_labels, np.ndarray) and self._given_labels.ndim == 2:
                     return [tuple(np.flatnonzero(row).tolist()) for row in self._given_labels]
-                return [tuple(sorted(int(t) for t in tags)) for tags in self._given_labels]
+                return [tag_set(tags) for tags in self._given_labels]
             return np.asarray(self._given_labels, np.int64 if isinstance(form, ClassForm) else np.float64)
         if isinstance(form, ClassForm):
             try:

@@ -53,9 +53,10 @@ def selection_ui(run_path: str, frame, ids: list[int], score_column: str, flagge
     facts.append(f"mean {score_column.removeprefix(schema.SCORE_PREFIX)} score: {chosen[score_column].mean():.4g}")
     st.caption(" · ".join(facts))
     ordered = chosen.sort_values(score_column, ascending=False)
-    if kinds.task_name(run_path) != kinds.CLASSIFICATION:  # tags or values: their cards, without actions
+    task = kinds.task_name(run_path)
+    if task != kinds.CLASSIFICATION:  # tags or values: their cards, without actions
         page = widgets.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")
-        kinds.grid_ui(run_path, ordered.iloc[page], data.decisions_array(run_path), {}, kinds.task_name(run_path),
+        kinds.grid_ui(run_path, ordered.iloc[page], data.decisions_array(run_path), {}, task,
                       "", None, score_column, actions=False)
     elif data.is_image_run(run_path):
         page = widgets.paginate_ui(len(ordered), GRID_PER_PAGE, key="map_grid_page")

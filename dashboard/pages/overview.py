@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ConfigError, GradsiftError
+from core.evaluate import report
 from dashboard import auth, data, formatting, jobs, paths, state, widgets
 
 ANALYSIS_JOBS = "analysis_jobs"
@@ -31,7 +32,7 @@ def summary_ui(run_path: str) -> None:
                  and row["mode"] == config.retrain.mode and not row["reviews"]
                  and abs(row["budget"] - flagging.budget) < 1e-9]
     proof = summaries[0] if summaries else None
-    task = (manifest.get("task") or {}).get("name", "classification")
+    task = report.task_name(manifest)
     metric, higher = data.task_metric(run_path)
     before = model.get(f"test_{metric}")
     metric_name = formatting.metric_name(metric)

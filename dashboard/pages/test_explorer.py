@@ -25,7 +25,7 @@ from core.influence.run_attribution import (
     TEST_PRED,
 )
 from core.run import schema
-from dashboard import data, figures, formatting, kinds, test_data, widgets
+from dashboard import data, figures, formatting, kind_views, kinds, test_data, widgets
 
 INPUT_KEY = "explorer_test_input"
 TOP_K = 12
@@ -62,10 +62,6 @@ def test_sample_ui(run_path: str, n_test: int) -> int:
     return test_id
 
 
-def _tag_names(tags, names: list[str]) -> str:
-    return ", ".join(formatting.class_name(names, t) for t in formatting.as_tags(tags)) or "(no tag)"
-
-
 def kind_ui(run_path: str, task: str) -> None:
     """A multi-label or regression run's test samples: the prediction against the test label (module docstring)."""
     predictions = test_data.test_predictions(run_path)
@@ -86,15 +82,15 @@ def kind_ui(run_path: str, task: str) -> None:
         true = formatting.as_tags(row[schema.TRUE_TAGS])
         st.markdown("predicted: " + formatting.tag_chips(true, formatting.as_tags(row[schema.PRED_TAGS]), names))
         st.caption("grey: a true tag predicted · green +: predicted, not true · red, struck through: true, missed "
-                   f"· true: {formatting.escape_markdown(_tag_names(true, names))}")
+                   f"· true: {formatting.escape_markdown(formatting.tag_text(true, names))}")
         table = pd.DataFrame({TEST_ID: predictions[TEST_ID],
-                              "true tags": [_tag_names(t, names) for t in predictions[schema.TRUE_TAGS]],
-                              "predicted tags": [_tag_names(t, names) for t in predictions[schema.PRED_TAGS]],
+                              "true tags": [formatting.tag_text(t, names) for t in predictions[schema.TRUE_TAGS]],
+                              "predicted tags": [formatting.tag_text(t, names) for t in predictions[schema.PRED_TAGS]],
                               "every tag right": predictions[EXACT]}).sort_values(["every tag right", TEST_ID])
     else:
         st.markdown(f":green[true **{row[schema.TRUE_VALUE]:.6g}**]  \npred **{row[schema.PRED_VALUE]:.6g}** · "
                     f"residual {row[schema.RESIDUAL_VALUE]:+.4g} (predicted − true)")
-        table = predictions.iloc[np.argsort(-predictions[schema.RESIDUAL_VALUE].abs().to_numpy(), kind="stable")]
+        table = kind_views.ordered(predictions, task)
         table = table.rename(columns={schema.TRUE_VALUE: "true", schema.PRED_VALUE: "predicted",
                                       schema.RESIDUAL_VALUE: "residual (predicted − true)"})
     st.markdown(f"#### {len(table):,} test samples, " + ("wrong tag sets first" if task == "multilabel"
